@@ -1,0 +1,56 @@
+//! `/clusters`
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::{json, route_id, AppState};
+use crate::wire::{ClusterFlagsRequest, ClusterInfoResponse, ClusterListResponse};
+
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<ClusterFlagsRequest>,
+) -> Result<Response, ApiError> {
+    let view = app.engine.create_cluster(req.block, req.file).await?;
+    Ok(json(StatusCode::CREATED, &ClusterInfoResponse::from(view)))
+}
+
+pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let clusters = app.engine.list_clusters()?;
+    Ok(json(StatusCode::OK, &ClusterListResponse { clusters }))
+}
+
+pub async fn info(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = app.engine.cluster_info(route_id(&id)?)?;
+    Ok(json(StatusCode::OK, &ClusterInfoResponse::from(view)))
+}
+
+pub async fn set_flags(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ClusterFlagsRequest>,
+) -> Result<Response, ApiError> {
+    app.engine
+        .set_cluster_flags(route_id(&id)?, req.block, req.file)
+        .await?;
+    // Heketi answers with a JSON content type and no body.
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    Ok(resp)
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.engine.delete_cluster(route_id(&id)?).await?;
+    Ok(StatusCode::OK.into_response())
+}

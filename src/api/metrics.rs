@@ -1,0 +1,210 @@
+//! `/metrics`: Heketi's gauges, computed at scrape time.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+
+use super::AppState;
+use crate::ops::journal::{JournalEntry, JournalStatus};
+use crate::ops::Engine;
+use crate::store::records::{ClusterRecord, DeviceRecord, NodeRecord};
+use crate::store::TreeName;
+
+const DEVICE_LABELS: [&str; 6] = [
+    "cluster",
+    "hostname",
+    "storage_hostname",
+    "id",
+    "device",
+    "pv_uuid",
+];
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Result<Gauge, prometheus::Error> {
+    let g = Gauge::new(name, help)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<GaugeVec, prometheus::Error> {
+    let g = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn collect_topology(
+    engine: &Engine,
+    registry: &Registry,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = &engine.store;
+    let clusters = store.scan::<ClusterRecord>()?;
+    gauge(registry, "heketi_cluster_count", "Number of clusters")?.set(clusters.len() as f64);
+    let volumes = gauge_vec(
+        registry,
+        "heketi_volumes_count",
+        "Number of volumes on cluster",
+        &["cluster"],
+    )?;
+    let block_volumes = gauge_vec(
+        registry,
+        "heketi_block_volumes_count",
+        "Number of block volumes on cluster",
+        &["cluster"],
+    )?;
+    let nodes = gauge_vec(
+        registry,
+        "heketi_nodes_count",
+        "Number of nodes on cluster",
+        &["cluster"],
+    )?;
+    let device_count = gauge_vec(
+        registry,
+        "heketi_device_count",
+        "Number of devices on host",
+        &["cluster", "hostname", "storage_hostname"],
+    )?;
+    let per_device = [
+        ("heketi_device_size", "Total size of the device"),
+        (
+            "heketi_device_free",
+            "Amount of Free space available on the device",
+        ),
+        ("heketi_device_used", "Amount of space used on the device"),
+        (
+            "heketi_device_size_bytes",
+            "Total size of the device in bytes",
+        ),
+        (
+            "heketi_device_free_bytes",
+            "Amount of Free space available on the device in bytes",
+        ),
+        (
+            "heketi_device_used_bytes",
+            "Amount of space used on the device in bytes",
+        ),
+        ("heketi_device_brick_count", "Number of bricks on device"),
+    ]
+    .iter()
+    .map(|(n, h)| gauge_vec(registry, n, h, &DEVICE_LABELS))
+    .collect::<Result<Vec<_>, _>>()?;
+
+    for cluster in &clusters {
+        let c = cluster.id.as_str();
+        volumes
+            .with_label_values(&[c])
+            .set(store.children(TreeName::ClusterVolumes, c)?.len() as f64);
+        block_volumes
+            .with_label_values(&[c])
+            .set(store.children(TreeName::ClusterBlockVolumes, c)?.len() as f64);
+        let node_ids = store.children(TreeName::ClusterNodes, c)?;
+        nodes.with_label_values(&[c]).set(node_ids.len() as f64);
+        for node_id in node_ids {
+            let Some(node) = store.get::<NodeRecord>(&node_id)? else {
+                continue;
+            };
+            let device_ids = store.children(TreeName::NodeDevices, &node_id)?;
+            device_count
+                .with_label_values(&[c, node.manage_host(), node.storage_host()])
+                .set(device_ids.len() as f64);
+            for device_id in device_ids {
+                let Some(d) = store.get::<DeviceRecord>(&device_id)? else {
+                    continue;
+                };
+                let labels = [
+                    c,
+                    node.manage_host(),
+                    node.storage_host(),
+                    &d.id,
+                    &d.name,
+                    &d.pv_uuid,
+                ];
+                let bricks = store.children(TreeName::DeviceBricks, &device_id)?.len() as f64;
+                let values = [
+                    d.space.total as f64,
+                    d.space.free as f64,
+                    d.space.used as f64,
+                    d.space.total as f64 * 1024.0,
+                    d.space.free as f64 * 1024.0,
+                    d.space.used as f64 * 1024.0,
+                    bricks,
+                ];
+                for (g, v) in per_device.iter().zip(values) {
+                    g.with_label_values(&labels).set(v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_operations(
+    engine: &Engine,
+    registry: &Registry,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let entries = engine.store.scan::<JournalEntry>()?;
+    let count = |s: JournalStatus| entries.iter().filter(|e| e.status == s).count() as f64;
+    gauge(
+        registry,
+        "heketi_operations_total_count",
+        "Total Number of Operations",
+    )?
+    .set(entries.len() as f64);
+    gauge(
+        registry,
+        "heketi_operations_new_count",
+        "Number of New Operations",
+    )?
+    .set(count(JournalStatus::New));
+    gauge(
+        registry,
+        "heketi_operations_stale_count",
+        "Number of Stale Operations",
+    )?
+    .set(count(JournalStatus::Stale));
+    gauge(
+        registry,
+        "heketi_operations_failed_count",
+        "Number of Failed Operations",
+    )?
+    .set(count(JournalStatus::Failed));
+    gauge(
+        registry,
+        "heketi_operations_inFlight_count",
+        "Number of in flight Operations",
+    )?
+    .set(engine.in_flight_count() as f64);
+    Ok(())
+}
+
+/// Renders the exposition text (also used by benchmarks and tests).
+pub fn render(engine: &Engine) -> String {
+    let registry = Registry::new();
+    let up = collect_topology(engine, &registry).is_ok();
+    let registry = if up {
+        let _ = collect_operations(engine, &registry);
+        registry
+    } else {
+        // Heketi emits only heketi_up when the topology cannot be read.
+        Registry::new()
+    };
+    if let Ok(g) = gauge(&registry, "heketi_up", "Is heketi running?") {
+        g.set(if up { 1.0 } else { 0.0 });
+    }
+    let mut out = Vec::new();
+    let _ = TextEncoder::new().encode(&registry.gather(), &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let mut resp = (StatusCode::OK, render(&app.engine)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,238 @@
+//! The HTTP layer: Heketi's routes, authentication, the administrative
+//! mode filter, and exact response shapes. Handlers are thin: decode,
+//! validate, call `ops`, render.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod clusters;
+pub mod devices;
+pub mod error;
+pub mod logging;
+pub mod metrics;
+pub mod nodes;
+pub mod operations;
+pub mod queue;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{AdminMode, AuthConfig};
+use crate::ids::is_route_id;
+use crate::logging::LogControl;
+use crate::ops::Engine;
+use error::ApiError;
+
+/// Everything handlers share.
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub auth: AuthConfig,
+    admin_mode: AtomicU8,
+    pub log: LogControl,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    pub fn new(
+        engine: Arc<Engine>,
+        auth: AuthConfig,
+        mode: AdminMode,
+        log: LogControl,
+    ) -> AppState {
+        Arc::new(App {
+            engine,
+            auth,
+            admin_mode: AtomicU8::new(mode_code(mode)),
+            log,
+        })
+    }
+
+    pub fn admin_mode(&self) -> AdminMode {
+        match self.admin_mode.load(Ordering::Acquire) {
+            1 => AdminMode::ReadOnly,
+            2 => AdminMode::LocalClient,
+            _ => AdminMode::Normal,
+        }
+    }
+
+    pub fn set_admin_mode(&self, mode: AdminMode) {
+        self.admin_mode.store(mode_code(mode), Ordering::Release);
+    }
+}
+
+fn mode_code(mode: AdminMode) -> u8 {
+    match mode {
+        AdminMode::Normal => 0,
+        AdminMode::ReadOnly => 1,
+        AdminMode::LocalClient => 2,
+    }
+}
+
+/// A JSON body the way Go's encoder writes it: compact, then a newline.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let mut body = serde_json::to_vec(value).unwrap_or_default();
+    body.push(b'\n');
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    resp
+}
+
+/// `202 Accepted` pointing at the queue entry.
+pub fn accepted(queue_id: &str) -> Response {
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/queue/{queue_id}")) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    resp
+}
+
+/// Rejects path ids that Heketi's router pattern would not match.
+pub fn route_id(id: &str) -> Result<&str, ApiError> {
+    if is_route_id(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::invalid_path())
+    }
+}
+
+/// Auth, issuer check and admin mode, in Heketi's order. `/hello` and
+/// `/metrics` bypass all of it.
+async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if path == "/hello" || path == "/metrics" {
+        return next.run(req).await;
+    }
+    if app.auth.enabled {
+        if let Err(e) = auth::authenticate(
+            &app.auth,
+            req.method(),
+            &path,
+            req.headers(),
+            crate::ops::now_secs() as i64,
+        ) {
+            return e.into_response();
+        }
+    }
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
+    let refused = match app.admin_mode() {
+        AdminMode::Normal => false,
+        AdminMode::ReadOnly => writes,
+        AdminMode::LocalClient => {
+            let peer = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ci| ci.0.ip());
+            writes && !peer.is_some_and(|ip| ip.is_loopback())
+        }
+    };
+    if refused {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service disabled for maintenance",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+const KNOWN_ROOTS: [&str; 12] = [
+    "clusters",
+    "nodes",
+    "devices",
+    "volumes",
+    "blockvolumes",
+    "queue",
+    "bricks",
+    "backup",
+    "db",
+    "internal",
+    "operations",
+    "admin",
+];
+
+/// No route matched: redirect a trailing slash, else Heketi's 404.
+async fn fallback(req: Request) -> Response {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let root = trimmed
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if KNOWN_ROOTS.contains(&root) {
+            if let Ok(location) = HeaderValue::from_str(trimmed) {
+                let mut resp = StatusCode::MOVED_PERMANENTLY.into_response();
+                resp.headers_mut().insert(header::LOCATION, location);
+                return resp;
+            }
+        }
+    }
+    ApiError::invalid_path().into_response()
+}
+
+async fn hello() -> Response {
+    let mut resp = (StatusCode::OK, "Hello from Heketi").into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    resp
+}
+
+pub fn router(app: AppState) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        })
+        .on_response(|resp: &Response, latency: Duration, _span: &tracing::Span| {
+            tracing::info!(status = resp.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
+        });
+    Router::new()
+        .route("/hello", get(hello))
+        .route("/metrics", get(metrics::metrics))
+        .route("/queue/{id}", get(queue::poll))
+        .route("/clusters", post(clusters::create).get(clusters::list))
+        .route(
+            "/clusters/{id}",
+            get(clusters::info).delete(clusters::delete),
+        )
+        .route("/clusters/{id}/flags", post(clusters::set_flags))
+        .route("/nodes", post(nodes::add))
+        .route("/nodes/{id}", get(nodes::info).delete(nodes::delete))
+        .route("/nodes/{id}/state", post(nodes::set_state))
+        .route("/nodes/{id}/tags", post(nodes::set_tags))
+        .route("/devices", post(devices::add))
+        .route("/devices/{id}", get(devices::info).delete(devices::delete))
+        .route("/devices/{id}/state", post(devices::set_state))
+        .route("/devices/{id}/tags", post(devices::set_tags))
+        .route("/devices/{id}/resync", get(devices::resync))
+        .route("/admin", get(admin::get_mode).post(admin::set_mode))
+        .route(
+            "/internal/logging",
+            get(logging::get_level).post(logging::set_level),
+        )
+        .route("/operations", get(operations::summary))
+        .route("/operations/pending", get(operations::list))
+        .route("/operations/pending/{id}", get(operations::details))
+        .route("/operations/pending/cleanup", post(operations::cleanup))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(app.clone(), gatekeeper))
+        .layer(trace)
+        .with_state(app)
+}

@@ -1,0 +1,87 @@
+//! `/nodes`
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::{accepted, json, route_id, AppState};
+use crate::ops::nodes::{NewNode, TagChange};
+use crate::store::records::EntityState;
+use crate::wire::{NodeAddRequest, NodeInfoResponse, StateRequest, TagsChangeRequest};
+
+pub async fn add(
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<NodeAddRequest>,
+) -> Result<Response, ApiError> {
+    req.validate().map_err(ApiError::validation)?;
+    let queue_id = app
+        .engine
+        .add_node(NewNode {
+            cluster: req.cluster,
+            zone: req.zone,
+            manage: req.hostnames.manage,
+            storage: req.hostnames.storage,
+            tags: req.tags,
+        })
+        .await?;
+    Ok(accepted(&queue_id))
+}
+
+pub async fn info(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = app.engine.node_info(route_id(&id)?)?;
+    Ok(json(StatusCode::OK, &NodeInfoResponse::from(view)))
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let queue_id = app.engine.delete_node(route_id(&id)?).await?;
+    Ok(accepted(&queue_id))
+}
+
+/// Decodes and validates a state request (nodes and devices share it).
+pub fn parse_state(req: &StateRequest) -> Result<EntityState, ApiError> {
+    req.validate().map_err(ApiError::validation)?;
+    Ok(match req.state.as_str() {
+        "offline" => EntityState::Offline,
+        "failed" => EntityState::Failed,
+        _ => EntityState::Online,
+    })
+}
+
+pub fn parse_tags(req: &TagsChangeRequest) -> Result<TagChange, ApiError> {
+    req.validate().map_err(ApiError::validation)?;
+    Ok(match req.change_type.as_str() {
+        "set" => TagChange::Set,
+        "delete" => TagChange::Delete,
+        _ => TagChange::Update,
+    })
+}
+
+pub async fn set_state(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<StateRequest>,
+) -> Result<Response, ApiError> {
+    let id = route_id(&id)?;
+    let target = parse_state(&req)?;
+    let queue_id = app.engine.set_node_state(id, target).await?;
+    Ok(accepted(&queue_id))
+}
+
+pub async fn set_tags(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<TagsChangeRequest>,
+) -> Result<Response, ApiError> {
+    let id = route_id(&id)?;
+    let change = parse_tags(&req)?;
+    let tags = app.engine.set_node_tags(id, change, &req.tags).await?;
+    Ok(json(StatusCode::OK, &tags))
+}

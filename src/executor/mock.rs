@@ -1,0 +1,516 @@
+//! The mock executor: a simulated set of storage nodes for tests and local
+//! development.
+//!
+//! Its node state (peers, physical volumes, volume groups) is written to a
+//! JSON file beside the store after every change, so a test can inspect what
+//! a crash left behind on the "nodes", also from another process.
+//!
+//! Faults are injected by rules, from `glusterfs.mockexec.faults` in the
+//! config or `BRICKYARD_MOCK_FAULTS` (comma separated):
+//!
+//! ```text
+//! <operation>[@<host>]:<calls>:fail[:<message>]
+//! <operation>[@<host>]:<calls>:delay:<milliseconds>
+//! ```
+//!
+//! `<calls>` is `N` (the Nth matching call, counted from 1 since start-up),
+//! `N+` (the Nth and every later one) or `*` (every call). Operations:
+//! `glusterd_check`, `peer_probe`, `peer_detach`, `device_setup`,
+//! `device_info`, `device_teardown`, `device_forget`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor};
+
+const EXTENT_KIB: u64 = 4096;
+const KIB_PER_GIB: u64 = 1024 * 1024;
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MockPv {
+    pub uuid: String,
+    /// The volume group on it, if any.
+    pub vg: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MockVg {
+    pub pv: String,
+    pub extent_size: u64,
+    pub extents: u64,
+    pub allocated_extents: u64,
+}
+
+/// What one simulated storage node holds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MockHost {
+    /// Storage hostnames this node has peer-probed.
+    pub peers: BTreeSet<String>,
+    /// Physical volumes by device path.
+    pub pvs: BTreeMap<String, MockPv>,
+    /// Volume groups by name.
+    pub vgs: BTreeMap<String, MockVg>,
+}
+
+/// The whole simulated fleet, keyed by manage hostname.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MockNodes {
+    pub hosts: BTreeMap<String, MockHost>,
+}
+
+impl MockNodes {
+    /// Reads a state file written by a mock executor.
+    pub fn load(path: &Path) -> std::io::Result<MockNodes> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MockNodes::default()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Calls {
+    Nth(u64),
+    From(u64),
+    Every,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum FaultAction {
+    Fail(String),
+    Delay(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct FaultRule {
+    operation: String,
+    host: Option<String>,
+    calls: Calls,
+    action: FaultAction,
+}
+
+fn parse_rule(spec: &str) -> Result<FaultRule, String> {
+    let bad = || format!("invalid mock fault rule {spec:?}");
+    let mut parts = spec.splitn(4, ':');
+    let target = parts.next().ok_or_else(bad)?;
+    let calls = parts.next().ok_or_else(bad)?;
+    let action = parts.next().ok_or_else(bad)?;
+    let arg = parts.next();
+    let (operation, host) = match target.split_once('@') {
+        Some((op, host)) => (op.to_string(), Some(host.to_string())),
+        None => (target.to_string(), None),
+    };
+    let calls = if calls == "*" {
+        Calls::Every
+    } else if let Some(n) = calls.strip_suffix('+') {
+        Calls::From(n.parse().map_err(|_| bad())?)
+    } else {
+        Calls::Nth(calls.parse().map_err(|_| bad())?)
+    };
+    let action = match (action, arg) {
+        ("fail", msg) => FaultAction::Fail(msg.unwrap_or("injected failure").to_string()),
+        ("delay", Some(ms)) => {
+            FaultAction::Delay(Duration::from_millis(ms.parse().map_err(|_| bad())?))
+        }
+        _ => return Err(bad()),
+    };
+    Ok(FaultRule {
+        operation,
+        host,
+        calls,
+        action,
+    })
+}
+
+struct Inner {
+    nodes: MockNodes,
+    /// Calls seen per rule index.
+    rule_calls: Vec<u64>,
+}
+
+pub struct MockExecutor {
+    device_size_kib: u64,
+    rules: Vec<FaultRule>,
+    state_path: Option<PathBuf>,
+    inner: Mutex<Inner>,
+}
+
+impl MockExecutor {
+    /// A mock whose node state lives in memory only.
+    pub fn in_memory(device_size_gb: u64, faults: &[String]) -> Result<MockExecutor, String> {
+        MockExecutor::build(device_size_gb, faults, None, MockNodes::default())
+    }
+
+    /// A mock that keeps its node state in `state_path`, reloading it at start.
+    pub fn durable(
+        device_size_gb: u64,
+        faults: &[String],
+        state_path: PathBuf,
+    ) -> Result<MockExecutor, String> {
+        let nodes = MockNodes::load(&state_path)
+            .map_err(|e| format!("cannot read mock node state {}: {e}", state_path.display()))?;
+        MockExecutor::build(device_size_gb, faults, Some(state_path), nodes)
+    }
+
+    fn build(
+        device_size_gb: u64,
+        faults: &[String],
+        state_path: Option<PathBuf>,
+        nodes: MockNodes,
+    ) -> Result<MockExecutor, String> {
+        let rules = faults
+            .iter()
+            .map(|s| parse_rule(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MockExecutor {
+            device_size_kib: device_size_gb * KIB_PER_GIB,
+            inner: Mutex::new(Inner {
+                nodes,
+                rule_calls: vec![0; rules.len()],
+            }),
+            rules,
+            state_path,
+        })
+    }
+
+    /// A copy of the simulated node state.
+    pub fn nodes(&self) -> MockNodes {
+        self.lock().nodes.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts the call against every matching rule and returns what to do.
+    fn faults_for(&self, operation: &str, host: &str) -> Vec<FaultAction> {
+        let mut inner = self.lock();
+        let mut actions = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.operation != operation || rule.host.as_deref().is_some_and(|h| h != host) {
+                continue;
+            }
+            inner.rule_calls[i] += 1;
+            let n = inner.rule_calls[i];
+            let hit = match rule.calls {
+                Calls::Nth(k) => n == k,
+                Calls::From(k) => n >= k,
+                Calls::Every => true,
+            };
+            if hit {
+                actions.push(rule.action.clone());
+            }
+        }
+        actions
+    }
+
+    async fn enter(&self, operation: &'static str, host: &str) -> Result<(), ExecError> {
+        for action in self.faults_for(operation, host) {
+            match action {
+                FaultAction::Delay(d) => tokio::time::sleep(d).await,
+                FaultAction::Fail(msg) => return Err(ExecError::new(host, operation, msg)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `change` to the node state and writes it out before returning.
+    fn mutate<T>(&self, change: impl FnOnce(&mut MockNodes) -> T) -> Result<T, String> {
+        let mut inner = self.lock();
+        let result = change(&mut inner.nodes);
+        if let Some(path) = &self.state_path {
+            write_atomically(path, &inner.nodes)
+                .map_err(|e| format!("mock state write failed: {e}"))?;
+        }
+        Ok(result)
+    }
+
+    fn report(&self, vg: &MockVg, pv_uuid: &str, path: &str) -> DeviceReport {
+        DeviceReport {
+            total: vg.extents * vg.extent_size,
+            free: (vg.extents - vg.allocated_extents) * vg.extent_size,
+            used: vg.allocated_extents * vg.extent_size,
+            extent_size: vg.extent_size,
+            pv_uuid: pv_uuid.to_string(),
+            paths: vec![path.to_string()],
+        }
+    }
+}
+
+fn write_atomically(path: &Path, nodes: &MockNodes) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(nodes).map_err(std::io::Error::other)?;
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// An LVM-style PV UUID (6-4-4-4-4-4-6 characters), derived from the device id.
+fn pv_uuid_for(device_id: &str) -> String {
+    let chars: Vec<char> = device_id
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(32)
+        .collect();
+    let mut out = String::new();
+    let mut pos = 0;
+    for (i, len) in [6, 4, 4, 4, 4, 4, 6].iter().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        out.extend(&chars[pos..pos + len]);
+        pos += len;
+    }
+    out
+}
+
+#[async_trait]
+impl Executor for MockExecutor {
+    async fn glusterd_check(&self, host: &str) -> Result<(), ExecError> {
+        self.enter("glusterd_check", host).await
+    }
+
+    async fn peer_probe(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
+        self.enter("peer_probe", exec_host).await?;
+        self.mutate(|n| {
+            n.hosts
+                .entry(exec_host.to_string())
+                .or_default()
+                .peers
+                .insert(storage_host.to_string())
+        })
+        .map_err(|e| ExecError::new(exec_host, "peer_probe", e))?;
+        Ok(())
+    }
+
+    async fn peer_detach(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
+        self.enter("peer_detach", exec_host).await?;
+        self.mutate(|n| {
+            if let Some(h) = n.hosts.get_mut(exec_host) {
+                h.peers.remove(storage_host);
+            }
+        })
+        .map_err(|e| ExecError::new(exec_host, "peer_detach", e))
+    }
+
+    async fn device_setup(
+        &self,
+        host: &str,
+        path: &str,
+        device_id: &str,
+        destroy: bool,
+    ) -> Result<DeviceReport, DeviceSetupError> {
+        self.enter("device_setup", host)
+            .await
+            .map_err(DeviceSetupError::HasData)?;
+        let size = self.device_size_kib;
+        let vg_name = format!("vg_{device_id}");
+        let outcome = self
+            .mutate(|n| {
+                let node = n.hosts.entry(host.to_string()).or_default();
+                if destroy {
+                    if let Some(pv) = node.pvs.remove(path) {
+                        if let Some(vg) = pv.vg {
+                            node.vgs.remove(&vg);
+                        }
+                    }
+                }
+                if let Some(pv) = node.pvs.get(path) {
+                    let vg = pv.vg.clone().unwrap_or_default();
+                    return Err(DeviceSetupError::HasPhysicalVolume {
+                        pv_uuid: pv.uuid.clone(),
+                        error: ExecError::new(
+                            host,
+                            "device_setup",
+                            format!("Can't initialize physical volume \"{path}\" of volume group \"{vg}\" without -ff"),
+                        ),
+                    });
+                }
+                let uuid = pv_uuid_for(device_id);
+                let vg = MockVg {
+                    pv: path.to_string(),
+                    extent_size: EXTENT_KIB,
+                    extents: size / EXTENT_KIB,
+                    allocated_extents: 0,
+                };
+                node.pvs.insert(
+                    path.to_string(),
+                    MockPv {
+                        uuid: uuid.clone(),
+                        vg: Some(vg_name.clone()),
+                    },
+                );
+                node.vgs.insert(vg_name.clone(), vg.clone());
+                Ok((vg, uuid))
+            })
+            .map_err(|e| DeviceSetupError::Unreachable(ExecError::new(host, "device_setup", e)))?;
+        let (vg, uuid) = outcome?;
+        Ok(self.report(&vg, &uuid, path))
+    }
+
+    async fn device_info(
+        &self,
+        host: &str,
+        device: &DeviceHandle,
+    ) -> Result<DeviceReport, ExecError> {
+        self.enter("device_info", host).await?;
+        let vg_name = device.vg_name();
+        let inner = self.lock();
+        let node = inner.nodes.hosts.get(host);
+        let vg = node.and_then(|n| n.vgs.get(&vg_name)).ok_or_else(|| {
+            ExecError::new(
+                host,
+                "device_info",
+                format!("Volume group \"{vg_name}\" not found"),
+            )
+        })?;
+        let uuid = node
+            .and_then(|n| n.pvs.get(&vg.pv))
+            .map(|pv| pv.uuid.clone())
+            .unwrap_or_default();
+        Ok(self.report(vg, &uuid, &vg.pv))
+    }
+
+    async fn device_teardown(&self, host: &str, device: &DeviceHandle) -> Result<(), ExecError> {
+        self.enter("device_teardown", host).await?;
+        let vg_name = device.vg_name();
+        self.mutate(|n| {
+            let Some(node) = n.hosts.get_mut(host) else {
+                return Ok(());
+            };
+            if let Some(vg) = node.vgs.get(&vg_name) {
+                if vg.allocated_extents > 0 {
+                    return Err(ExecError::new(
+                        host,
+                        "device_teardown",
+                        format!("Volume group \"{vg_name}\" still contains logical volumes"),
+                    ));
+                }
+                let pv = vg.pv.clone();
+                node.vgs.remove(&vg_name);
+                node.pvs.remove(&pv);
+            }
+            Ok(())
+        })
+        .map_err(|e| ExecError::new(host, "device_teardown", e))?
+    }
+
+    async fn device_forget(&self, host: &str, device: &DeviceHandle) {
+        if self.enter("device_forget", host).await.is_err() {
+            return;
+        }
+        let vg_name = device.vg_name();
+        let _ = self.mutate(|n| {
+            if let Some(node) = n.hosts.get_mut(host) {
+                if let Some(vg) = node.vgs.remove(&vg_name) {
+                    node.pvs.remove(&vg.pv);
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(id: &str) -> DeviceHandle {
+        DeviceHandle {
+            device_id: id.into(),
+            pv_uuid: String::new(),
+            paths: vec!["/dev/sdb".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn device_setup_reports_heketi_sizes_and_refuses_a_second_pv() {
+        let mock = MockExecutor::in_memory(500, &[]).unwrap();
+        let report = mock
+            .device_setup("n1", "/dev/sdb", "d1", false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.total, report.free, report.used),
+            (524_288_000, 524_288_000, 0)
+        );
+        assert_eq!(report.extent_size, 4096);
+        let again = mock
+            .device_setup("n1", "/dev/sdb", "d2", false)
+            .await
+            .unwrap_err();
+        assert!(matches!(again, DeviceSetupError::HasPhysicalVolume { .. }));
+        // A wipe makes room.
+        mock.device_setup("n1", "/dev/sdb", "d2", true)
+            .await
+            .unwrap();
+        assert!(mock.nodes().hosts["n1"].vgs.contains_key("vg_d2"));
+        assert!(!mock.nodes().hosts["n1"].vgs.contains_key("vg_d1"));
+    }
+
+    #[tokio::test]
+    async fn teardown_is_idempotent() {
+        let mock = MockExecutor::in_memory(1, &[]).unwrap();
+        mock.device_setup("n1", "/dev/sdb", "d1", false)
+            .await
+            .unwrap();
+        mock.device_teardown("n1", &handle("d1")).await.unwrap();
+        mock.device_teardown("n1", &handle("d1")).await.unwrap();
+        assert!(mock.nodes().hosts["n1"].pvs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn faults_hit_the_nth_matching_call() {
+        let rules = vec![
+            "peer_probe:2:fail:boom".to_string(),
+            "glusterd_check@bad:*:fail".to_string(),
+        ];
+        let mock = MockExecutor::in_memory(1, &rules).unwrap();
+        mock.peer_probe("a", "x").await.unwrap();
+        assert_eq!(mock.peer_probe("a", "y").await.unwrap_err().message, "boom");
+        mock.peer_probe("a", "z").await.unwrap();
+        mock.glusterd_check("good").await.unwrap();
+        assert!(mock.glusterd_check("bad").await.is_err());
+        assert!(mock.glusterd_check("bad").await.is_err());
+    }
+
+    #[test]
+    fn bad_rules_are_refused() {
+        for spec in ["x", "op:abc:fail", "op:1:explode", "op:1:delay"] {
+            assert!(parse_rule(spec).is_err(), "{spec}");
+        }
+        assert_eq!(parse_rule("op:3+:delay:5").unwrap().calls, Calls::From(3));
+    }
+
+    #[tokio::test]
+    async fn durable_state_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mock.json");
+        {
+            let mock = MockExecutor::durable(1, &[], path.clone()).unwrap();
+            mock.peer_probe("n1", "10.0.0.2").await.unwrap();
+        }
+        let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
+        assert!(again.nodes().hosts["n1"].peers.contains("10.0.0.2"));
+        assert_eq!(MockNodes::load(&path).unwrap(), again.nodes());
+    }
+
+    #[test]
+    fn pv_uuids_look_like_lvm_ones() {
+        assert_eq!(
+            pv_uuid_for("0123456789abcdef0123456789abcdef"),
+            "012345-6789-abcd-ef01-2345-6789-abcdef"
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Brickyard: a GlusterFS volume-management server that speaks Heketi's REST API.
+//!
+//! The request path runs one way: `api` (validate, authenticate) → `ops`
+//! (journal, execute, commit) → `store` and `executor`. See
+//! `docs/ARCHITECTURE.md` for the map.
+
+pub mod api;
+pub mod config;
+pub mod executor;
+pub mod ids;
+pub mod logging;
+pub mod ops;
+pub mod server;
+pub mod store;
+pub mod wire;

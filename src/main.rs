@@ -1,0 +1,113 @@
+//! `brickyard`, or under the names `heketi` and `heketi-cli`, their
+//! personalities. The name the binary was started under picks one.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use brickyard::config::{Config, Flags, ProcessEnv};
+use brickyard::logging::LogControl;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Parser)]
+#[command(
+    name = "brickyard",
+    version,
+    about = "GlusterFS volume management speaking Heketi's REST API"
+)]
+struct Brickyard {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Without --config: local development mode.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Heketi's configuration file (heketi.json), used unchanged.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Turn JWT authentication off.
+    #[arg(long)]
+    disable_auth: bool,
+    /// Address to listen on, ADDR:PORT.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Store directory (overrides glusterfs.db).
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+/// Heketi's own server command line.
+#[derive(Parser)]
+#[command(name = "heketi", disable_version_flag = true)]
+struct Heketi {
+    /// Configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Disable authentication.
+    #[arg(long)]
+    disable_auth: bool,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    version: bool,
+}
+
+fn serve(flags: Flags) -> ExitCode {
+    let config = match Config::load(&flags, &ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let log = LogControl::install(config.log_level.as_deref());
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ERROR: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(brickyard::server::run(config, log)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name == "heketi" {
+        let args = Heketi::parse();
+        if args.version {
+            println!("Heketi v10.4.0 (Brickyard {VERSION})");
+            return ExitCode::SUCCESS;
+        }
+        return serve(Flags {
+            config: args.config,
+            disable_auth: args.disable_auth,
+            ..Flags::default()
+        });
+    }
+    match Brickyard::parse().command {
+        Command::Serve(a) => serve(Flags {
+            config: a.config,
+            disable_auth: a.disable_auth,
+            listen: a.listen,
+            store: a.store,
+        }),
+    }
+}

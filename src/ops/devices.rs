@@ -1,0 +1,386 @@
+//! Device add, delete, state, tags and resync.
+
+use std::sync::Arc;
+
+use crate::executor::{DeviceHandle, DeviceReport, DeviceSetupError};
+use crate::ids::new_id;
+use crate::store::records::{
+    BrickRecord, DeviceRecord, EntityState, NodeRecord, QueueOutcome, Space, Tags,
+};
+use crate::store::{Abort, TreeName, Tx};
+
+use super::journal::{Action, JournalEntry};
+use super::nodes::{apply_tag_change, evacuation_missing, TagChange};
+use super::{queue, Engine, OpError};
+
+/// Heketi's extent size until LVM reports the real one.
+const DEFAULT_EXTENT_KIB: u64 = 4096;
+
+/// A validated device-add request.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub node: String,
+    pub name: String,
+    pub destroy_data: bool,
+    pub tags: Tags,
+}
+
+/// A device with its bricks, as info responses need it.
+#[derive(Debug, Clone)]
+pub struct DeviceView {
+    pub record: DeviceRecord,
+    pub bricks: Vec<BrickRecord>,
+}
+
+fn name_key(node: &str, name: &str) -> String {
+    format!("{node}/{name}")
+}
+
+fn handle_of(device: &DeviceRecord) -> DeviceHandle {
+    DeviceHandle {
+        device_id: device.id.clone(),
+        pv_uuid: device.pv_uuid.clone(),
+        paths: if device.paths.is_empty() {
+            vec![device.name.clone()]
+        } else {
+            device.paths.clone()
+        },
+    }
+}
+
+fn reserve_name(tx: &Tx<'_>, device: &DeviceRecord) -> Result<(), Abort<OpError>> {
+    let key = name_key(&device.node, &device.name);
+    if let Some(owner) = tx.index_get::<OpError>(TreeName::DeviceNames, &key)? {
+        if owner != device.id {
+            return Err(Abort::User(OpError::Conflict(format!(
+                "Device {} already used by device with id {owner} on node {}",
+                device.name, device.node
+            ))));
+        }
+    }
+    tx.index_put(TreeName::DeviceNames, &key, &device.id)
+}
+
+pub(crate) fn release_name(tx: &Tx<'_>, device: &DeviceRecord) -> Result<(), Abort<OpError>> {
+    let key = name_key(&device.node, &device.name);
+    if tx
+        .index_get::<OpError>(TreeName::DeviceNames, &key)?
+        .as_deref()
+        == Some(device.id.as_str())
+    {
+        tx.index_remove(TreeName::DeviceNames, &key)?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn device_info(&self, id: &str) -> Result<DeviceView, OpError> {
+        let record = self
+            .store
+            .get::<DeviceRecord>(id)?
+            .ok_or_else(OpError::id_not_found)?;
+        let bricks = self
+            .store
+            .children(TreeName::DeviceBricks, id)?
+            .iter()
+            .filter_map(|b| self.store.get::<BrickRecord>(b).ok().flatten())
+            .collect();
+        Ok(DeviceView { record, bricks })
+    }
+
+    fn device_and_node(&self, id: &str) -> Result<(DeviceRecord, NodeRecord), OpError> {
+        let device = self
+            .store
+            .get::<DeviceRecord>(id)?
+            .ok_or_else(OpError::id_not_found)?;
+        let node = self
+            .store
+            .get::<NodeRecord>(&device.node)?
+            .ok_or_else(OpError::id_not_found)?;
+        Ok((device, node))
+    }
+
+    pub async fn add_device(self: &Arc<Self>, req: NewDevice) -> Result<String, OpError> {
+        let node = self
+            .store
+            .get::<NodeRecord>(&req.node)?
+            .ok_or_else(|| OpError::NotFound("Node id does not exist".into()))?;
+        let device = DeviceRecord {
+            id: new_id(),
+            node: req.node.clone(),
+            name: req.name,
+            tags: req.tags,
+            state: EntityState::Online,
+            space: Space::default(),
+            extent_size: DEFAULT_EXTENT_KIB,
+            paths: vec![],
+            pv_uuid: String::new(),
+        };
+        let entry = JournalEntry::new(Action::AddDevice {
+            device: device.clone(),
+            host: node.manage_host().to_string(),
+            destroy: req.destroy_data,
+        });
+        let queue_id = self.accept(&entry, |tx| reserve_name(tx, &device)).await?;
+        self.spawn(entry, None);
+        Ok(queue_id)
+    }
+
+    /// Initialises the device, wiping it only when `destroy` is set and the
+    /// wipe cannot hit a device Brickyard already manages.
+    async fn set_up_device(
+        &self,
+        device: &DeviceRecord,
+        host: &str,
+        destroy: bool,
+    ) -> Result<DeviceReport, OpError> {
+        let path = &device.name;
+        let failure = match self
+            .executor
+            .device_setup(host, path, &device.id, false)
+            .await
+        {
+            Ok(report) => return Ok(report),
+            Err(e) => e,
+        };
+        let described = match &failure {
+            DeviceSetupError::Unreachable(e) => {
+                format!(
+                    "Setup of device {path} failed (device not available, connection not ok): {e}"
+                )
+            }
+            DeviceSetupError::HasPhysicalVolume { pv_uuid, error } => {
+                format!("Setup of device {path} failed (already contains Physical Volume {pv_uuid}): {error}")
+            }
+            DeviceSetupError::HasData(e) => {
+                format!(
+                    "Setup of device {path} failed (already initialized or contains data?): {e}"
+                )
+            }
+        };
+        if !destroy {
+            return Err(OpError::Internal(described));
+        }
+        match &failure {
+            DeviceSetupError::Unreachable(_) => return Err(OpError::Internal(described)),
+            DeviceSetupError::HasData(_) => {}
+            DeviceSetupError::HasPhysicalVolume { pv_uuid, .. } => {
+                let known = self.store.scan::<DeviceRecord>()?;
+                if let Some(owner) = known.iter().find(|d| &d.pv_uuid == pv_uuid) {
+                    return Err(OpError::Internal(format!(
+                        "Device already in use (ID: {})",
+                        owner.id
+                    )));
+                }
+                if known.iter().any(|d| d.pv_uuid.is_empty()) {
+                    return Err(OpError::Internal(format!(
+                        "Can not destroy device, destroy may not be safe: a known device has no recorded PV UUID; {described}"
+                    )));
+                }
+            }
+        }
+        self.executor
+            .device_setup(host, path, &device.id, true)
+            .await
+            .map_err(|e| OpError::Internal(format!("Setup of device {path} failed: {e}")))
+    }
+
+    pub(crate) async fn add_device_execute(
+        &self,
+        entry: &JournalEntry,
+        planned: &DeviceRecord,
+        host: &str,
+        destroy: bool,
+    ) -> Result<(), OpError> {
+        let report = self.set_up_device(planned, host, destroy).await?;
+        let device = DeviceRecord {
+            space: Space {
+                total: report.total,
+                free: report.free,
+                used: report.used,
+            },
+            extent_size: report.extent_size,
+            paths: report.paths,
+            pv_uuid: report.pv_uuid,
+            ..planned.clone()
+        };
+        self.commit(entry, QueueOutcome::NoContent, |tx| {
+            if tx.get::<NodeRecord, OpError>(&device.node)?.is_none() {
+                return Err(Abort::User(OpError::NotFound(
+                    "Node id does not exist".into(),
+                )));
+            }
+            tx.put(&device)?;
+            tx.link(TreeName::NodeDevices, &device.node, &device.id)
+        })
+    }
+
+    pub async fn delete_device(
+        self: &Arc<Self>,
+        id: &str,
+        forget: bool,
+    ) -> Result<String, OpError> {
+        let (device, node) = self.device_and_node(id)?;
+        if device.state != EntityState::Failed {
+            return Err(OpError::BadRequest(format!(
+                "device: {id} is not in failed state"
+            )));
+        }
+        if self.store.has_children(TreeName::DeviceBricks, id)? {
+            return Err(bricks_conflict(id));
+        }
+        let entry = JournalEntry::new(Action::DeleteDevice {
+            device_id: id.to_string(),
+            host: node.manage_host().to_string(),
+            handle: handle_of(&device),
+            forget,
+        });
+        let queue_id = self.accept(&entry, |_| Ok(())).await?;
+        self.spawn(entry, None);
+        Ok(queue_id)
+    }
+
+    pub(crate) async fn delete_device_execute(
+        &self,
+        entry: &JournalEntry,
+        device_id: &str,
+        host: &str,
+        handle: &DeviceHandle,
+        forget: bool,
+    ) -> Result<(), OpError> {
+        if forget {
+            self.executor.device_forget(host, handle).await;
+        } else {
+            self.executor
+                .device_teardown(host, handle)
+                .await
+                .map_err(|e| OpError::Internal(e.to_string()))?;
+        }
+        self.commit(entry, QueueOutcome::NoContent, |tx| {
+            let Some(device) = tx.get::<DeviceRecord, OpError>(device_id)? else {
+                return Ok(());
+            };
+            if tx.has_children(TreeName::DeviceBricks, device_id)? {
+                return Err(Abort::User(bricks_conflict(device_id)));
+            }
+            tx.unlink(TreeName::NodeDevices, &device.node, device_id)?;
+            release_name(tx, &device)?;
+            tx.remove::<DeviceRecord, OpError>(device_id)
+        })
+    }
+
+    pub async fn resync_device(self: &Arc<Self>, id: &str) -> Result<String, OpError> {
+        let (device, node) = self.device_and_node(id)?;
+        let entry = JournalEntry::new(Action::ResyncDevice {
+            device_id: id.to_string(),
+            host: node.manage_host().to_string(),
+            handle: handle_of(&device),
+        });
+        let queue_id = self.accept(&entry, |_| Ok(())).await?;
+        self.spawn(entry, None);
+        Ok(queue_id)
+    }
+
+    /// Takes the device's size from LVM but keeps Brickyard's own account
+    /// of what its bricks use, so `used + free == total` still holds.
+    pub(crate) async fn resync_device_execute(
+        &self,
+        entry: &JournalEntry,
+        device_id: &str,
+        host: &str,
+        handle: &DeviceHandle,
+    ) -> Result<(), OpError> {
+        let report = self
+            .executor
+            .device_info(host, handle)
+            .await
+            .map_err(|e| OpError::Internal(e.to_string()))?;
+        self.commit(entry, QueueOutcome::NoContent, |tx| {
+            let mut device = tx
+                .get::<DeviceRecord, OpError>(device_id)?
+                .ok_or(Abort::User(OpError::id_not_found()))?;
+            if report.total < device.space.used {
+                return Err(Abort::User(OpError::Internal(format!(
+                    "Device {device_id} reports {} KiB in total, less than the {} KiB its bricks use",
+                    report.total, device.space.used
+                ))));
+            }
+            if report.used != device.space.used {
+                tracing::info!(
+                    device = device_id,
+                    lvm_used = report.used,
+                    recorded_used = device.space.used,
+                    "LVM's used space differs from the bricks' account; keeping the bricks' account"
+                );
+            }
+            device.space.total = report.total;
+            device.space.free = report.total - device.space.used;
+            device.extent_size = report.extent_size;
+            tx.put(&device)
+        })
+    }
+
+    pub async fn set_device_state(&self, id: &str, target: EntityState) -> Result<String, OpError> {
+        let device = self
+            .store
+            .get::<DeviceRecord>(id)?
+            .ok_or_else(OpError::id_not_found)?;
+        let _permit = if target == EntityState::Failed {
+            Some(self.throttle.try_acquire()?)
+        } else {
+            None
+        };
+        if device.state == EntityState::Offline
+            && target == EntityState::Failed
+            && self.store.has_children(TreeName::DeviceBricks, id)?
+        {
+            return Err(evacuation_missing(&format!("device {id}"), id));
+        }
+        let queue_id = self.store.transact(|tx| {
+            let mut device = tx
+                .get::<DeviceRecord, OpError>(id)?
+                .ok_or(Abort::User(OpError::id_not_found()))?;
+            let outcome = match (device.state, target) {
+                (from, to) if from == to => QueueOutcome::NoContent,
+                (EntityState::Online, EntityState::Failed) => QueueOutcome::Failed(format!(
+                    "Device must be offline before remove operation is performed, device:{id}"
+                )),
+                (EntityState::Failed, EntityState::Online) => QueueOutcome::Failed(
+                    "Cannot move a failed/removed device to online state".into(),
+                ),
+                (_, to) => {
+                    device.state = to;
+                    tx.put(&device)?;
+                    QueueOutcome::NoContent
+                }
+            };
+            queue::finished(tx, outcome)
+        })?;
+        self.flush().await?;
+        Ok(queue_id)
+    }
+
+    pub async fn set_device_tags(
+        &self,
+        id: &str,
+        change: TagChange,
+        tags: &Tags,
+    ) -> Result<Tags, OpError> {
+        let updated = self.store.transact(|tx| {
+            let mut device = tx
+                .get::<DeviceRecord, OpError>(id)?
+                .ok_or(Abort::User(OpError::id_not_found()))?;
+            apply_tag_change(&mut device.tags, change, tags);
+            tx.put(&device)?;
+            Ok(device.tags)
+        })?;
+        self.flush().await?;
+        Ok(updated)
+    }
+}
+
+fn bricks_conflict(id: &str) -> OpError {
+    OpError::Conflict(format!(
+        "Unable to delete device [{id}] because it contains bricks"
+    ))
+}

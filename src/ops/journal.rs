@@ -1,0 +1,315 @@
+//! The operation journal: one entry per accepted long-running request,
+//! written before the first executor call and removed by the committing
+//! transaction. Entries left by a crash drive start-up recovery.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::executor::DeviceHandle;
+use crate::store::records::{DeviceRecord, NodeRecord, QueueOutcome};
+use crate::store::{Abort, Record, TreeName, Tx};
+
+use super::{now_secs, queue, Engine, OpError, Permit};
+
+/// Heketi's pending-operation status: "" (new), "stale" or "failed".
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalStatus {
+    #[default]
+    New,
+    /// Found at start-up, not yet recovered.
+    Stale,
+    /// Its rollback failed; `/operations/pending/cleanup` retries it.
+    Failed,
+}
+
+impl JournalStatus {
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            JournalStatus::New => "",
+            JournalStatus::Stale => "stale",
+            JournalStatus::Failed => "failed",
+        }
+    }
+}
+
+/// What a journal entry is doing, with everything needed to finish or undo it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// The node's hostnames are reserved in the indexes; the node itself
+    /// appears only at commit.
+    AddNode {
+        node: NodeRecord,
+        /// Manage host of an existing peer that probes the new node.
+        probe_from: Option<String>,
+    },
+    DeleteNode {
+        node_id: String,
+        detach_from: Option<String>,
+    },
+    AddDevice {
+        device: DeviceRecord,
+        host: String,
+        destroy: bool,
+    },
+    DeleteDevice {
+        device_id: String,
+        host: String,
+        handle: DeviceHandle,
+        forget: bool,
+    },
+    ResyncDevice {
+        device_id: String,
+        host: String,
+        handle: DeviceHandle,
+    },
+}
+
+/// Which way start-up recovery takes an interrupted entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Every step is idempotent and the request was a removal: finish it.
+    Forward,
+    /// Undo what may have been done and report the request as failed.
+    Back,
+}
+
+impl Action {
+    /// The name `/operations/pending` shows.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Action::AddNode { .. } => "add-node",
+            Action::DeleteNode { .. } => "delete-node",
+            Action::AddDevice { .. } => "add-device",
+            Action::DeleteDevice { .. } => "delete-device",
+            Action::ResyncDevice { .. } => "resync-device",
+        }
+    }
+
+    /// `(object id, description)` pairs for `/operations/pending/{id}`.
+    pub fn changes(&self) -> Vec<(String, &'static str)> {
+        match self {
+            Action::AddNode { node, .. } => vec![(node.id.clone(), "Add node")],
+            Action::DeleteNode { node_id, .. } => vec![(node_id.clone(), "Delete node")],
+            Action::AddDevice { device, .. } => vec![(device.id.clone(), "Add device")],
+            Action::DeleteDevice { device_id, .. } => vec![(device_id.clone(), "Delete device")],
+            Action::ResyncDevice { device_id, .. } => vec![(device_id.clone(), "Resync device")],
+        }
+    }
+
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            Action::DeleteNode { .. } | Action::DeleteDevice { .. } => Recovery::Forward,
+            Action::AddNode { .. } | Action::AddDevice { .. } | Action::ResyncDevice { .. } => {
+                Recovery::Back
+            }
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct JournalEntry {
+    pub id: String,
+    pub queue_id: String,
+    /// Unix seconds when accepted.
+    pub timestamp: u64,
+    pub action: Action,
+    #[serde(default)]
+    pub status: JournalStatus,
+}
+
+impl Record for JournalEntry {
+    const TREE: TreeName = TreeName::Journal;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl JournalEntry {
+    pub fn new(action: Action) -> JournalEntry {
+        JournalEntry {
+            id: crate::ids::new_id(),
+            queue_id: crate::ids::new_id(),
+            timestamp: now_secs(),
+            action,
+            status: JournalStatus::New,
+        }
+    }
+}
+
+impl Engine {
+    /// Journals `entry` with its pending queue entry and whatever `reserve`
+    /// writes, in one transaction, durably. Returns the queue id.
+    pub async fn accept(
+        &self,
+        entry: &JournalEntry,
+        reserve: impl Fn(&Tx<'_>) -> Result<(), Abort<OpError>>,
+    ) -> Result<String, OpError> {
+        self.store.transact(|tx| {
+            reserve(tx)?;
+            tx.put(entry)?;
+            queue::pending(tx, &entry.queue_id)
+        })?;
+        self.flush().await?;
+        Ok(entry.queue_id.clone())
+    }
+
+    /// Runs an accepted entry in the background. `permit` is held until it ends.
+    pub fn spawn(self: &Arc<Self>, entry: JournalEntry, permit: Option<Permit>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.drive(entry, Recovery::Forward).await;
+            drop(permit);
+        });
+    }
+
+    /// Executes (or, for `Recovery::Back`, undoes) one entry to its end.
+    pub async fn drive(self: &Arc<Self>, entry: JournalEntry, direction: Recovery) {
+        if !self.begin(&entry.id) {
+            return;
+        }
+        let label = entry.action.type_name();
+        match direction {
+            Recovery::Forward => {
+                if let Err(e) = self.execute(&entry).await {
+                    tracing::warn!(op = %entry.id, kind = label, error = %e, "operation failed; rolling back");
+                    self.roll_back(&entry, e.to_string()).await;
+                }
+            }
+            Recovery::Back => {
+                let reason = format!(
+                    "{label} operation {} interrupted by restart, rolled back",
+                    entry.id
+                );
+                self.roll_back(&entry, reason).await;
+            }
+        }
+        if let Err(e) = self.flush().await {
+            tracing::error!(op = %entry.id, error = %e, "store flush failed");
+        }
+        self.end(&entry.id);
+    }
+
+    async fn execute(&self, entry: &JournalEntry) -> Result<(), OpError> {
+        match &entry.action {
+            Action::AddNode { node, probe_from } => {
+                self.add_node_execute(entry, node, probe_from.as_deref())
+                    .await
+            }
+            Action::DeleteNode {
+                node_id,
+                detach_from,
+            } => {
+                self.delete_node_execute(entry, node_id, detach_from.as_deref())
+                    .await
+            }
+            Action::AddDevice {
+                device,
+                host,
+                destroy,
+            } => self.add_device_execute(entry, device, host, *destroy).await,
+            Action::DeleteDevice {
+                device_id,
+                host,
+                handle,
+                forget,
+            } => {
+                self.delete_device_execute(entry, device_id, host, handle, *forget)
+                    .await
+            }
+            Action::ResyncDevice {
+                device_id,
+                host,
+                handle,
+            } => {
+                self.resync_device_execute(entry, device_id, host, handle)
+                    .await
+            }
+        }
+    }
+
+    /// Undoes an entry's node-side effects and reservations and reports
+    /// `reason` through its queue entry. A failed undo leaves the entry marked
+    /// `failed` for a later cleanup.
+    pub(crate) async fn roll_back(&self, entry: &JournalEntry, reason: String) {
+        let undone = match &entry.action {
+            Action::AddNode { node, probe_from } => {
+                if let Some(from) = probe_from {
+                    // Heketi ignores detach failures too; the pool tolerates a stray peer.
+                    let _ = self.executor.peer_detach(from, node.storage_host()).await;
+                }
+                Ok(())
+            }
+            Action::AddDevice { device, host, .. } => {
+                let handle = DeviceHandle {
+                    device_id: device.id.clone(),
+                    pv_uuid: String::new(),
+                    paths: vec![device.name.clone()],
+                };
+                self.executor
+                    .device_teardown(host, &handle)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Action::DeleteNode { .. }
+            | Action::DeleteDevice { .. }
+            | Action::ResyncDevice { .. } => Ok(()),
+        };
+        let outcome = match undone {
+            Ok(()) => self.store.transact(|tx| {
+                self.release_reservations(tx, &entry.action)?;
+                tx.remove::<JournalEntry, OpError>(&entry.id)?;
+                queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(reason.clone()))
+            }),
+            Err(undo_error) => {
+                tracing::error!(op = %entry.id, error = %undo_error, "rollback failed; operation marked failed");
+                self.store.transact(|tx| {
+                    let mut failed = entry.clone();
+                    failed.status = JournalStatus::Failed;
+                    tx.put(&failed)?;
+                    queue::finish(
+                        tx,
+                        &entry.queue_id,
+                        QueueOutcome::Failed(format!("{reason}; rollback failed: {undo_error}")),
+                    )
+                })
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::error!(op = %entry.id, error = %e, "cannot record rollback");
+        }
+    }
+
+    fn release_reservations(&self, tx: &Tx<'_>, action: &Action) -> Result<(), Abort<OpError>> {
+        match action {
+            Action::AddNode { node, .. } => super::nodes::unregister_hostnames(tx, node),
+            Action::AddDevice { device, .. } => super::devices::release_name(tx, device),
+            _ => Ok(()),
+        }
+    }
+
+    /// The committing transaction: `body`'s changes, the journal entry gone and
+    /// the queue entry final, all at once.
+    pub(crate) fn commit(
+        &self,
+        entry: &JournalEntry,
+        outcome: QueueOutcome,
+        body: impl Fn(&Tx<'_>) -> Result<(), Abort<OpError>>,
+    ) -> Result<(), OpError> {
+        self.store.transact(|tx| {
+            if tx.get::<JournalEntry, OpError>(&entry.id)?.is_none() {
+                // Someone else (a cleanup) already finished it.
+                return Err(Abort::User(OpError::Conflict(format!(
+                    "operation {} is no longer pending",
+                    entry.id
+                ))));
+            }
+            body(tx)?;
+            tx.remove::<JournalEntry, OpError>(&entry.id)?;
+            queue::finish(tx, &entry.queue_id, outcome.clone())
+        })?;
+        Ok(())
+    }
+}

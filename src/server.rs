@@ -1,0 +1,136 @@
+//! Wires configuration, store, executor, operations and the HTTP layer
+//! together and runs the server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::api::{self, App, AppState};
+use crate::config::{AdminMode, Config, ExecutorKind};
+use crate::executor::mock::MockExecutor;
+use crate::executor::Executor;
+use crate::logging::LogControl;
+use crate::ops::{now_secs, Engine};
+use crate::store::Store;
+
+fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
+    match config.executor {
+        ExecutorKind::Mock => {
+            let mock = MockExecutor::durable(
+                config.mock.device_size_gb,
+                &config.mock.faults,
+                config.mock_state_path(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(Arc::new(mock))
+        }
+        ExecutorKind::Ssh => bail!(
+            "the ssh executor is not available in this Brickyard build yet; \
+             set glusterfs.executor (or HEKETI_EXECUTOR) to \"mock\""
+        ),
+        ExecutorKind::Kubernetes => bail!(
+            "the kubernetes executor is not available in this Brickyard build yet; \
+             set glusterfs.executor (or HEKETI_EXECUTOR) to \"mock\""
+        ),
+    }
+}
+
+/// Opens everything and returns the shared application state, with start-up
+/// recovery running in the background.
+pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
+    if config.tls.is_some() {
+        bail!(
+            "enable_tls is not supported by this Brickyard build yet; terminate TLS in front of it"
+        );
+    }
+    let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
+    let executor = build_executor(config)?;
+    let engine = Engine::new(store, executor, config.max_inflight_operations);
+    Ok(App::new(
+        engine,
+        config.auth.clone(),
+        config.default_admin_mode,
+        log,
+    ))
+}
+
+fn spawn_background(app: &AppState) {
+    let engine = app.engine.clone();
+    tokio::spawn(async move {
+        match engine.recover().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(operations = n, "start-up recovery finished"),
+            Err(e) => tracing::error!(error = %e, "start-up recovery could not read the journal"),
+        }
+    });
+    let engine = app.engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = engine.expire_queue(now_secs()) {
+                tracing::warn!(error = %e, "queue expiry failed");
+            }
+        }
+    });
+    #[cfg(unix)]
+    {
+        let app = app.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
+                return;
+            };
+            while usr2.recv().await.is_some() {
+                app.set_admin_mode(AdminMode::Normal);
+                tracing::warn!("SIGUSR2: administrative mode reset to normal");
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
+    if !config.auth.enabled {
+        eprintln!(
+            "WARNING: authentication is disabled: every client that reaches {} has full control",
+            config.listen
+        );
+        tracing::warn!("authentication disabled");
+    }
+    let app = build(&config, log)?;
+    spawn_background(&app);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // Test harnesses read this line to learn the port.
+    println!("Listening on {addr}");
+    tracing::info!(%addr, store = %config.store_path.display(), executor = ?config.executor, "Brickyard serving");
+    axum::serve(
+        listener,
+        api::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}

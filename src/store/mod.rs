@@ -1,0 +1,505 @@
+//! The store: typed records in named trees, multi-record transactions and a
+//! durable flush. sled is the embedded backend; everything above this module
+//! speaks only `Store`, `Tx` and `Record`, so another backend can sit behind
+//! the same calls.
+
+pub mod records;
+
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use sled::Transactional;
+
+/// The schema this binary writes. Migration steps live in `migrations/`.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Every tree the store keeps. Entity trees map id → JSON record; index trees
+/// map a key → id; relation trees hold `parent ‖ child` keys with empty values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeName {
+    Meta,
+    Clusters,
+    Nodes,
+    Devices,
+    Bricks,
+    Queue,
+    Journal,
+    /// Manage hostname → node id.
+    ManageHosts,
+    /// Storage hostname → node id.
+    StorageHosts,
+    /// `node id/device name` → device id.
+    DeviceNames,
+    ClusterNodes,
+    ClusterVolumes,
+    ClusterBlockVolumes,
+    NodeDevices,
+    DeviceBricks,
+}
+
+impl TreeName {
+    pub const ALL: [TreeName; 15] = [
+        TreeName::Meta,
+        TreeName::Clusters,
+        TreeName::Nodes,
+        TreeName::Devices,
+        TreeName::Bricks,
+        TreeName::Queue,
+        TreeName::Journal,
+        TreeName::ManageHosts,
+        TreeName::StorageHosts,
+        TreeName::DeviceNames,
+        TreeName::ClusterNodes,
+        TreeName::ClusterVolumes,
+        TreeName::ClusterBlockVolumes,
+        TreeName::NodeDevices,
+        TreeName::DeviceBricks,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TreeName::Meta => "meta",
+            TreeName::Clusters => "clusters",
+            TreeName::Nodes => "nodes",
+            TreeName::Devices => "devices",
+            TreeName::Bricks => "bricks",
+            TreeName::Queue => "queue",
+            TreeName::Journal => "journal",
+            TreeName::ManageHosts => "idx_manage_hosts",
+            TreeName::StorageHosts => "idx_storage_hosts",
+            TreeName::DeviceNames => "idx_device_names",
+            TreeName::ClusterNodes => "rel_cluster_nodes",
+            TreeName::ClusterVolumes => "rel_cluster_volumes",
+            TreeName::ClusterBlockVolumes => "rel_cluster_blockvolumes",
+            TreeName::NodeDevices => "rel_node_devices",
+            TreeName::DeviceBricks => "rel_device_bricks",
+        }
+    }
+
+    fn index(self) -> usize {
+        TreeName::ALL
+            .iter()
+            .position(|t| *t == self)
+            .unwrap_or_default()
+    }
+}
+
+/// A record kept in one entity tree, keyed by its id.
+pub trait Record: Serialize + DeserializeOwned {
+    const TREE: TreeName;
+    fn id(&self) -> &str;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store record {tree}/{key} is unreadable: {reason}")]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Open(String),
+}
+
+/// Why a transaction body stopped: the caller's own error, or the store's.
+#[derive(Debug)]
+pub enum Abort<E> {
+    User(E),
+    Store(StoreError),
+    Sled(UnabortableTransactionError),
+}
+
+impl<E> From<UnabortableTransactionError> for Abort<E> {
+    fn from(e: UnabortableTransactionError) -> Self {
+        Abort::Sled(e)
+    }
+}
+
+impl<E> From<StoreError> for Abort<E> {
+    fn from(e: StoreError) -> Self {
+        Abort::Store(e)
+    }
+}
+
+/// The outcome of a failed transaction.
+#[derive(Debug)]
+pub enum TxFailure<E> {
+    User(E),
+    Store(StoreError),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for TxFailure<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TxFailure::User(e) => e.fmt(f),
+            TxFailure::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    path: PathBuf,
+}
+
+fn decode<R: DeserializeOwned>(tree: TreeName, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree: tree.name(),
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<R: Serialize>(record: &R) -> Vec<u8> {
+    // Records are plain data (strings, numbers, maps with string keys), which
+    // serde_json always encodes.
+    serde_json::to_vec(record).unwrap_or_default()
+}
+
+fn relation_key(parent: &str, child: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parent.len() + 1 + child.len());
+    key.extend_from_slice(parent.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(child.as_bytes());
+    key
+}
+
+fn relation_prefix(parent: &str) -> Vec<u8> {
+    let mut key = parent.as_bytes().to_vec();
+    key.push(b'/');
+    key
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if path.is_file() {
+            return Err(StoreError::Open(format!(
+                "{} is a file, not a Brickyard store. If it is a Heketi database, export it \
+                 with `heketi db export --dbfile={} --jsonfile=heketi.json` and import that \
+                 with `brickyard db import`.",
+                path.display(),
+                path.display()
+            )));
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|e| StoreError::Open(format!("cannot open store {}: {e}", path.display())))?;
+        let trees = TreeName::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = Store {
+            db,
+            trees,
+            path: path.to_path_buf(),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let meta = self.tree(TreeName::Meta);
+        match meta.get("schema_version")? {
+            None => {
+                meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(raw) => {
+                let found: u64 = String::from_utf8_lossy(&raw).parse().map_err(|_| {
+                    StoreError::Open("store schema version record is unreadable".into())
+                })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::Open(format!(
+                        "store schema version {found} is newer than this binary supports \
+                         ({SCHEMA_VERSION}); run a newer Brickyard"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<u64, StoreError> {
+        let raw = self.tree(TreeName::Meta).get("schema_version")?;
+        Ok(raw
+            .and_then(|r| String::from_utf8_lossy(&r).parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn tree(&self, name: TreeName) -> &sled::Tree {
+        &self.trees[name.index()]
+    }
+
+    /// Runs `body` as one serialisable transaction over every tree.
+    pub fn transact<T, E>(
+        &self,
+        body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>,
+    ) -> Result<T, TxFailure<E>> {
+        let result = self.trees[..].transaction(|views| {
+            let tx = Tx { views, store: self };
+            body(&tx).map_err(|abort| match abort {
+                Abort::User(e) => ConflictableTransactionError::Abort(TxFailure::User(e)),
+                Abort::Store(e) => ConflictableTransactionError::Abort(TxFailure::Store(e)),
+                Abort::Sled(e) => e.into(),
+            })
+        });
+        match result {
+            Ok(v) => Ok(v),
+            Err(TransactionError::Abort(failure)) => Err(failure),
+            Err(TransactionError::Storage(e)) => Err(TxFailure::Store(e.into())),
+        }
+    }
+
+    /// Makes every committed change durable. Callers await this before a
+    /// client hears of success; concurrent callers share one disk sync.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
+        match self.tree(R::TREE).get(id.as_bytes())? {
+            None => Ok(None),
+            Some(raw) => decode(R::TREE, id.as_bytes(), &raw).map(Some),
+        }
+    }
+
+    /// All records of one kind, in id order.
+    pub fn scan<R: Record>(&self) -> Result<Vec<R>, StoreError> {
+        self.tree(R::TREE)
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(R::TREE, &k, &v)
+            })
+            .collect()
+    }
+
+    /// All ids of one kind, in id order, without decoding records.
+    pub fn ids<R: Record>(&self) -> Result<Vec<String>, StoreError> {
+        self.tree(R::TREE)
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    pub fn count<R: Record>(&self) -> usize {
+        self.tree(R::TREE).len()
+    }
+
+    /// Children of `parent` in a relation tree, in id order.
+    pub fn children(&self, relation: TreeName, parent: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = relation_prefix(parent);
+        self.tree(relation)
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k?;
+                Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            })
+            .collect()
+    }
+
+    pub fn has_children(&self, relation: TreeName, parent: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tree(relation)
+            .scan_prefix(relation_prefix(parent))
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
+    pub fn index_get(&self, index: TreeName, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tree(index)
+            .get(key.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Waits for changes to one tree (used by the queue to wake pollers).
+    pub fn watch(&self, tree: TreeName, prefix: &str) -> sled::Subscriber {
+        self.tree(tree).watch_prefix(prefix.as_bytes())
+    }
+
+    /// Bytes on disk, for benchmarks and metrics.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or_default()
+    }
+}
+
+/// A view of every tree inside one transaction.
+///
+/// Reads through `children`/`has_children` see committed state only (sled
+/// cannot scan inside a transaction); transactions are serialised, so that
+/// state cannot change under the body, but the body's own uncommitted writes
+/// are not visible to them.
+pub struct Tx<'a> {
+    views: &'a [TransactionalTree],
+    store: &'a Store,
+}
+
+impl<'a> Tx<'a> {
+    fn view(&self, name: TreeName) -> &TransactionalTree {
+        &self.views[name.index()]
+    }
+
+    pub fn get<R: Record, E>(&self, id: &str) -> Result<Option<R>, Abort<E>> {
+        match self.view(R::TREE).get(id.as_bytes())? {
+            None => Ok(None),
+            Some(raw) => Ok(Some(decode(R::TREE, id.as_bytes(), &raw)?)),
+        }
+    }
+
+    pub fn put<R: Record, E>(&self, record: &R) -> Result<(), Abort<E>> {
+        self.view(R::TREE)
+            .insert(record.id().as_bytes(), encode(record))?;
+        Ok(())
+    }
+
+    pub fn remove<R: Record, E>(&self, id: &str) -> Result<(), Abort<E>> {
+        self.view(R::TREE).remove(id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn link<E>(&self, relation: TreeName, parent: &str, child: &str) -> Result<(), Abort<E>> {
+        self.view(relation)
+            .insert(relation_key(parent, child), &[] as &[u8])?;
+        Ok(())
+    }
+
+    pub fn unlink<E>(&self, relation: TreeName, parent: &str, child: &str) -> Result<(), Abort<E>> {
+        self.view(relation).remove(relation_key(parent, child))?;
+        Ok(())
+    }
+
+    pub fn children<E>(&self, relation: TreeName, parent: &str) -> Result<Vec<String>, Abort<E>> {
+        Ok(self.store.children(relation, parent)?)
+    }
+
+    /// Committed records of one kind (see the note on `Tx`).
+    pub fn scan<R: Record, E>(&self) -> Result<Vec<R>, Abort<E>> {
+        Ok(self.store.scan::<R>()?)
+    }
+
+    pub fn has_children<E>(&self, relation: TreeName, parent: &str) -> Result<bool, Abort<E>> {
+        Ok(self.store.has_children(relation, parent)?)
+    }
+
+    pub fn index_get<E>(&self, index: TreeName, key: &str) -> Result<Option<String>, Abort<E>> {
+        Ok(self
+            .view(index)
+            .get(key.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn index_put<E>(&self, index: TreeName, key: &str, id: &str) -> Result<(), Abort<E>> {
+        self.view(index).insert(key.as_bytes(), id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn index_remove<E>(&self, index: TreeName, key: &str) -> Result<(), Abort<E>> {
+        self.view(index).remove(key.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Makes `Abort::User` from any error, for `?` inside transaction bodies.
+pub fn abort<T, E>(e: E) -> Result<T, Abort<E>> {
+    Err(Abort::User(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records::*;
+    use super::*;
+
+    fn cluster(id: &str) -> ClusterRecord {
+        ClusterRecord {
+            id: id.into(),
+            block: true,
+            file: false,
+        }
+    }
+
+    #[test]
+    fn put_get_scan_and_relations_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        store
+            .transact::<_, ()>(|tx| {
+                tx.put(&cluster("b"))?;
+                tx.put(&cluster("a"))?;
+                tx.link(TreeName::ClusterNodes, "a", "n2")?;
+                tx.link(TreeName::ClusterNodes, "a", "n1")?;
+                tx.link(TreeName::ClusterNodes, "ab", "n3")?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.get::<ClusterRecord>("a").unwrap(), Some(cluster("a")));
+        let ids: Vec<_> = store
+            .scan::<ClusterRecord>()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(
+            store.children(TreeName::ClusterNodes, "a").unwrap(),
+            ["n1", "n2"]
+        );
+        assert!(!store.has_children(TreeName::ClusterNodes, "b").unwrap());
+    }
+
+    #[test]
+    fn a_user_abort_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let result = store.transact(|tx| {
+            tx.put(&cluster("a"))?;
+            abort::<(), _>("no")
+        });
+        assert!(matches!(result, Err(TxFailure::User("no"))));
+        assert_eq!(store.get::<ClusterRecord>("a").unwrap(), None);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = sled::open(&path).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", "999")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("schema version 999 is newer"), "{err}");
+    }
+
+    #[test]
+    fn a_heketi_bolt_file_is_refused_with_the_migration_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heketi.db");
+        std::fs::write(&path, b"bolt").unwrap();
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("heketi db export"), "{err}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Typed records as they are kept in the store. They are Brickyard's own
+//! shapes; the Heketi wire types in `wire/` are views built from them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Record, TreeName};
+
+/// Node and device state, as Heketi names it on the wire.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityState {
+    #[default]
+    Online,
+    Offline,
+    Failed,
+}
+
+impl EntityState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityState::Online => "online",
+            EntityState::Offline => "offline",
+            EntityState::Failed => "failed",
+        }
+    }
+}
+
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ClusterRecord {
+    pub id: String,
+    pub block: bool,
+    pub file: bool,
+}
+
+impl Record for ClusterRecord {
+    const TREE: TreeName = TreeName::Clusters;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct NodeRecord {
+    pub id: String,
+    pub cluster: String,
+    pub zone: i64,
+    pub manage: Vec<String>,
+    pub storage: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
+    pub state: EntityState,
+}
+
+impl NodeRecord {
+    /// The host commands run on (Heketi uses only the first entry).
+    pub fn manage_host(&self) -> &str {
+        self.manage.first().map(String::as_str).unwrap_or_default()
+    }
+    /// The address gluster knows the node by.
+    pub fn storage_host(&self) -> &str {
+        self.storage.first().map(String::as_str).unwrap_or_default()
+    }
+}
+
+impl Record for NodeRecord {
+    const TREE: TreeName = TreeName::Nodes;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Space in KiB. The invariant `total == free + used` always holds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Space {
+    pub total: u64,
+    pub free: u64,
+    pub used: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub node: String,
+    pub name: String,
+    #[serde(default)]
+    pub tags: Tags,
+    pub state: EntityState,
+    pub space: Space,
+    /// LVM extent size in KiB.
+    pub extent_size: u64,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub pv_uuid: String,
+}
+
+impl Record for DeviceRecord {
+    const TREE: TreeName = TreeName::Devices;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// What `GET /queue/{id}` reports for an accepted request.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum QueueOutcome {
+    Pending,
+    /// 303 to this server-relative path.
+    SeeOther(String),
+    /// 204.
+    NoContent,
+    /// 500 with this text.
+    Failed(String),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct QueueRecord {
+    pub id: String,
+    /// Unix seconds when the request was accepted.
+    pub accepted_at: u64,
+    /// Unix seconds when the outcome became final.
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+    pub outcome: QueueOutcome,
+}
+
+impl Record for QueueRecord {
+    const TREE: TreeName = TreeName::Queue;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// One brick: a thin LV in a thin pool on a device, mounted and given to gluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct BrickRecord {
+    pub id: String,
+    pub path: String,
+    pub device: String,
+    pub node: String,
+    pub volume: String,
+    /// Thin LV virtual size, KiB.
+    pub size: u64,
+    /// Thin pool data size, KiB.
+    pub tp_size: u64,
+    /// Thin pool metadata size, KiB.
+    pub pool_metadata_size: u64,
+    pub lvm_thin_pool: String,
+    pub lvm_lv: String,
+    /// 1 normal, 2 arbiter (Heketi's numbering).
+    pub sub_type: u8,
+    /// The journal entry creating or removing this brick, if any.
+    #[serde(default)]
+    pub pending: String,
+}
+
+impl Record for BrickRecord {
+    const TREE: TreeName = TreeName::Bricks;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
