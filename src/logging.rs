@@ -42,7 +42,11 @@ impl LogControl {
         let (layer, handle) = reload::Layer::new(filter);
         let installed = tracing_subscriber::registry()
             .with(layer)
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
             .try_init()
             .is_ok();
         LogControl {

@@ -56,13 +56,12 @@ pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
     ))
 }
 
-fn spawn_background(app: &AppState) {
+fn spawn_background(app: &AppState, leftovers: Vec<crate::ops::journal::JournalEntry>) {
     let engine = app.engine.clone();
     tokio::spawn(async move {
-        match engine.recover().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(operations = n, "start-up recovery finished"),
-            Err(e) => tracing::error!(error = %e, "start-up recovery could not read the journal"),
+        let n = engine.recover(leftovers).await;
+        if n > 0 {
+            tracing::info!(operations = n, "start-up recovery finished");
         }
     });
     let engine = app.engine.clone();
@@ -118,7 +117,14 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         tracing::warn!("authentication disabled");
     }
     let app = build(&config, log)?;
-    spawn_background(&app);
+    let leftovers = app.engine.mark_stale().map_err(anyhow::Error::msg)?;
+    if !leftovers.is_empty() {
+        tracing::warn!(
+            operations = leftovers.len(),
+            "found operations interrupted by a restart"
+        );
+    }
+    spawn_background(&app, leftovers);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

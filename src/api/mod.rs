@@ -137,7 +137,7 @@ async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Re
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ci| ci.0.ip());
-            writes && !peer.is_some_and(|ip| ip.is_loopback())
+            writes && !peer.is_some_and(is_local_client)
         }
     };
     if refused {
@@ -148,6 +148,12 @@ async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Re
         .into_response();
     }
     next.run(req).await
+}
+
+/// Heketi's local-client rule: exactly 127.0.0.1 or ::1.
+pub fn is_local_client(ip: std::net::IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    ip == std::net::Ipv4Addr::LOCALHOST || ip == std::net::Ipv6Addr::LOCALHOST
 }
 
 const KNOWN_ROOTS: [&str; 12] = [

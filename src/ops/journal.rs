@@ -156,20 +156,28 @@ impl Engine {
         Ok(entry.queue_id.clone())
     }
 
-    /// Runs an accepted entry in the background. `permit` is held until it ends.
+    /// Runs an accepted entry in the background. `permit` is held until it
+    /// ends. The entry counts as in flight from this call on.
     pub fn spawn(self: &Arc<Self>, entry: JournalEntry, permit: Option<Permit>) {
+        if !self.begin(&entry.id) {
+            return;
+        }
         let engine = self.clone();
         tokio::spawn(async move {
-            engine.drive(entry, Recovery::Forward).await;
+            engine.run(entry, Recovery::Forward).await;
             drop(permit);
         });
     }
 
-    /// Executes (or, for `Recovery::Back`, undoes) one entry to its end.
+    /// Executes (or, for `Recovery::Back`, undoes) one entry to its end,
+    /// unless this process is already doing so.
     pub async fn drive(self: &Arc<Self>, entry: JournalEntry, direction: Recovery) {
-        if !self.begin(&entry.id) {
-            return;
+        if self.begin(&entry.id) {
+            self.run(entry, direction).await;
         }
+    }
+
+    async fn run(&self, entry: JournalEntry, direction: Recovery) {
         let label = entry.action.type_name();
         match direction {
             Recovery::Forward => {

@@ -51,28 +51,9 @@ fn host_conflict(host: &str, owner: &str) -> OpError {
     ))
 }
 
-/// Ids of nodes whose add is journalled but not yet committed.
-fn pending_node_adds(entries: Vec<JournalEntry>) -> Vec<String> {
-    entries
-        .into_iter()
-        .filter_map(|e| match e.action {
-            Action::AddNode { node, .. } => Some(node.id),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Is `node_id` a live node, or one being added right now?
-fn node_is_live(tx: &Tx<'_>, node_id: &str) -> Result<bool, Abort<OpError>> {
-    if tx.get::<NodeRecord, OpError>(node_id)?.is_some() {
-        return Ok(true);
-    }
-    Ok(pending_node_adds(tx.scan::<JournalEntry, OpError>()?)
-        .iter()
-        .any(|id| id == node_id))
-}
-
-/// Registers every hostname of `node`, refusing ones a live node holds.
+/// Registers every hostname of `node`, refusing ones another node (live or
+/// being added) holds. Brickyard releases registrations in the same
+/// transaction that removes a node or rolls back its add, so none go stale.
 /// Manage and storage names are separate namespaces, as in Heketi.
 fn register_hostnames(tx: &Tx<'_>, node: &NodeRecord) -> Result<(), Abort<OpError>> {
     for (index, hosts) in [
@@ -81,7 +62,7 @@ fn register_hostnames(tx: &Tx<'_>, node: &NodeRecord) -> Result<(), Abort<OpErro
     ] {
         for host in hosts {
             if let Some(owner) = tx.index_get::<OpError>(index, host)? {
-                if owner != node.id && node_is_live(tx, &owner)? {
+                if owner != node.id {
                     return Err(Abort::User(host_conflict(host, &owner)));
                 }
             }
@@ -107,16 +88,13 @@ pub(crate) fn unregister_hostnames(tx: &Tx<'_>, node: &NodeRecord) -> Result<(),
 
 impl Engine {
     fn precheck_hostnames(&self, node: &NodeRecord) -> Result<(), OpError> {
-        let pending = pending_node_adds(self.store.scan::<JournalEntry>()?);
         for (index, hosts) in [
             (TreeName::ManageHosts, &node.manage),
             (TreeName::StorageHosts, &node.storage),
         ] {
             for host in hosts {
                 if let Some(owner) = self.store.index_get(index, host)? {
-                    if self.store.get::<NodeRecord>(&owner)?.is_some() || pending.contains(&owner) {
-                        return Err(host_conflict(host, &owner));
-                    }
+                    return Err(host_conflict(host, &owner));
                 }
             }
         }

@@ -8,13 +8,27 @@ use super::journal::{JournalEntry, JournalStatus};
 use super::{queue, Engine, OpError};
 
 impl Engine {
-    /// Takes every journal entry a previous run left behind to its end:
-    /// forward where every step is idempotent, back otherwise. Entries whose
-    /// rollback already failed wait for `/operations/pending/cleanup`.
-    pub async fn recover(self: &Arc<Self>) -> Result<usize, OpError> {
-        let entries = self.store.scan::<JournalEntry>()?;
+    /// Marks every journal entry a previous run left behind `stale` (as
+    /// Heketi does at start-up) and returns them. Call before serving, so
+    /// that new requests are never mistaken for leftovers.
+    pub fn mark_stale(&self) -> Result<Vec<JournalEntry>, OpError> {
+        let mut leftovers = Vec::new();
+        for mut entry in self.store.scan::<JournalEntry>()? {
+            if entry.status == JournalStatus::New {
+                entry.status = JournalStatus::Stale;
+                self.store.transact(|tx| tx.put(&entry))?;
+            }
+            leftovers.push(entry);
+        }
+        Ok(leftovers)
+    }
+
+    /// Takes the leftovers of a previous run to their end: forward where
+    /// every step is idempotent, back otherwise. Entries whose rollback
+    /// already failed wait for `/operations/pending/cleanup`.
+    pub async fn recover(self: &Arc<Self>, leftovers: Vec<JournalEntry>) -> usize {
         let mut handled = 0;
-        for entry in entries {
+        for entry in leftovers {
             if entry.status == JournalStatus::Failed {
                 tracing::warn!(op = %entry.id, kind = entry.action.type_name(), "failed operation awaits cleanup");
                 continue;
@@ -29,7 +43,7 @@ impl Engine {
             self.drive(entry, direction).await;
             handled += 1;
         }
-        Ok(handled)
+        handled
     }
 
     /// Starts cleaning the given (or all) stale and failed journal entries;

@@ -38,10 +38,13 @@ pub enum TreeName {
     ClusterBlockVolumes,
     NodeDevices,
     DeviceBricks,
+    /// `relation/parent` → number of children, so transactions can ask
+    /// "has children?" without scanning.
+    Counts,
 }
 
 impl TreeName {
-    pub const ALL: [TreeName; 15] = [
+    pub const ALL: [TreeName; 16] = [
         TreeName::Meta,
         TreeName::Clusters,
         TreeName::Nodes,
@@ -57,6 +60,7 @@ impl TreeName {
         TreeName::ClusterBlockVolumes,
         TreeName::NodeDevices,
         TreeName::DeviceBricks,
+        TreeName::Counts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +80,7 @@ impl TreeName {
             TreeName::ClusterBlockVolumes => "rel_cluster_blockvolumes",
             TreeName::NodeDevices => "rel_node_devices",
             TreeName::DeviceBricks => "rel_device_bricks",
+            TreeName::Counts => "counts",
         }
     }
 
@@ -172,6 +177,16 @@ fn relation_key(parent: &str, child: &str) -> Vec<u8> {
     key
 }
 
+fn count_key(relation: TreeName, parent: &str) -> Vec<u8> {
+    format!("{}/{parent}", relation.name()).into_bytes()
+}
+
+fn decode_count(raw: Option<sled::IVec>) -> u64 {
+    raw.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
 fn relation_prefix(parent: &str) -> Vec<u8> {
     let mut key = parent.as_bytes().to_vec();
     key.push(b'/');
@@ -251,7 +266,7 @@ impl Store {
         body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>,
     ) -> Result<T, TxFailure<E>> {
         let result = self.trees[..].transaction(|views| {
-            let tx = Tx { views, store: self };
+            let tx = Tx { views };
             body(&tx).map_err(|abort| match abort {
                 Abort::User(e) => ConflictableTransactionError::Abort(TxFailure::User(e)),
                 Abort::Store(e) => ConflictableTransactionError::Abort(TxFailure::Store(e)),
@@ -317,12 +332,10 @@ impl Store {
     }
 
     pub fn has_children(&self, relation: TreeName, parent: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .tree(relation)
-            .scan_prefix(relation_prefix(parent))
-            .next()
-            .transpose()?
-            .is_some())
+        Ok(decode_count(
+            self.tree(TreeName::Counts)
+                .get(count_key(relation, parent))?,
+        ) > 0)
     }
 
     pub fn index_get(&self, index: TreeName, key: &str) -> Result<Option<String>, StoreError> {
@@ -343,15 +356,11 @@ impl Store {
     }
 }
 
-/// A view of every tree inside one transaction.
-///
-/// Reads through `children`/`has_children` see committed state only (sled
-/// cannot scan inside a transaction); transactions are serialised, so that
-/// state cannot change under the body, but the body's own uncommitted writes
-/// are not visible to them.
+/// A view of every tree inside one transaction. It offers point reads and
+/// writes only: sled cannot scan inside a transaction (and a plain read of
+/// the store from inside one would deadlock), so listings happen outside.
 pub struct Tx<'a> {
     views: &'a [TransactionalTree],
-    store: &'a Store,
 }
 
 impl<'a> Tx<'a> {
@@ -377,28 +386,46 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    fn add_count<E>(&self, relation: TreeName, parent: &str, delta: i64) -> Result<(), Abort<E>> {
+        let counts = self.view(TreeName::Counts);
+        let key = count_key(relation, parent);
+        let current = decode_count(counts.get(&key)?);
+        let next = current.saturating_add_signed(delta);
+        if next == 0 {
+            counts.remove(key)?;
+        } else {
+            counts.insert(key, &next.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Records `child` under `parent`; linking twice is harmless.
     pub fn link<E>(&self, relation: TreeName, parent: &str, child: &str) -> Result<(), Abort<E>> {
-        self.view(relation)
+        let previous = self
+            .view(relation)
             .insert(relation_key(parent, child), &[] as &[u8])?;
+        if previous.is_none() {
+            self.add_count(relation, parent, 1)?;
+        }
         Ok(())
     }
 
     pub fn unlink<E>(&self, relation: TreeName, parent: &str, child: &str) -> Result<(), Abort<E>> {
-        self.view(relation).remove(relation_key(parent, child))?;
+        if self
+            .view(relation)
+            .remove(relation_key(parent, child))?
+            .is_some()
+        {
+            self.add_count(relation, parent, -1)?;
+        }
         Ok(())
     }
 
-    pub fn children<E>(&self, relation: TreeName, parent: &str) -> Result<Vec<String>, Abort<E>> {
-        Ok(self.store.children(relation, parent)?)
-    }
-
-    /// Committed records of one kind (see the note on `Tx`).
-    pub fn scan<R: Record, E>(&self) -> Result<Vec<R>, Abort<E>> {
-        Ok(self.store.scan::<R>()?)
-    }
-
     pub fn has_children<E>(&self, relation: TreeName, parent: &str) -> Result<bool, Abort<E>> {
-        Ok(self.store.has_children(relation, parent)?)
+        Ok(decode_count(
+            self.view(TreeName::Counts)
+                .get(count_key(relation, parent))?,
+        ) > 0)
     }
 
     pub fn index_get<E>(&self, index: TreeName, key: &str) -> Result<Option<String>, Abort<E>> {
@@ -464,6 +491,19 @@ mod tests {
             ["n1", "n2"]
         );
         assert!(!store.has_children(TreeName::ClusterNodes, "b").unwrap());
+        assert!(store.has_children(TreeName::ClusterNodes, "a").unwrap());
+        store
+            .transact::<_, ()>(|tx| {
+                assert!(tx.has_children(TreeName::ClusterNodes, "a")?);
+                tx.link(TreeName::ClusterNodes, "a", "n1")?;
+                tx.unlink(TreeName::ClusterNodes, "a", "n1")?;
+                tx.unlink(TreeName::ClusterNodes, "a", "n2")?;
+                tx.unlink(TreeName::ClusterNodes, "a", "n2")?;
+                Ok(())
+            })
+            .unwrap();
+        assert!(!store.has_children(TreeName::ClusterNodes, "a").unwrap());
+        assert!(store.has_children(TreeName::ClusterNodes, "ab").unwrap());
     }
 
     #[test]

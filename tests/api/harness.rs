@@ -1,0 +1,406 @@
+//! Starts the real `brickyard` binary on an ephemeral loopback port and
+//! talks to it over HTTP, as any client would.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::Method;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const ADMIN_KEY: &str = "My Secret";
+pub const USER_KEY: &str = "User Secret";
+
+/// How the server is started.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Run with a heketi.json and authentication on.
+    pub auth: bool,
+    pub env: Vec<(String, String)>,
+    /// Extra keys for the `glusterfs` object of heketi.json.
+    pub glusterfs: Option<Value>,
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub opts: Options,
+    client: Client,
+    /// Whose token requests carry (when auth is on).
+    pub issuer: Option<(&'static str, &'static str)>,
+}
+
+/// A captured response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+    pub fn location(&self) -> String {
+        self.header("location")
+            .expect("location header")
+            .to_string()
+    }
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn qsh(method: &str, path: &str) -> String {
+    hex::encode(Sha256::digest(format!("{method}&{path}").as_bytes()))
+}
+
+/// A token exactly as Heketi's Go client makes one.
+pub fn token(iss: &str, key: &str, method: &str, path: &str) -> String {
+    let claims =
+        serde_json::json!({"iss": iss, "iat": now(), "exp": now() + 300, "qsh": qsh(method, path)});
+    sign(&claims, key)
+}
+
+pub fn sign(claims: &Value, key: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_brickyard")
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::with(Options::default())
+    }
+
+    pub fn with(opts: Options) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server {
+            child: None,
+            dir,
+            base: String::new(),
+            issuer: opts.auth.then_some(("admin", ADMIN_KEY)),
+            opts,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        };
+        server.launch(None);
+        server
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn mock_state_path(&self) -> PathBuf {
+        self.dir.path().join("store.mock-nodes.json")
+    }
+
+    fn write_config(&self) -> PathBuf {
+        let mut glusterfs = serde_json::json!({"executor": "mock", "db": self.store_path()});
+        if let Some(Value::Object(extra)) = &self.opts.glusterfs {
+            for (k, v) in extra {
+                glusterfs[k] = v.clone();
+            }
+        }
+        let config = serde_json::json!({
+            "port": "0",
+            "use_auth": true,
+            "jwt": {"admin": {"key": ADMIN_KEY}, "user": {"key": USER_KEY}},
+            "glusterfs": glusterfs,
+        });
+        let path = self.dir.path().join("heketi.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        path
+    }
+
+    /// Starts the binary (on `port` if given) and waits for its listening line.
+    fn launch(&mut self, port: Option<u16>) {
+        let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--store")
+            .arg(self.store_path());
+        if self.opts.auth {
+            cmd.arg("--config").arg(self.write_config());
+        } else if let Some(Value::Object(_)) = &self.opts.glusterfs {
+            cmd.arg("--config")
+                .arg(self.write_config())
+                .arg("--disable-auth");
+        }
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .env("RUST_LOG", "warn")
+            .current_dir(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start brickyard");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Listening on ") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server did not report its address in time");
+        self.base = format!("http://{addr}");
+        self.child = Some(child);
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server and starts it again on the same store and port.
+    pub fn restart(&mut self) {
+        let port = self.port();
+        self.kill9();
+        self.launch(Some(port));
+    }
+
+    pub fn restart_with_env(&mut self, env: Vec<(String, String)>) {
+        let port = self.port();
+        self.kill9();
+        self.opts.env = env;
+        self.launch(Some(port));
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{}", self.base, path));
+        if let Some((iss, key)) = self.issuer {
+            let bare = path.split('?').next().unwrap_or(path);
+            req = req.header(
+                "Authorization",
+                format!("bearer {}", token(iss, key, method.as_str(), bare)),
+            );
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        capture(req.send().expect("request"))
+    }
+
+    /// A request with no token at all.
+    pub fn anonymous(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        capture(req.send().expect("request"))
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.raw("GET", path, None, &[])
+    }
+    pub fn post(&self, path: &str, body: &str) -> Reply {
+        self.raw("POST", path, Some(body), &[])
+    }
+    pub fn delete(&self, path: &str) -> Reply {
+        self.raw("DELETE", path, None, &[])
+    }
+
+    /// Polls a queue location (bounded) until it stops answering pending.
+    pub fn wait(&self, location: &str) -> Reply {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.get(location);
+            if r.header("x-pending").is_none() {
+                return r;
+            }
+            assert_eq!(r.status, 200, "pending answers are 200");
+            assert!(
+                Instant::now() < deadline,
+                "queue {location} still pending after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs an async request to its end; returns the final queue reply.
+    pub fn finish(&self, accepted: Reply) -> Reply {
+        assert_eq!(accepted.status, 202, "expected 202, got {accepted:?}");
+        self.wait(&accepted.location())
+    }
+
+    pub fn create_cluster(&self) -> String {
+        let r = self.post("/clusters", r#"{"file":true,"block":true}"#);
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn add_node(&self, cluster: &str, zone: i64, manage: &str, storage: &str) -> String {
+        let body = serde_json::json!({"zone": zone, "hostnames": {"manage": [manage], "storage": [storage]}, "cluster": cluster});
+        let done = self.finish(self.post("/nodes", &body.to_string()));
+        assert_eq!(done.status, 303, "{done:?}");
+        done.location().trim_start_matches("/nodes/").to_string()
+    }
+
+    pub fn add_device(&self, node: &str, name: &str) -> String {
+        let body = serde_json::json!({"node": node, "name": name});
+        let done = self.finish(self.post("/devices", &body.to_string()));
+        assert_eq!(done.status, 204, "{done:?}");
+        let info = self.get(&format!("/nodes/{node}")).json();
+        info["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .expect("device listed on node")
+    }
+
+    pub fn set_state(&self, kind: &str, id: &str, state: &str) -> Reply {
+        self.finish(self.post(
+            &format!("/{kind}/{id}/state"),
+            &format!(r#"{{"state":"{state}"}}"#),
+        ))
+    }
+
+    pub fn mock_nodes(&self) -> Value {
+        let bytes = std::fs::read(self.mock_state_path()).unwrap_or_else(|_| b"{}".to_vec());
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn capture(resp: Response) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = resp.text().unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Replaces every 32-hex id with a stable placeholder, for snapshots.
+#[derive(Default)]
+pub struct Redactor {
+    seen: Vec<String>,
+}
+
+impl Redactor {
+    pub fn redact(&mut self, text: &str) -> String {
+        // LVM PV UUIDs are derived from random device ids.
+        let pv = regex::Regex::new(
+            "[0-9a-f]{6}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{6}",
+        )
+        .unwrap();
+        let text = pv.replace_all(text, "<pv-uuid>");
+        let re = regex::Regex::new("[0-9a-f]{32}").unwrap();
+        re.replace_all(&text, |c: &regex::Captures| {
+            let id = c[0].to_string();
+            let n = match self.seen.iter().position(|s| *s == id) {
+                Some(i) => i + 1,
+                None => {
+                    self.seen.push(id);
+                    self.seen.len()
+                }
+            };
+            format!("<id{n}>")
+        })
+        .into_owned()
+    }
+
+    /// Status, the headers clients look at, and the body.
+    pub fn reply(&mut self, r: &Reply) -> String {
+        let mut out = format!("HTTP {}\n", r.status);
+        for name in [
+            "content-type",
+            "location",
+            "x-pending",
+            "x-content-type-options",
+            "retry-after",
+            "content-length",
+        ] {
+            if let Some(v) = r.header(name) {
+                out.push_str(&format!("{name}: {v}\n"));
+            }
+        }
+        out.push('\n');
+        out.push_str(&r.body);
+        self.redact(&out)
+    }
+}

@@ -1,0 +1,11 @@
+//! HTTP tests against the real server binary.
+
+mod harness;
+
+mod admin;
+mod auth;
+mod clusters;
+mod devices;
+mod durability;
+mod nodes;
+mod queue;
