@@ -8,4 +8,6 @@ mod clusters;
 mod devices;
 mod durability;
 mod nodes;
+mod personality;
+mod python_client;
 mod queue;
