@@ -30,7 +30,10 @@ fn rss_kib(pid: u32) -> u64 {
 fn wait_done(client: &Client, base: &str, location: &str) -> reqwest::blocking::Response {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = client.get(format!("{base}{location}")).send().expect("poll");
+        let r = client
+            .get(format!("{base}{location}"))
+            .send()
+            .expect("poll");
         if r.headers().get("x-pending").is_none() {
             return r;
         }
@@ -89,13 +92,31 @@ fn main() {
             "hostnames": {"manage": [format!("node{i}.example.com")], "storage": [format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256)]},
             "cluster": cluster,
         });
-        let accepted = client.post(format!("{base}/nodes")).body(body.to_string()).send().expect("node add");
-        let location = accepted.headers()["location"].to_str().expect("location").to_string();
+        let accepted = client
+            .post(format!("{base}/nodes"))
+            .body(body.to_string())
+            .send()
+            .expect("node add");
+        let location = accepted.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
         let done = wait_done(&client, &base, &location);
-        let node = done.headers()["location"].to_str().expect("node location").trim_start_matches("/nodes/").to_string();
+        let node = done.headers()["location"]
+            .to_str()
+            .expect("node location")
+            .trim_start_matches("/nodes/")
+            .to_string();
         let device = serde_json::json!({"node": node, "name": "/dev/sdb"});
-        let accepted = client.post(format!("{base}/devices")).body(device.to_string()).send().expect("device add");
-        let location = accepted.headers()["location"].to_str().expect("location").to_string();
+        let accepted = client
+            .post(format!("{base}/devices"))
+            .body(device.to_string())
+            .send()
+            .expect("device add");
+        let location = accepted.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
         wait_done(&client, &base, &location);
         nodes.push(node);
     }
@@ -112,7 +133,10 @@ fn main() {
     println!("Brickyard API latency, {NODES} nodes (1 device each), {SAMPLES} sequential requests per route, keep-alive");
     println!("| route | p50 | p99 |");
     println!("|---|---|---|");
-    for (route, t) in [("GET /clusters/{id}", &clusters), ("GET /nodes/{id}", &node_times)] {
+    for (route, t) in [
+        ("GET /clusters/{id}", &clusters),
+        ("GET /nodes/{id}", &node_times),
+    ] {
         println!(
             "| {route} | {:.0} µs | {:.0} µs |",
             percentile(t, 0.50).as_secs_f64() * 1e6,
@@ -120,7 +144,10 @@ fn main() {
         );
     }
     println!("server resident memory: {:.1} MiB", rss as f64 / 1024.0);
-    println!("filling {NODES} nodes + devices through the API took {:.1} s", fill.as_secs_f64());
+    println!(
+        "filling {NODES} nodes + devices through the API took {:.1} s",
+        fill.as_secs_f64()
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
