@@ -240,6 +240,9 @@ pub struct Config {
     pub profiling: bool,
     pub health_monitor: bool,
     pub background_cleaner: bool,
+    /// Seconds before the first and between background cleanups.
+    pub cleaner_start_secs: u64,
+    pub cleaner_period_secs: u64,
     pub db_read_only: bool,
 }
 
@@ -273,10 +276,12 @@ fn yes_no(value: &str) -> Option<bool> {
     }
 }
 
+/// Go matches keys case-insensitively and leaves a field alone for `null`.
 fn lowercase_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
+                .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| (k.to_lowercase(), lowercase_keys(v)))
                 .collect(),
         ),
@@ -514,7 +519,9 @@ impl Config {
                         ))
                     })?
                 };
-                SocketAddr::from(([0, 0, 0, 0], port))
+                // All interfaces, IPv6 and IPv4 (the server falls back to
+                // IPv4 only where IPv6 is unavailable).
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port))
             }
             (None, false) => DEV_LISTEN
                 .parse()
@@ -612,6 +619,8 @@ impl Config {
             profiling,
             health_monitor: !gfs.disable_monitor_gluster_nodes,
             background_cleaner: !gfs.disable_background_cleaner,
+            cleaner_start_secs: or_default(gfs.start_time_background_cleaner, 60),
+            cleaner_period_secs: or_default(gfs.refresh_time_background_cleaner, 3600),
             db_read_only: gfs.db_read_only,
         })
     }
@@ -689,7 +698,7 @@ mod tests {
     #[test]
     fn heketi_file_behaves_as_heketi() {
         let c = heketi(PY_TEST_CONFIG, Flags::default(), &env(&[])).unwrap();
-        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.listen.to_string(), "[::]:8080");
         assert_eq!(c.store_path, PathBuf::from("heketi.db"));
         assert!(c.auth.enabled);
         assert_eq!(c.auth.admin_key, "My Secret");
@@ -804,6 +813,13 @@ mod tests {
         assert_eq!(c.ssh.block_prealloc, "full");
         assert_eq!(c.limits.max_volumes_per_cluster, Some(1000));
         assert_eq!(c.limits.brick_max_size_gb, 4096);
+    }
+
+    #[test]
+    fn nulls_leave_defaults() {
+        let text = r#"{"port":null,"jwt":{"admin":{"key":"a"},"user":{"key":"u"}},"glusterfs":{"executor":"mock","max_inflight_operations":null}}"#;
+        let c = heketi(text, Flags::default(), &env(&[])).unwrap();
+        assert_eq!(c.max_inflight_operations, 8);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod executor;
 pub mod ids;
 pub mod logging;
 pub mod ops;
+pub mod placement;
 pub mod server;
 pub mod store;
 pub mod wire;

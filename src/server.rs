@@ -48,15 +48,41 @@ pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
     let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
     let executor = build_executor(config)?;
     let engine = Engine::new(store, executor, config.max_inflight_operations);
-    Ok(App::new(
-        engine,
-        config.auth.clone(),
-        config.default_admin_mode,
-        log,
-    ))
+    if config.profiling {
+        tracing::warn!("profiling is set but Brickyard serves no pprof routes");
+    }
+    if config.backup_db_to_kube_secret {
+        tracing::warn!(
+            "backup_db_to_kube_secret is set but not supported yet; no Secret backups are made"
+        );
+    }
+    let app = App::new(engine, config.auth.clone(), config.default_admin_mode, log);
+    Ok(app.with_read_only_store(config.db_read_only))
 }
 
-fn spawn_background(app: &AppState, leftovers: Vec<crate::ops::journal::JournalEntry>) {
+fn spawn_background(
+    app: &AppState,
+    config: &Config,
+    leftovers: Vec<crate::ops::journal::JournalEntry>,
+) {
+    if config.background_cleaner {
+        let engine = app.engine.clone();
+        let (start, period) = (config.cleaner_start_secs, config.cleaner_period_secs.max(1));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(start)).await;
+            let mut tick = tokio::time::interval(Duration::from_secs(period));
+            loop {
+                tick.tick().await;
+                // Entries younger than a minute may still be in someone's hands.
+                if let Err(e) = engine
+                    .clean_entries(&[], Some(now_secs().saturating_sub(60)))
+                    .await
+                {
+                    tracing::warn!(error = %e, "background cleanup failed");
+                }
+            }
+        });
+    }
     let engine = app.engine.clone();
     tokio::spawn(async move {
         let n = engine.recover(leftovers).await;
@@ -124,10 +150,17 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
             "found operations interrupted by a restart"
         );
     }
-    spawn_background(&app, leftovers);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    spawn_background(&app, &config, leftovers);
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(_) if config.listen.ip() == std::net::Ipv6Addr::UNSPECIFIED => {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], config.listen.port()));
+            tokio::net::TcpListener::bind(v4)
+                .await
+                .with_context(|| format!("cannot listen on {v4}"))?
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot listen on {}", config.listen)),
+    };
     let addr = listener.local_addr()?;
     // Test harnesses read this line to learn the port.
     println!("Listening on {addr}");

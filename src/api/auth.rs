@@ -47,6 +47,7 @@ fn invalid(reason: impl std::fmt::Display) -> ApiError {
 
 /// Go's `time.Duration` text for whole seconds: `5s`, `1m5s`, `2h0m5s`.
 pub fn go_duration(secs: i64) -> String {
+    let secs = secs.max(0);
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
     match (h, m) {
         (0, 0) => format!("{s}s"),

@@ -1,12 +1,12 @@
 //! `/clusters`
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::{json, route_id, AppState};
+use super::{json, AppState, HexId};
 use crate::wire::{ClusterFlagsRequest, ClusterInfoResponse, ClusterListResponse};
 
 pub async fn create(
@@ -22,21 +22,18 @@ pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &ClusterListResponse { clusters }))
 }
 
-pub async fn info(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let view = app.engine.cluster_info(route_id(&id)?)?;
+pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    let view = app.engine.cluster_info(&id)?;
     Ok(json(StatusCode::OK, &ClusterInfoResponse::from(view)))
 }
 
 pub async fn set_flags(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    HexId(id): HexId,
     JsonBody(req): JsonBody<ClusterFlagsRequest>,
 ) -> Result<Response, ApiError> {
     app.engine
-        .set_cluster_flags(route_id(&id)?, req.block, req.file)
+        .set_cluster_flags(&id, req.block, req.file)
         .await?;
     // Heketi answers with a JSON content type and no body.
     let mut resp = StatusCode::OK.into_response();
@@ -47,10 +44,7 @@ pub async fn set_flags(
     Ok(resp)
 }
 
-pub async fn delete(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    app.engine.delete_cluster(route_id(&id)?).await?;
+pub async fn delete(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    app.engine.delete_cluster(&id).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -146,7 +146,12 @@ fn collect_operations(
     engine: &Engine,
     registry: &Registry,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let entries = engine.store.scan::<JournalEntry>()?;
+    let entries: Vec<JournalEntry> = engine
+        .store
+        .scan::<JournalEntry>()?
+        .into_iter()
+        .filter(|e| e.action.heketi_type().is_some())
+        .collect();
     let count = |s: JournalStatus| entries.iter().filter(|e| e.status == s).count() as f64;
     gauge(
         registry,

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -26,12 +27,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{AdminMode, AuthConfig};
 use crate::ids::is_route_id;
 use crate::logging::LogControl;
 use crate::ops::Engine;
+use crate::store::records::{DeviceRecord, NodeRecord};
 use error::ApiError;
 
 /// Everything handlers share.
@@ -40,6 +43,8 @@ pub struct App {
     pub auth: AuthConfig,
     admin_mode: AtomicU8,
     pub log: LogControl,
+    /// `db_read_only`: every change is refused with a 500.
+    pub read_only_store: bool,
 }
 
 pub type AppState = Arc<App>;
@@ -56,7 +61,18 @@ impl App {
             auth,
             admin_mode: AtomicU8::new(mode_code(mode)),
             log,
+            read_only_store: false,
         })
+    }
+
+    pub fn with_read_only_store(self: Arc<Self>, read_only: bool) -> AppState {
+        match Arc::try_unwrap(self) {
+            Ok(mut app) => {
+                app.read_only_store = read_only;
+                Arc::new(app)
+            }
+            Err(shared) => shared,
+        }
     }
 
     pub fn admin_mode(&self) -> AdminMode {
@@ -101,12 +117,26 @@ pub fn accepted(queue_id: &str) -> Response {
     resp
 }
 
-/// Rejects path ids that Heketi's router pattern would not match.
-pub fn route_id(id: &str) -> Result<&str, ApiError> {
-    if is_route_id(id) {
-        Ok(id)
-    } else {
-        Err(ApiError::invalid_path())
+/// A path id that matches Heketi's route pattern `[A-Fa-f0-9]+`; anything
+/// else is `404 Invalid path or request`, before the body is looked at.
+pub struct HexId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for HexId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::invalid_path())?;
+        if is_route_id(&id) {
+            Ok(HexId(id))
+        } else {
+            Err(ApiError::invalid_path())
+        }
     }
 }
 
@@ -114,7 +144,7 @@ pub fn route_id(id: &str) -> Result<&str, ApiError> {
 /// `/metrics` bypass all of it.
 async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    if path == "/hello" || path == "/metrics" {
+    if req.method() == Method::GET && (path == "/hello" || path == "/metrics") {
         return next.run(req).await;
     }
     if app.auth.enabled {
@@ -144,6 +174,14 @@ async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Re
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Service disabled for maintenance",
+        )
+        .into_response();
+    }
+    let changes_store = writes || (path.starts_with("/devices/") && path.ends_with("/resync"));
+    if app.read_only_store && changes_store {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unable to change the database: it is open read-only (db_read_only)",
         )
         .into_response();
     }
@@ -208,7 +246,9 @@ pub fn router(app: AppState) -> Router {
         })
         .on_response(|resp: &Response, latency: Duration, _span: &tracing::Span| {
             tracing::info!(status = resp.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
-        });
+        })
+        // Error statuses are answers, not server faults; on_response logs them.
+        .on_failure(());
     Router::new()
         .route("/hello", get(hello))
         .route("/metrics", get(metrics::metrics))
@@ -222,11 +262,11 @@ pub fn router(app: AppState) -> Router {
         .route("/nodes", post(nodes::add))
         .route("/nodes/{id}", get(nodes::info).delete(nodes::delete))
         .route("/nodes/{id}/state", post(nodes::set_state))
-        .route("/nodes/{id}/tags", post(nodes::set_tags))
+        .route("/nodes/{id}/tags", post(nodes::set_tags::<NodeRecord>))
         .route("/devices", post(devices::add))
         .route("/devices/{id}", get(devices::info).delete(devices::delete))
         .route("/devices/{id}/state", post(devices::set_state))
-        .route("/devices/{id}/tags", post(devices::set_tags))
+        .route("/devices/{id}/tags", post(nodes::set_tags::<DeviceRecord>))
         .route("/devices/{id}/resync", get(devices::resync))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route(
@@ -239,6 +279,13 @@ pub fn router(app: AppState) -> Router {
         .route("/operations/pending/cleanup", post(operations::cleanup))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(app.clone(), gatekeeper))
+        // Heketi reads bodies without a size limit.
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            },
+        ))
         .layer(trace)
         .with_state(app)
 }

@@ -1,14 +1,14 @@
 //! `/nodes`
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::{accepted, json, route_id, AppState};
+use super::{accepted, json, AppState, HexId};
 use crate::ops::nodes::{NewNode, TagChange};
-use crate::store::records::EntityState;
+use crate::store::records::{EntityState, Tagged};
 use crate::wire::{NodeAddRequest, NodeInfoResponse, StateRequest, TagsChangeRequest};
 
 pub async fn add(
@@ -29,19 +29,13 @@ pub async fn add(
     Ok(accepted(&queue_id))
 }
 
-pub async fn info(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let view = app.engine.node_info(route_id(&id)?)?;
+pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    let view = app.engine.node_info(&id)?;
     Ok(json(StatusCode::OK, &NodeInfoResponse::from(view)))
 }
 
-pub async fn delete(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let queue_id = app.engine.delete_node(route_id(&id)?).await?;
+pub async fn delete(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    let queue_id = app.engine.delete_node(&id).await?;
     Ok(accepted(&queue_id))
 }
 
@@ -66,22 +60,22 @@ pub fn parse_tags(req: &TagsChangeRequest) -> Result<TagChange, ApiError> {
 
 pub async fn set_state(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    HexId(id): HexId,
     JsonBody(req): JsonBody<StateRequest>,
 ) -> Result<Response, ApiError> {
-    let id = route_id(&id)?;
+    let id = &id;
     let target = parse_state(&req)?;
     let queue_id = app.engine.set_node_state(id, target).await?;
     Ok(accepted(&queue_id))
 }
 
-pub async fn set_tags(
+/// `POST /nodes/{id}/tags` and `POST /devices/{id}/tags`.
+pub async fn set_tags<R: Tagged>(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    HexId(id): HexId,
     JsonBody(req): JsonBody<TagsChangeRequest>,
 ) -> Result<Response, ApiError> {
-    let id = route_id(&id)?;
     let change = parse_tags(&req)?;
-    let tags = app.engine.set_node_tags(id, change, &req.tags).await?;
+    let tags = app.engine.set_tags::<R>(&id, change, &req.tags).await?;
     Ok(json(StatusCode::OK, &tags))
 }

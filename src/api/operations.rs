@@ -1,12 +1,12 @@
 //! `/operations`: the journal as Heketi's pending operations.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::{accepted, json, route_id, AppState};
+use super::{accepted, json, AppState, HexId};
 use crate::ids::is_full_id;
 use crate::ops::journal::{JournalEntry, JournalStatus};
 use crate::wire::validate::Violations;
@@ -15,22 +15,26 @@ use crate::wire::{
     PendingOperationInfo, PendingOperationList,
 };
 
-fn entries(app: &AppState) -> Result<Vec<JournalEntry>, ApiError> {
+/// Journal entries of the kinds Heketi reports as pending operations.
+fn entries(app: &AppState) -> Result<Vec<(JournalEntry, &'static str)>, ApiError> {
     Ok(app
         .engine
         .store
         .scan::<JournalEntry>()
-        .map_err(crate::ops::OpError::from)?)
+        .map_err(crate::ops::OpError::from)?
+        .into_iter()
+        .filter_map(|e| e.action.heketi_type().map(|t| (e, t)))
+        .collect())
 }
 
 pub async fn summary(State(app): State<AppState>) -> Result<Response, ApiError> {
     let all = entries(&app)?;
-    let count = |s: JournalStatus| all.iter().filter(|e| e.status == s).count();
+    let count = |s: JournalStatus| all.iter().filter(|(e, _)| e.status == s).count();
     Ok(json(
         StatusCode::OK,
         &OperationsInfo {
             total: all.len(),
-            in_flight: app.engine.in_flight_count(),
+            in_flight: app.engine.throttle.in_use(),
             stale: count(JournalStatus::Stale),
             failed: count(JournalStatus::Failed),
             new: count(JournalStatus::New),
@@ -49,9 +53,9 @@ fn sub_status(app: &AppState, id: &str) -> String {
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
     let pendingoperations = entries(&app)?
         .into_iter()
-        .map(|e| PendingOperationInfo {
+        .map(|(e, type_name)| PendingOperationInfo {
             sub_status: sub_status(&app, &e.id),
-            type_name: e.action.type_name().into(),
+            type_name: type_name.into(),
             status: e.status.wire_name().into(),
             id: e.id,
         })
@@ -62,21 +66,16 @@ pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
     ))
 }
 
-pub async fn details(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = route_id(&id)?;
-    let entry = app
-        .engine
-        .store
-        .get::<JournalEntry>(id)
-        .map_err(crate::ops::OpError::from)?
+pub async fn details(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    let id = &id;
+    let (entry, type_name) = entries(&app)?
+        .into_iter()
+        .find(|(e, _)| e.id == *id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Id not found: {id}")))?;
     Ok(json(
         StatusCode::OK,
         &PendingOperationDetails {
-            type_name: entry.action.type_name().into(),
+            type_name: type_name.into(),
             status: entry.status.wire_name().into(),
             sub_status: String::new(),
             changes: entry

@@ -1,18 +1,15 @@
 //! `/queue/{id}`: the asynchronous request protocol.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{plain_text, ApiError};
-use super::{route_id, AppState};
+use super::{AppState, HexId};
 use crate::store::records::QueueOutcome;
 
-pub async fn poll(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let outcome = app.engine.poll_queue(route_id(&id)?)?;
+pub async fn poll(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    let outcome = app.engine.poll_queue(&id).await?;
     Ok(match outcome {
         QueueOutcome::Pending => {
             let mut resp = StatusCode::OK.into_response();

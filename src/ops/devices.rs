@@ -9,8 +9,8 @@ use crate::store::records::{
 };
 use crate::store::{Abort, TreeName, Tx};
 
-use super::journal::{Action, JournalEntry};
-use super::nodes::{apply_tag_change, evacuation_missing, TagChange};
+use super::journal::{planned_handle, Action, JournalEntry};
+use super::nodes::evacuation_missing;
 use super::{queue, Engine, OpError};
 
 /// Heketi's extent size until LVM reports the real one.
@@ -121,8 +121,9 @@ impl Engine {
             host: node.manage_host().to_string(),
             destroy: req.destroy_data,
         });
-        let queue_id = self.accept(&entry, |tx| reserve_name(tx, &device)).await?;
-        self.spawn(entry, None);
+        let queue_id = self
+            .submit(entry, None, |tx| reserve_name(tx, &device))
+            .await?;
         Ok(queue_id)
     }
 
@@ -204,7 +205,7 @@ impl Engine {
             pv_uuid: report.pv_uuid,
             ..planned.clone()
         };
-        self.commit(entry, QueueOutcome::NoContent, |tx| {
+        let committed = self.commit(entry, QueueOutcome::NoContent, |tx| {
             if tx.get::<NodeRecord, OpError>(&device.node)?.is_none() {
                 return Err(Abort::User(OpError::NotFound(
                     "Node id does not exist".into(),
@@ -212,7 +213,18 @@ impl Engine {
             }
             tx.put(&device)?;
             tx.link(TreeName::NodeDevices, &device.node, &device.id)
-        })
+        });
+        if committed.is_err() {
+            // Set up but not recorded: take it down again.
+            if let Err(e) = self
+                .executor
+                .device_teardown(host, &planned_handle(planned))
+                .await
+            {
+                tracing::error!(device = %planned.id, error = %e, "teardown after a failed commit failed");
+            }
+        }
+        committed
     }
 
     pub async fn delete_device(
@@ -235,8 +247,7 @@ impl Engine {
             handle: handle_of(&device),
             forget,
         });
-        let queue_id = self.accept(&entry, |_| Ok(())).await?;
-        self.spawn(entry, None);
+        let queue_id = self.submit(entry, None, |_| Ok(())).await?;
         Ok(queue_id)
     }
 
@@ -260,6 +271,11 @@ impl Engine {
             let Some(device) = tx.get::<DeviceRecord, OpError>(device_id)? else {
                 return Ok(());
             };
+            if device.state != EntityState::Failed {
+                return Err(Abort::User(OpError::BadRequest(format!(
+                    "device: {device_id} is not in failed state"
+                ))));
+            }
             if tx.has_children(TreeName::DeviceBricks, device_id)? {
                 return Err(Abort::User(bricks_conflict(device_id)));
             }
@@ -271,13 +287,20 @@ impl Engine {
 
     pub async fn resync_device(self: &Arc<Self>, id: &str) -> Result<String, OpError> {
         let (device, node) = self.device_and_node(id)?;
+        let busy = self.store.scan::<JournalEntry>()?.into_iter().any(
+            |e| matches!(&e.action, Action::DeleteDevice { device_id, .. } if device_id == id),
+        );
+        if busy {
+            return Err(OpError::Internal(
+                "The target exists, contains other items, or is in use.".into(),
+            ));
+        }
         let entry = JournalEntry::new(Action::ResyncDevice {
             device_id: id.to_string(),
             host: node.manage_host().to_string(),
             handle: handle_of(&device),
         });
-        let queue_id = self.accept(&entry, |_| Ok(())).await?;
-        self.spawn(entry, None);
+        let queue_id = self.submit(entry, None, |_| Ok(())).await?;
         Ok(queue_id)
     }
 
@@ -358,24 +381,6 @@ impl Engine {
         })?;
         self.flush().await?;
         Ok(queue_id)
-    }
-
-    pub async fn set_device_tags(
-        &self,
-        id: &str,
-        change: TagChange,
-        tags: &Tags,
-    ) -> Result<Tags, OpError> {
-        let updated = self.store.transact(|tx| {
-            let mut device = tx
-                .get::<DeviceRecord, OpError>(id)?
-                .ok_or(Abort::User(OpError::id_not_found()))?;
-            apply_tag_change(&mut device.tags, change, tags);
-            tx.put(&device)?;
-            Ok(device.tags)
-        })?;
-        self.flush().await?;
-        Ok(updated)
     }
 }
 

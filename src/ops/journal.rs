@@ -77,7 +77,14 @@ pub enum Recovery {
 }
 
 impl Action {
-    /// The name `/operations/pending` shows.
+    /// Heketi's pending-operation type, for the entries Heketi itself would
+    /// journal. Node and device add/delete/resync are not among them, so
+    /// `/operations` and the metrics leave them out, as Heketi does.
+    pub fn heketi_type(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Brickyard's own name for the entry (logs, recovery messages).
     pub fn type_name(&self) -> &'static str {
         match self {
             Action::AddNode { .. } => "add-node",
@@ -139,41 +146,73 @@ impl JournalEntry {
     }
 }
 
+/// How to find a device that may have been set up under its planned id.
+pub(crate) fn planned_handle(device: &DeviceRecord) -> DeviceHandle {
+    DeviceHandle {
+        device_id: device.id.clone(),
+        pv_uuid: String::new(),
+        paths: vec![device.name.clone()],
+    }
+}
+
 impl Engine {
     /// Journals `entry` with its pending queue entry and whatever `reserve`
-    /// writes, in one transaction, durably. Returns the queue id.
-    pub async fn accept(
-        &self,
-        entry: &JournalEntry,
+    /// writes, in one transaction, starts it, and returns its queue id once
+    /// the journal is on disk. The work runs in its own task, so a client
+    /// that hangs up cannot strand an accepted request.
+    pub async fn submit(
+        self: &Arc<Self>,
+        entry: JournalEntry,
+        permit: Option<Permit>,
         reserve: impl Fn(&Tx<'_>) -> Result<(), Abort<OpError>>,
     ) -> Result<String, OpError> {
         self.store.transact(|tx| {
             reserve(tx)?;
-            tx.put(entry)?;
+            tx.put(&entry)?;
             queue::pending(tx, &entry.queue_id)
         })?;
+        let queue_id = entry.queue_id.clone();
+        self.spawn(entry, permit);
         self.flush().await?;
-        Ok(entry.queue_id.clone())
+        Ok(queue_id)
     }
 
-    /// Runs an accepted entry in the background. `permit` is held until it
-    /// ends. The entry counts as in flight from this call on.
-    pub fn spawn(self: &Arc<Self>, entry: JournalEntry, permit: Option<Permit>) {
+    /// Runs a journalled entry in the background once the journal is
+    /// durable. `permit` is held until it ends. The entry counts as in
+    /// flight from this call on.
+    fn spawn(self: &Arc<Self>, entry: JournalEntry, permit: Option<Permit>) {
         if !self.begin(&entry.id) {
             return;
         }
         let engine = self.clone();
         tokio::spawn(async move {
-            engine.run(entry, Recovery::Forward).await;
+            // Nothing touches a node before its journal entry is on disk.
+            let direction = match engine.flush().await {
+                Ok(()) => Recovery::Forward,
+                Err(e) => {
+                    tracing::error!(op = %entry.id, error = %e, "journal flush failed; undoing");
+                    Recovery::Back
+                }
+            };
+            engine.run(entry, direction).await;
             drop(permit);
         });
     }
 
-    /// Executes (or, for `Recovery::Back`, undoes) one entry to its end,
-    /// unless this process is already doing so.
-    pub async fn drive(self: &Arc<Self>, entry: JournalEntry, direction: Recovery) {
-        if self.begin(&entry.id) {
-            self.run(entry, direction).await;
+    /// Executes (or, for `Recovery::Back`, undoes) one stored entry to its
+    /// end, unless this process is already doing so or it is gone.
+    pub async fn drive(self: &Arc<Self>, id: &str, direction: Recovery) {
+        if !self.begin(id) {
+            return;
+        }
+        // Work on the stored copy: someone may have finished it meanwhile.
+        match self.store.get::<JournalEntry>(id) {
+            Ok(Some(entry)) => self.run(entry, direction).await,
+            Ok(None) => self.end(id),
+            Err(e) => {
+                tracing::error!(op = id, error = %e, "cannot read journal entry");
+                self.end(id);
+            }
         }
     }
 
@@ -183,7 +222,8 @@ impl Engine {
             Recovery::Forward => {
                 if let Err(e) = self.execute(&entry).await {
                     tracing::warn!(op = %entry.id, kind = label, error = %e, "operation failed; rolling back");
-                    self.roll_back(&entry, e.to_string()).await;
+                    // Execute undoes its own node-side steps on failure.
+                    self.roll_back(&entry, e.to_string(), false).await;
                 }
             }
             Recovery::Back => {
@@ -191,7 +231,7 @@ impl Engine {
                     "{label} operation {} interrupted by restart, rolled back",
                     entry.id
                 );
-                self.roll_back(&entry, reason).await;
+                self.roll_back(&entry, reason, true).await;
             }
         }
         if let Err(e) = self.flush().await {
@@ -238,11 +278,48 @@ impl Engine {
         }
     }
 
-    /// Undoes an entry's node-side effects and reservations and reports
-    /// `reason` through its queue entry. A failed undo leaves the entry marked
-    /// `failed` for a later cleanup.
-    pub(crate) async fn roll_back(&self, entry: &JournalEntry, reason: String) {
-        let undone = match &entry.action {
+    /// Releases an entry's reservations and reports `reason` through its
+    /// queue entry. With `node_side`, first undoes what may have been done on
+    /// the nodes (after a crash nobody knows how far it got); if that fails,
+    /// the entry stays, marked `failed`, for a later cleanup to retry.
+    pub(crate) async fn roll_back(&self, entry: &JournalEntry, reason: String, node_side: bool) {
+        let undone = if node_side {
+            self.undo_node_side(&entry.action).await
+        } else {
+            Ok(())
+        };
+        let outcome = self.store.transact(|tx| {
+            self.release_reservations(tx, &entry.action)?;
+            match &undone {
+                Ok(()) => {
+                    tx.remove::<JournalEntry, OpError>(&entry.id)?;
+                    queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(reason.clone()))
+                }
+                Err(undo_error) => {
+                    let mut failed = entry.clone();
+                    failed.status = JournalStatus::Failed;
+                    tx.put(&failed)?;
+                    queue::finish(
+                        tx,
+                        &entry.queue_id,
+                        QueueOutcome::Failed(format!(
+                            "{reason}; undoing it on the node failed: {undo_error}"
+                        )),
+                    )
+                }
+            }
+        });
+        if let Err(e) = &undone {
+            tracing::error!(op = %entry.id, error = %e, "node-side undo failed; operation marked failed");
+        }
+        if let Err(e) = outcome {
+            tracing::error!(op = %entry.id, error = %e, "cannot record rollback");
+        }
+    }
+
+    /// Idempotent undo of an entry's possible node-side effects.
+    async fn undo_node_side(&self, action: &Action) -> Result<(), String> {
+        match action {
             Action::AddNode { node, probe_from } => {
                 if let Some(from) = probe_from {
                     // Heketi ignores detach failures too; the pool tolerates a stray peer.
@@ -250,43 +327,14 @@ impl Engine {
                 }
                 Ok(())
             }
-            Action::AddDevice { device, host, .. } => {
-                let handle = DeviceHandle {
-                    device_id: device.id.clone(),
-                    pv_uuid: String::new(),
-                    paths: vec![device.name.clone()],
-                };
-                self.executor
-                    .device_teardown(host, &handle)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Action::AddDevice { device, host, .. } => self
+                .executor
+                .device_teardown(host, &planned_handle(device))
+                .await
+                .map_err(|e| e.to_string()),
             Action::DeleteNode { .. }
             | Action::DeleteDevice { .. }
             | Action::ResyncDevice { .. } => Ok(()),
-        };
-        let outcome = match undone {
-            Ok(()) => self.store.transact(|tx| {
-                self.release_reservations(tx, &entry.action)?;
-                tx.remove::<JournalEntry, OpError>(&entry.id)?;
-                queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(reason.clone()))
-            }),
-            Err(undo_error) => {
-                tracing::error!(op = %entry.id, error = %undo_error, "rollback failed; operation marked failed");
-                self.store.transact(|tx| {
-                    let mut failed = entry.clone();
-                    failed.status = JournalStatus::Failed;
-                    tx.put(&failed)?;
-                    queue::finish(
-                        tx,
-                        &entry.queue_id,
-                        QueueOutcome::Failed(format!("{reason}; rollback failed: {undo_error}")),
-                    )
-                })
-            }
-        };
-        if let Err(e) = outcome {
-            tracing::error!(op = %entry.id, error = %e, "cannot record rollback");
         }
     }
 

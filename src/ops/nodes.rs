@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::ids::new_id;
+use crate::store::records::Tagged;
 use crate::store::records::{
     ClusterRecord, DeviceRecord, EntityState, NodeRecord, QueueOutcome, Tags,
 };
@@ -191,7 +192,7 @@ impl Engine {
             probe_from,
         });
         let queue_id = self
-            .accept(&entry, |tx| {
+            .submit(entry, None, |tx| {
                 if tx.get::<ClusterRecord, OpError>(&node.cluster)?.is_none() {
                     return Err(Abort::User(OpError::NotFound(
                         "Cluster id does not exist".into(),
@@ -200,7 +201,6 @@ impl Engine {
                 register_hostnames(tx, &node)
             })
             .await?;
-        self.spawn(entry, None);
         Ok(queue_id)
     }
 
@@ -216,7 +216,7 @@ impl Engine {
                 .await
                 .map_err(|e| OpError::Internal(e.to_string()))?;
         }
-        self.commit(
+        let committed = self.commit(
             entry,
             QueueOutcome::SeeOther(format!("/nodes/{}", node.id)),
             |tx| {
@@ -228,7 +228,11 @@ impl Engine {
                 tx.put(node)?;
                 tx.link(TreeName::ClusterNodes, &node.cluster, &node.id)
             },
-        )
+        );
+        if let (Err(_), Some(from)) = (&committed, probe_from) {
+            let _ = self.executor.peer_detach(from, node.storage_host()).await;
+        }
+        committed
     }
 
     pub async fn delete_node(self: &Arc<Self>, id: &str) -> Result<String, OpError> {
@@ -253,8 +257,7 @@ impl Engine {
             node_id: id.to_string(),
             detach_from,
         });
-        let queue_id = self.accept(&entry, |_| Ok(())).await?;
-        self.spawn(entry, None);
+        let queue_id = self.submit(entry, None, |_| Ok(())).await?;
         Ok(queue_id)
     }
 
@@ -307,6 +310,11 @@ impl Engine {
             let mut node = tx
                 .get::<NodeRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
+            if tx.child_count::<OpError>(TreeName::NodeDevices, id)? != device_ids.len() as u64 {
+                return Err(Abort::User(OpError::Conflict(format!(
+                    "devices of node {id} changed while its state was being set; retry"
+                ))));
+            }
             let outcome = match (node.state, target) {
                 (from, to) if from == to => QueueOutcome::NoContent,
                 (EntityState::Online, EntityState::Failed) => QueueOutcome::Failed(format!(
@@ -339,19 +347,20 @@ impl Engine {
         Ok(queue_id)
     }
 
-    pub async fn set_node_tags(
+    /// Changes the tags of a node or device; returns the full new set.
+    pub async fn set_tags<R: Tagged>(
         &self,
         id: &str,
         change: TagChange,
         tags: &Tags,
     ) -> Result<Tags, OpError> {
         let updated = self.store.transact(|tx| {
-            let mut node = tx
-                .get::<NodeRecord, OpError>(id)?
+            let mut record = tx
+                .get::<R, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
-            apply_tag_change(&mut node.tags, change, tags);
-            tx.put(&node)?;
-            Ok(node.tags)
+            apply_tag_change(record.tags_mut(), change, tags);
+            tx.put(&record)?;
+            Ok(record.tags_mut().clone())
         })?;
         self.flush().await?;
         Ok(updated)

@@ -47,8 +47,9 @@ pub fn finish(tx: &Tx<'_>, id: &str, outcome: QueueOutcome) -> Result<(), Abort<
 }
 
 impl Engine {
-    /// What a poll of `/queue/{id}` sees. A final outcome is delivered once.
-    pub fn poll_queue(&self, id: &str) -> Result<QueueOutcome, OpError> {
+    /// What a poll of `/queue/{id}` sees. A final outcome is delivered once,
+    /// and only after it is on disk.
+    pub async fn poll_queue(&self, id: &str) -> Result<QueueOutcome, OpError> {
         let outcome = self.store.transact(|tx| {
             let Some(record) = tx.get::<QueueRecord, OpError>(id)? else {
                 return Err(Abort::User(OpError::id_not_found()));
@@ -58,6 +59,10 @@ impl Engine {
             }
             Ok(record.outcome)
         })?;
+        if outcome != QueueOutcome::Pending {
+            // The commit that made it final may not be flushed yet.
+            self.flush().await?;
+        }
         Ok(outcome)
     }
 

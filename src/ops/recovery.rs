@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::store::records::QueueOutcome;
+use std::collections::HashSet;
+
+use crate::store::records::{QueueOutcome, QueueRecord};
 
 use super::journal::{JournalEntry, JournalStatus};
 use super::{queue, Engine, OpError};
@@ -20,6 +22,27 @@ impl Engine {
             }
             leftovers.push(entry);
         }
+        // Pending queue entries no journal entry will finish (a cleanup that
+        // was running) would otherwise poll as pending for ever.
+        let owned: HashSet<&str> = leftovers.iter().map(|e| e.queue_id.as_str()).collect();
+        let orphans: Vec<String> = self
+            .store
+            .scan::<QueueRecord>()?
+            .into_iter()
+            .filter(|q| q.outcome == QueueOutcome::Pending && !owned.contains(q.id.as_str()))
+            .map(|q| q.id)
+            .collect();
+        self.store.transact(|tx| {
+            for id in &orphans {
+                queue::finish(
+                    tx,
+                    id,
+                    QueueOutcome::Failed("interrupted by restart".into()),
+                )?;
+            }
+            Ok(())
+        })?;
+        self.store.flush_blocking()?;
         Ok(leftovers)
     }
 
@@ -40,7 +63,7 @@ impl Engine {
                 ?direction,
                 "recovering operation interrupted by restart"
             );
-            self.drive(entry, direction).await;
+            self.drive(&entry.id, direction).await;
             handled += 1;
         }
         handled
@@ -55,7 +78,7 @@ impl Engine {
         let engine = self.clone();
         let qid = queue_id.clone();
         tokio::spawn(async move {
-            let outcome = match engine.clean_entries(&ids).await {
+            let outcome = match engine.clean_entries(&ids, None).await {
                 Ok(()) => QueueOutcome::NoContent,
                 Err(e) => QueueOutcome::Failed(e.to_string()),
             };
@@ -70,9 +93,18 @@ impl Engine {
         Ok(queue_id)
     }
 
-    async fn clean_entries(self: &Arc<Self>, ids: &[String]) -> Result<(), OpError> {
+    /// Drives stale and failed entries (all, or those in `ids`) again.
+    /// `older_than` skips entries accepted after that Unix time.
+    pub async fn clean_entries(
+        self: &Arc<Self>,
+        ids: &[String],
+        older_than: Option<u64>,
+    ) -> Result<(), OpError> {
         for entry in self.store.scan::<JournalEntry>()? {
             if !ids.is_empty() && !ids.contains(&entry.id) {
+                continue;
+            }
+            if older_than.is_some_and(|t| entry.timestamp > t) {
                 continue;
             }
             if entry.status == JournalStatus::New || self.is_in_flight(&entry.id) {
@@ -80,8 +112,33 @@ impl Engine {
             }
             tracing::info!(op = %entry.id, kind = entry.action.type_name(), "cleaning operation");
             let direction = entry.action.recovery();
-            self.drive(entry, direction).await;
+            self.drive(&entry.id, direction).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::mock::MockExecutor;
+    use crate::store::records::QueueRecord;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn pending_queue_entries_without_an_owner_fail_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let engine = Engine::new(store, Arc::new(MockExecutor::in_memory(1, &[]).unwrap()), 8);
+        engine
+            .store
+            .transact(|tx| queue::pending(tx, "orphan"))
+            .unwrap();
+        assert!(engine.mark_stale().unwrap().is_empty());
+        let record = engine.store.get::<QueueRecord>("orphan").unwrap().unwrap();
+        assert_eq!(
+            record.outcome,
+            QueueOutcome::Failed("interrupted by restart".into())
+        );
     }
 }

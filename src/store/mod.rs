@@ -287,6 +287,12 @@ impl Store {
         Ok(())
     }
 
+    /// `flush` for start-up code that runs before the async runtime serves.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     pub fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
         match self.tree(R::TREE).get(id.as_bytes())? {
             None => Ok(None),
@@ -422,10 +428,14 @@ impl<'a> Tx<'a> {
     }
 
     pub fn has_children<E>(&self, relation: TreeName, parent: &str) -> Result<bool, Abort<E>> {
+        Ok(self.child_count(relation, parent)? > 0)
+    }
+
+    pub fn child_count<E>(&self, relation: TreeName, parent: &str) -> Result<u64, Abort<E>> {
         Ok(decode_count(
             self.view(TreeName::Counts)
                 .get(count_key(relation, parent))?,
-        ) > 0)
+        ))
     }
 
     pub fn index_get<E>(&self, index: TreeName, key: &str) -> Result<Option<String>, Abort<E>> {

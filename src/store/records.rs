@@ -29,6 +29,23 @@ impl EntityState {
 
 pub type Tags = BTreeMap<String, String>;
 
+/// Records that carry user tags (nodes and devices).
+pub trait Tagged: Record {
+    fn tags_mut(&mut self) -> &mut Tags;
+}
+
+impl Tagged for NodeRecord {
+    fn tags_mut(&mut self) -> &mut Tags {
+        &mut self.tags
+    }
+}
+
+impl Tagged for DeviceRecord {
+    fn tags_mut(&mut self) -> &mut Tags {
+        &mut self.tags
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ClusterRecord {
     pub id: String,

@@ -173,6 +173,8 @@ fn open_routes_and_ordering() {
         200
     );
     assert_eq!(s.anonymous("GET", "/metrics", None, &[]).status, 200);
+    // Only GET bypasses authentication.
+    assert_eq!(s.anonymous("POST", "/hello", Some("{}"), &[]).status, 401);
     // Authentication runs before routing: unknown paths answer 401 without a token.
     assert_eq!(s.anonymous("GET", "/no/such/route", None, &[]).status, 401);
     // ... and before the admin mode: a read-only refusal needs a valid token first.

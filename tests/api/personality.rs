@@ -54,7 +54,10 @@ fn heketi_serves_from_its_config_on_all_interfaces() {
         .unwrap()
         .unwrap();
     let addr = line.strip_prefix("Listening on ").unwrap().to_string();
-    assert!(addr.starts_with("0.0.0.0:"), "{addr}");
+    assert!(
+        addr.starts_with("[::]:") || addr.starts_with("0.0.0.0:"),
+        "{addr}"
+    );
     let port = addr.rsplit(':').next().unwrap();
     let hello = reqwest::blocking::get(format!("http://127.0.0.1:{port}/hello"))
         .unwrap()

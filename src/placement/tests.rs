@@ -1,0 +1,302 @@
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use super::sizing::{BrickLimits, KIB_PER_GIB};
+use super::*;
+
+const LIMITS: BrickLimits = BrickLimits {
+    min_brick_kib: KIB_PER_GIB,
+    max_brick_kib: 4096 * KIB_PER_GIB,
+    max_bricks_per_volume: 32,
+};
+
+fn request(size_gib: u64, layout: Layout) -> Request {
+    Request {
+        size_gib,
+        layout,
+        arbiter: false,
+        snapshot_factor: 1.0,
+        zone_strict: false,
+        tag_rule: None,
+        average_file_kib: 64,
+        existing_bricks: 0,
+        limits: LIMITS,
+    }
+}
+
+fn device(node: usize, zone: i64, n: usize, free_gib: u64) -> DeviceSlot {
+    DeviceSlot {
+        id: format!("{node:02}{n:030}"),
+        node: format!("node{node:02}"),
+        zone,
+        free: free_gib * KIB_PER_GIB,
+        extent_kib: 4096,
+        tags: Tags::new(),
+    }
+}
+
+fn cluster(devices: Vec<DeviceSlot>) -> ClusterSlot {
+    let nodes: BTreeSet<&str> = devices.iter().map(|d| d.node.as_str()).collect();
+    ClusterSlot {
+        id: "c".repeat(32),
+        block: true,
+        file: true,
+        node_count: nodes.len(),
+        devices,
+        ..ClusterSlot::default()
+    }
+}
+
+/// Deterministic ids: a counter, hex-formatted.
+fn ids(seed: u64) -> impl FnMut() -> String {
+    let mut n = seed;
+    move || {
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        format!("{n:016x}{:016x}", n.rotate_left(17))
+    }
+}
+
+fn three_nodes(free_gib: u64) -> ClusterSlot {
+    cluster(
+        (0..3)
+            .map(|i| device(i, i as i64 + 1, 0, free_gib))
+            .collect(),
+    )
+}
+
+#[test]
+fn a_replica_three_volume_takes_one_brick_per_node() {
+    let plan = place_in_cluster(
+        &three_nodes(500),
+        &request(100, Layout::Replicate(3)),
+        &mut ids(1),
+    )
+    .unwrap();
+    assert_eq!(plan.sets.len(), 1);
+    let nodes: BTreeSet<_> = plan.bricks().map(|b| b.node.clone()).collect();
+    assert_eq!(nodes.len(), 3);
+    assert!(plan.bricks().all(|b| b.size_kib == 100 * KIB_PER_GIB));
+    assert_eq!(
+        plan.bricks().next().unwrap().pool.total(),
+        100 * KIB_PER_GIB + 524_288
+    );
+}
+
+#[test]
+fn halving_splits_when_one_brick_does_not_fit() {
+    // 60 GiB free per device: a 100 GiB replica-3 volume needs 2 sets of 50 GiB.
+    let mut c = three_nodes(60);
+    for i in 0..3 {
+        c.devices.push(device(i, i as i64 + 1, 1, 60));
+    }
+    let plan = place_in_cluster(&c, &request(100, Layout::Replicate(3)), &mut ids(2)).unwrap();
+    assert_eq!(
+        (plan.sizing.sets, plan.sizing.brick_kib),
+        (2, 50 * KIB_PER_GIB)
+    );
+}
+
+#[test]
+fn the_extended_search_finds_what_halving_misses() {
+    // Three 100 GiB devices, 290 GiB distribute: 3 bricks fit, no power of two does.
+    let c = three_nodes(100);
+    let plan = place_in_cluster(&c, &request(290, Layout::Distribute), &mut ids(3)).unwrap();
+    assert_eq!(plan.sizing.sets, 3);
+    assert!(plan.sizing.sets * plan.sizing.brick_kib >= 290 * KIB_PER_GIB);
+}
+
+#[test]
+fn no_space_explains_itself() {
+    let err = place_in_cluster(
+        &three_nodes(10),
+        &request(100, Layout::Replicate(3)),
+        &mut ids(4),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("No space: the volume needs about 300 GiB of raw space"),
+        "{text}"
+    );
+    let two = cluster(vec![device(0, 1, 0, 500), device(1, 2, 0, 500)]);
+    let err = place_in_cluster(&two, &request(10, Layout::Replicate(3)), &mut ids(5)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "No space: a brick set needs 3 bricks on different nodes, but only 2 online node(s) have usable devices"
+    );
+    let mut strict = request(10, Layout::Replicate(3));
+    strict.zone_strict = true;
+    let same_zone = cluster((0..3).map(|i| device(i, 1, 0, 500)).collect());
+    let err = place_in_cluster(&same_zone, &strict, &mut ids(6)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("strict zone checking needs 3 zones"),
+        "{err}"
+    );
+    let mut tagged = request(10, Layout::Replicate(3));
+    tagged.tag_rule = Some(filters::TagRule::parse("tier=gold").unwrap());
+    let err = place_in_cluster(&three_nodes(500), &tagged, &mut ids(7)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "No space: no online device matches the tag rule tier=gold"
+    );
+    assert_eq!(
+        place_in_cluster(&cluster(vec![]), &tagged, &mut ids(8)).unwrap_err(),
+        Refusal::NoNodes
+    );
+}
+
+#[test]
+fn disperse_sets_have_data_plus_redundancy_bricks() {
+    let c = cluster(
+        (0..6)
+            .map(|i| device(i, i as i64 % 3 + 1, 0, 500))
+            .collect(),
+    );
+    let plan = place_in_cluster(
+        &c,
+        &request(
+            100,
+            Layout::Disperse {
+                data: 4,
+                redundancy: 2,
+            },
+        ),
+        &mut ids(9),
+    )
+    .unwrap();
+    assert_eq!(plan.sets[0].len(), 6);
+    assert_eq!(plan.sizing.brick_kib, 25 * KIB_PER_GIB);
+}
+
+#[test]
+fn arbiter_bricks_go_third_and_honour_tags() {
+    let mut devices: Vec<DeviceSlot> = (0..3).map(|i| device(i, i as i64 + 1, 0, 500)).collect();
+    devices[0].tags.insert("arbiter".into(), "required".into());
+    devices[1].tags.insert("arbiter".into(), "disabled".into());
+    let mut req = request(100, Layout::Replicate(3));
+    req.arbiter = true;
+    let plan = place_in_cluster(&cluster(devices), &req, &mut ids(10)).unwrap();
+    let set = &plan.sets[0];
+    assert!(set[2].arbiter && !set[0].arbiter && !set[1].arbiter);
+    assert_eq!(
+        set[2].node, "node00",
+        "the arbiter-only device holds the arbiter"
+    );
+    assert_eq!(set[2].size_kib, 1_638_400);
+    assert!(set[..2].iter().all(|b| b.node != "node00"));
+}
+
+#[test]
+fn snapshot_factor_grows_the_pool() {
+    let mut req = request(10, Layout::Distribute);
+    req.snapshot_factor = 1.5;
+    let plan = place_in_cluster(&three_nodes(500), &req, &mut ids(11)).unwrap();
+    assert_eq!(plan.bricks().next().unwrap().pool.total(), 15_810_560);
+}
+
+fn layouts() -> impl Strategy<Value = Layout> {
+    prop_oneof![
+        Just(Layout::Distribute),
+        Just(Layout::Replicate(2)),
+        Just(Layout::Replicate(3)),
+        Just(Layout::Disperse {
+            data: 2,
+            redundancy: 1
+        }),
+        Just(Layout::Disperse {
+            data: 4,
+            redundancy: 2
+        }),
+    ]
+}
+
+/// Random topologies: 1–9 nodes in 1–4 zones, 1–3 devices each, 5–800 GiB free.
+fn topologies() -> impl Strategy<Value = ClusterSlot> {
+    prop::collection::vec((1i64..=4, prop::collection::vec(5u64..800, 1..=3)), 1..=9).prop_map(
+        |nodes| {
+            let mut devices = Vec::new();
+            for (n, (zone, frees)) in nodes.iter().enumerate() {
+                for (k, free) in frees.iter().enumerate() {
+                    devices.push(device(n, *zone, k, *free));
+                }
+            }
+            cluster(devices)
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn placements_keep_sets_on_distinct_nodes_and_never_overdraw(
+        c in topologies(), layout in layouts(), size in 1u64..400, strict in any::<bool>(), seed in any::<u64>()
+    ) {
+        let mut req = request(size, layout);
+        req.zone_strict = strict;
+        if let Ok(plan) = place_in_cluster(&c, &req, &mut ids(seed)) {
+            let mut left: Vec<u64> = c.devices.iter().map(|d| d.free).collect();
+            for set in &plan.sets {
+                prop_assert_eq!(set.len() as u64, layout.bricks_per_set());
+                let nodes: BTreeSet<_> = set.iter().map(|b| &b.node).collect();
+                prop_assert_eq!(nodes.len(), set.len(), "two bricks of a set on one node");
+                if strict {
+                    let zones: BTreeSet<_> = set.iter().map(|b| c.devices.iter().find(|d| d.id == b.device).unwrap().zone).collect();
+                    prop_assert_eq!(zones.len(), set.len(), "strict zones violated");
+                }
+                for b in set {
+                    let i = c.devices.iter().position(|d| d.id == b.device).unwrap();
+                    prop_assert!(left[i] > b.pool.total(), "device overdrawn");
+                    left[i] -= b.pool.total();
+                }
+            }
+            let capacity = plan.sizing.sets * plan.sizing.brick_kib * layout.data_bricks();
+            prop_assert!(capacity >= size * KIB_PER_GIB - plan.sizing.sets * layout.data_bricks(), "volume smaller than asked");
+        }
+    }
+
+    #[test]
+    fn sets_spread_over_zones_when_zones_allow(
+        zones in 3i64..=5, per_zone in 1usize..=3, layout in prop_oneof![Just(Layout::Replicate(3)), Just(Layout::Replicate(2))], size in 1u64..50, seed in any::<u64>()
+    ) {
+        let mut devices = Vec::new();
+        let mut node = 0;
+        for z in 1..=zones {
+            for _ in 0..per_zone {
+                devices.push(device(node, z, 0, 2000));
+                node += 1;
+            }
+        }
+        let plan = place_in_cluster(&cluster(devices.clone()), &request(size, layout), &mut ids(seed)).unwrap();
+        for set in &plan.sets {
+            let zs: BTreeSet<_> = set.iter().map(|b| devices.iter().find(|d| d.id == b.device).unwrap().zone).collect();
+            prop_assert_eq!(zs.len(), set.len());
+        }
+    }
+
+    #[test]
+    fn releasing_every_volume_restores_every_device(c in topologies(), sizes in prop::collection::vec(1u64..120, 1..8), seed in any::<u64>()) {
+        let start: Vec<u64> = c.devices.iter().map(|d| d.free).collect();
+        let mut current = c.clone();
+        let mut plans = Vec::new();
+        let mut next = ids(seed);
+        for size in sizes {
+            if let Ok(plan) = place_in_cluster(&current, &request(size, Layout::Replicate(2)), &mut next) {
+                apply(&mut current.devices, &plan);
+                plans.push(plan);
+            }
+        }
+        for plan in &plans {
+            for b in plan.bricks() {
+                let d = current.devices.iter_mut().find(|d| d.id == b.device).unwrap();
+                d.free += b.pool.total();
+            }
+        }
+        let end: Vec<u64> = current.devices.iter().map(|d| d.free).collect();
+        prop_assert_eq!(start, end);
+    }
+}
