@@ -30,10 +30,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn wait_done(client: &Client, base: &str, location: &str) -> reqwest::blocking::Response {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = client
-            .get(format!("{base}{location}"))
-            .send()
-            .expect("poll");
+        let r = client.get(format!("{base}{location}")).send().expect("poll");
         if r.headers().get("x-pending").is_none() {
             return r;
         }
@@ -97,10 +94,7 @@ fn main() {
             .body(body.to_string())
             .send()
             .expect("node add");
-        let location = accepted.headers()["location"]
-            .to_str()
-            .expect("location")
-            .to_string();
+        let location = accepted.headers()["location"].to_str().expect("location").to_string();
         let done = wait_done(&client, &base, &location);
         let node = done.headers()["location"]
             .to_str()
@@ -113,10 +107,7 @@ fn main() {
             .body(device.to_string())
             .send()
             .expect("device add");
-        let location = accepted.headers()["location"]
-            .to_str()
-            .expect("location")
-            .to_string();
+        let location = accepted.headers()["location"].to_str().expect("location").to_string();
         wait_done(&client, &base, &location);
         nodes.push(node);
     }
@@ -130,13 +121,12 @@ fn main() {
     let node_times = measure(&client, &node_urls);
     let rss = rss_kib(child.id());
 
-    println!("Brickyard API latency, {NODES} nodes (1 device each), {SAMPLES} sequential requests per route, keep-alive");
+    println!(
+        "Brickyard API latency, {NODES} nodes (1 device each), {SAMPLES} sequential requests per route, keep-alive"
+    );
     println!("| route | p50 | p99 |");
     println!("|---|---|---|");
-    for (route, t) in [
-        ("GET /clusters/{id}", &clusters),
-        ("GET /nodes/{id}", &node_times),
-    ] {
+    for (route, t) in [("GET /clusters/{id}", &clusters), ("GET /nodes/{id}", &node_times)] {
         println!(
             "| {route} | {:.0} µs | {:.0} µs |",
             percentile(t, 0.50).as_secs_f64() * 1e6,

@@ -89,6 +89,8 @@ pub struct AuthConfig {
 /// The mock executor's knobs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MockConfig {
+    /// Keep simulated node state in memory only (benchmarks).
+    pub in_memory: bool,
     pub device_size_gb: u64,
     /// Fault rules such as `device_setup:2:fail` (see `executor::mock`).
     pub faults: Vec<String>,
@@ -155,6 +157,10 @@ pub struct GlusterfsFile {
     pub refresh_time_monitor_gluster_nodes: u64,
     pub start_time_monitor_gluster_nodes: u64,
     pub max_inflight_operations: u64,
+    /// Brickyard: requests that may wait for a slot before `429`.
+    pub max_queued_operations: u64,
+    /// Brickyard: executor calls at once on one storage node.
+    pub node_concurrency: u64,
     pub disable_background_cleaner: bool,
     pub refresh_time_background_cleaner: u64,
     pub start_time_background_cleaner: u64,
@@ -221,6 +227,26 @@ pub struct VolumeLimits {
     pub block_hosting_volume_options: String,
 }
 
+impl Default for VolumeLimits {
+    /// Heketi's defaults.
+    fn default() -> Self {
+        VolumeLimits {
+            brick_max_size_gb: 4096,
+            brick_min_size_gb: 1,
+            max_bricks_per_volume: 32,
+            average_file_size_kb: 64,
+            pre_request_volume_options: String::new(),
+            post_request_volume_options: String::new(),
+            zone_checking: "none".into(),
+            max_volumes_per_cluster: Some(1000),
+            volume_create_retries: 4,
+            auto_create_block_hosting_volume: false,
+            block_hosting_volume_size: 1024,
+            block_hosting_volume_options: "group gluster-block".into(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -231,6 +257,10 @@ pub struct Config {
     /// Heketi log level name (`none` … `debug`), if configured.
     pub log_level: Option<String>,
     pub max_inflight_operations: usize,
+    /// Requests that may wait for an in-flight slot before `429`.
+    pub max_queued_operations: usize,
+    /// Executor calls at once on one storage node.
+    pub node_concurrency: usize,
     pub mock: MockConfig,
     pub limits: VolumeLimits,
     pub ssh: ExecConfigFile,
@@ -291,8 +321,8 @@ fn lowercase_keys(value: Value) -> Value {
 }
 
 fn parse_heketi_file(text: &str) -> Result<HeketiFile, ConfigError> {
-    let raw: Value = serde_json::from_str(text)
-        .map_err(|e| ConfigError(format!("ERROR: Unable to parse configuration: {e}")))?;
+    let raw: Value =
+        serde_json::from_str(text).map_err(|e| ConfigError(format!("ERROR: Unable to parse configuration: {e}")))?;
     // Go matches config keys case-insensitively; the file holds no user-named keys.
     serde_json::from_value(lowercase_keys(raw))
         .map_err(|e| ConfigError(format!("ERROR: Unable to parse configuration: {e}")))
@@ -302,11 +332,11 @@ fn env_u64(env: &dyn Env, name: &str) -> Result<Option<u64>, ConfigError> {
     match env.var(name) {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| {
-            ConfigError(format!(
-                "ERROR: {name} must be an unsigned integer, got {v:?}"
-            ))
-        }),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError(format!("ERROR: {name} must be an unsigned integer, got {v:?}"))),
     }
 }
 
@@ -352,32 +382,19 @@ fn exec_defaults(mut exec: ExecConfigFile, env: &dyn Env) -> Result<ExecConfigFi
         .var("HEKETI_GLUSTERAPP_REBALANCE_ON_EXPANSION")
         .and_then(|v| go_bool(&v))
         .unwrap_or(true);
-    if let Some(v) = env
-        .var("HEKETI_DEBUG_UMOUNT_FAILURES")
-        .and_then(|v| go_bool(&v))
-    {
+    if let Some(v) = env.var("HEKETI_DEBUG_UMOUNT_FAILURES").and_then(|v| go_bool(&v)) {
         exec.debug_umount_failures = v;
     }
-    env_string(
-        env,
-        "HEKETI_BLOCK_VOLUME_DEFAULT_PREALLOC",
-        &mut exec.block_prealloc,
-    );
+    env_string(env, "HEKETI_BLOCK_VOLUME_DEFAULT_PREALLOC", &mut exec.block_prealloc);
     env_string(env, "HEKETI_LVM_WRAPPER", &mut exec.lvm_wrapper);
     env_string(env, "HEKETI_SSH_KEYFILE", &mut exec.keyfile);
     env_string(env, "HEKETI_SSH_USER", &mut exec.user);
     env_string(env, "HEKETI_SSH_PORT", &mut exec.port);
     env_string(env, "HEKETI_KUBE_NAMESPACE", &mut exec.namespace);
-    if let Some(v) = env
-        .var("HEKETI_KUBE_GLUSTER_DAEMONSET")
-        .and_then(|v| yes_no(&v))
-    {
+    if let Some(v) = env.var("HEKETI_KUBE_GLUSTER_DAEMONSET").and_then(|v| yes_no(&v)) {
         exec.gluster_daemonset = v;
     }
-    if let Some(v) = env
-        .var("HEKETI_KUBE_USE_POD_NAMES")
-        .and_then(|v| yes_no(&v))
-    {
+    if let Some(v) = env.var("HEKETI_KUBE_USE_POD_NAMES").and_then(|v| yes_no(&v)) {
         exec.use_pod_names = v;
     }
     exec.fstab = or_default(exec.fstab, "/etc/fstab".into());
@@ -415,12 +432,7 @@ impl Config {
         Config::build(HeketiFile::default(), false, flags, env)
     }
 
-    fn build(
-        file: HeketiFile,
-        heketi_mode: bool,
-        flags: &Flags,
-        env: &dyn Env,
-    ) -> Result<Config, ConfigError> {
+    fn build(file: HeketiFile, heketi_mode: bool, flags: &Flags, env: &dyn Env) -> Result<Config, ConfigError> {
         if heketi_mode && file.glusterfs.is_none() {
             return Err(ConfigError(
                 "ERROR: Unable to parse configuration: missing \"glusterfs\" section".into(),
@@ -441,8 +453,7 @@ impl Config {
             || env
                 .var("HEKETI_BACKUP_DB_TO_KUBE_SECRET")
                 .is_some_and(|v| !v.is_empty());
-        let profiling =
-            file.profiling || env.var("HEKETI_PROFILING").is_some_and(|v| !v.is_empty());
+        let profiling = file.profiling || env.var("HEKETI_PROFILING").is_some_and(|v| !v.is_empty());
 
         // glusterfs overrides.
         env_string(env, "HEKETI_EXECUTOR", &mut gfs.executor);
@@ -502,9 +513,7 @@ impl Config {
 
         let auth_enabled = heketi_mode && !flags.disable_auth;
         if auth_enabled && (admin_key.is_empty() || user_key.is_empty()) {
-            return Err(ConfigError(
-                "ERROR: Missing JWT information in config file".into(),
-            ));
+            return Err(ConfigError("ERROR: Missing JWT information in config file".into()));
         }
 
         let listen = match (flags.listen, heketi_mode) {
@@ -514,9 +523,7 @@ impl Config {
                     0
                 } else {
                     port.trim().parse().map_err(|_| {
-                        ConfigError(format!(
-                            "ERROR: Unable to parse configuration: invalid port {port:?}"
-                        ))
+                        ConfigError(format!("ERROR: Unable to parse configuration: invalid port {port:?}"))
                     })?
                 };
                 // All interfaces, IPv6 and IPv4 (the server falls back to
@@ -581,10 +588,7 @@ impl Config {
         };
 
         let tls = if file.enable_tls {
-            Some((
-                PathBuf::from(&file.cert_file),
-                PathBuf::from(&file.key_file),
-            ))
+            Some((PathBuf::from(&file.cert_file), PathBuf::from(&file.key_file)))
         } else {
             None
         };
@@ -607,7 +611,13 @@ impl Config {
                 Some(gfs.loglevel.clone())
             },
             max_inflight_operations: or_default(gfs.max_inflight_operations, 8) as usize,
+            max_queued_operations: env_u64(env, "BRICKYARD_MAX_QUEUED_OPERATIONS")?
+                .unwrap_or(or_default(gfs.max_queued_operations, 64)) as usize,
+            node_concurrency: env_u64(env, "BRICKYARD_NODE_CONCURRENCY")?
+                .unwrap_or(or_default(gfs.node_concurrency, 4))
+                .max(1) as usize,
             mock: MockConfig {
+                in_memory: env.var("BRICKYARD_MOCK_STATE").as_deref() == Some("memory"),
                 device_size_gb,
                 faults,
             },
@@ -646,12 +656,8 @@ fn positive_or(value: i64, default: u64) -> u64 {
 }
 
 fn read_file(path: &Path) -> Result<HeketiFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError(format!(
-            "ERROR: Unable to open config file {}: {e}",
-            path.display()
-        ))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("ERROR: Unable to open config file {}: {e}", path.display())))?;
     parse_heketi_file(&text)
 }
 
@@ -661,17 +667,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn heketi(
-        text: &str,
-        flags: Flags,
-        env_map: &HashMap<String, String>,
-    ) -> Result<Config, ConfigError> {
+    fn heketi(text: &str, flags: Flags, env_map: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let file = parse_heketi_file(text)?;
         Config::build(file, true, &flags, env_map)
     }
@@ -713,12 +712,7 @@ mod tests {
             heketi(text, Flags::default(), &env(&[])).unwrap().executor,
             ExecutorKind::Ssh
         );
-        let err = heketi(
-            text,
-            Flags::default(),
-            &env(&[("HEKETI_EXECUTOR", "telnet")]),
-        )
-        .unwrap_err();
+        let err = heketi(text, Flags::default(), &env(&[("HEKETI_EXECUTOR", "telnet")])).unwrap_err();
         assert_eq!(err.0, "invalid executor: telnet");
     }
 
@@ -779,17 +773,8 @@ mod tests {
 
     #[test]
     fn wrong_types_and_bad_states_are_fatal() {
-        let err = heketi(
-            r#"{"port":8080,"glusterfs":{}}"#,
-            Flags::default(),
-            &env(&[]),
-        )
-        .unwrap_err();
-        assert!(
-            err.0.starts_with("ERROR: Unable to parse configuration:"),
-            "{}",
-            err.0
-        );
+        let err = heketi(r#"{"port":8080,"glusterfs":{}}"#, Flags::default(), &env(&[])).unwrap_err();
+        assert!(err.0.starts_with("ERROR: Unable to parse configuration:"), "{}", err.0);
         let err = heketi(
             PY_TEST_CONFIG,
             Flags::default(),

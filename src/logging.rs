@@ -3,9 +3,7 @@
 
 use std::sync::Mutex;
 
-use tracing_subscriber::{
-    fmt, layer::SubscriberExt, reload, util::SubscriberInitExt, EnvFilter, Registry,
-};
+use tracing_subscriber::{fmt, layer::SubscriberExt, reload, util::SubscriberInitExt, EnvFilter, Registry};
 
 /// Heketi's level names, in order.
 pub const LEVELS: [&str; 6] = ["none", "critical", "error", "warning", "info", "debug"];
@@ -37,8 +35,8 @@ impl LogControl {
         if let Some(bad) = configured.filter(|l| directive(l).is_none()) {
             eprintln!("WARNING: ignoring unknown log level {bad:?}");
         }
-        let filter = EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new(directive(&level).unwrap_or("info")));
+        let filter =
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive(&level).unwrap_or("info")));
         let (layer, handle) = reload::Layer::new(filter);
         let installed = tracing_subscriber::registry()
             .with(layer)

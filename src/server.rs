@@ -9,22 +9,27 @@ use anyhow::{bail, Context};
 
 use crate::api::{self, App, AppState};
 use crate::config::{AdminMode, Config, ExecutorKind};
+use crate::executor::commands::CommandConfig;
 use crate::executor::mock::MockExecutor;
 use crate::executor::Executor;
 use crate::logging::LogControl;
-use crate::ops::{now_secs, Engine};
+use crate::ops::{now_secs, Engine, Settings};
 use crate::store::Store;
 
 fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
     match config.executor {
         ExecutorKind::Mock => {
-            let mock = MockExecutor::durable(
-                config.mock.device_size_gb,
-                &config.mock.faults,
-                config.mock_state_path(),
-            )
+            let mock = if config.mock.in_memory {
+                MockExecutor::in_memory(config.mock.device_size_gb, &config.mock.faults)
+            } else {
+                MockExecutor::durable(
+                    config.mock.device_size_gb,
+                    &config.mock.faults,
+                    config.mock_state_path(),
+                )
+            }
             .map_err(anyhow::Error::msg)?;
-            Ok(Arc::new(mock))
+            Ok(Arc::new(mock.with_commands(CommandConfig::from(&config.ssh))))
         }
         ExecutorKind::Ssh => bail!(
             "the ssh executor is not available in this Brickyard build yet; \
@@ -41,30 +46,31 @@ fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
 /// recovery running in the background.
 pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
     if config.tls.is_some() {
-        bail!(
-            "enable_tls is not supported by this Brickyard build yet; terminate TLS in front of it"
-        );
+        bail!("enable_tls is not supported by this Brickyard build yet; terminate TLS in front of it");
     }
     let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
     let executor = build_executor(config)?;
-    let engine = Engine::new(store, executor, config.max_inflight_operations);
+    let engine = Engine::new(
+        store,
+        executor,
+        Settings {
+            max_inflight: config.max_inflight_operations,
+            max_queued: config.max_queued_operations,
+            node_concurrency: config.node_concurrency,
+            limits: config.limits.clone(),
+        },
+    );
     if config.profiling {
         tracing::warn!("profiling is set but Brickyard serves no pprof routes");
     }
     if config.backup_db_to_kube_secret {
-        tracing::warn!(
-            "backup_db_to_kube_secret is set but not supported yet; no Secret backups are made"
-        );
+        tracing::warn!("backup_db_to_kube_secret is set but not supported yet; no Secret backups are made");
     }
     let app = App::new(engine, config.auth.clone(), config.default_admin_mode, log);
     Ok(app.with_read_only_store(config.db_read_only))
 }
 
-fn spawn_background(
-    app: &AppState,
-    config: &Config,
-    leftovers: Vec<crate::ops::journal::JournalEntry>,
-) {
+fn spawn_background(app: &AppState, config: &Config, leftovers: Vec<crate::ops::journal::JournalEntry>) {
     if config.background_cleaner {
         let engine = app.engine.clone();
         let (start, period) = (config.cleaner_start_secs, config.cleaner_period_secs.max(1));
@@ -74,10 +80,7 @@ fn spawn_background(
             loop {
                 tick.tick().await;
                 // Entries younger than a minute may still be in someone's hands.
-                if let Err(e) = engine
-                    .clean_entries(&[], Some(now_secs().saturating_sub(60)))
-                    .await
-                {
+                if let Err(e) = engine.clean_entries(&[], Some(now_secs().saturating_sub(60))).await {
                     tracing::warn!(error = %e, "background cleanup failed");
                 }
             }

@@ -39,10 +39,7 @@ pub fn qsh(method: &str, path: &str) -> String {
 }
 
 fn invalid(reason: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        format!("Invalid JWT token: {reason}"),
-    )
+    ApiError::new(StatusCode::UNAUTHORIZED, format!("Invalid JWT token: {reason}"))
 }
 
 /// Go's `time.Duration` text for whole seconds: `5s`, `1m5s`, `2h0m5s`.
@@ -98,12 +95,7 @@ pub fn authenticate(
         Some("HS256") => Algorithm::HS256,
         Some("HS384") => Algorithm::HS384,
         Some("HS512") => Algorithm::HS512,
-        other => {
-            return Err(invalid(format!(
-                "Unexpected signing method: {}",
-                other.unwrap_or("")
-            )))
-        }
+        other => return Err(invalid(format!("Unexpected signing method: {}", other.unwrap_or("")))),
     };
     let unverified: Claims = decode_segment(segments[1])?;
     let (issuer, key) = match unverified.iss.as_deref() {
@@ -121,25 +113,18 @@ pub fn authenticate(
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(key.as_bytes()),
-        &validation,
-    )
-    .map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-            invalid("signature is invalid (client and server secrets may not match)")
-        }
-        _ => invalid(e),
-    })?
-    .claims;
+    let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                invalid("signature is invalid (client and server secrets may not match)")
+            }
+            _ => invalid(e),
+        })?
+        .claims;
 
     let exp = claims.exp.unwrap_or(0);
     if exp == 0 || now > exp.saturating_add(auth.exp_leeway_secs as i64) {
-        return Err(invalid(format!(
-            "Token is expired by {}",
-            go_duration(now - exp)
-        )));
+        return Err(invalid(format!("Token is expired by {}", go_duration(now - exp))));
     }
     if let Some(iat) = claims.iat {
         if now < iat.saturating_sub(auth.iat_leeway_secs as i64) {
@@ -156,16 +141,10 @@ pub fn authenticate(
     let expected = qsh(method.as_str(), path);
     let presented = claims.qsh.unwrap_or_default();
     if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Invalid qsh claim in token",
-        ));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Invalid qsh claim in token"));
     }
     if issuer == Issuer::User && path != "/volumes" {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Administrator access required",
-        ));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Administrator access required"));
     }
     Ok(issuer)
 }
@@ -214,24 +193,20 @@ mod tests {
         let ok = authenticate(&auth(0), &Method::GET, "/clusters", &h, 1_700_000_100);
         assert_eq!(ok.unwrap(), Issuer::Admin);
         assert!(authenticate(&auth(0), &Method::GET, "/clusters", &h, 1_699_999_880).is_ok());
-        let early =
-            authenticate(&auth(0), &Method::GET, "/clusters", &h, 1_699_999_879).unwrap_err();
+        let early = authenticate(&auth(0), &Method::GET, "/clusters", &h, 1_699_999_879).unwrap_err();
         assert_eq!(
             early.message,
             "Invalid JWT token: Token used before issued (client and server clocks may differ)"
         );
-        let late =
-            authenticate(&auth(0), &Method::GET, "/clusters", &h, 1_700_000_365).unwrap_err();
+        let late = authenticate(&auth(0), &Method::GET, "/clusters", &h, 1_700_000_365).unwrap_err();
         assert_eq!(late.message, "Invalid JWT token: Token is expired by 1m5s");
-        let wrong_path =
-            authenticate(&auth(0), &Method::GET, "/nodes", &h, 1_700_000_100).unwrap_err();
+        let wrong_path = authenticate(&auth(0), &Method::GET, "/nodes", &h, 1_700_000_100).unwrap_err();
         assert_eq!(wrong_path.message, "Invalid qsh claim in token");
     }
 
     #[test]
     fn header_shapes() {
-        let none =
-            authenticate(&auth(0), &Method::GET, "/clusters", &HeaderMap::new(), 0).unwrap_err();
+        let none = authenticate(&auth(0), &Method::GET, "/clusters", &HeaderMap::new(), 0).unwrap_err();
         assert_eq!(
             (none.status.as_u16(), none.message.as_str()),
             (401, "Required authorization token not found")
@@ -240,8 +215,7 @@ mod tests {
         h.insert("authorization", HeaderValue::from_static("Basic a b"));
         let bad = authenticate(&auth(0), &Method::GET, "/clusters", &h, 0).unwrap_err();
         assert_eq!(bad.status.as_u16(), 400);
-        let garbage =
-            authenticate(&auth(0), &Method::GET, "/clusters", &bearer("abc"), 0).unwrap_err();
+        let garbage = authenticate(&auth(0), &Method::GET, "/clusters", &bearer("abc"), 0).unwrap_err();
         assert_eq!(
             garbage.message,
             "Invalid JWT token: token contains an invalid number of segments"

@@ -20,9 +20,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 }
 
 async fn read(req: Request) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, &())
-        .await
-        .map_err(|_| ApiError::unparsable())
+    Bytes::from_request(req, &()).await.map_err(|_| ApiError::unparsable())
 }
 
 /// A JSON body; failures are `422 request unable to be parsed`.
@@ -33,9 +31,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let bytes = read(req).await?;
-        decode(&bytes)
-            .map(JsonBody)
-            .map_err(|_| ApiError::unparsable())
+        decode(&bytes).map(JsonBody).map_err(|_| ApiError::unparsable())
     }
 }
 
@@ -74,9 +70,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             return Ok(OptionalJsonBody(T::default()));
         }
         let bytes = read(req).await?;
-        decode(&bytes)
-            .map(OptionalJsonBody)
-            .map_err(|_| ApiError::unparsable())
+        decode(&bytes).map(OptionalJsonBody).map_err(|_| ApiError::unparsable())
     }
 }
 

@@ -32,9 +32,7 @@ pub async fn set_flags(
     HexId(id): HexId,
     JsonBody(req): JsonBody<ClusterFlagsRequest>,
 ) -> Result<Response, ApiError> {
-    app.engine
-        .set_cluster_flags(&id, req.block, req.file)
-        .await?;
+    app.engine.set_cluster_flags(&id, req.block, req.file).await?;
     // Heketi answers with a JSON content type and no body.
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut().insert(

@@ -11,10 +11,7 @@ use super::{accepted, json, AppState, HexId};
 use crate::ops::devices::NewDevice;
 use crate::wire::{DeviceAddRequest, DeviceDeleteOptions, DeviceInfoResponse, StateRequest};
 
-pub async fn add(
-    State(app): State<AppState>,
-    JsonBody(req): JsonBody<DeviceAddRequest>,
-) -> Result<Response, ApiError> {
+pub async fn add(State(app): State<AppState>, JsonBody(req): JsonBody<DeviceAddRequest>) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::validation)?;
     let queue_id = app
         .engine

@@ -27,10 +27,7 @@ impl ApiError {
     }
 
     pub fn unparsable() -> ApiError {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "request unable to be parsed",
-        )
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "request unable to be parsed")
     }
 
     pub fn validation(v: Violations) -> ApiError {
@@ -68,10 +65,7 @@ pub fn plain_text(status: StatusCode, message: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     resp
 }
 
@@ -79,10 +73,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = plain_text(self.status, &self.message);
         if self.status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
         }
         resp
     }

@@ -11,14 +11,7 @@ use crate::ops::Engine;
 use crate::store::records::{ClusterRecord, DeviceRecord, NodeRecord};
 use crate::store::TreeName;
 
-const DEVICE_LABELS: [&str; 6] = [
-    "cluster",
-    "hostname",
-    "storage_hostname",
-    "id",
-    "device",
-    "pv_uuid",
-];
+const DEVICE_LABELS: [&str; 6] = ["cluster", "hostname", "storage_hostname", "id", "device", "pv_uuid"];
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Result<Gauge, prometheus::Error> {
     let g = Gauge::new(name, help)?;
@@ -26,21 +19,13 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Result<Gauge, prometheu
     Ok(g)
 }
 
-fn gauge_vec(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> Result<GaugeVec, prometheus::Error> {
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, prometheus::Error> {
     let g = GaugeVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(g.clone()))?;
     Ok(g)
 }
 
-fn collect_topology(
-    engine: &Engine,
-    registry: &Registry,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn collect_topology(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn std::error::Error>> {
     let store = &engine.store;
     let clusters = store.scan::<ClusterRecord>()?;
     gauge(registry, "heketi_cluster_count", "Number of clusters")?.set(clusters.len() as f64);
@@ -70,15 +55,9 @@ fn collect_topology(
     )?;
     let per_device = [
         ("heketi_device_size", "Total size of the device"),
-        (
-            "heketi_device_free",
-            "Amount of Free space available on the device",
-        ),
+        ("heketi_device_free", "Amount of Free space available on the device"),
         ("heketi_device_used", "Amount of space used on the device"),
-        (
-            "heketi_device_size_bytes",
-            "Total size of the device in bytes",
-        ),
+        ("heketi_device_size_bytes", "Total size of the device in bytes"),
         (
             "heketi_device_free_bytes",
             "Amount of Free space available on the device in bytes",
@@ -115,14 +94,7 @@ fn collect_topology(
                 let Some(d) = store.get::<DeviceRecord>(&device_id)? else {
                     continue;
                 };
-                let labels = [
-                    c,
-                    node.manage_host(),
-                    node.storage_host(),
-                    &d.id,
-                    &d.name,
-                    &d.pv_uuid,
-                ];
+                let labels = [c, node.manage_host(), node.storage_host(), &d.id, &d.name, &d.pv_uuid];
                 let bricks = store.children(TreeName::DeviceBricks, &device_id)?.len() as f64;
                 let values = [
                     d.space.total as f64,
@@ -142,10 +114,7 @@ fn collect_topology(
     Ok(())
 }
 
-fn collect_operations(
-    engine: &Engine,
-    registry: &Registry,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn collect_operations(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn std::error::Error>> {
     let entries: Vec<JournalEntry> = engine
         .store
         .scan::<JournalEntry>()?
@@ -153,24 +122,9 @@ fn collect_operations(
         .filter(|e| e.action.heketi_type().is_some())
         .collect();
     let count = |s: JournalStatus| entries.iter().filter(|e| e.status == s).count() as f64;
-    gauge(
-        registry,
-        "heketi_operations_total_count",
-        "Total Number of Operations",
-    )?
-    .set(entries.len() as f64);
-    gauge(
-        registry,
-        "heketi_operations_new_count",
-        "Number of New Operations",
-    )?
-    .set(count(JournalStatus::New));
-    gauge(
-        registry,
-        "heketi_operations_stale_count",
-        "Number of Stale Operations",
-    )?
-    .set(count(JournalStatus::Stale));
+    gauge(registry, "heketi_operations_total_count", "Total Number of Operations")?.set(entries.len() as f64);
+    gauge(registry, "heketi_operations_new_count", "Number of New Operations")?.set(count(JournalStatus::New));
+    gauge(registry, "heketi_operations_stale_count", "Number of Stale Operations")?.set(count(JournalStatus::Stale));
     gauge(
         registry,
         "heketi_operations_failed_count",

@@ -50,12 +50,7 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    pub fn new(
-        engine: Arc<Engine>,
-        auth: AuthConfig,
-        mode: AdminMode,
-        log: LogControl,
-    ) -> AppState {
+    pub fn new(engine: Arc<Engine>, auth: AuthConfig, mode: AdminMode, log: LogControl) -> AppState {
         Arc::new(App {
             engine,
             auth,
@@ -124,14 +119,10 @@ pub struct HexId(pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for HexId {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(id) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|_| ApiError::invalid_path())?;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(id) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid_path())?;
         if is_route_id(&id) {
             Ok(HexId(id))
         } else {
@@ -163,19 +154,12 @@ async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Re
         AdminMode::Normal => false,
         AdminMode::ReadOnly => writes,
         AdminMode::LocalClient => {
-            let peer = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ci| ci.0.ip());
+            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
             writes && !peer.is_some_and(is_local_client)
         }
     };
     if refused {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service disabled for maintenance",
-        )
-        .into_response();
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service disabled for maintenance").into_response();
     }
     let changes_store = writes || (path.starts_with("/devices/") && path.ends_with("/resync"));
     if app.read_only_store && changes_store {
@@ -214,11 +198,7 @@ async fn fallback(req: Request) -> Response {
     let path = req.uri().path();
     if path.len() > 1 && path.ends_with('/') {
         let trimmed = path.trim_end_matches('/');
-        let root = trimmed
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or("");
+        let root = trimmed.trim_start_matches('/').split('/').next().unwrap_or("");
         if KNOWN_ROOTS.contains(&root) {
             if let Ok(location) = HeaderValue::from_str(trimmed) {
                 let mut resp = StatusCode::MOVED_PERMANENTLY.into_response();
@@ -241,11 +221,15 @@ async fn hello() -> Response {
 
 pub fn router(app: AppState) -> Router {
     let trace = TraceLayer::new_for_http()
-        .make_span_with(|req: &Request| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-        })
+        .make_span_with(
+            |req: &Request| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
+        )
         .on_response(|resp: &Response, latency: Duration, _span: &tracing::Span| {
-            tracing::info!(status = resp.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
+            tracing::info!(
+                status = resp.status().as_u16(),
+                latency_us = latency.as_micros() as u64,
+                "served"
+            );
         })
         // Error statuses are answers, not server faults; on_response logs them.
         .on_failure(());
@@ -254,10 +238,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/queue/{id}", get(queue::poll))
         .route("/clusters", post(clusters::create).get(clusters::list))
-        .route(
-            "/clusters/{id}",
-            get(clusters::info).delete(clusters::delete),
-        )
+        .route("/clusters/{id}", get(clusters::info).delete(clusters::delete))
         .route("/clusters/{id}/flags", post(clusters::set_flags))
         .route("/nodes", post(nodes::add))
         .route("/nodes/{id}", get(nodes::info).delete(nodes::delete))
@@ -269,10 +250,7 @@ pub fn router(app: AppState) -> Router {
         .route("/devices/{id}/tags", post(nodes::set_tags::<DeviceRecord>))
         .route("/devices/{id}/resync", get(devices::resync))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
-        .route(
-            "/internal/logging",
-            get(logging::get_level).post(logging::set_level),
-        )
+        .route("/internal/logging", get(logging::get_level).post(logging::set_level))
         .route("/operations", get(operations::summary))
         .route("/operations/pending", get(operations::list))
         .route("/operations/pending/{id}", get(operations::details))
@@ -281,11 +259,9 @@ pub fn router(app: AppState) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), gatekeeper))
         // Heketi reads bodies without a size limit.
         .layer(DefaultBodyLimit::disable())
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }))
         .layer(trace)
         .with_state(app)
 }

@@ -11,10 +11,7 @@ use crate::ops::nodes::{NewNode, TagChange};
 use crate::store::records::{EntityState, Tagged};
 use crate::wire::{NodeAddRequest, NodeInfoResponse, StateRequest, TagsChangeRequest};
 
-pub async fn add(
-    State(app): State<AppState>,
-    JsonBody(req): JsonBody<NodeAddRequest>,
-) -> Result<Response, ApiError> {
+pub async fn add(State(app): State<AppState>, JsonBody(req): JsonBody<NodeAddRequest>) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::validation)?;
     let queue_id = app
         .engine

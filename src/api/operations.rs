@@ -11,8 +11,8 @@ use crate::ids::is_full_id;
 use crate::ops::journal::{JournalEntry, JournalStatus};
 use crate::wire::validate::Violations;
 use crate::wire::{
-    OperationsCleanupRequest, OperationsInfo, PendingChange, PendingOperationDetails,
-    PendingOperationInfo, PendingOperationList,
+    OperationsCleanupRequest, OperationsInfo, PendingChange, PendingOperationDetails, PendingOperationInfo,
+    PendingOperationList,
 };
 
 /// Journal entries of the kinds Heketi reports as pending operations.
@@ -60,10 +60,7 @@ pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
             id: e.id,
         })
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &PendingOperationList { pendingoperations },
-    ))
+    Ok(json(StatusCode::OK, &PendingOperationList { pendingoperations }))
 }
 
 pub async fn details(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
@@ -100,10 +97,7 @@ pub async fn cleanup(
     if req.operations.len() > 32 {
         v.add(
             "operations",
-            format!(
-                "too many ids specified ({}), up to 32 supported",
-                req.operations.len()
-            ),
+            format!("too many ids specified ({}), up to 32 supported", req.operations.len()),
         );
     } else if let Some(bad) = req.operations.iter().find(|id| !is_full_id(id)) {
         v.add("operations", format!("{bad} is not a valid UUID"));

@@ -13,8 +13,7 @@ pub async fn poll(State(app): State<AppState>, HexId(id): HexId) -> Result<Respo
     Ok(match outcome {
         QueueOutcome::Pending => {
             let mut resp = StatusCode::OK.into_response();
-            resp.headers_mut()
-                .insert("x-pending", HeaderValue::from_static("true"));
+            resp.headers_mut().insert("x-pending", HeaderValue::from_static("true"));
             resp
         }
         QueueOutcome::SeeOther(location) => {

@@ -1,9 +1,11 @@
 //! The mock executor: a simulated set of storage nodes for tests and local
 //! development.
 //!
-//! Its node state (peers, physical volumes, volume groups) is written to a
-//! JSON file beside the store after every change, so a test can inspect what
-//! a crash left behind on the "nodes", also from another process.
+//! Its node state (peers, physical volumes, volume groups, logical volumes,
+//! mounts, fstab lines, gluster volumes, and the command lines Heketi would
+//! have run on each node) is written to a JSON file beside the store after
+//! every change, so a test can inspect what a crash left behind on the
+//! "nodes", also from another process.
 //!
 //! Faults are injected by rules, from `glusterfs.mockexec.faults` in the
 //! config or `BRICKYARD_MOCK_FAULTS` (comma separated):
@@ -27,7 +29,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor};
+use super::commands::CommandConfig;
+use super::{
+    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec,
+    VolumeLayout,
+};
 
 const EXTENT_KIB: u64 = 4096;
 const KIB_PER_GIB: u64 = 1024 * 1024;
@@ -56,20 +62,56 @@ pub struct MockHost {
     pub pvs: BTreeMap<String, MockPv>,
     /// Volume groups by name.
     pub vgs: BTreeMap<String, MockVg>,
+    /// Logical volumes by `vg/lv`.
+    #[serde(default)]
+    pub lvs: BTreeMap<String, MockLv>,
+    /// Mounted file systems: mount point → device node.
+    #[serde(default)]
+    pub mounts: BTreeMap<String, String>,
+    /// Lines of the node's fstab.
+    #[serde(default)]
+    pub fstab: Vec<String>,
+    /// Every command line run on this node, in order.
+    #[serde(default)]
+    pub commands: Vec<String>,
+}
+
+/// A logical volume: a thin pool (holding extents) or a thin LV in one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MockLv {
+    /// For a thin LV: its pool's name.
+    pub pool: Option<String>,
+    /// Extents a thin pool holds.
+    pub extents: u64,
+    pub size_kib: u64,
+}
+
+/// A gluster volume in the simulated trusted pool.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct MockVolume {
+    pub id: String,
+    pub layout: VolumeLayout,
+    pub bricks: Vec<String>,
+    pub options: Vec<String>,
+    pub started: bool,
 }
 
 /// The whole simulated fleet, keyed by manage hostname.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct MockNodes {
     pub hosts: BTreeMap<String, MockHost>,
+    /// Gluster volumes by name (the pool is shared by all nodes).
+    #[serde(default)]
+    pub volumes: BTreeMap<String, MockVolume>,
 }
 
 impl MockNodes {
     /// Reads a state file written by a mock executor.
     pub fn load(path: &Path) -> std::io::Result<MockNodes> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MockNodes::default()),
             Err(e) => Err(e),
         }
@@ -117,9 +159,7 @@ fn parse_rule(spec: &str) -> Result<FaultRule, String> {
     };
     let action = match (action, arg) {
         ("fail", msg) => FaultAction::Fail(msg.unwrap_or("injected failure").to_string()),
-        ("delay", Some(ms)) => {
-            FaultAction::Delay(Duration::from_millis(ms.parse().map_err(|_| bad())?))
-        }
+        ("delay", Some(ms)) => FaultAction::Delay(Duration::from_millis(ms.parse().map_err(|_| bad())?)),
         _ => return Err(bad()),
     };
     Ok(FaultRule {
@@ -137,6 +177,7 @@ struct Inner {
 }
 
 pub struct MockExecutor {
+    commands: CommandConfig,
     device_size_kib: u64,
     rules: Vec<FaultRule>,
     state_path: Option<PathBuf>,
@@ -150,11 +191,7 @@ impl MockExecutor {
     }
 
     /// A mock that keeps its node state in `state_path`, reloading it at start.
-    pub fn durable(
-        device_size_gb: u64,
-        faults: &[String],
-        state_path: PathBuf,
-    ) -> Result<MockExecutor, String> {
+    pub fn durable(device_size_gb: u64, faults: &[String], state_path: PathBuf) -> Result<MockExecutor, String> {
         let nodes = MockNodes::load(&state_path)
             .map_err(|e| format!("cannot read mock node state {}: {e}", state_path.display()))?;
         MockExecutor::build(device_size_gb, faults, Some(state_path), nodes)
@@ -166,11 +203,9 @@ impl MockExecutor {
         state_path: Option<PathBuf>,
         nodes: MockNodes,
     ) -> Result<MockExecutor, String> {
-        let rules = faults
-            .iter()
-            .map(|s| parse_rule(s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let rules = faults.iter().map(|s| parse_rule(s)).collect::<Result<Vec<_>, _>>()?;
         Ok(MockExecutor {
+            commands: CommandConfig::default(),
             device_size_kib: device_size_gb * KIB_PER_GIB,
             inner: Mutex::new(Inner {
                 nodes,
@@ -179,6 +214,12 @@ impl MockExecutor {
             rules,
             state_path,
         })
+    }
+
+    /// Uses these settings for the command lines it records.
+    pub fn with_commands(mut self, commands: CommandConfig) -> MockExecutor {
+        self.commands = commands;
+        self
     }
 
     /// A copy of the simulated node state.
@@ -228,8 +269,7 @@ impl MockExecutor {
         let mut inner = self.lock();
         let result = change(&mut inner.nodes);
         if let Some(path) = &self.state_path {
-            write_atomically(path, &inner.nodes)
-                .map_err(|e| format!("mock state write failed: {e}"))?;
+            write_atomically(path, &inner.nodes).map_err(|e| format!("mock state write failed: {e}"))?;
         }
         Ok(result)
     }
@@ -259,11 +299,7 @@ fn write_atomically(path: &Path, nodes: &MockNodes) -> std::io::Result<()> {
 
 /// An LVM-style PV UUID (6-4-4-4-4-4-6 characters), derived from the device id.
 fn pv_uuid_for(device_id: &str) -> String {
-    let chars: Vec<char> = device_id
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(32)
-        .collect();
+    let chars: Vec<char> = device_id.chars().chain(std::iter::repeat('0')).take(32).collect();
     let mut out = String::new();
     let mut pos = 0;
     for (i, len) in [6, 4, 4, 4, 4, 4, 6].iter().enumerate() {
@@ -284,12 +320,11 @@ impl Executor for MockExecutor {
 
     async fn peer_probe(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
         self.enter("peer_probe", exec_host).await?;
+        let lines = self.commands.peer_probe(storage_host);
         self.mutate(|n| {
-            n.hosts
-                .entry(exec_host.to_string())
-                .or_default()
-                .peers
-                .insert(storage_host.to_string())
+            let host = n.hosts.entry(exec_host.to_string()).or_default();
+            host.commands.extend(lines);
+            host.peers.insert(storage_host.to_string())
         })
         .map_err(|e| ExecError::new(exec_host, "peer_probe", e))?;
         Ok(())
@@ -297,10 +332,11 @@ impl Executor for MockExecutor {
 
     async fn peer_detach(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
         self.enter("peer_detach", exec_host).await?;
+        let lines = self.commands.peer_detach(storage_host);
         self.mutate(|n| {
-            if let Some(h) = n.hosts.get_mut(exec_host) {
-                h.peers.remove(storage_host);
-            }
+            let h = n.hosts.entry(exec_host.to_string()).or_default();
+            h.commands.extend(lines);
+            h.peers.remove(storage_host);
         })
         .map_err(|e| ExecError::new(exec_host, "peer_detach", e))
     }
@@ -317,9 +353,11 @@ impl Executor for MockExecutor {
             .map_err(DeviceSetupError::HasData)?;
         let size = self.device_size_kib;
         let vg_name = format!("vg_{device_id}");
+        let lines = self.commands.device_setup(path, device_id, destroy);
         let outcome = self
             .mutate(|n| {
                 let node = n.hosts.entry(host.to_string()).or_default();
+                node.commands.extend(lines);
                 if destroy {
                     if let Some(pv) = node.pvs.remove(path) {
                         if let Some(vg) = pv.vg {
@@ -360,22 +398,14 @@ impl Executor for MockExecutor {
         Ok(self.report(&vg, &uuid, path))
     }
 
-    async fn device_info(
-        &self,
-        host: &str,
-        device: &DeviceHandle,
-    ) -> Result<DeviceReport, ExecError> {
+    async fn device_info(&self, host: &str, device: &DeviceHandle) -> Result<DeviceReport, ExecError> {
         self.enter("device_info", host).await?;
         let vg_name = device.vg_name();
         let inner = self.lock();
         let node = inner.nodes.hosts.get(host);
-        let vg = node.and_then(|n| n.vgs.get(&vg_name)).ok_or_else(|| {
-            ExecError::new(
-                host,
-                "device_info",
-                format!("Volume group \"{vg_name}\" not found"),
-            )
-        })?;
+        let vg = node
+            .and_then(|n| n.vgs.get(&vg_name))
+            .ok_or_else(|| ExecError::new(host, "device_info", format!("Volume group \"{vg_name}\" not found")))?;
         let uuid = node
             .and_then(|n| n.pvs.get(&vg.pv))
             .map(|pv| pv.uuid.clone())
@@ -420,6 +450,210 @@ impl Executor for MockExecutor {
             }
         });
     }
+
+    async fn brick_create(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
+        self.enter("brick_create", host).await?;
+        let lines = self.commands.brick_create(brick);
+        let fstab_line = format!(
+            "/dev/mapper/{}-brick_{} {} xfs {} 1 2",
+            brick.vg(),
+            brick.brick_id,
+            brick.mount_point(),
+            self.commands.mount_opts
+        );
+        self.mutate(|n| {
+            let node = n.hosts.entry(host.to_string()).or_default();
+            let lv_key = format!("{}/{}", brick.vg(), brick.lv);
+            if node.lvs.contains_key(&lv_key) && node.mounts.contains_key(&brick.mount_point()) {
+                return Ok(());
+            }
+            node.commands.extend(lines);
+            let vg_name = brick.vg();
+            let Some(vg) = node.vgs.get_mut(&vg_name) else {
+                return Err(format!("Volume group \"{vg_name}\" not found"));
+            };
+            let needed = (brick.tp_kib + brick.meta_kib).div_ceil(vg.extent_size);
+            let free = vg.extents - vg.allocated_extents;
+            if needed > free {
+                return Err(format!(
+                    "Insufficient free space: {needed} extents needed, but only {free} available"
+                ));
+            }
+            vg.allocated_extents += needed;
+            node.lvs.insert(
+                format!("{}/{}", vg_name, brick.thin_pool),
+                MockLv {
+                    pool: None,
+                    extents: needed,
+                    size_kib: brick.tp_kib,
+                },
+            );
+            node.lvs.insert(
+                lv_key,
+                MockLv {
+                    pool: Some(brick.thin_pool.clone()),
+                    extents: 0,
+                    size_kib: brick.size_kib,
+                },
+            );
+            node.mounts.insert(
+                brick.mount_point(),
+                format!("/dev/mapper/{}-brick_{}", vg_name, brick.brick_id),
+            );
+            node.fstab.push(fstab_line.clone());
+            Ok(())
+        })
+        .and_then(|r| r)
+        .map_err(|e| ExecError::new(host, "brick_create", e))
+    }
+
+    async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError> {
+        self.enter("brick_destroy", host).await?;
+        let lines = self.commands.brick_destroy(brick);
+        self.mutate(|n| {
+            let node = n.hosts.entry(host.to_string()).or_default();
+            node.commands.extend(lines);
+            node.mounts.remove(&brick.mount_point());
+            let marker = format!("brick_{}", brick.brick_id);
+            node.fstab.retain(|l| !l.contains(&marker));
+            let vg_name = brick.vg();
+            node.lvs.remove(&format!("{}/{}", vg_name, brick.lv));
+            let pool_key = format!("{}/{}", vg_name, brick.thin_pool);
+            let users = node
+                .lvs
+                .iter()
+                .filter(|(k, lv)| {
+                    k.starts_with(&format!("{vg_name}/")) && lv.pool.as_deref() == Some(brick.thin_pool.as_str())
+                })
+                .count();
+            if users > 0 {
+                return false;
+            }
+            if let Some(pool) = node.lvs.remove(&pool_key) {
+                if let Some(vg) = node.vgs.get_mut(&vg_name) {
+                    vg.allocated_extents = vg.allocated_extents.saturating_sub(pool.extents);
+                }
+            }
+            true
+        })
+        .map_err(|e| ExecError::new(host, "brick_destroy", e))
+    }
+
+    async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
+        self.enter("volume_create", host).await?;
+        let lines = self.commands.volume_create(volume);
+        self.mutate(|n| {
+            if let Some(existing) = n.volumes.get(&volume.name) {
+                return if existing.bricks == volume.bricks {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "volume create: {}: failed: Volume {} already exists",
+                        volume.name, volume.name
+                    ))
+                };
+            }
+            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+            n.volumes.insert(
+                volume.name.clone(),
+                MockVolume {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    layout: volume.layout,
+                    bricks: volume.bricks.clone(),
+                    options: volume.options.iter().filter(|o| !o.is_empty()).cloned().collect(),
+                    started: true,
+                },
+            );
+            Ok(())
+        })
+        .and_then(|r| r)
+        .map_err(|e| ExecError::new(host, "volume_create", e))
+    }
+
+    async fn volume_expand(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
+        self.enter("volume_expand", host).await?;
+        let lines = self.commands.volume_expand(volume);
+        self.mutate(|n| {
+            let Some(existing) = n.volumes.get_mut(&volume.name) else {
+                return Err(format!(
+                    "volume add-brick: failed: Volume {} does not exist",
+                    volume.name
+                ));
+            };
+            let new: Vec<String> = volume
+                .bricks
+                .iter()
+                .filter(|b| !existing.bricks.contains(b))
+                .cloned()
+                .collect();
+            existing.bricks.extend(new);
+            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+            Ok(())
+        })
+        .and_then(|r| r)
+        .map_err(|e| ExecError::new(host, "volume_expand", e))
+    }
+
+    async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError> {
+        self.enter("volume_destroy", host).await?;
+        let lines = self.commands.volume_destroy(name);
+        self.mutate(|n| {
+            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+            n.volumes.remove(name);
+        })
+        .map_err(|e| ExecError::new(host, "volume_destroy", e))
+    }
+
+    async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError> {
+        self.enter("volume_clone", host).await?;
+        let snapshot = format!("tmpsnap_{}", crate::ids::new_id());
+        let lines = self.commands.volume_clone(source, clone, &snapshot);
+        self.mutate(|n| {
+            let Some(src) = n.volumes.get(source).cloned() else {
+                return Err(format!("snapshot create: failed: Volume ({source}) does not exist"));
+            };
+            if n.volumes.contains_key(clone) {
+                return Err(format!("snapshot clone: failed: Volume ({clone}) already exists"));
+            }
+            let gluster_id = uuid::Uuid::new_v4().simple().to_string();
+            let mut bricks = Vec::new();
+            for (i, b) in src.bricks.iter().enumerate() {
+                let (shost, path) = b.split_once(':').unwrap_or(("", b));
+                // The snapshot LV shares the source brick's thin pool.
+                let parts: Vec<&str> = path.trim_start_matches("/var/lib/heketi/mounts/").split('/').collect();
+                if let [vg, brick_dir, ..] = parts.as_slice() {
+                    for node in n.hosts.values_mut() {
+                        let key = format!("{vg}/{brick_dir}");
+                        if let Some(pool) = node.lvs.get(&key).and_then(|lv| lv.pool.clone()) {
+                            node.lvs.insert(
+                                format!("{vg}/{gluster_id}_0"),
+                                MockLv {
+                                    pool: Some(pool),
+                                    extents: 0,
+                                    size_kib: 0,
+                                },
+                            );
+                        }
+                    }
+                }
+                bricks.push(format!("{shost}:/run/gluster/snaps/{gluster_id}/brick{}/brick", i + 1));
+            }
+            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+            n.volumes.insert(
+                clone.to_string(),
+                MockVolume {
+                    id: gluster_id.clone(),
+                    layout: src.layout,
+                    bricks: bricks.clone(),
+                    options: src.options,
+                    started: true,
+                },
+            );
+            Ok(CloneReport { gluster_id, bricks })
+        })
+        .and_then(|r| r)
+        .map_err(|e| ExecError::new(host, "volume_clone", e))
+    }
 }
 
 #[cfg(test)]
@@ -437,24 +671,13 @@ mod tests {
     #[tokio::test]
     async fn device_setup_reports_heketi_sizes_and_refuses_a_second_pv() {
         let mock = MockExecutor::in_memory(500, &[]).unwrap();
-        let report = mock
-            .device_setup("n1", "/dev/sdb", "d1", false)
-            .await
-            .unwrap();
-        assert_eq!(
-            (report.total, report.free, report.used),
-            (524_288_000, 524_288_000, 0)
-        );
+        let report = mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
+        assert_eq!((report.total, report.free, report.used), (524_288_000, 524_288_000, 0));
         assert_eq!(report.extent_size, 4096);
-        let again = mock
-            .device_setup("n1", "/dev/sdb", "d2", false)
-            .await
-            .unwrap_err();
+        let again = mock.device_setup("n1", "/dev/sdb", "d2", false).await.unwrap_err();
         assert!(matches!(again, DeviceSetupError::HasPhysicalVolume { .. }));
         // A wipe makes room.
-        mock.device_setup("n1", "/dev/sdb", "d2", true)
-            .await
-            .unwrap();
+        mock.device_setup("n1", "/dev/sdb", "d2", true).await.unwrap();
         assert!(mock.nodes().hosts["n1"].vgs.contains_key("vg_d2"));
         assert!(!mock.nodes().hosts["n1"].vgs.contains_key("vg_d1"));
     }
@@ -462,9 +685,7 @@ mod tests {
     #[tokio::test]
     async fn teardown_is_idempotent() {
         let mock = MockExecutor::in_memory(1, &[]).unwrap();
-        mock.device_setup("n1", "/dev/sdb", "d1", false)
-            .await
-            .unwrap();
+        mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
         mock.device_teardown("n1", &handle("d1")).await.unwrap();
         mock.device_teardown("n1", &handle("d1")).await.unwrap();
         assert!(mock.nodes().hosts["n1"].pvs.is_empty());

@@ -2,6 +2,7 @@
 //! SSH and Kubernetes exec later) implement one trait; command lines will live
 //! in `commands/`, apart from the transports.
 
+pub mod commands;
 pub mod mock;
 
 use async_trait::async_trait;
@@ -74,6 +75,76 @@ pub struct DeviceReport {
     pub paths: Vec<String>,
 }
 
+/// One brick to create or destroy: a thin pool and thin LV in the device's
+/// volume group, an XFS file system mounted under Heketi's mount root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrickSpec {
+    pub device_id: String,
+    pub brick_id: String,
+    /// Thin pool LV name (`tp_<id>`, or the stored name for old bricks).
+    pub thin_pool: String,
+    /// Brick LV name (`brick_<id>`).
+    pub lv: String,
+    /// Thin LV virtual size, KiB.
+    pub size_kib: u64,
+    /// Thin pool data size, KiB.
+    pub tp_kib: u64,
+    /// Thin pool metadata size, KiB.
+    pub meta_kib: u64,
+    /// Group owning the brick root; 0 for none.
+    pub gid: i64,
+    pub arbiter: bool,
+    /// The directory gluster uses, ending in `/brick`.
+    pub path: String,
+}
+
+/// Heketi's brick directory for a brick it creates.
+pub fn brick_path(device_id: &str, brick_id: &str) -> String {
+    format!("/var/lib/heketi/mounts/vg_{device_id}/brick_{brick_id}/brick")
+}
+
+impl BrickSpec {
+    pub fn vg(&self) -> String {
+        format!("vg_{}", self.device_id)
+    }
+    /// Where the brick's file system is mounted: the path without `/brick`.
+    pub fn mount_point(&self) -> String {
+        self.path.strip_suffix("/brick").unwrap_or(&self.path).to_string()
+    }
+    /// Snapshot-clone bricks are mounted by glusterd, not through fstab.
+    pub fn mounted_by_gluster(&self) -> bool {
+        self.path.starts_with("/run/gluster/") || self.path.starts_with("/var/run/gluster/")
+    }
+}
+
+/// How a gluster volume lays its bricks out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VolumeLayout {
+    Distribute,
+    Replicate { replica: u64, arbiter: bool },
+    Disperse { data: u64, redundancy: u64 },
+}
+
+/// A gluster volume to create or grow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlusterVolumeSpec {
+    pub name: String,
+    pub layout: VolumeLayout,
+    /// `host:/path` in set order.
+    pub bricks: Vec<String>,
+    /// `key value` options, applied with `volume set` (empty ones skipped).
+    pub options: Vec<String>,
+}
+
+/// A clone made from a snapshot of a volume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneReport {
+    /// Gluster's volume id of the clone.
+    pub gluster_id: String,
+    /// The clone's bricks, `host:/path`, in the source's brick order.
+    pub bricks: Vec<String>,
+}
+
 #[async_trait]
 pub trait Executor: Send + Sync {
     /// Is glusterd running on `host`?
@@ -91,13 +162,24 @@ pub trait Executor: Send + Sync {
         destroy: bool,
     ) -> Result<DeviceReport, DeviceSetupError>;
     /// Re-reads a device's sizes from LVM.
-    async fn device_info(
-        &self,
-        host: &str,
-        device: &DeviceHandle,
-    ) -> Result<DeviceReport, ExecError>;
+    async fn device_info(&self, host: &str, device: &DeviceHandle) -> Result<DeviceReport, ExecError>;
     /// vgremove + pvremove. A device already gone counts as removed.
     async fn device_teardown(&self, host: &str, device: &DeviceHandle) -> Result<(), ExecError>;
     /// Best-effort teardown that never fails.
     async fn device_forget(&self, host: &str, device: &DeviceHandle);
+    /// Creates, formats and mounts a brick. Creating an existing identical
+    /// brick succeeds, so a retried step is harmless.
+    async fn brick_create(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError>;
+    /// Unmounts and removes a brick; a missing brick counts as removed.
+    /// Returns whether its space went back to the volume group.
+    async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError>;
+    /// Creates and starts a gluster volume; an existing one with the same
+    /// bricks counts as created.
+    async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError>;
+    /// Adds bricks (and rebalances); bricks already in the volume are skipped.
+    async fn volume_expand(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError>;
+    /// Stops and deletes a gluster volume; a missing one counts as deleted.
+    async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError>;
+    /// Snapshots `source` and clones the snapshot as `clone`.
+    async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError>;
 }

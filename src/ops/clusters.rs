@@ -37,10 +37,7 @@ impl Engine {
     }
 
     pub fn cluster_info(&self, id: &str) -> Result<ClusterView, OpError> {
-        let record = self
-            .store
-            .get::<ClusterRecord>(id)?
-            .ok_or_else(OpError::id_not_found)?;
+        let record = self.store.get::<ClusterRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         Ok(ClusterView {
             nodes: self.store.children(TreeName::ClusterNodes, id)?,
             volumes: self.store.children(TreeName::ClusterVolumes, id)?,
@@ -50,12 +47,7 @@ impl Engine {
     }
 
     /// Overwrites both flags, as Heketi does.
-    pub async fn set_cluster_flags(
-        &self,
-        id: &str,
-        block: bool,
-        file: bool,
-    ) -> Result<(), OpError> {
+    pub async fn set_cluster_flags(&self, id: &str, block: bool, file: bool) -> Result<(), OpError> {
         self.store.transact(|tx| {
             let mut record = tx
                 .get::<ClusterRecord, OpError>(id)?
@@ -72,9 +64,7 @@ impl Engine {
             if tx.get::<ClusterRecord, OpError>(id)?.is_none() {
                 return Err(Abort::User(OpError::id_not_found()));
             }
-            if tx.has_children(TreeName::ClusterNodes, id)?
-                || tx.has_children(TreeName::ClusterVolumes, id)?
-            {
+            if tx.has_children(TreeName::ClusterNodes, id)? || tx.has_children(TreeName::ClusterVolumes, id)? {
                 return Err(Abort::User(OpError::Conflict(format!(
                     "Unable to delete cluster [{id}] because it contains volumes and/or nodes"
                 ))));

@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use crate::executor::{DeviceHandle, DeviceReport, DeviceSetupError};
 use crate::ids::new_id;
-use crate::store::records::{
-    BrickRecord, DeviceRecord, EntityState, NodeRecord, QueueOutcome, Space, Tags,
-};
+use crate::store::records::{BrickRecord, DeviceRecord, EntityState, NodeRecord, QueueOutcome, Space, Tags};
 use crate::store::{Abort, TreeName, Tx};
 
 use super::journal::{planned_handle, Action, JournalEntry};
@@ -63,11 +61,7 @@ fn reserve_name(tx: &Tx<'_>, device: &DeviceRecord) -> Result<(), Abort<OpError>
 
 pub(crate) fn release_name(tx: &Tx<'_>, device: &DeviceRecord) -> Result<(), Abort<OpError>> {
     let key = name_key(&device.node, &device.name);
-    if tx
-        .index_get::<OpError>(TreeName::DeviceNames, &key)?
-        .as_deref()
-        == Some(device.id.as_str())
-    {
+    if tx.index_get::<OpError>(TreeName::DeviceNames, &key)?.as_deref() == Some(device.id.as_str()) {
         tx.index_remove(TreeName::DeviceNames, &key)?;
     }
     Ok(())
@@ -75,10 +69,7 @@ pub(crate) fn release_name(tx: &Tx<'_>, device: &DeviceRecord) -> Result<(), Abo
 
 impl Engine {
     pub fn device_info(&self, id: &str) -> Result<DeviceView, OpError> {
-        let record = self
-            .store
-            .get::<DeviceRecord>(id)?
-            .ok_or_else(OpError::id_not_found)?;
+        let record = self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let bricks = self
             .store
             .children(TreeName::DeviceBricks, id)?
@@ -89,10 +80,7 @@ impl Engine {
     }
 
     fn device_and_node(&self, id: &str) -> Result<(DeviceRecord, NodeRecord), OpError> {
-        let device = self
-            .store
-            .get::<DeviceRecord>(id)?
-            .ok_or_else(OpError::id_not_found)?;
+        let device = self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let node = self
             .store
             .get::<NodeRecord>(&device.node)?
@@ -121,42 +109,27 @@ impl Engine {
             host: node.manage_host().to_string(),
             destroy: req.destroy_data,
         });
-        let queue_id = self
-            .submit(entry, None, |tx| reserve_name(tx, &device))
-            .await?;
+        let queue_id = self.submit(entry, None, |tx| reserve_name(tx, &device)).await?;
         Ok(queue_id)
     }
 
     /// Initialises the device, wiping it only when `destroy` is set and the
     /// wipe cannot hit a device Brickyard already manages.
-    async fn set_up_device(
-        &self,
-        device: &DeviceRecord,
-        host: &str,
-        destroy: bool,
-    ) -> Result<DeviceReport, OpError> {
+    async fn set_up_device(&self, device: &DeviceRecord, host: &str, destroy: bool) -> Result<DeviceReport, OpError> {
         let path = &device.name;
-        let failure = match self
-            .executor
-            .device_setup(host, path, &device.id, false)
-            .await
-        {
+        let failure = match self.executor.device_setup(host, path, &device.id, false).await {
             Ok(report) => return Ok(report),
             Err(e) => e,
         };
         let described = match &failure {
             DeviceSetupError::Unreachable(e) => {
-                format!(
-                    "Setup of device {path} failed (device not available, connection not ok): {e}"
-                )
+                format!("Setup of device {path} failed (device not available, connection not ok): {e}")
             }
             DeviceSetupError::HasPhysicalVolume { pv_uuid, error } => {
                 format!("Setup of device {path} failed (already contains Physical Volume {pv_uuid}): {error}")
             }
             DeviceSetupError::HasData(e) => {
-                format!(
-                    "Setup of device {path} failed (already initialized or contains data?): {e}"
-                )
+                format!("Setup of device {path} failed (already initialized or contains data?): {e}")
             }
         };
         if !destroy {
@@ -168,10 +141,7 @@ impl Engine {
             DeviceSetupError::HasPhysicalVolume { pv_uuid, .. } => {
                 let known = self.store.scan::<DeviceRecord>()?;
                 if let Some(owner) = known.iter().find(|d| &d.pv_uuid == pv_uuid) {
-                    return Err(OpError::Internal(format!(
-                        "Device already in use (ID: {})",
-                        owner.id
-                    )));
+                    return Err(OpError::Internal(format!("Device already in use (ID: {})", owner.id)));
                 }
                 if known.iter().any(|d| d.pv_uuid.is_empty()) {
                     return Err(OpError::Internal(format!(
@@ -207,36 +177,24 @@ impl Engine {
         };
         let committed = self.commit(entry, QueueOutcome::NoContent, |tx| {
             if tx.get::<NodeRecord, OpError>(&device.node)?.is_none() {
-                return Err(Abort::User(OpError::NotFound(
-                    "Node id does not exist".into(),
-                )));
+                return Err(Abort::User(OpError::NotFound("Node id does not exist".into())));
             }
             tx.put(&device)?;
             tx.link(TreeName::NodeDevices, &device.node, &device.id)
         });
         if committed.is_err() {
             // Set up but not recorded: take it down again.
-            if let Err(e) = self
-                .executor
-                .device_teardown(host, &planned_handle(planned))
-                .await
-            {
+            if let Err(e) = self.executor.device_teardown(host, &planned_handle(planned)).await {
                 tracing::error!(device = %planned.id, error = %e, "teardown after a failed commit failed");
             }
         }
         committed
     }
 
-    pub async fn delete_device(
-        self: &Arc<Self>,
-        id: &str,
-        forget: bool,
-    ) -> Result<String, OpError> {
+    pub async fn delete_device(self: &Arc<Self>, id: &str, forget: bool) -> Result<String, OpError> {
         let (device, node) = self.device_and_node(id)?;
         if device.state != EntityState::Failed {
-            return Err(OpError::BadRequest(format!(
-                "device: {id} is not in failed state"
-            )));
+            return Err(OpError::BadRequest(format!("device: {id} is not in failed state")));
         }
         if self.store.has_children(TreeName::DeviceBricks, id)? {
             return Err(bricks_conflict(id));
@@ -287,9 +245,11 @@ impl Engine {
 
     pub async fn resync_device(self: &Arc<Self>, id: &str) -> Result<String, OpError> {
         let (device, node) = self.device_and_node(id)?;
-        let busy = self.store.scan::<JournalEntry>()?.into_iter().any(
-            |e| matches!(&e.action, Action::DeleteDevice { device_id, .. } if device_id == id),
-        );
+        let busy = self
+            .store
+            .scan::<JournalEntry>()?
+            .into_iter()
+            .any(|e| matches!(&e.action, Action::DeleteDevice { device_id, .. } if device_id == id));
         if busy {
             return Err(OpError::Internal(
                 "The target exists, contains other items, or is in use.".into(),
@@ -344,12 +304,9 @@ impl Engine {
     }
 
     pub async fn set_device_state(&self, id: &str, target: EntityState) -> Result<String, OpError> {
-        let device = self
-            .store
-            .get::<DeviceRecord>(id)?
-            .ok_or_else(OpError::id_not_found)?;
+        let device = self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let _permit = if target == EntityState::Failed {
-            Some(self.throttle.try_acquire()?)
+            Some(self.throttle.acquire().await?)
         } else {
             None
         };
@@ -368,9 +325,9 @@ impl Engine {
                 (EntityState::Online, EntityState::Failed) => QueueOutcome::Failed(format!(
                     "Device must be offline before remove operation is performed, device:{id}"
                 )),
-                (EntityState::Failed, EntityState::Online) => QueueOutcome::Failed(
-                    "Cannot move a failed/removed device to online state".into(),
-                ),
+                (EntityState::Failed, EntityState::Online) => {
+                    QueueOutcome::Failed("Cannot move a failed/removed device to online state".into())
+                }
                 (_, to) => {
                     device.state = to;
                     tx.put(&device)?;
@@ -385,7 +342,5 @@ impl Engine {
 }
 
 fn bricks_conflict(id: &str) -> OpError {
-    OpError::Conflict(format!(
-        "Unable to delete device [{id}] because it contains bricks"
-    ))
+    OpError::Conflict(format!("Unable to delete device [{id}] because it contains bricks"))
 }

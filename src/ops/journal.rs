@@ -109,9 +109,7 @@ impl Action {
     pub fn recovery(&self) -> Recovery {
         match self {
             Action::DeleteNode { .. } | Action::DeleteDevice { .. } => Recovery::Forward,
-            Action::AddNode { .. } | Action::AddDevice { .. } | Action::ResyncDevice { .. } => {
-                Recovery::Back
-            }
+            Action::AddNode { .. } | Action::AddDevice { .. } | Action::ResyncDevice { .. } => Recovery::Back,
         }
     }
 }
@@ -227,10 +225,7 @@ impl Engine {
                 }
             }
             Recovery::Back => {
-                let reason = format!(
-                    "{label} operation {} interrupted by restart, rolled back",
-                    entry.id
-                );
+                let reason = format!("{label} operation {} interrupted by restart, rolled back", entry.id);
                 self.roll_back(&entry, reason, true).await;
             }
         }
@@ -242,22 +237,11 @@ impl Engine {
 
     async fn execute(&self, entry: &JournalEntry) -> Result<(), OpError> {
         match &entry.action {
-            Action::AddNode { node, probe_from } => {
-                self.add_node_execute(entry, node, probe_from.as_deref())
-                    .await
+            Action::AddNode { node, probe_from } => self.add_node_execute(entry, node, probe_from.as_deref()).await,
+            Action::DeleteNode { node_id, detach_from } => {
+                self.delete_node_execute(entry, node_id, detach_from.as_deref()).await
             }
-            Action::DeleteNode {
-                node_id,
-                detach_from,
-            } => {
-                self.delete_node_execute(entry, node_id, detach_from.as_deref())
-                    .await
-            }
-            Action::AddDevice {
-                device,
-                host,
-                destroy,
-            } => self.add_device_execute(entry, device, host, *destroy).await,
+            Action::AddDevice { device, host, destroy } => self.add_device_execute(entry, device, host, *destroy).await,
             Action::DeleteDevice {
                 device_id,
                 host,
@@ -271,10 +255,7 @@ impl Engine {
                 device_id,
                 host,
                 handle,
-            } => {
-                self.resync_device_execute(entry, device_id, host, handle)
-                    .await
-            }
+            } => self.resync_device_execute(entry, device_id, host, handle).await,
         }
     }
 
@@ -302,9 +283,7 @@ impl Engine {
                     queue::finish(
                         tx,
                         &entry.queue_id,
-                        QueueOutcome::Failed(format!(
-                            "{reason}; undoing it on the node failed: {undo_error}"
-                        )),
+                        QueueOutcome::Failed(format!("{reason}; undoing it on the node failed: {undo_error}")),
                     )
                 }
             }
@@ -332,9 +311,7 @@ impl Engine {
                 .device_teardown(host, &planned_handle(device))
                 .await
                 .map_err(|e| e.to_string()),
-            Action::DeleteNode { .. }
-            | Action::DeleteDevice { .. }
-            | Action::ResyncDevice { .. } => Ok(()),
+            Action::DeleteNode { .. } | Action::DeleteDevice { .. } | Action::ResyncDevice { .. } => Ok(()),
         }
     }
 

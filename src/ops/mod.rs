@@ -8,6 +8,7 @@
 
 pub mod clusters;
 pub mod devices;
+pub mod hosts;
 pub mod journal;
 pub mod nodes;
 pub mod queue;
@@ -61,21 +62,48 @@ impl From<TxFailure<OpError>> for OpError {
     }
 }
 
+/// Limits and policies the operations layer works with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_inflight: usize,
+    /// Requests allowed to wait for an in-flight slot before `429`.
+    pub max_queued: usize,
+    /// Executor calls allowed at once on one storage node.
+    pub node_concurrency: usize,
+    pub limits: crate::config::VolumeLimits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_inflight: 8,
+            max_queued: 64,
+            node_concurrency: 4,
+            limits: crate::config::VolumeLimits::default(),
+        }
+    }
+}
+
 /// Shared state of the operations layer.
 pub struct Engine {
     pub store: Store,
     pub executor: Arc<dyn Executor>,
     pub throttle: Throttle,
+    pub settings: Settings,
+    /// Bounds concurrent executor calls per storage node.
+    pub hosts: hosts::HostGate,
     /// Journal entries this process is executing right now.
     in_flight: Mutex<HashSet<String>>,
 }
 
 impl Engine {
-    pub fn new(store: Store, executor: Arc<dyn Executor>, max_inflight: usize) -> Arc<Engine> {
+    pub fn new(store: Store, executor: Arc<dyn Executor>, settings: Settings) -> Arc<Engine> {
         Arc::new(Engine {
             store,
             executor,
-            throttle: Throttle::new(max_inflight),
+            throttle: Throttle::new(settings.max_inflight, settings.max_queued),
+            hosts: hosts::HostGate::new(settings.node_concurrency),
+            settings,
             in_flight: Mutex::new(HashSet::new()),
         })
     }

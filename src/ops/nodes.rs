@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use crate::ids::new_id;
 use crate::store::records::Tagged;
-use crate::store::records::{
-    ClusterRecord, DeviceRecord, EntityState, NodeRecord, QueueOutcome, Tags,
-};
+use crate::store::records::{ClusterRecord, DeviceRecord, EntityState, NodeRecord, QueueOutcome, Tags};
 use crate::store::{Abort, TreeName, Tx};
 
 use super::journal::{Action, JournalEntry};
@@ -47,9 +45,7 @@ pub struct NodeView {
 
 fn host_conflict(host: &str, owner: &str) -> OpError {
     // Heketi's text carries an extra newline before the final one.
-    OpError::Conflict(format!(
-        "Hostname {host} already used by node with id {owner}\n"
-    ))
+    OpError::Conflict(format!("Hostname {host} already used by node with id {owner}\n"))
 }
 
 /// Registers every hostname of `node`, refusing ones another node (live or
@@ -103,10 +99,7 @@ impl Engine {
     }
 
     pub fn node_info(&self, id: &str) -> Result<NodeView, OpError> {
-        let record = self
-            .store
-            .get::<NodeRecord>(id)?
-            .ok_or_else(OpError::id_not_found)?;
+        let record = self.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let devices = self
             .store
             .children(TreeName::NodeDevices, id)?
@@ -117,11 +110,7 @@ impl Engine {
     }
 
     /// The first online node of `cluster` whose glusterd answers.
-    async fn verified_peer(
-        &self,
-        cluster: &str,
-        except: Option<&str>,
-    ) -> Result<Option<NodeRecord>, OpError> {
+    async fn verified_peer(&self, cluster: &str, except: Option<&str>) -> Result<Option<NodeRecord>, OpError> {
         for node_id in self.store.children(TreeName::ClusterNodes, cluster)? {
             if Some(node_id.as_str()) == except {
                 continue;
@@ -132,12 +121,7 @@ impl Engine {
             if node.state != EntityState::Online {
                 continue;
             }
-            if self
-                .executor
-                .glusterd_check(node.manage_host())
-                .await
-                .is_ok()
-            {
+            if self.executor.glusterd_check(node.manage_host()).await.is_ok() {
                 return Ok(Some(node));
             }
         }
@@ -161,10 +145,7 @@ impl Engine {
         // Hostname conflicts are answered before any node is contacted.
         self.precheck_hostnames(&node)?;
 
-        let probe_from = if self
-            .store
-            .has_children(TreeName::ClusterNodes, &req.cluster)?
-        {
+        let probe_from = if self.store.has_children(TreeName::ClusterNodes, &req.cluster)? {
             match self.verified_peer(&req.cluster, None).await? {
                 Some(peer) => Some(peer.manage_host().to_string()),
                 None => {
@@ -174,15 +155,8 @@ impl Engine {
                 }
             }
         } else {
-            if self
-                .executor
-                .glusterd_check(node.manage_host())
-                .await
-                .is_err()
-            {
-                return Err(OpError::BadRequest(
-                    "New Node doesn't have glusterd running".into(),
-                ));
+            if self.executor.glusterd_check(node.manage_host()).await.is_err() {
+                return Err(OpError::BadRequest("New Node doesn't have glusterd running".into()));
             }
             None
         };
@@ -194,9 +168,7 @@ impl Engine {
         let queue_id = self
             .submit(entry, None, |tx| {
                 if tx.get::<ClusterRecord, OpError>(&node.cluster)?.is_none() {
-                    return Err(Abort::User(OpError::NotFound(
-                        "Cluster id does not exist".into(),
-                    )));
+                    return Err(Abort::User(OpError::NotFound("Cluster id does not exist".into())));
                 }
                 register_hostnames(tx, &node)
             })
@@ -216,19 +188,13 @@ impl Engine {
                 .await
                 .map_err(|e| OpError::Internal(e.to_string()))?;
         }
-        let committed = self.commit(
-            entry,
-            QueueOutcome::SeeOther(format!("/nodes/{}", node.id)),
-            |tx| {
-                if tx.get::<ClusterRecord, OpError>(&node.cluster)?.is_none() {
-                    return Err(Abort::User(OpError::NotFound(
-                        "Cluster id does not exist".into(),
-                    )));
-                }
-                tx.put(node)?;
-                tx.link(TreeName::ClusterNodes, &node.cluster, &node.id)
-            },
-        );
+        let committed = self.commit(entry, QueueOutcome::SeeOther(format!("/nodes/{}", node.id)), |tx| {
+            if tx.get::<ClusterRecord, OpError>(&node.cluster)?.is_none() {
+                return Err(Abort::User(OpError::NotFound("Cluster id does not exist".into())));
+            }
+            tx.put(node)?;
+            tx.link(TreeName::ClusterNodes, &node.cluster, &node.id)
+        });
         if let (Err(_), Some(from)) = (&committed, probe_from) {
             let _ = self.executor.peer_detach(from, node.storage_host()).await;
         }
@@ -236,10 +202,7 @@ impl Engine {
     }
 
     pub async fn delete_node(self: &Arc<Self>, id: &str) -> Result<String, OpError> {
-        let node = self
-            .store
-            .get::<NodeRecord>(id)?
-            .ok_or_else(OpError::id_not_found)?;
+        let node = self.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         if self.store.has_children(TreeName::NodeDevices, id)? {
             return Err(devices_conflict(id));
         }
@@ -289,12 +252,9 @@ impl Engine {
     /// Applies a node state change at once and returns a queue id whose
     /// outcome is already final (Heketi reports these through the queue).
     pub async fn set_node_state(&self, id: &str, target: EntityState) -> Result<String, OpError> {
-        let node = self
-            .store
-            .get::<NodeRecord>(id)?
-            .ok_or_else(OpError::id_not_found)?;
+        let node = self.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let _permit = if target == EntityState::Failed {
-            Some(self.throttle.try_acquire()?)
+            Some(self.throttle.acquire().await?)
         } else {
             None
         };
@@ -320,10 +280,9 @@ impl Engine {
                 (EntityState::Online, EntityState::Failed) => QueueOutcome::Failed(format!(
                     "Node must be offline before remove operation is performed, node:{id}"
                 )),
-                (EntityState::Failed, to) => QueueOutcome::Failed(format!(
-                    "Cannot move a failed/removed node to {} state",
-                    to.as_str()
-                )),
+                (EntityState::Failed, to) => {
+                    QueueOutcome::Failed(format!("Cannot move a failed/removed node to {} state", to.as_str()))
+                }
                 (EntityState::Offline, EntityState::Failed) => {
                     for device_id in &device_ids {
                         if let Some(mut device) = tx.get::<DeviceRecord, OpError>(device_id)? {
@@ -348,16 +307,9 @@ impl Engine {
     }
 
     /// Changes the tags of a node or device; returns the full new set.
-    pub async fn set_tags<R: Tagged>(
-        &self,
-        id: &str,
-        change: TagChange,
-        tags: &Tags,
-    ) -> Result<Tags, OpError> {
+    pub async fn set_tags<R: Tagged>(&self, id: &str, change: TagChange, tags: &Tags) -> Result<Tags, OpError> {
         let updated = self.store.transact(|tx| {
-            let mut record = tx
-                .get::<R, OpError>(id)?
-                .ok_or(Abort::User(OpError::id_not_found()))?;
+            let mut record = tx.get::<R, OpError>(id)?.ok_or(Abort::User(OpError::id_not_found()))?;
             apply_tag_change(record.tags_mut(), change, tags);
             tx.put(&record)?;
             Ok(record.tags_mut().clone())
@@ -368,9 +320,7 @@ impl Engine {
 }
 
 fn devices_conflict(id: &str) -> OpError {
-    OpError::Conflict(format!(
-        "Unable to delete node [{id}] because it contains devices"
-    ))
+    OpError::Conflict(format!("Unable to delete node [{id}] because it contains devices"))
 }
 
 /// Moving bricks off a failing device arrives with the node and device

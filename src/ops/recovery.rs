@@ -34,11 +34,7 @@ impl Engine {
             .collect();
         self.store.transact(|tx| {
             for id in &orphans {
-                queue::finish(
-                    tx,
-                    id,
-                    QueueOutcome::Failed("interrupted by restart".into()),
-                )?;
+                queue::finish(tx, id, QueueOutcome::Failed("interrupted by restart".into()))?;
             }
             Ok(())
         })?;
@@ -82,10 +78,7 @@ impl Engine {
                 Ok(()) => QueueOutcome::NoContent,
                 Err(e) => QueueOutcome::Failed(e.to_string()),
             };
-            if let Err(e) = engine
-                .store
-                .transact(|tx| queue::finish(tx, &qid, outcome.clone()))
-            {
+            if let Err(e) = engine.store.transact(|tx| queue::finish(tx, &qid, outcome.clone())) {
                 tracing::error!(error = %e, "cannot record cleanup outcome");
             }
             let _ = engine.flush().await;
@@ -95,11 +88,7 @@ impl Engine {
 
     /// Drives stale and failed entries (all, or those in `ids`) again.
     /// `older_than` skips entries accepted after that Unix time.
-    pub async fn clean_entries(
-        self: &Arc<Self>,
-        ids: &[String],
-        older_than: Option<u64>,
-    ) -> Result<(), OpError> {
+    pub async fn clean_entries(self: &Arc<Self>, ids: &[String], older_than: Option<u64>) -> Result<(), OpError> {
         for entry in self.store.scan::<JournalEntry>()? {
             if !ids.is_empty() && !ids.contains(&entry.id) {
                 continue;
@@ -129,16 +118,14 @@ mod tests {
     async fn pending_queue_entries_without_an_owner_fail_at_start_up() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s")).unwrap();
-        let engine = Engine::new(store, Arc::new(MockExecutor::in_memory(1, &[]).unwrap()), 8);
-        engine
-            .store
-            .transact(|tx| queue::pending(tx, "orphan"))
-            .unwrap();
+        let engine = Engine::new(
+            store,
+            Arc::new(MockExecutor::in_memory(1, &[]).unwrap()),
+            Default::default(),
+        );
+        engine.store.transact(|tx| queue::pending(tx, "orphan")).unwrap();
         assert!(engine.mark_stale().unwrap().is_empty());
         let record = engine.store.get::<QueueRecord>("orphan").unwrap().unwrap();
-        assert_eq!(
-            record.outcome,
-            QueueOutcome::Failed("interrupted by restart".into())
-        );
+        assert_eq!(record.outcome, QueueOutcome::Failed("interrupted by restart".into()));
     }
 }

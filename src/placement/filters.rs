@@ -16,9 +16,8 @@ pub struct TagRule {
 
 // Heketi's pattern; `.-_` is a character range from `.` to `_` there, kept
 // as is so the same rules parse the same way.
-static RULE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([a-zA-Z0-9.-_]+)(!?=)([a-zA-Z0-9.-_]+)$").expect("static pattern")
-});
+static RULE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([a-zA-Z0-9.-_]+)(!?=)([a-zA-Z0-9.-_]+)$").expect("static pattern"));
 
 impl TagRule {
     pub fn parse(rule: &str) -> Result<TagRule, String> {
@@ -41,13 +40,7 @@ impl TagRule {
 
 impl std::fmt::Display for TagRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}{}{}",
-            self.key,
-            if self.negate { "!=" } else { "=" },
-            self.value
-        )
+        write!(f, "{}{}{}", self.key, if self.negate { "!=" } else { "=" }, self.value)
     }
 }
 
@@ -82,10 +75,7 @@ mod tests {
     use super::*;
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -112,9 +102,6 @@ mod tests {
         );
         assert_eq!(arbiter_role(&m), ArbiterRole::DataOnly);
         assert_eq!(m["rack"], "1");
-        assert_eq!(
-            arbiter_role(&tags(&[("arbiter", "odd")])),
-            ArbiterRole::Both
-        );
+        assert_eq!(arbiter_role(&tags(&[("arbiter", "odd")])), ArbiterRole::Both);
     }
 }

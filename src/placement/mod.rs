@@ -9,10 +9,7 @@ pub mod sizing;
 use std::collections::BTreeSet;
 
 use filters::{arbiter_role, ArbiterRole, TagRule};
-use sizing::{
-    arbiter_brick, extended, halving, thin_pool, BrickLimits, PoolSize, SetSizing, SizingEnd,
-    KIB_PER_GIB,
-};
+use sizing::{arbiter_brick, extended, halving, thin_pool, BrickLimits, PoolSize, SetSizing, SizingEnd, KIB_PER_GIB};
 
 use crate::store::records::Tags;
 
@@ -167,14 +164,7 @@ impl<'a> Placer<'a> {
         self.free[index] -= pool.total();
     }
 
-    fn brick(
-        &self,
-        id: String,
-        index: usize,
-        size_kib: u64,
-        pool: PoolSize,
-        arbiter: bool,
-    ) -> PlannedBrick {
+    fn brick(&self, id: String, index: usize, size_kib: u64, pool: PoolSize, arbiter: bool) -> PlannedBrick {
         let d = &self.devices[index];
         PlannedBrick {
             id,
@@ -187,11 +177,7 @@ impl<'a> Placer<'a> {
     }
 
     /// One standard set: a forward-only stream from the rotated ring.
-    fn standard_set(
-        &mut self,
-        size_kib: u64,
-        new_id: &mut dyn FnMut() -> String,
-    ) -> Option<Vec<PlannedBrick>> {
+    fn standard_set(&mut self, size_kib: u64, new_id: &mut dyn FnMut() -> String) -> Option<Vec<PlannedBrick>> {
         let first_id = new_id();
         let stream = ring::rotated(&self.ring, &first_id);
         let mut stream = stream.into_iter();
@@ -203,11 +189,7 @@ impl<'a> Placer<'a> {
                 .find_map(|i| self.acceptable(i, &chosen, size_kib).map(|p| (i, p)))?;
             self.take(index, pool);
             chosen.push((index, false));
-            let id = if position == 0 {
-                first_id.clone()
-            } else {
-                new_id()
-            };
+            let id = if position == 0 { first_id.clone() } else { new_id() };
             bricks.push(self.brick(id, index, size_kib, pool, false));
         }
         Some(bricks)
@@ -235,10 +217,7 @@ impl<'a> Placer<'a> {
             .into_iter()
             .chain(both.iter().copied())
             .collect();
-        let data_stream: Vec<usize> = by_role(ArbiterRole::DataOnly)
-            .into_iter()
-            .chain(both)
-            .collect();
+        let data_stream: Vec<usize> = by_role(ArbiterRole::DataOnly).into_iter().chain(both).collect();
         let mut arbiter_stream = arbiter_stream.into_iter();
         let mut data_stream = data_stream.into_iter();
         let mut chosen: Vec<(usize, bool)> = Vec::new();
@@ -249,14 +228,10 @@ impl<'a> Placer<'a> {
             } else {
                 (&mut data_stream, size_kib, false)
             };
-            let (index, pool) =
-                stream.find_map(|i| self.acceptable(i, &chosen, size).map(|p| (i, p)))?;
+            let (index, pool) = stream.find_map(|i| self.acceptable(i, &chosen, size).map(|p| (i, p)))?;
             self.take(index, pool);
             chosen.push((index, is_arbiter));
-            placed.push((
-                position,
-                self.brick(new_id(), index, size, pool, is_arbiter),
-            ));
+            placed.push((position, self.brick(new_id(), index, size, pool, is_arbiter)));
         }
         placed.sort_by_key(|(p, _)| *p);
         Some(placed.into_iter().map(|(_, b)| b).collect())
@@ -268,10 +243,7 @@ impl<'a> Placer<'a> {
         new_id: &mut dyn FnMut() -> String,
     ) -> Result<Option<Vec<Vec<PlannedBrick>>>, String> {
         let arbiter_kib = if self.request.arbiter {
-            Some(arbiter_brick(
-                sizing.brick_kib,
-                self.request.average_file_kib,
-            )?)
+            Some(arbiter_brick(sizing.brick_kib, self.request.average_file_kib)?)
         } else {
             None
         };
@@ -360,24 +332,9 @@ pub fn place_in_cluster(
         return Err(Refusal::NoOnlineDevices);
     }
     let size_kib = request.size_gib * KIB_PER_GIB;
-    let (layout, data) = (
-        request.layout.bricks_per_set(),
-        request.layout.data_bricks(),
-    );
-    let (first, end) = halving(
-        size_kib,
-        data,
-        layout,
-        request.existing_bricks,
-        request.limits,
-    );
-    let more = extended(
-        size_kib,
-        data,
-        layout,
-        request.existing_bricks,
-        request.limits,
-    );
+    let (layout, data) = (request.layout.bricks_per_set(), request.layout.data_bricks());
+    let (first, end) = halving(size_kib, data, layout, request.existing_bricks, request.limits);
+    let more = extended(size_kib, data, layout, request.existing_bricks, request.limits);
     // Without strict checking, zones are still preferred: each sizing is
     // tried with distinct zones first, then without.
     let zone_first = Request {
@@ -399,11 +356,7 @@ pub fn place_in_cluster(
             }
         }
     }
-    Err(Refusal::NoSpace(explain_no_space(
-        &cluster.devices,
-        request,
-        end,
-    )))
+    Err(Refusal::NoSpace(explain_no_space(&cluster.devices, request, end)))
 }
 
 /// Free space each device would have after `plan`.

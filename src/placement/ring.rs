@@ -18,10 +18,7 @@ pub fn balanced(devices: &[DeviceSlot]) -> Vec<usize> {
             .or_default()
             .push(i);
     }
-    let mut zones: Vec<Vec<Vec<usize>>> = zones
-        .into_values()
-        .map(|nodes| nodes.into_values().collect())
-        .collect();
+    let mut zones: Vec<Vec<Vec<usize>>> = zones.into_values().map(|nodes| nodes.into_values().collect()).collect();
     let mut out = Vec::with_capacity(devices.len());
     let mut i = 0usize;
     while !zones.is_empty() {
@@ -53,11 +50,7 @@ pub fn start_for(id: &str, len: usize) -> usize {
 /// `ring` rotated to start where `id` says.
 pub fn rotated(ring: &[usize], id: &str) -> Vec<usize> {
     let start = start_for(id, ring.len());
-    ring[start..]
-        .iter()
-        .chain(ring[..start].iter())
-        .copied()
-        .collect()
+    ring[start..].iter().chain(ring[..start].iter()).copied().collect()
 }
 
 #[cfg(test)]

@@ -97,10 +97,7 @@ pub fn halving(
             if sets * bricks_per_set + existing_bricks > limits.max_bricks_per_volume {
                 return (out, SizingEnd::MaximumBricks);
             }
-            out.push(SetSizing {
-                sets,
-                brick_kib: brick,
-            });
+            out.push(SetSizing { sets, brick_kib: brick });
         }
         sets = sets.saturating_mul(2);
         if sets > limits.max_bricks_per_volume.max(1) * 2 {
@@ -128,10 +125,7 @@ pub fn extended(
                 break;
             }
             if brick <= limits.max_brick_kib {
-                out.push(SetSizing {
-                    sets,
-                    brick_kib: brick,
-                });
+                out.push(SetSizing { sets, brick_kib: brick });
             }
         }
         sets += 1;
@@ -169,12 +163,7 @@ mod tests {
         let got: Vec<_> = s.iter().map(|x| (x.sets, x.brick_kib)).collect();
         assert_eq!(
             got,
-            [
-                (1, 104_857_600),
-                (2, 52_428_800),
-                (4, 26_214_400),
-                (8, 13_107_200)
-            ]
+            [(1, 104_857_600), (2, 52_428_800), (4, 26_214_400), (8, 13_107_200)]
         );
         assert_eq!(end, SizingEnd::MaximumBricks);
         let (s, _) = halving(100 * KIB_PER_GIB, 4, 6, 0, DEFAULTS);
@@ -218,9 +207,7 @@ mod tests {
                 brick_kib: (10 * KIB_PER_GIB).div_ceil(3)
             }
         );
-        assert!(e
-            .iter()
-            .all(|s| !s.sets.is_power_of_two() && s.sets * 3 <= 32));
+        assert!(e.iter().all(|s| !s.sets.is_power_of_two() && s.sets * 3 <= 32));
         assert!(e.iter().all(|s| s.sets * s.brick_kib >= 10 * KIB_PER_GIB));
     }
 

@@ -52,37 +52,23 @@ fn cluster(devices: Vec<DeviceSlot>) -> ClusterSlot {
 fn ids(seed: u64) -> impl FnMut() -> String {
     let mut n = seed;
     move || {
-        n = n
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         format!("{n:016x}{:016x}", n.rotate_left(17))
     }
 }
 
 fn three_nodes(free_gib: u64) -> ClusterSlot {
-    cluster(
-        (0..3)
-            .map(|i| device(i, i as i64 + 1, 0, free_gib))
-            .collect(),
-    )
+    cluster((0..3).map(|i| device(i, i as i64 + 1, 0, free_gib)).collect())
 }
 
 #[test]
 fn a_replica_three_volume_takes_one_brick_per_node() {
-    let plan = place_in_cluster(
-        &three_nodes(500),
-        &request(100, Layout::Replicate(3)),
-        &mut ids(1),
-    )
-    .unwrap();
+    let plan = place_in_cluster(&three_nodes(500), &request(100, Layout::Replicate(3)), &mut ids(1)).unwrap();
     assert_eq!(plan.sets.len(), 1);
     let nodes: BTreeSet<_> = plan.bricks().map(|b| b.node.clone()).collect();
     assert_eq!(nodes.len(), 3);
     assert!(plan.bricks().all(|b| b.size_kib == 100 * KIB_PER_GIB));
-    assert_eq!(
-        plan.bricks().next().unwrap().pool.total(),
-        100 * KIB_PER_GIB + 524_288
-    );
+    assert_eq!(plan.bricks().next().unwrap().pool.total(), 100 * KIB_PER_GIB + 524_288);
 }
 
 #[test]
@@ -93,10 +79,7 @@ fn halving_splits_when_one_brick_does_not_fit() {
         c.devices.push(device(i, i as i64 + 1, 1, 60));
     }
     let plan = place_in_cluster(&c, &request(100, Layout::Replicate(3)), &mut ids(2)).unwrap();
-    assert_eq!(
-        (plan.sizing.sets, plan.sizing.brick_kib),
-        (2, 50 * KIB_PER_GIB)
-    );
+    assert_eq!((plan.sizing.sets, plan.sizing.brick_kib), (2, 50 * KIB_PER_GIB));
 }
 
 #[test]
@@ -110,12 +93,7 @@ fn the_extended_search_finds_what_halving_misses() {
 
 #[test]
 fn no_space_explains_itself() {
-    let err = place_in_cluster(
-        &three_nodes(10),
-        &request(100, Layout::Replicate(3)),
-        &mut ids(4),
-    )
-    .unwrap_err();
+    let err = place_in_cluster(&three_nodes(10), &request(100, Layout::Replicate(3)), &mut ids(4)).unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("No space: the volume needs about 300 GiB of raw space"),
@@ -131,11 +109,7 @@ fn no_space_explains_itself() {
     strict.zone_strict = true;
     let same_zone = cluster((0..3).map(|i| device(i, 1, 0, 500)).collect());
     let err = place_in_cluster(&same_zone, &strict, &mut ids(6)).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("strict zone checking needs 3 zones"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("strict zone checking needs 3 zones"), "{err}");
     let mut tagged = request(10, Layout::Replicate(3));
     tagged.tag_rule = Some(filters::TagRule::parse("tier=gold").unwrap());
     let err = place_in_cluster(&three_nodes(500), &tagged, &mut ids(7)).unwrap_err();
@@ -151,20 +125,10 @@ fn no_space_explains_itself() {
 
 #[test]
 fn disperse_sets_have_data_plus_redundancy_bricks() {
-    let c = cluster(
-        (0..6)
-            .map(|i| device(i, i as i64 % 3 + 1, 0, 500))
-            .collect(),
-    );
+    let c = cluster((0..6).map(|i| device(i, i as i64 % 3 + 1, 0, 500)).collect());
     let plan = place_in_cluster(
         &c,
-        &request(
-            100,
-            Layout::Disperse {
-                data: 4,
-                redundancy: 2,
-            },
-        ),
+        &request(100, Layout::Disperse { data: 4, redundancy: 2 }),
         &mut ids(9),
     )
     .unwrap();
@@ -182,10 +146,7 @@ fn arbiter_bricks_go_third_and_honour_tags() {
     let plan = place_in_cluster(&cluster(devices), &req, &mut ids(10)).unwrap();
     let set = &plan.sets[0];
     assert!(set[2].arbiter && !set[0].arbiter && !set[1].arbiter);
-    assert_eq!(
-        set[2].node, "node00",
-        "the arbiter-only device holds the arbiter"
-    );
+    assert_eq!(set[2].node, "node00", "the arbiter-only device holds the arbiter");
     assert_eq!(set[2].size_kib, 1_638_400);
     assert!(set[..2].iter().all(|b| b.node != "node00"));
 }
@@ -203,30 +164,22 @@ fn layouts() -> impl Strategy<Value = Layout> {
         Just(Layout::Distribute),
         Just(Layout::Replicate(2)),
         Just(Layout::Replicate(3)),
-        Just(Layout::Disperse {
-            data: 2,
-            redundancy: 1
-        }),
-        Just(Layout::Disperse {
-            data: 4,
-            redundancy: 2
-        }),
+        Just(Layout::Disperse { data: 2, redundancy: 1 }),
+        Just(Layout::Disperse { data: 4, redundancy: 2 }),
     ]
 }
 
 /// Random topologies: 1–9 nodes in 1–4 zones, 1–3 devices each, 5–800 GiB free.
 fn topologies() -> impl Strategy<Value = ClusterSlot> {
-    prop::collection::vec((1i64..=4, prop::collection::vec(5u64..800, 1..=3)), 1..=9).prop_map(
-        |nodes| {
-            let mut devices = Vec::new();
-            for (n, (zone, frees)) in nodes.iter().enumerate() {
-                for (k, free) in frees.iter().enumerate() {
-                    devices.push(device(n, *zone, k, *free));
-                }
+    prop::collection::vec((1i64..=4, prop::collection::vec(5u64..800, 1..=3)), 1..=9).prop_map(|nodes| {
+        let mut devices = Vec::new();
+        for (n, (zone, frees)) in nodes.iter().enumerate() {
+            for (k, free) in frees.iter().enumerate() {
+                devices.push(device(n, *zone, k, *free));
             }
-            cluster(devices)
-        },
-    )
+        }
+        cluster(devices)
+    })
 }
 
 proptest! {

@@ -25,6 +25,7 @@ pub enum TreeName {
     Nodes,
     Devices,
     Bricks,
+    Volumes,
     Queue,
     Journal,
     /// Manage hostname → node id.
@@ -33,33 +34,39 @@ pub enum TreeName {
     StorageHosts,
     /// `node id/device name` → device id.
     DeviceNames,
+    /// `cluster id/volume name` → volume id.
+    VolumeNames,
     ClusterNodes,
     ClusterVolumes,
     ClusterBlockVolumes,
     NodeDevices,
     DeviceBricks,
+    VolumeBricks,
     /// `relation/parent` → number of children, so transactions can ask
     /// "has children?" without scanning.
     Counts,
 }
 
 impl TreeName {
-    pub const ALL: [TreeName; 16] = [
+    pub const ALL: [TreeName; 19] = [
         TreeName::Meta,
         TreeName::Clusters,
         TreeName::Nodes,
         TreeName::Devices,
         TreeName::Bricks,
+        TreeName::Volumes,
         TreeName::Queue,
         TreeName::Journal,
         TreeName::ManageHosts,
         TreeName::StorageHosts,
         TreeName::DeviceNames,
+        TreeName::VolumeNames,
         TreeName::ClusterNodes,
         TreeName::ClusterVolumes,
         TreeName::ClusterBlockVolumes,
         TreeName::NodeDevices,
         TreeName::DeviceBricks,
+        TreeName::VolumeBricks,
         TreeName::Counts,
     ];
 
@@ -70,25 +77,25 @@ impl TreeName {
             TreeName::Nodes => "nodes",
             TreeName::Devices => "devices",
             TreeName::Bricks => "bricks",
+            TreeName::Volumes => "volumes",
             TreeName::Queue => "queue",
             TreeName::Journal => "journal",
             TreeName::ManageHosts => "idx_manage_hosts",
             TreeName::StorageHosts => "idx_storage_hosts",
             TreeName::DeviceNames => "idx_device_names",
+            TreeName::VolumeNames => "idx_volume_names",
             TreeName::ClusterNodes => "rel_cluster_nodes",
             TreeName::ClusterVolumes => "rel_cluster_volumes",
             TreeName::ClusterBlockVolumes => "rel_cluster_blockvolumes",
             TreeName::NodeDevices => "rel_node_devices",
             TreeName::DeviceBricks => "rel_device_bricks",
+            TreeName::VolumeBricks => "rel_volume_bricks",
             TreeName::Counts => "counts",
         }
     }
 
     fn index(self) -> usize {
-        TreeName::ALL
-            .iter()
-            .position(|t| *t == self)
-            .unwrap_or_default()
+        TreeName::ALL.iter().position(|t| *t == self).unwrap_or_default()
     }
 }
 
@@ -231,9 +238,9 @@ impl Store {
                 Ok(())
             }
             Some(raw) => {
-                let found: u64 = String::from_utf8_lossy(&raw).parse().map_err(|_| {
-                    StoreError::Open("store schema version record is unreadable".into())
-                })?;
+                let found: u64 = String::from_utf8_lossy(&raw)
+                    .parse()
+                    .map_err(|_| StoreError::Open("store schema version record is unreadable".into()))?;
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::Open(format!(
                         "store schema version {found} is newer than this binary supports \
@@ -251,9 +258,7 @@ impl Store {
 
     pub fn schema_version(&self) -> Result<u64, StoreError> {
         let raw = self.tree(TreeName::Meta).get("schema_version")?;
-        Ok(raw
-            .and_then(|r| String::from_utf8_lossy(&r).parse().ok())
-            .unwrap_or(0))
+        Ok(raw.and_then(|r| String::from_utf8_lossy(&r).parse().ok()).unwrap_or(0))
     }
 
     fn tree(&self, name: TreeName) -> &sled::Tree {
@@ -261,10 +266,7 @@ impl Store {
     }
 
     /// Runs `body` as one serialisable transaction over every tree.
-    pub fn transact<T, E>(
-        &self,
-        body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>,
-    ) -> Result<T, TxFailure<E>> {
+    pub fn transact<T, E>(&self, body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>) -> Result<T, TxFailure<E>> {
         let result = self.trees[..].transaction(|views| {
             let tx = Tx { views };
             body(&tx).map_err(|abort| match abort {
@@ -338,10 +340,7 @@ impl Store {
     }
 
     pub fn has_children(&self, relation: TreeName, parent: &str) -> Result<bool, StoreError> {
-        Ok(decode_count(
-            self.tree(TreeName::Counts)
-                .get(count_key(relation, parent))?,
-        ) > 0)
+        Ok(decode_count(self.tree(TreeName::Counts).get(count_key(relation, parent))?) > 0)
     }
 
     pub fn index_get(&self, index: TreeName, key: &str) -> Result<Option<String>, StoreError> {
@@ -382,8 +381,7 @@ impl<'a> Tx<'a> {
     }
 
     pub fn put<R: Record, E>(&self, record: &R) -> Result<(), Abort<E>> {
-        self.view(R::TREE)
-            .insert(record.id().as_bytes(), encode(record))?;
+        self.view(R::TREE).insert(record.id().as_bytes(), encode(record))?;
         Ok(())
     }
 
@@ -407,9 +405,7 @@ impl<'a> Tx<'a> {
 
     /// Records `child` under `parent`; linking twice is harmless.
     pub fn link<E>(&self, relation: TreeName, parent: &str, child: &str) -> Result<(), Abort<E>> {
-        let previous = self
-            .view(relation)
-            .insert(relation_key(parent, child), &[] as &[u8])?;
+        let previous = self.view(relation).insert(relation_key(parent, child), &[] as &[u8])?;
         if previous.is_none() {
             self.add_count(relation, parent, 1)?;
         }
@@ -417,11 +413,7 @@ impl<'a> Tx<'a> {
     }
 
     pub fn unlink<E>(&self, relation: TreeName, parent: &str, child: &str) -> Result<(), Abort<E>> {
-        if self
-            .view(relation)
-            .remove(relation_key(parent, child))?
-            .is_some()
-        {
+        if self.view(relation).remove(relation_key(parent, child))?.is_some() {
             self.add_count(relation, parent, -1)?;
         }
         Ok(())
@@ -433,8 +425,7 @@ impl<'a> Tx<'a> {
 
     pub fn child_count<E>(&self, relation: TreeName, parent: &str) -> Result<u64, Abort<E>> {
         Ok(decode_count(
-            self.view(TreeName::Counts)
-                .get(count_key(relation, parent))?,
+            self.view(TreeName::Counts).get(count_key(relation, parent))?,
         ))
     }
 
@@ -496,10 +487,7 @@ mod tests {
             .map(|c| c.id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
-        assert_eq!(
-            store.children(TreeName::ClusterNodes, "a").unwrap(),
-            ["n1", "n2"]
-        );
+        assert_eq!(store.children(TreeName::ClusterNodes, "a").unwrap(), ["n1", "n2"]);
         assert!(!store.has_children(TreeName::ClusterNodes, "b").unwrap());
         assert!(store.has_children(TreeName::ClusterNodes, "a").unwrap());
         store
@@ -534,10 +522,7 @@ mod tests {
         let path = dir.path().join("db");
         {
             let db = sled::open(&path).unwrap();
-            db.open_tree("meta")
-                .unwrap()
-                .insert("schema_version", "999")
-                .unwrap();
+            db.open_tree("meta").unwrap().insert("schema_version", "999").unwrap();
             db.flush().unwrap();
         }
         let err = Store::open(&path).err().unwrap().to_string();

@@ -182,3 +182,55 @@ impl Record for BrickRecord {
         &self.id
     }
 }
+
+/// The durability object exactly as the client sent it (Heketi echoes it).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct DurabilityRecord {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub replica: i64,
+    pub data: i64,
+    pub redundancy: i64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Default)]
+pub struct SnapshotRecord {
+    pub enable: bool,
+    pub factor: f32,
+}
+
+/// Block-hosting bookkeeping (GiB).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct BlockInfoRecord {
+    pub free_gib: i64,
+    pub reserved_gib: i64,
+    /// `""`, `locked` or `locked-by-update`.
+    pub restriction: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct VolumeRecord {
+    pub id: String,
+    pub name: String,
+    pub cluster: String,
+    pub size_gib: u64,
+    pub durability: DurabilityRecord,
+    pub gid: i64,
+    /// `key value` strings as composed at create time (empty entries kept).
+    pub options: Vec<String>,
+    pub block: bool,
+    pub snapshot: SnapshotRecord,
+    pub blockinfo: BlockInfoRecord,
+    /// Brick ids in gluster order (set by set, position by position).
+    pub brick_order: Vec<String>,
+    /// The journal entry creating, deleting or cloning this volume, if any.
+    #[serde(default)]
+    pub pending: String,
+}
+
+impl Record for VolumeRecord {
+    const TREE: TreeName = TreeName::Volumes;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}

@@ -2,6 +2,7 @@
 //! rules and message format. Responses are views built from store records.
 
 pub mod validate;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 
@@ -110,11 +111,7 @@ impl From<NodeView> for NodeInfoResponse {
             tags: r.tags,
             id: r.id,
             state: r.state.as_str().to_string(),
-            devices: v
-                .devices
-                .into_iter()
-                .map(DeviceInfoResponse::from)
-                .collect(),
+            devices: v.devices.into_iter().map(DeviceInfoResponse::from).collect(),
         }
     }
 }

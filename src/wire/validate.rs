@@ -24,8 +24,7 @@ pub struct Violations(BTreeMap<String, Violation>);
 
 impl Violations {
     pub fn add(&mut self, field: &str, reason: impl Into<String>) {
-        self.0
-            .insert(field.to_string(), Violation::Reason(reason.into()));
+        self.0.insert(field.to_string(), Violation::Reason(reason.into()));
     }
     pub fn nest(&mut self, field: &str, inner: Violations) {
         if !inner.0.is_empty() {
@@ -59,18 +58,14 @@ impl fmt::Display for Violations {
 pub const BLANK: &str = "cannot be blank";
 
 static DNS_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})*[._]?$")
-        .expect("static pattern")
+    Regex::new(r"^([a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})*[._]?$").expect("static pattern")
 });
-static DEVICE_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^/[a-zA-Z0-9_.:/-]+$").expect("static pattern"));
-static TAG_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9_.-]+$").expect("static pattern"));
+static DEVICE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^/[a-zA-Z0-9_.:/-]+$").expect("static pattern"));
+static TAG_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9_.-]+$").expect("static pattern"));
 
 /// An IP address or a DNS host name (govalidator's `IsHost`).
 pub fn is_host(value: &str) -> bool {
-    value.parse::<IpAddr>().is_ok()
-        || (value.replace('.', "").len() <= 255 && DNS_NAME.is_match(value))
+    value.parse::<IpAddr>().is_ok() || (value.replace('.', "").len() <= 255 && DNS_NAME.is_match(value))
 }
 
 pub fn is_device_name(value: &str) -> bool {
@@ -85,10 +80,7 @@ fn go_list(items: &[String]) -> String {
 /// Heketi's tag rules; the first broken rule is the reason.
 pub fn tags_problem(tags: &Tags) -> Option<String> {
     if tags.len() > 32 {
-        return Some(format!(
-            "too many tags specified ({}), up to 32 supported",
-            tags.len()
-        ));
+        return Some(format!("too many tags specified ({}), up to 32 supported", tags.len()));
     }
     for (k, v) in tags {
         if k.is_empty() {
@@ -98,9 +90,7 @@ pub fn tags_problem(tags: &Tags) -> Option<String> {
             return Some(format!("tag name {k}: the length must be between 1 and 32"));
         }
         if v.chars().count() > 64 {
-            return Some(format!(
-                "value of tag {k}: the length must be no more than 64"
-            ));
+            return Some(format!("value of tag {k}: the length must be no more than 64"));
         }
         if !TAG_NAME.is_match(k) {
             return Some(format!("invalid characters in tag name {k}"));
@@ -139,10 +129,7 @@ impl NodeAddRequest {
             if list.is_empty() {
                 hosts.add(field, BLANK);
             } else if list.iter().any(|h| h.is_empty() || !is_host(h)) {
-                hosts.add(
-                    field,
-                    format!("{} is not a valid {role} hostname", go_list(list)),
-                );
+                hosts.add(field, format!("{} is not a valid {role} hostname", go_list(list)));
             }
         }
         v.nest("hostnames", hosts);
@@ -175,10 +162,7 @@ impl StateRequest {
             other => v.add("state", format!("{other} is not valid state")),
         }
         if !matches!(self.healcheck.as_str(), "" | "enable" | "disable") {
-            v.add(
-                "healcheck",
-                format!("{} is not valid heal info check", self.healcheck),
-            );
+            v.add("healcheck", format!("{} is not valid heal info check", self.healcheck));
         }
         v.into_result()
     }
@@ -234,15 +218,7 @@ mod tests {
         for ok in ["node1.example.com", "10.0.0.1", "::1", "node_1", "a-b.c"] {
             assert!(is_host(ok), "{ok}");
         }
-        for bad in [
-            "",
-            "-a",
-            "a b",
-            "$(reboot)",
-            "a;b",
-            "node1.example.com/x",
-            "'q'",
-        ] {
+        for bad in ["", "-a", "a b", "$(reboot)", "a;b", "node1.example.com/x", "'q'"] {
             assert!(!is_host(bad), "{bad}");
         }
     }
@@ -250,13 +226,7 @@ mod tests {
     #[test]
     fn device_names_and_tags() {
         assert!(is_device_name("/dev/disk/by-id/wwn-0x5000:1"));
-        for bad in [
-            "dev/sdb",
-            "/dev/sdb; reboot",
-            "/dev/$(x)",
-            "/dev/sd b",
-            "/dev/'a'",
-        ] {
+        for bad in ["dev/sdb", "/dev/sdb; reboot", "/dev/$(x)", "/dev/sd b", "/dev/'a'"] {
             assert!(!is_device_name(bad), "{bad}");
         }
         let mut many = Tags::new();
@@ -268,10 +238,7 @@ mod tests {
             "too many tags specified (33), up to 32 supported"
         );
         let bad: Tags = [("$! W ~~~".to_string(), "x".to_string())].into();
-        assert_eq!(
-            tags_problem(&bad).unwrap(),
-            "invalid characters in tag name $! W ~~~"
-        );
+        assert_eq!(tags_problem(&bad).unwrap(), "invalid characters in tag name $! W ~~~");
         let empty: Tags = [(String::new(), "x".to_string())].into();
         assert_eq!(tags_problem(&empty).unwrap(), "tag names may not be empty");
     }

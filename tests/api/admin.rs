@@ -11,22 +11,13 @@ fn hello_and_routing() {
     let mut r = Redactor::default();
     assert_snapshot!("hello", r.reply(&s.get("/hello")));
     assert_snapshot!("unknown_route", r.reply(&s.get("/topology")));
-    for path in [
-        "/bricks",
-        "/db",
-        "/state",
-        "/logging",
-        "/volumes/abc/options",
-    ] {
+    for path in ["/bricks", "/db", "/state", "/logging", "/volumes/abc/options"] {
         assert_eq!(s.get(path).body, "Invalid path or request\n", "{path}");
     }
     assert_eq!(s.raw("PUT", "/clusters", Some("{}"), &[]).status, 405);
     assert_eq!(s.get("/devices").status, 405);
     let slash = s.get("/clusters/");
-    assert_eq!(
-        (slash.status, slash.header("location")),
-        (301, Some("/clusters"))
-    );
+    assert_eq!((slash.status, slash.header("location")), (301, Some("/clusters")));
 }
 
 #[test]
@@ -34,23 +25,14 @@ fn admin_modes() {
     let s = Server::start();
     let mut r = Redactor::default();
     assert_snapshot!("admin_get", r.reply(&s.get("/admin")));
-    assert_snapshot!(
-        "admin_set_bad",
-        r.reply(&s.post("/admin", r#"{"state":"sleepy"}"#))
-    );
+    assert_snapshot!("admin_set_bad", r.reply(&s.post("/admin", r#"{"state":"sleepy"}"#)));
     assert_eq!(s.post("/admin", "{").status, 400);
-    assert!(s
-        .post("/admin", "{")
-        .body
-        .starts_with("request unable to be parsed: "));
+    assert!(s.post("/admin", "{").body.starts_with("request unable to be parsed: "));
     assert_eq!(s.post("/admin", r#"{"state":"read-only"}"#).status, 204);
     assert_eq!(s.get("/admin").json(), json!({"state": "read-only"}));
     // Reads work, writes (including POST /admin itself) are refused.
     assert_eq!(s.get("/clusters").status, 200);
-    assert_snapshot!(
-        "admin_read_only_refusal",
-        r.reply(&s.post("/clusters", "{}"))
-    );
+    assert_snapshot!("admin_read_only_refusal", r.reply(&s.post("/clusters", "{}")));
     assert_eq!(s.post("/admin", r#"{"state":"normal"}"#).status, 503);
     // SIGUSR2 resets the mode.
     let status = std::process::Command::new("kill")
@@ -60,10 +42,7 @@ fn admin_modes() {
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while s.get("/admin").json()["state"] != "normal" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SIGUSR2 did not reset the mode"
-        );
+        assert!(std::time::Instant::now() < deadline, "SIGUSR2 did not reset the mode");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(s.post("/clusters", "{}").status, 201);
@@ -79,16 +58,9 @@ fn local_client_mode_refuses_remote_writers() {
         .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap();
-    let refused = remote
-        .post(format!("{}/clusters", s.base))
-        .body("{}")
-        .send()
-        .unwrap();
+    let refused = remote.post(format!("{}/clusters", s.base)).body("{}").send().unwrap();
     assert_eq!(refused.status().as_u16(), 503);
-    assert_eq!(
-        refused.text().unwrap(),
-        "Service disabled for maintenance\n"
-    );
+    assert_eq!(refused.text().unwrap(), "Service disabled for maintenance\n");
     let read = remote.get(format!("{}/clusters", s.base)).send().unwrap();
     assert_eq!(read.status().as_u16(), 200);
 }
@@ -127,8 +99,7 @@ fn logging_levels() {
     assert_eq!(s.post("/internal/logging", "nope").status, 400);
     // An empty level changes nothing.
     assert_eq!(
-        s.post("/internal/logging", r#"{"loglevel":{"glusterfs":""}}"#)
-            .json(),
+        s.post("/internal/logging", r#"{"loglevel":{"glusterfs":""}}"#).json(),
         json!({"loglevel": {"glusterfs": "debug"}})
     );
 }
@@ -136,10 +107,7 @@ fn logging_levels() {
 #[test]
 fn operations_routes() {
     let s = Server::with(Options {
-        env: vec![(
-            "BRICKYARD_MOCK_FAULTS".into(),
-            "device_setup:1:delay:2000".into(),
-        )],
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "device_setup:1:delay:2000".into())],
         ..Options::default()
     });
     let mut r = Redactor::default();
@@ -148,20 +116,14 @@ fn operations_routes() {
     let node = s.add_node(&cluster, 1, "node1", "10.0.0.1");
     // Heketi journals no node or device work, so an add in flight is not
     // listed (volume operations are).
-    let accepted = s.post(
-        "/devices",
-        &json!({"node": node, "name": "/dev/sdb"}).to_string(),
-    );
+    let accepted = s.post("/devices", &json!({"node": node, "name": "/dev/sdb"}).to_string());
     assert_eq!(accepted.status, 202);
     let summary = s.get("/operations").json();
     assert_eq!(
         summary,
         json!({"total": 0, "in_flight": 0, "stale": 0, "failed": 0, "new": 0})
     );
-    assert_eq!(
-        s.get("/operations/pending").json(),
-        json!({"pendingoperations": []})
-    );
+    assert_eq!(s.get("/operations/pending").json(), json!({"pendingoperations": []}));
     let id = "0123456789abcdef0123456789abcdef";
     r.redact(id);
     assert_snapshot!(
@@ -171,24 +133,17 @@ fn operations_routes() {
     s.wait(&accepted.location());
 
     assert_eq!(
-        s.post("/operations/pending/cleanup", r#"{"operations":["xyz"]}"#)
-            .body,
+        s.post("/operations/pending/cleanup", r#"{"operations":["xyz"]}"#).body,
         "validation failed: operations: xyz is not a valid UUID.\n"
     );
     let many: Vec<String> = (0..33).map(|_| "0".repeat(32)).collect();
     assert_eq!(
-        s.post(
-            "/operations/pending/cleanup",
-            &json!({"operations": many}).to_string()
-        )
-        .body,
+        s.post("/operations/pending/cleanup", &json!({"operations": many}).to_string())
+            .body,
         "validation failed: operations: too many ids specified (33), up to 32 supported.\n"
     );
     assert_eq!(s.post("/operations/pending/cleanup", "").status, 422);
-    assert_eq!(
-        s.finish(s.post("/operations/pending/cleanup", "{}")).status,
-        204
-    );
+    assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
 }
 
 #[test]
@@ -219,11 +174,7 @@ fn metrics_use_heketis_names() {
     ] {
         assert!(m.body.contains(name), "missing {name:?} in\n{}", m.body);
     }
-    let size_line = m
-        .body
-        .lines()
-        .find(|l| l.starts_with("heketi_device_size{"))
-        .unwrap();
+    let size_line = m.body.lines().find(|l| l.starts_with("heketi_device_size{")).unwrap();
     assert!(
         size_line.contains(&format!("id=\"{device}\"")) && size_line.ends_with(" 524288000"),
         "{size_line}"
@@ -241,16 +192,10 @@ fn metrics_use_heketis_names() {
 fn path_ids_are_checked_before_bodies_and_bodies_have_no_size_limit() {
     let s = Server::start();
     let bad = s.post("/nodes/not-hex/state", "not json");
-    assert_eq!(
-        (bad.status, bad.body.as_str()),
-        (404, "Invalid path or request\n")
-    );
+    assert_eq!((bad.status, bad.body.as_str()), (404, "Invalid path or request\n"));
     // Heketi reads bodies of any size.
     let padding = "x".repeat(3 * 1024 * 1024);
-    let big = s.post(
-        "/clusters",
-        &format!(r#"{{"file":true,"padding":"{padding}"}}"#),
-    );
+    let big = s.post("/clusters", &format!(r#"{{"file":true,"padding":"{padding}"}}"#));
     assert_eq!(big.status, 201);
 }
 

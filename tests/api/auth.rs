@@ -20,10 +20,7 @@ fn tokens_are_checked_as_heketi_does() {
     let mut r = Redactor::default();
     let get = |t: &str| s.anonymous("GET", "/clusters", None, &[("Authorization", &bearer(t))]);
 
-    assert_snapshot!(
-        "auth_missing",
-        r.reply(&s.anonymous("GET", "/clusters", None, &[]))
-    );
+    assert_snapshot!("auth_missing", r.reply(&s.anonymous("GET", "/clusters", None, &[])));
     assert_snapshot!(
         "auth_bad_header",
         r.reply(&s.anonymous("GET", "/clusters", None, &[("Authorization", "Token abc")]))
@@ -41,13 +38,12 @@ fn tokens_are_checked_as_heketi_does() {
         "auth_wrong_qsh",
         r.reply(&get(&token("admin", ADMIN_KEY, "GET", "/nodes")))
     );
-    let expired = json!({"iss": "admin", "iat": now() - 3600, "exp": now() - 65 - 3600, "qsh": qsh("GET", "/clusters")});
+    let expired =
+        json!({"iss": "admin", "iat": now() - 3600, "exp": now() - 65 - 3600, "qsh": qsh("GET", "/clusters")});
     let reply = get(&sign(&expired, ADMIN_KEY));
     assert_eq!(reply.status, 401);
     assert!(
-        reply
-            .body
-            .starts_with("Invalid JWT token: Token is expired by 1h"),
+        reply.body.starts_with("Invalid JWT token: Token is expired by 1h"),
         "{}",
         reply.body
     );
@@ -72,30 +68,21 @@ fn tokens_are_checked_as_heketi_does() {
         get(&sign(&stranger, ADMIN_KEY)).body,
         "Invalid JWT token: Unknown user\n"
     );
-    let float_exp =
-        json!({"iss": "admin", "exp": (now() + 60) as f64 + 0.5, "qsh": qsh("GET", "/clusters")});
+    let float_exp = json!({"iss": "admin", "exp": (now() + 60) as f64 + 0.5, "qsh": qsh("GET", "/clusters")});
     assert_eq!(get(&sign(&float_exp, ADMIN_KEY)).status, 401);
     // alg "none" is refused.
     let none = format!(
         "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
-        base64_url(
-            &json!({"iss": "admin", "exp": now() + 60, "qsh": qsh("GET", "/clusters")}).to_string()
-        )
+        base64_url(&json!({"iss": "admin", "exp": now() + 60, "qsh": qsh("GET", "/clusters")}).to_string())
     );
-    assert_eq!(
-        get(&none).body,
-        "Invalid JWT token: Unexpected signing method: none\n"
-    );
+    assert_eq!(get(&none).body, "Invalid JWT token: Unexpected signing method: none\n");
     assert_eq!(
         get("abc").body,
         "Invalid JWT token: token contains an invalid number of segments\n"
     );
 
     // The good token works; the scheme word is case-insensitive; the query string is not hashed.
-    assert_eq!(
-        get(&token("admin", ADMIN_KEY, "GET", "/clusters")).status,
-        200
-    );
+    assert_eq!(get(&token("admin", ADMIN_KEY, "GET", "/clusters")).status, 200);
     let upper = s.anonymous(
         "GET",
         "/clusters",
@@ -110,15 +97,11 @@ fn tokens_are_checked_as_heketi_does() {
         "GET",
         "/clusters?x=1",
         None,
-        &[(
-            "Authorization",
-            &bearer(&token("admin", ADMIN_KEY, "GET", "/clusters")),
-        )],
+        &[("Authorization", &bearer(&token("admin", ADMIN_KEY, "GET", "/clusters")))],
     );
     assert_eq!(with_query.status, 200);
     // The Python client's one-second token is accepted.
-    let short =
-        json!({"iss": "admin", "iat": now(), "exp": now() + 1, "qsh": qsh("GET", "/clusters")});
+    let short = json!({"iss": "admin", "iat": now(), "exp": now() + 1, "qsh": qsh("GET", "/clusters")});
     assert_eq!(get(&sign(&short, ADMIN_KEY)).status, 200);
 }
 
@@ -131,16 +114,10 @@ fn user_tokens_reach_only_volumes() {
             method,
             path,
             None,
-            &[(
-                "Authorization",
-                &bearer(&token("user", USER_KEY, method, path)),
-            )],
+            &[("Authorization", &bearer(&token("user", USER_KEY, method, path)))],
         )
     };
-    assert_snapshot!(
-        "auth_user_on_admin_route",
-        r.reply(&user("GET", "/clusters"))
-    );
+    assert_snapshot!("auth_user_on_admin_route", r.reply(&user("GET", "/clusters")));
     assert_eq!(
         user("GET", "/queue/0123456789abcdef0123456789abcdef").body,
         "Administrator access required\n"
@@ -152,10 +129,7 @@ fn user_tokens_reach_only_volumes() {
         "GET",
         "/volumes",
         None,
-        &[(
-            "Authorization",
-            &bearer(&token("user", ADMIN_KEY, "GET", "/volumes")),
-        )],
+        &[("Authorization", &bearer(&token("user", ADMIN_KEY, "GET", "/volumes")))],
     );
     assert_eq!(forged.status, 401);
 }
@@ -163,10 +137,7 @@ fn user_tokens_reach_only_volumes() {
 #[test]
 fn open_routes_and_ordering() {
     let s = server();
-    assert_eq!(
-        s.anonymous("GET", "/hello", None, &[]).body,
-        "Hello from Heketi"
-    );
+    assert_eq!(s.anonymous("GET", "/hello", None, &[]).body, "Hello from Heketi");
     assert_eq!(
         s.anonymous("GET", "/hello", None, &[("Authorization", "garbage")])
             .status,
@@ -179,10 +150,7 @@ fn open_routes_and_ordering() {
     assert_eq!(s.anonymous("GET", "/no/such/route", None, &[]).status, 401);
     // ... and before the admin mode: a read-only refusal needs a valid token first.
     assert_eq!(s.post("/admin", r#"{"state":"read-only"}"#).status, 204);
-    assert_eq!(
-        s.anonymous("POST", "/clusters", Some("{}"), &[]).status,
-        401
-    );
+    assert_eq!(s.anonymous("POST", "/clusters", Some("{}"), &[]).status, 401);
     assert_eq!(s.post("/clusters", "{}").status, 503);
 }
 
@@ -190,11 +158,7 @@ fn open_routes_and_ordering() {
 fn missing_keys_stop_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("heketi.json");
-    std::fs::write(
-        &config,
-        r#"{"port":"0","glusterfs":{"executor":"mock","db":"x"}}"#,
-    )
-    .unwrap();
+    std::fs::write(&config, r#"{"port":"0","glusterfs":{"executor":"mock","db":"x"}}"#).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_brickyard"))
         .args(["serve", "--config"])
         .arg(&config)

@@ -27,11 +27,7 @@ fn device_add_info_and_delete() {
     let embedded = node_info.json()["devices"][0].clone();
     let device = embedded["id"].as_str().unwrap().to_string();
     let info = s.get(&format!("/devices/{device}"));
-    assert_eq!(
-        info.json(),
-        embedded,
-        "device info equals the node's embedded entry"
-    );
+    assert_eq!(info.json(), embedded, "device info equals the node's embedded entry");
     assert_snapshot!("device_info", r.reply(&info));
     // 500 GiB in KiB, all free.
     assert_eq!(
@@ -52,10 +48,7 @@ fn device_add_info_and_delete() {
     let deleted = s.finish(s.delete(&format!("/devices/{device}")));
     assert_eq!(deleted.status, 204);
     assert_eq!(s.get(&format!("/devices/{device}")).status, 404);
-    assert_eq!(
-        s.get(&format!("/nodes/{node}")).json()["devices"],
-        json!([])
-    );
+    assert_eq!(s.get(&format!("/nodes/{node}")).json()["devices"], json!([]));
     assert_eq!(s.mock_nodes()["hosts"]["node1"]["vgs"], json!({}));
     assert_eq!(s.mock_nodes()["hosts"]["node1"]["pvs"], json!({}));
     // The name is free again.
@@ -84,10 +77,7 @@ fn device_add_errors() {
         "/dev/a b",
         "/dev/x'y",
     ] {
-        let reply = s.post(
-            "/devices",
-            &json!({"node": node, "name": hostile}).to_string(),
-        );
+        let reply = s.post("/devices", &json!({"node": node, "name": hostile}).to_string());
         assert_eq!(
             reply.body, "validation failed: name: must be in a valid format.\n",
             "{hostile}"
@@ -97,17 +87,11 @@ fn device_add_errors() {
         "/devices",
         &json!({"node": node, "name": "/dev/sdc", "tags": {"": "x"}}).to_string(),
     );
-    assert_eq!(
-        bad_tag.body,
-        "validation failed: tags: tag names may not be empty.\n"
-    );
+    assert_eq!(bad_tag.body, "validation failed: tags: tag names may not be empty.\n");
     s.add_device(&node, "/dev/sdb");
     assert_snapshot!(
         "device_add_duplicate",
-        r.reply(&s.post(
-            "/devices",
-            &json!({"node": node, "name": "/dev/sdb"}).to_string()
-        ))
+        r.reply(&s.post("/devices", &json!({"node": node, "name": "/dev/sdb"}).to_string()))
     );
 }
 
@@ -121,19 +105,13 @@ fn device_setup_failure_and_destroydata() {
         ..Options::default()
     });
     let (_, node) = setup(&s);
-    let failed = s.finish(s.post(
-        "/devices",
-        &json!({"node": node, "name": "/dev/sdc"}).to_string(),
-    ));
+    let failed = s.finish(s.post("/devices", &json!({"node": node, "name": "/dev/sdc"}).to_string()));
     assert_eq!(failed.status, 500);
     assert_eq!(
         failed.body,
         "Setup of device /dev/sdc failed (already initialized or contains data?):   Device /dev/sdc excluded by a filter.\n"
     );
-    assert_eq!(
-        s.get(&format!("/nodes/{node}")).json()["devices"],
-        json!([])
-    );
+    assert_eq!(s.get(&format!("/nodes/{node}")).json()["devices"], json!([]));
     // Retrying works: the name reservation was released.
     s.add_device(&node, "/dev/sdc");
 
@@ -161,10 +139,7 @@ fn existing_pv_needs_destroydata() {
     s.set_state("devices", &dev, "failed");
     // Teardown fails: the device stays, and the error names the cause.
     let failed = s.finish(s.delete(&format!("/devices/{dev}")));
-    assert_eq!(
-        (failed.status, failed.body.as_str()),
-        (500, "vgremove failed\n")
-    );
+    assert_eq!((failed.status, failed.body.as_str()), (500, "vgremove failed\n"));
     assert_eq!(s.get(&format!("/devices/{dev}")).status, 200);
     // forceforget drops the record although the node could not be cleaned.
     let forgot = s.finish(s.raw(
@@ -176,10 +151,7 @@ fn existing_pv_needs_destroydata() {
     assert_eq!(forgot.status, 204);
     assert_eq!(s.get(&format!("/devices/{dev}")).status, 404);
     // The forgotten PV is still on the node: a plain add refuses it ...
-    let plain = s.finish(s.post(
-        "/devices",
-        &json!({"node": node, "name": "/dev/sde"}).to_string(),
-    ));
+    let plain = s.finish(s.post("/devices", &json!({"node": node, "name": "/dev/sde"}).to_string()));
     assert_eq!(plain.status, 500);
     assert!(
         plain.body.contains("already contains Physical Volume"),
@@ -221,11 +193,7 @@ fn device_states_tags_and_resync() {
             .json(),
         json!({"tier": "gold"})
     );
-    assert_eq!(
-        s.post(&path, r#"{"change_type":"set","tags":{"":"x"}}"#)
-            .status,
-        400
-    );
+    assert_eq!(s.post(&path, r#"{"change_type":"set","tags":{"":"x"}}"#).status, 400);
     assert_eq!(
         s.get(&format!("/devices/{dev}")).json()["tags"],
         json!({"tier": "gold"})
@@ -242,15 +210,8 @@ fn device_states_tags_and_resync() {
         s.get(&format!("/devices/{dev2}")).json()["storage"]["total"],
         600 * 1024 * 1024
     );
-    assert_eq!(
-        s.finish(s.get(&format!("/devices/{dev2}/resync"))).status,
-        204
-    );
+    assert_eq!(s.finish(s.get(&format!("/devices/{dev2}/resync"))).status, 204);
     let storage = s.get(&format!("/devices/{dev2}")).json()["storage"].clone();
     assert_eq!(storage["total"], storage["free"]);
-    assert_eq!(
-        s.get("/devices/0123456789abcdef0123456789abcdef/resync")
-            .status,
-        404
-    );
+    assert_eq!(s.get("/devices/0123456789abcdef0123456789abcdef/resync").status, 404);
 }

@@ -51,28 +51,19 @@ fn kill_nine_after_a_2xx_loses_nothing() {
         assert_eq!(tags.status, 200);
         s.kill9();
         s.restart();
-        assert_eq!(
-            s.get(&format!("/nodes/{node}")).json()["tags"],
-            json!({"k": "v"})
-        );
+        assert_eq!(s.get(&format!("/nodes/{node}")).json()["tags"], json!({"k": "v"}));
     }
 }
 
 #[test]
 fn an_accepted_add_is_rolled_back_after_kill_nine() {
     let mut s = Server::with(Options {
-        env: vec![(
-            "BRICKYARD_MOCK_FAULTS".into(),
-            "device_setup:1:delay:3000".into(),
-        )],
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "device_setup:1:delay:3000".into())],
         ..Options::default()
     });
     let cluster = s.create_cluster();
     let node = s.add_node(&cluster, 1, "node1", "10.0.0.1");
-    let accepted = s.post(
-        "/devices",
-        &json!({"node": node, "name": "/dev/sdb"}).to_string(),
-    );
+    let accepted = s.post("/devices", &json!({"node": node, "name": "/dev/sdb"}).to_string());
     assert_eq!(accepted.status, 202);
     s.kill9();
     s.restart_with_env(vec![]);
@@ -83,10 +74,7 @@ fn an_accepted_add_is_rolled_back_after_kill_nine() {
         "{}",
         outcome.body
     );
-    assert_eq!(
-        s.get(&format!("/nodes/{node}")).json()["devices"],
-        json!([])
-    );
+    assert_eq!(s.get(&format!("/nodes/{node}")).json()["devices"], json!([]));
     assert_eq!(s.get("/operations").json()["total"], 0);
     assert_eq!(
         s.mock_nodes()["hosts"]["node1"]["vgs"]
@@ -101,10 +89,7 @@ fn an_accepted_add_is_rolled_back_after_kill_nine() {
 #[test]
 fn an_accepted_delete_is_finished_after_kill_nine() {
     let mut s = Server::with(Options {
-        env: vec![(
-            "BRICKYARD_MOCK_FAULTS".into(),
-            "peer_detach:1:delay:3000".into(),
-        )],
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "peer_detach:1:delay:3000".into())],
         ..Options::default()
     });
     let cluster = s.create_cluster();
@@ -124,17 +109,15 @@ fn an_accepted_delete_is_finished_after_kill_nine() {
 #[test]
 fn an_accepted_node_add_is_rolled_back_and_frees_its_hostnames() {
     let mut s = Server::with(Options {
-        env: vec![(
-            "BRICKYARD_MOCK_FAULTS".into(),
-            "peer_probe:1:delay:3000".into(),
-        )],
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "peer_probe:1:delay:3000".into())],
         ..Options::default()
     });
     let cluster = s.create_cluster();
     s.add_node(&cluster, 1, "node1", "10.0.0.1");
     let accepted = s.post(
         "/nodes",
-        &json!({"zone": 2, "hostnames": {"manage": ["node2"], "storage": ["10.0.0.2"]}, "cluster": cluster}).to_string(),
+        &json!({"zone": 2, "hostnames": {"manage": ["node2"], "storage": ["10.0.0.2"]}, "cluster": cluster})
+            .to_string(),
     );
     s.kill9();
     s.restart_with_env(vec![]);

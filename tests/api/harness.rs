@@ -48,24 +48,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
     pub fn location(&self) -> String {
-        self.header("location")
-            .expect("location header")
-            .to_string()
+        self.header("location").expect("location header").to_string()
     }
 }
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 pub fn qsh(method: &str, path: &str) -> String {
@@ -74,8 +68,7 @@ pub fn qsh(method: &str, path: &str) -> String {
 
 /// A token exactly as Heketi's Go client makes one.
 pub fn token(iss: &str, key: &str, method: &str, path: &str) -> String {
-    let claims =
-        serde_json::json!({"iss": iss, "iat": now(), "exp": now() + 300, "qsh": qsh(method, path)});
+    let claims = serde_json::json!({"iss": iss, "iat": now(), "exp": now() + 300, "qsh": qsh(method, path)});
     sign(&claims, key)
 }
 
@@ -153,9 +146,7 @@ impl Server {
         if self.opts.auth {
             cmd.arg("--config").arg(self.write_config());
         } else if let Some(Value::Object(_)) = &self.opts.glusterfs {
-            cmd.arg("--config")
-                .arg(self.write_config())
-                .arg("--disable-auth");
+            cmd.arg("--config").arg(self.write_config()).arg("--disable-auth");
         }
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k.clone(), v.clone())))
             .env("RUST_LOG", "warn")
@@ -209,17 +200,9 @@ impl Server {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
-    pub fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
+    pub fn raw(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Reply {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .client
-            .request(method.clone(), format!("{}{}", self.base, path));
+        let mut req = self.client.request(method.clone(), format!("{}{}", self.base, path));
         if let Some((iss, key)) = self.issuer {
             let bare = path.split('?').next().unwrap_or(path);
             req = req.header(
@@ -237,17 +220,9 @@ impl Server {
     }
 
     /// A request with no token at all.
-    pub fn anonymous(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
+    pub fn anonymous(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Reply {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -276,10 +251,7 @@ impl Server {
                 return r;
             }
             assert_eq!(r.status, 200, "pending answers are 200");
-            assert!(
-                Instant::now() < deadline,
-                "queue {location} still pending after 30 s"
-            );
+            assert!(Instant::now() < deadline, "queue {location} still pending after 30 s");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -318,10 +290,7 @@ impl Server {
     }
 
     pub fn set_state(&self, kind: &str, id: &str, state: &str) -> Reply {
-        self.finish(self.post(
-            &format!("/{kind}/{id}/state"),
-            &format!(r#"{{"state":"{state}"}}"#),
-        ))
+        self.finish(self.post(&format!("/{kind}/{id}/state"), &format!(r#"{{"state":"{state}"}}"#)))
     }
 
     pub fn mock_nodes(&self) -> Value {
@@ -348,11 +317,7 @@ fn capture(resp: Response) -> Reply {
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
     let body = resp.text().unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// Replaces every 32-hex id with a stable placeholder, for snapshots.
@@ -364,10 +329,9 @@ pub struct Redactor {
 impl Redactor {
     pub fn redact(&mut self, text: &str) -> String {
         // LVM PV UUIDs are derived from random device ids.
-        let pv = regex::Regex::new(
-            "[0-9a-f]{6}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{6}",
-        )
-        .unwrap();
+        let pv =
+            regex::Regex::new("[0-9a-f]{6}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{6}")
+                .unwrap();
         let text = pv.replace_all(text, "<pv-uuid>");
         let re = regex::Regex::new("[0-9a-f]{32}").unwrap();
         re.replace_all(&text, |c: &regex::Captures| {

@@ -13,41 +13,26 @@ fn node_add_info_and_delete() {
     let mut r = Redactor::default();
     let cluster = s.create_cluster();
     r.redact(&cluster);
-    let accepted = s.post(
-        "/nodes",
-        &node_body(&cluster, 1, "node1.example.com", "10.0.0.1"),
-    );
+    let accepted = s.post("/nodes", &node_body(&cluster, 1, "node1.example.com", "10.0.0.1"));
     assert_snapshot!("node_add_accepted", r.reply(&accepted));
     let done = s.wait(&accepted.location());
     assert_snapshot!("node_add_done", r.reply(&done));
     // Delivered once.
-    assert_snapshot!(
-        "node_add_queue_again",
-        r.reply(&s.get(&accepted.location()))
-    );
+    assert_snapshot!("node_add_queue_again", r.reply(&s.get(&accepted.location())));
     let node = done.location().trim_start_matches("/nodes/").to_string();
     let info = s.get(&format!("/nodes/{node}"));
     assert_snapshot!("node_info", r.reply(&info));
-    assert_eq!(
-        s.get(&format!("/clusters/{cluster}")).json()["nodes"],
-        json!([node])
-    );
+    assert_eq!(s.get(&format!("/clusters/{cluster}")).json()["nodes"], json!([node]));
 
     // The second node is peer-probed from the first.
     let second = s.add_node(&cluster, 2, "node2.example.com", "10.0.0.2");
     let mock = s.mock_nodes();
-    assert_eq!(
-        mock["hosts"]["node1.example.com"]["peers"],
-        json!(["10.0.0.2"])
-    );
+    assert_eq!(mock["hosts"]["node1.example.com"]["peers"], json!(["10.0.0.2"]));
 
     let deleted = s.finish(s.delete(&format!("/nodes/{second}")));
     assert_snapshot!("node_delete_done", r.reply(&deleted));
     assert_eq!(s.get(&format!("/nodes/{second}")).status, 404);
-    assert_eq!(
-        s.mock_nodes()["hosts"]["node1.example.com"]["peers"],
-        json!([])
-    );
+    assert_eq!(s.mock_nodes()["hosts"]["node1.example.com"]["peers"], json!([]));
     // Its hostnames are free again.
     s.add_node(&cluster, 2, "node2.example.com", "10.0.0.2");
 }
@@ -71,9 +56,9 @@ fn node_add_validation_and_lookup_errors() {
     );
     assert_eq!(s.post("/nodes", "[1,2]").status, 422);
     assert_eq!(s.post("/nodes", r#"{"zone":"one"}"#).status, 422);
-    let tags: serde_json::Map<String, serde_json::Value> =
-        (0..33).map(|i| (format!("t{i}"), json!("v"))).collect();
-    let body = json!({"zone": 1, "hostnames": {"manage": ["n1"], "storage": ["10.0.0.1"]}, "cluster": cluster, "tags": tags});
+    let tags: serde_json::Map<String, serde_json::Value> = (0..33).map(|i| (format!("t{i}"), json!("v"))).collect();
+    let body =
+        json!({"zone": 1, "hostnames": {"manage": ["n1"], "storage": ["10.0.0.1"]}, "cluster": cluster, "tags": tags});
     let too_many = s.post("/nodes", &body.to_string());
     assert_eq!(too_many.status, 400);
     assert_eq!(
@@ -84,11 +69,7 @@ fn node_add_validation_and_lookup_errors() {
     for hostile in ["n1;reboot", "$(rm -rf /)", "`id`", "a b", "n1'\"", "--help"] {
         let reply = s.post("/nodes", &node_body(&cluster, 1, hostile, "10.0.0.1"));
         assert_eq!(reply.status, 400, "{hostile}: {reply:?}");
-        assert!(
-            reply.body.contains("is not a valid manage hostname"),
-            "{}",
-            reply.body
-        );
+        assert!(reply.body.contains("is not a valid manage hostname"), "{}", reply.body);
     }
     // GET /nodes exists only for POST.
     assert_eq!(s.get("/nodes").status, 405);
@@ -113,11 +94,7 @@ fn hostnames_are_unique_per_role() {
     );
     // Another cluster does not make a hostname free.
     let other = s.create_cluster();
-    assert_eq!(
-        s.post("/nodes", &node_body(&other, 1, "node1", "10.9.9.9"))
-            .status,
-        409
-    );
+    assert_eq!(s.post("/nodes", &node_body(&other, 1, "node1", "10.9.9.9")).status, 409);
     // Manage and storage names are separate namespaces.
     s.add_node(&cluster, 2, "10.0.0.1", "node1");
 }
@@ -151,7 +128,10 @@ fn glusterd_must_answer() {
 #[test]
 fn failed_peer_probe_releases_the_hostnames() {
     let s = Server::with(Options {
-        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "peer_probe:1:fail:peer probe: failed: Probe returned with Transport endpoint is not connected".into())],
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "peer_probe:1:fail:peer probe: failed: Probe returned with Transport endpoint is not connected".into(),
+        )],
         ..Options::default()
     });
     let cluster = s.create_cluster();
@@ -202,10 +182,7 @@ fn node_states_follow_heketis_table() {
     r.redact(&node);
     let state = |want: &str| s.get(&format!("/nodes/{node}")).json()["state"] == want;
 
-    assert_snapshot!(
-        "node_online_to_failed",
-        r.reply(&s.set_state("nodes", &node, "failed"))
-    );
+    assert_snapshot!("node_online_to_failed", r.reply(&s.set_state("nodes", &node, "failed")));
     assert!(state("online"));
     assert_eq!(s.set_state("nodes", &node, "offline").status, 204);
     assert!(state("offline"));
@@ -220,14 +197,8 @@ fn node_states_follow_heketis_table() {
     // A node whose devices hold no bricks goes to failed directly, devices too.
     assert_eq!(s.set_state("nodes", &node, "failed").status, 204);
     assert!(state("failed"));
-    assert_eq!(
-        s.get(&format!("/devices/{device}")).json()["state"],
-        "failed"
-    );
-    assert_snapshot!(
-        "node_failed_to_online",
-        r.reply(&s.set_state("nodes", &node, "online"))
-    );
+    assert_eq!(s.get(&format!("/devices/{device}")).json()["state"], "failed");
+    assert_snapshot!("node_failed_to_online", r.reply(&s.set_state("nodes", &node, "online")));
     assert_eq!(
         s.set_state("nodes", &node, "offline").body,
         "Cannot move a failed/removed node to offline state\n"
@@ -250,11 +221,8 @@ fn node_states_follow_heketis_table() {
         "validation failed: healcheck: maybe is not valid heal info check.\n"
     );
     assert_eq!(
-        s.post(
-            "/nodes/0123456789abcdef0123456789abcdef/state",
-            r#"{"state":"online"}"#
-        )
-        .status,
+        s.post("/nodes/0123456789abcdef0123456789abcdef/state", r#"{"state":"online"}"#)
+            .status,
         404
     );
 }
@@ -282,29 +250,15 @@ fn node_tags() {
     let deleted = s.post(&path, r#"{"change_type":"delete","tags":{"rack":""}}"#);
     assert_eq!(deleted.json(), json!({"arbiter": "supported", "zone": "a"}));
     assert_eq!(
-        s.post(&path, r#"{"change_type":"set","tags":{"only":"x"}}"#)
-            .json(),
+        s.post(&path, r#"{"change_type":"set","tags":{"only":"x"}}"#).json(),
         json!({"only": "x"})
     );
     let bad = s.post(&path, r#"{"change_type":"set","tags":{"$! W ~~~":"x"}}"#);
     assert_snapshot!("node_tags_bad_name", r.reply(&bad));
-    assert_eq!(
-        s.post(&path, r#"{"change_type":"merge","tags":{}}"#).status,
-        400
-    );
+    assert_eq!(s.post(&path, r#"{"change_type":"merge","tags":{}}"#).status, 400);
     // A failed request leaves the tags alone.
-    assert_eq!(
-        s.get(&format!("/nodes/{node}")).json()["tags"],
-        json!({"only": "x"})
-    );
+    assert_eq!(s.get(&format!("/nodes/{node}")).json()["tags"], json!({"only": "x"}));
     // Clearing drops the key from node info.
-    assert_eq!(
-        s.post(&path, r#"{"change_type":"set","tags":{}}"#).json(),
-        json!({})
-    );
-    assert!(s
-        .get(&format!("/nodes/{node}"))
-        .json()
-        .get("tags")
-        .is_none());
+    assert_eq!(s.post(&path, r#"{"change_type":"set","tags":{}}"#).json(), json!({}));
+    assert!(s.get(&format!("/nodes/{node}")).json().get("tags").is_none());
 }

@@ -15,10 +15,7 @@ fn heketi_link(dir: &std::path::Path) -> std::path::PathBuf {
 fn heketi_version() {
     let dir = tempfile::tempdir().unwrap();
     for flag in ["--version", "-v"] {
-        let out = Command::new(heketi_link(dir.path()))
-            .arg(flag)
-            .output()
-            .unwrap();
+        let out = Command::new(heketi_link(dir.path())).arg(flag).output().unwrap();
         assert!(out.status.success());
         assert!(
             String::from_utf8_lossy(&out.stdout).starts_with("Heketi v10"),
@@ -54,10 +51,7 @@ fn heketi_serves_from_its_config_on_all_interfaces() {
         .unwrap()
         .unwrap();
     let addr = line.strip_prefix("Listening on ").unwrap().to_string();
-    assert!(
-        addr.starts_with("[::]:") || addr.starts_with("0.0.0.0:"),
-        "{addr}"
-    );
+    assert!(addr.starts_with("[::]:") || addr.starts_with("0.0.0.0:"), "{addr}");
     let port = addr.rsplit(':').next().unwrap();
     let hello = reqwest::blocking::get(format!("http://127.0.0.1:{port}/hello"))
         .unwrap()
@@ -86,8 +80,5 @@ fn heketi_refuses_unknown_executors_and_states() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
-        "invalid executor: telnet"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "invalid executor: telnet");
 }

@@ -6,19 +6,13 @@ use crate::harness::{Options, Redactor, Server};
 #[test]
 fn queue_reports_pending_then_the_outcome_once() {
     let s = Server::with(Options {
-        env: vec![(
-            "BRICKYARD_MOCK_FAULTS".into(),
-            "device_setup:1:delay:1500".into(),
-        )],
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "device_setup:1:delay:1500".into())],
         ..Options::default()
     });
     let mut r = Redactor::default();
     let cluster = s.create_cluster();
     let node = s.add_node(&cluster, 1, "node1", "10.0.0.1");
-    let accepted = s.post(
-        "/devices",
-        &json!({"node": node, "name": "/dev/sdb"}).to_string(),
-    );
+    let accepted = s.post("/devices", &json!({"node": node, "name": "/dev/sdb"}).to_string());
     let location = accepted.location();
     r.redact(&location);
     let pending = s.get(&location);
@@ -44,8 +38,5 @@ fn queue_errors() {
     let cluster = s.create_cluster();
     let node = s.add_node(&cluster, 1, "node1", "10.0.0.1");
     let failed = s.set_state("nodes", &node, "failed");
-    assert_snapshot!(
-        "queue_failed",
-        r.redact(&format!("{}\n{}", failed.status, failed.body))
-    );
+    assert_snapshot!("queue_failed", r.redact(&format!("{}\n{}", failed.status, failed.body)));
 }
