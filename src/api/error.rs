@@ -41,11 +41,11 @@ impl From<OpError> for ApiError {
             OpError::NotFound(_) => StatusCode::NOT_FOUND,
             OpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             OpError::Conflict(_) => StatusCode::CONFLICT,
-            OpError::Busy => StatusCode::TOO_MANY_REQUESTS,
-            OpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            OpError::Busy | OpError::Retry => StatusCode::TOO_MANY_REQUESTS,
+            OpError::Internal(_) | OpError::Incomplete(_) => StatusCode::INTERNAL_SERVER_ERROR,
             OpError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         };
-        let busy = matches!(e, OpError::Busy);
+        let busy = matches!(e, OpError::Busy | OpError::Retry);
         let mut err = ApiError::new(status, e.to_string());
         if busy {
             err.message = "Server busy. Retry operation later.".into();

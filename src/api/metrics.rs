@@ -76,7 +76,7 @@ fn collect_topology(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn 
         let c = cluster.id.as_str();
         volumes
             .with_label_values(&[c])
-            .set(store.children(TreeName::ClusterVolumes, c)?.len() as f64);
+            .set(engine.visible_volumes(c)?.len() as f64);
         block_volumes
             .with_label_values(&[c])
             .set(store.children(TreeName::ClusterBlockVolumes, c)?.len() as f64);

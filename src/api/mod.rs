@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod operations;
 pub mod queue;
+pub mod volumes;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -249,6 +250,20 @@ pub fn router(app: AppState) -> Router {
         .route("/devices/{id}/state", post(devices::set_state))
         .route("/devices/{id}/tags", post(nodes::set_tags::<DeviceRecord>))
         .route("/devices/{id}/resync", get(devices::resync))
+        .route("/volumes", post(volumes::create).get(volumes::list))
+        .route("/volumes/{id}", get(volumes::info).delete(volumes::delete))
+        .route("/volumes/{id}/expand", post(volumes::expand))
+        .route("/volumes/{id}/clone", post(volumes::clone))
+        .route("/volumes/{id}/block-restriction", post(volumes::block_restriction))
+        .route(
+            "/blockvolumes",
+            get(volumes::block_volumes_list).post(volumes::block_volumes_missing),
+        )
+        .route(
+            "/blockvolumes/{id}",
+            get(volumes::block_volume_unknown).delete(volumes::block_volumes_missing),
+        )
+        .route("/blockvolumes/{id}/expand", post(volumes::block_volumes_missing))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route("/internal/logging", get(logging::get_level).post(logging::set_level))
         .route("/operations", get(operations::summary))

@@ -64,9 +64,19 @@ impl Default for CommandConfig {
     }
 }
 
-/// Quotes for a POSIX shell when needed; safe values pass unchanged.
+/// Quotes for a POSIX shell when needed. Values made only of characters a
+/// shell never interprets pass unchanged, so command lines stay exactly as
+/// Heketi writes them.
 pub fn q(value: &str) -> Cow<'_, str> {
-    shlex::try_quote(value).unwrap_or(Cow::Owned("''".into()))
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=,@%+-".contains(c));
+    if plain {
+        Cow::Borrowed(value)
+    } else {
+        shlex::try_quote(value).unwrap_or(Cow::Owned("''".into()))
+    }
 }
 
 impl CommandConfig {
@@ -427,11 +437,12 @@ mod tests {
             options: vec!["user.x $(rm -rf /)".into()],
         });
         assert!(
-            set.iter().any(|l| l.ends_with("volume set v user.x '$(rm' '-rf' '/)'")),
+            set.iter().any(|l| l.ends_with("volume set v user.x '$(rm' -rf '/)'")),
             "{set:?}"
         );
         let dev = c.device_setup("/dev/sd'b", "d", true);
-        assert_eq!(dev[0], "wipefs --all '/dev/sd'\"'\"'b'");
+        assert_eq!(dev[0], "wipefs --all \"/dev/sd'b\"");
+        assert_eq!(c.device_setup("/dev/$(reboot)", "d", true)[0], "wipefs --all '/dev/$(reboot)'");
         assert!(dev[1].ends_with("'/dev/sd'\\''b'"));
     }
 

@@ -40,7 +40,7 @@ impl Engine {
         let record = self.store.get::<ClusterRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         Ok(ClusterView {
             nodes: self.store.children(TreeName::ClusterNodes, id)?,
-            volumes: self.store.children(TreeName::ClusterVolumes, id)?,
+            volumes: self.visible_volumes(id)?,
             block_volumes: self.store.children(TreeName::ClusterBlockVolumes, id)?,
             record,
         })

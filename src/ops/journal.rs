@@ -65,6 +65,29 @@ pub enum Action {
         host: String,
         handle: DeviceHandle,
     },
+    /// The volume and its bricks are stored, marked pending, with their
+    /// space taken; they become visible at commit.
+    CreateVolume {
+        volume_id: String,
+        bricks: Vec<String>,
+    },
+    DeleteVolume {
+        volume_id: String,
+        bricks: Vec<String>,
+    },
+    /// New bricks are stored, pending, with their space taken.
+    ExpandVolume {
+        volume_id: String,
+        bricks: Vec<String>,
+        delta_gib: u64,
+    },
+    /// The clone and its bricks (sharing the source's pools) are stored,
+    /// pending; the source is hidden until the clone is done.
+    CloneVolume {
+        source_id: String,
+        clone_id: String,
+        bricks: Vec<String>,
+    },
 }
 
 /// Which way start-up recovery takes an interrupted entry.
@@ -81,7 +104,23 @@ impl Action {
     /// journal. Node and device add/delete/resync are not among them, so
     /// `/operations` and the metrics leave them out, as Heketi does.
     pub fn heketi_type(&self) -> Option<&'static str> {
-        None
+        match self {
+            Action::CreateVolume { .. } => Some("create-volume"),
+            Action::DeleteVolume { .. } => Some("delete-volume"),
+            Action::ExpandVolume { .. } => Some("expand-volume"),
+            Action::CloneVolume { .. } => Some("clone-volume"),
+            _ => None,
+        }
+    }
+
+    /// Whether a failure while executing leaves node-side work to undo.
+    /// Node and device actions undo their own steps; volume actions rely on
+    /// idempotent teardown of everything they may have created.
+    pub fn undo_after_failure(&self) -> bool {
+        matches!(
+            self,
+            Action::CreateVolume { .. } | Action::ExpandVolume { .. } | Action::CloneVolume { .. }
+        )
     }
 
     /// Brickyard's own name for the entry (logs, recovery messages).
@@ -92,6 +131,10 @@ impl Action {
             Action::AddDevice { .. } => "add-device",
             Action::DeleteDevice { .. } => "delete-device",
             Action::ResyncDevice { .. } => "resync-device",
+            Action::CreateVolume { .. } => "create-volume",
+            Action::DeleteVolume { .. } => "delete-volume",
+            Action::ExpandVolume { .. } => "expand-volume",
+            Action::CloneVolume { .. } => "clone-volume",
         }
     }
 
@@ -103,15 +146,48 @@ impl Action {
             Action::AddDevice { device, .. } => vec![(device.id.clone(), "Add device")],
             Action::DeleteDevice { device_id, .. } => vec![(device_id.clone(), "Delete device")],
             Action::ResyncDevice { device_id, .. } => vec![(device_id.clone(), "Resync device")],
+            Action::CreateVolume { volume_id, bricks } => with_bricks(bricks, "Add brick", (volume_id, "Add volume")),
+            Action::DeleteVolume { volume_id, bricks } => {
+                with_bricks(bricks, "Delete brick", (volume_id, "Delete volume"))
+            }
+            Action::ExpandVolume { volume_id, bricks, .. } => {
+                with_bricks(bricks, "Add brick", (volume_id, "Expand volume"))
+            }
+            Action::CloneVolume {
+                source_id,
+                clone_id,
+                bricks,
+            } => {
+                let mut out = vec![(source_id.clone(), "Clone volume from")];
+                out.extend(with_bricks(bricks, "Add brick", (clone_id, "Expand volume to")));
+                out
+            }
         }
     }
 
     pub fn recovery(&self) -> Recovery {
         match self {
-            Action::DeleteNode { .. } | Action::DeleteDevice { .. } => Recovery::Forward,
-            Action::AddNode { .. } | Action::AddDevice { .. } | Action::ResyncDevice { .. } => Recovery::Back,
+            Action::DeleteNode { .. }
+            | Action::DeleteDevice { .. }
+            | Action::DeleteVolume { .. }
+            | Action::ExpandVolume { .. } => Recovery::Forward,
+            Action::AddNode { .. }
+            | Action::AddDevice { .. }
+            | Action::ResyncDevice { .. }
+            | Action::CreateVolume { .. }
+            | Action::CloneVolume { .. } => Recovery::Back,
         }
     }
+}
+
+fn with_bricks(
+    bricks: &[String],
+    brick_change: &'static str,
+    last: (&String, &'static str),
+) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = bricks.iter().map(|b| (b.clone(), brick_change)).collect();
+    out.push((last.0.clone(), last.1));
+    out
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -217,13 +293,18 @@ impl Engine {
     async fn run(&self, entry: JournalEntry, direction: Recovery) {
         let label = entry.action.type_name();
         match direction {
-            Recovery::Forward => {
-                if let Err(e) = self.execute(&entry).await {
-                    tracing::warn!(op = %entry.id, kind = label, error = %e, "operation failed; rolling back");
-                    // Execute undoes its own node-side steps on failure.
-                    self.roll_back(&entry, e.to_string(), false).await;
+            Recovery::Forward => match self.execute(&entry).await {
+                Ok(()) => {}
+                Err(OpError::Incomplete(why)) => {
+                    tracing::error!(op = %entry.id, kind = label, error = %why, "operation stuck past its point of no return");
+                    self.mark_failed(&entry, why);
                 }
-            }
+                Err(e) => {
+                    tracing::warn!(op = %entry.id, kind = label, error = %e, "operation failed; rolling back");
+                    let undo = entry.action.undo_after_failure();
+                    self.roll_back(&entry, e.to_string(), undo).await;
+                }
+            },
             Recovery::Back => {
                 let reason = format!("{label} operation {} interrupted by restart, rolled back", entry.id);
                 self.roll_back(&entry, reason, true).await;
@@ -256,6 +337,18 @@ impl Engine {
                 host,
                 handle,
             } => self.resync_device_execute(entry, device_id, host, handle).await,
+            Action::CreateVolume { volume_id, bricks } => self.create_volume_execute(entry, volume_id, bricks).await,
+            Action::DeleteVolume { volume_id, bricks } => self.delete_volume_execute(entry, volume_id, bricks).await,
+            Action::ExpandVolume {
+                volume_id,
+                bricks,
+                delta_gib,
+            } => self.expand_volume_execute(entry, volume_id, bricks, *delta_gib).await,
+            Action::CloneVolume {
+                source_id,
+                clone_id,
+                bricks,
+            } => self.clone_volume_execute(entry, source_id, clone_id, bricks).await,
         }
     }
 
@@ -296,6 +389,20 @@ impl Engine {
         }
     }
 
+    /// Leaves an entry for a later cleanup to finish, reporting `why`.
+    fn mark_failed(&self, entry: &JournalEntry, why: String) {
+        let result = self.store.transact(|tx| {
+            if let Some(mut stored) = tx.get::<JournalEntry, OpError>(&entry.id)? {
+                stored.status = JournalStatus::Failed;
+                tx.put(&stored)?;
+            }
+            queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(why.clone()))
+        });
+        if let Err(e) = result {
+            tracing::error!(op = %entry.id, error = %e, "cannot mark operation failed");
+        }
+    }
+
     /// Idempotent undo of an entry's possible node-side effects.
     async fn undo_node_side(&self, action: &Action) -> Result<(), String> {
         match action {
@@ -311,7 +418,13 @@ impl Engine {
                 .device_teardown(host, &planned_handle(device))
                 .await
                 .map_err(|e| e.to_string()),
-            Action::DeleteNode { .. } | Action::DeleteDevice { .. } | Action::ResyncDevice { .. } => Ok(()),
+            Action::CreateVolume { volume_id, bricks } => self.undo_volume(volume_id, bricks).await,
+            Action::CloneVolume { clone_id, bricks, .. } => self.undo_volume(clone_id, bricks).await,
+            Action::ExpandVolume { volume_id, bricks, .. } => self.undo_bricks(volume_id, bricks).await,
+            Action::DeleteNode { .. }
+            | Action::DeleteDevice { .. }
+            | Action::ResyncDevice { .. }
+            | Action::DeleteVolume { .. } => Ok(()),
         }
     }
 
@@ -319,6 +432,17 @@ impl Engine {
         match action {
             Action::AddNode { node, .. } => super::nodes::unregister_hostnames(tx, node),
             Action::AddDevice { device, .. } => super::devices::release_name(tx, device),
+            Action::CreateVolume { volume_id, bricks } => self.release_volume(tx, volume_id, bricks),
+            Action::ExpandVolume { bricks, .. } => self.release_bricks(tx, bricks),
+            Action::CloneVolume {
+                source_id,
+                clone_id,
+                bricks,
+            } => {
+                self.release_volume(tx, clone_id, bricks)?;
+                self.unmark_volume(tx, source_id, &[])
+            }
+            Action::DeleteVolume { volume_id, bricks } => self.unmark_volume(tx, volume_id, bricks),
             _ => Ok(()),
         }
     }

@@ -14,6 +14,7 @@ pub mod nodes;
 pub mod queue;
 pub mod recovery;
 pub mod throttle;
+pub mod volumes;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,13 @@ pub enum OpError {
     Internal(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// The store changed under a plan; plan again.
+    #[error("the topology changed while planning; retry")]
+    Retry,
+    /// Past the point of no return and stuck: the journal entry stays,
+    /// marked failed, for a cleanup to finish it.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl OpError {

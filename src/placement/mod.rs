@@ -32,8 +32,6 @@ pub struct ClusterSlot {
     pub id: String,
     pub block: bool,
     pub file: bool,
-    /// Volumes in the cluster, pending ones included.
-    pub volume_names: BTreeSet<String>,
     pub node_count: usize,
     /// Online devices of online nodes, in node-id then device-id order.
     pub devices: Vec<DeviceSlot>,

@@ -44,7 +44,6 @@ fn cluster(devices: Vec<DeviceSlot>) -> ClusterSlot {
         file: true,
         node_count: nodes.len(),
         devices,
-        ..ClusterSlot::default()
     }
 }
 

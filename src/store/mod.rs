@@ -36,6 +36,11 @@ pub enum TreeName {
     DeviceNames,
     /// `cluster id/volume name` → volume id.
     VolumeNames,
+    /// Volumes clients may see (not being created, deleted or cloned from):
+    /// volume id → cluster id.
+    VisibleVolumes,
+    /// `device id/thin pool` → comma-separated ids of the bricks in it.
+    PoolBricks,
     ClusterNodes,
     ClusterVolumes,
     ClusterBlockVolumes,
@@ -48,7 +53,7 @@ pub enum TreeName {
 }
 
 impl TreeName {
-    pub const ALL: [TreeName; 19] = [
+    pub const ALL: [TreeName; 21] = [
         TreeName::Meta,
         TreeName::Clusters,
         TreeName::Nodes,
@@ -61,6 +66,8 @@ impl TreeName {
         TreeName::StorageHosts,
         TreeName::DeviceNames,
         TreeName::VolumeNames,
+        TreeName::VisibleVolumes,
+        TreeName::PoolBricks,
         TreeName::ClusterNodes,
         TreeName::ClusterVolumes,
         TreeName::ClusterBlockVolumes,
@@ -84,6 +91,8 @@ impl TreeName {
             TreeName::StorageHosts => "idx_storage_hosts",
             TreeName::DeviceNames => "idx_device_names",
             TreeName::VolumeNames => "idx_volume_names",
+            TreeName::VisibleVolumes => "idx_visible_volumes",
+            TreeName::PoolBricks => "idx_pool_bricks",
             TreeName::ClusterNodes => "rel_cluster_nodes",
             TreeName::ClusterVolumes => "rel_cluster_volumes",
             TreeName::ClusterBlockVolumes => "rel_cluster_blockvolumes",
@@ -341,6 +350,15 @@ impl Store {
 
     pub fn has_children(&self, relation: TreeName, parent: &str) -> Result<bool, StoreError> {
         Ok(decode_count(self.tree(TreeName::Counts).get(count_key(relation, parent))?) > 0)
+    }
+
+    /// All keys of an index tree, in order.
+    pub fn index_keys(&self, index: TreeName) -> Result<Vec<String>, StoreError> {
+        self.tree(index)
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
     }
 
     pub fn index_get(&self, index: TreeName, key: &str) -> Result<Option<String>, StoreError> {

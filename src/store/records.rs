@@ -171,6 +171,11 @@ pub struct BrickRecord {
     pub lvm_lv: String,
     /// 1 normal, 2 arbiter (Heketi's numbering).
     pub sub_type: u8,
+    /// KiB this brick holds on its device's account: its pool's size, or 0
+    /// for a snapshot clone sharing another brick's pool. A device's `used`
+    /// is the sum of its bricks' charges.
+    #[serde(default)]
+    pub charged: u64,
     /// The journal entry creating or removing this brick, if any.
     #[serde(default)]
     pub pending: String,

@@ -1,0 +1,133 @@
+//! `/volumes`
+
+use std::sync::LazyLock;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use regex::Regex;
+
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::{accepted, json, AppState, HexId};
+use crate::ops::volumes::VolumeCreate;
+use crate::store::records::{DurabilityRecord, SnapshotRecord};
+use crate::wire::validate::{Violations, BLANK};
+use crate::wire::volumes::{
+    volume_info, BlockRestrictionRequest, VolumeCloneRequest, VolumeCreateRequest, VolumeExpandRequest,
+    VolumeListResponse,
+};
+use crate::wire::BrickInfo;
+
+static VOLUME_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]+$").expect("static pattern"));
+
+fn check_size(v: &mut Violations, field: &str, size: i64) {
+    if size == 0 {
+        v.add(field, BLANK);
+    } else if size < 1 {
+        v.add(field, "must be no less than 1");
+    }
+}
+
+fn check_name(v: &mut Violations, name: &str) {
+    if !name.is_empty() && !VOLUME_NAME.is_match(name) {
+        v.add("name", "must be in a valid format");
+    }
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<VolumeCreateRequest>,
+) -> Result<Response, ApiError> {
+    let mut v = Violations::default();
+    check_size(&mut v, "size", req.size);
+    check_name(&mut v, &req.name);
+    v.into_result().map_err(ApiError::validation)?;
+    let queue_id = app
+        .engine
+        .create_volume(VolumeCreate {
+            size: req.size,
+            name: req.name,
+            clusters: req.clusters,
+            durability: DurabilityRecord::from(&req.durability),
+            gid: req.gid,
+            options: req.glustervolumeoptions,
+            block: req.block,
+            snapshot: SnapshotRecord {
+                enable: req.snapshot.enable,
+                factor: req.snapshot.factor,
+            },
+        })
+        .await?;
+    Ok(accepted(&queue_id))
+}
+
+pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let volumes = app.engine.list_volumes()?;
+    Ok(json(StatusCode::OK, &VolumeListResponse { volumes }))
+}
+
+pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    let view = app.engine.volume_info(&id)?;
+    let bricks = view.bricks.into_iter().map(BrickInfo::from).collect();
+    Ok(json(StatusCode::OK, &volume_info(&view.record, bricks, view.hosts)))
+}
+
+pub async fn delete(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    let queue_id = app.engine.delete_volume(&id).await?;
+    Ok(accepted(&queue_id))
+}
+
+pub async fn expand(
+    State(app): State<AppState>,
+    HexId(id): HexId,
+    JsonBody(req): JsonBody<VolumeExpandRequest>,
+) -> Result<Response, ApiError> {
+    let mut v = Violations::default();
+    check_size(&mut v, "expand_size", req.expand_size);
+    v.into_result().map_err(ApiError::validation)?;
+    let queue_id = app.engine.expand_volume(&id, req.expand_size as u64).await?;
+    Ok(accepted(&queue_id))
+}
+
+pub async fn clone(
+    State(app): State<AppState>,
+    HexId(id): HexId,
+    JsonBody(req): JsonBody<VolumeCloneRequest>,
+) -> Result<Response, ApiError> {
+    let mut v = Violations::default();
+    check_name(&mut v, &req.name);
+    v.into_result().map_err(ApiError::validation)?;
+    let queue_id = app.engine.clone_volume(&id, &req.name).await?;
+    Ok(accepted(&queue_id))
+}
+
+pub async fn block_restriction(
+    State(app): State<AppState>,
+    HexId(id): HexId,
+    JsonBody(req): JsonBody<BlockRestrictionRequest>,
+) -> Result<Response, ApiError> {
+    if !matches!(req.restriction.as_str(), "" | "locked") {
+        let mut v = Violations::default();
+        v.add("restriction", "must be a valid value");
+        return Err(ApiError::validation(v));
+    }
+    let queue_id = app.engine.set_block_restriction(&id, &req.restriction).await?;
+    Ok(accepted(&queue_id))
+}
+
+/// Block volumes (gluster-block) have their own work item; none exist yet.
+pub async fn block_volumes_list() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "blockvolumes": [] }))
+}
+
+pub async fn block_volumes_missing() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Block volumes (gluster-block) are not implemented in this Brickyard release",
+    )
+}
+
+pub async fn block_volume_unknown(HexId(_): HexId) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Id not found")
+}
