@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod clusters;
+pub mod db;
 pub mod devices;
 pub mod error;
 pub mod logging;
@@ -264,6 +265,7 @@ pub fn router(app: AppState) -> Router {
             get(volumes::block_volume_unknown).delete(volumes::block_volumes_missing),
         )
         .route("/blockvolumes/{id}/expand", post(volumes::block_volumes_missing))
+        .route("/db/check", get(db::check))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route("/internal/logging", get(logging::get_level).post(logging::set_level))
         .route("/operations", get(operations::summary))

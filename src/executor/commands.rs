@@ -442,7 +442,10 @@ mod tests {
         );
         let dev = c.device_setup("/dev/sd'b", "d", true);
         assert_eq!(dev[0], "wipefs --all \"/dev/sd'b\"");
-        assert_eq!(c.device_setup("/dev/$(reboot)", "d", true)[0], "wipefs --all '/dev/$(reboot)'");
+        assert_eq!(
+            c.device_setup("/dev/$(reboot)", "d", true)[0],
+            "wipefs --all '/dev/$(reboot)'"
+        );
         assert!(dev[1].ends_with("'/dev/sd'\\''b'"));
     }
 

@@ -626,7 +626,7 @@ impl Executor for MockExecutor {
                         let key = format!("{vg}/{brick_dir}");
                         if let Some(pool) = node.lvs.get(&key).and_then(|lv| lv.pool.clone()) {
                             node.lvs.insert(
-                                format!("{vg}/{gluster_id}_0"),
+                                format!("{vg}/{gluster_id}_{i}"),
                                 MockLv {
                                     pool: Some(pool),
                                     extents: 0,

@@ -887,16 +887,18 @@ impl Engine {
                 brick_ids.len()
             )));
         }
-        let lv = format!("{}_0", report.gluster_id.replace('-', ""));
+        // Snapshot LVs are named after the clone's gluster id and the brick's
+        // position, so two bricks in one volume group never share a name.
+        let lv_prefix = report.gluster_id.replace('-', "");
         self.commit(entry, QueueOutcome::SeeOther(format!("/volumes/{clone_id}")), |tx| {
-            for (brick_id, gluster_brick) in brick_ids.iter().zip(&report.bricks) {
+            for (i, (brick_id, gluster_brick)) in brick_ids.iter().zip(&report.bricks).enumerate() {
                 if let Some(mut b) = tx.get::<BrickRecord, OpError>(brick_id)? {
                     b.path = gluster_brick
                         .split_once(':')
                         .map(|(_, p)| p)
                         .unwrap_or(gluster_brick)
                         .to_string();
-                    b.lvm_lv = lv.clone();
+                    b.lvm_lv = format!("{lv_prefix}_{i}");
                     b.pending.clear();
                     tx.put(&b)?;
                 }

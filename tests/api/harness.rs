@@ -293,6 +293,57 @@ impl Server {
         self.finish(self.post(&format!("/{kind}/{id}/state"), &format!(r#"{{"state":"{state}"}}"#)))
     }
 
+    /// A cluster of `nodes` nodes in distinct zones with `devices` devices each.
+    pub fn topology(&self, nodes: usize, devices: usize) -> (String, Vec<String>) {
+        let cluster = self.create_cluster();
+        let mut ids = Vec::new();
+        for i in 1..=nodes {
+            let node = self.add_node(&cluster, i as i64, &format!("node{i}"), &format!("10.0.0.{i}"));
+            for d in 0..devices {
+                self.add_device(&node, &format!("/dev/sd{}", (b'b' + d as u8) as char));
+            }
+            ids.push(node);
+        }
+        (cluster, ids)
+    }
+
+    /// Creates a volume; returns its info.
+    pub fn create_volume(&self, body: &str) -> Value {
+        let done = self.finish(self.post("/volumes", body));
+        assert_eq!(done.status, 303, "{done:?}");
+        let info = self.get(&done.location());
+        assert_eq!(info.status, 200);
+        info.json()
+    }
+
+    /// Asserts the store is consistent and nothing is pending.
+    pub fn assert_consistent(&self) {
+        let check = self.get("/db/check");
+        assert_eq!(check.status, 200);
+        let report = check.json();
+        assert_eq!(report["totalinconsistencies"], 0, "{}", check.body);
+        assert_eq!(self.get("/operations").json()["total"], 0, "operations left pending");
+    }
+
+    /// Logical volumes on every simulated node, as `host vg/lv`.
+    pub fn mock_lvs(&self) -> Vec<String> {
+        let nodes = self.mock_nodes();
+        let mut out = Vec::new();
+        if let Some(hosts) = nodes["hosts"].as_object() {
+            for (host, state) in hosts {
+                if let Some(lvs) = state["lvs"].as_object() {
+                    out.extend(lvs.keys().map(|k| format!("{host} {k}")));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub fn mock_commands(&self, host: &str) -> Vec<String> {
+        serde_json::from_value(self.mock_nodes()["hosts"][host]["commands"].clone()).unwrap_or_default()
+    }
+
     pub fn mock_nodes(&self) -> Value {
         let bytes = std::fs::read(self.mock_state_path()).unwrap_or_else(|_| b"{}".to_vec());
         serde_json::from_slice(&bytes).unwrap()

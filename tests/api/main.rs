@@ -11,3 +11,4 @@ mod nodes;
 mod personality;
 mod python_client;
 mod queue;
+mod volumes;
