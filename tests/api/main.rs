@@ -5,6 +5,7 @@ mod harness;
 mod admin;
 mod auth;
 mod clusters;
+mod crash;
 mod devices;
 mod durability;
 mod nodes;

@@ -25,5 +25,5 @@ fn heketi_python_client_works_unchanged() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "pytest failed:\n{text}");
-    assert!(text.contains("4 passed"), "expected 4 passed:\n{text}");
+    assert!(text.contains("5 passed"), "expected 5 passed:\n{text}");
 }

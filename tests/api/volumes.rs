@@ -42,8 +42,14 @@ fn volume_create_info_list_and_delete() {
     }
     // Which node holds which brick, and the node order, vary from run to
     // run; the shape and every other byte do not.
-    let uniform = regex::Regex::new("<id[0-9]+>").unwrap().replace_all(&r.reply(&info), "<id>").into_owned();
-    let uniform = regex::Regex::new(r"10\.0\.0\.[0-9]").unwrap().replace_all(&uniform, "10.0.0.x").into_owned();
+    let uniform = regex::Regex::new("<id[0-9]+>")
+        .unwrap()
+        .replace_all(&r.reply(&info), "<id>")
+        .into_owned();
+    let uniform = regex::Regex::new(r"10\.0\.0\.[0-9]")
+        .unwrap()
+        .replace_all(&uniform, "10.0.0.x")
+        .into_owned();
     assert_snapshot!("volume_info", uniform);
     assert_eq!(s.get("/volumes").json(), json!({"volumes": [id]}));
     assert_eq!(s.get(&format!("/clusters/{cluster}")).json()["volumes"], json!([id]));

@@ -98,3 +98,48 @@ def test_device_lifecycle(client):
     assert client.node_info(node["id"])["devices"] == []
     assert client.node_delete(node["id"]) is True
     assert client.cluster_delete(cluster["id"]) is True
+
+
+def test_volume_lifecycle(client):
+    cluster = client.cluster_create()
+    # This client release has no cluster_setflags(); its cluster_create()
+    # sends {} (both flags off), so set the file flag through its own
+    # request helper, as Heketi's newer client does.
+    client._make_request("POST", "/clusters/" + cluster["id"] + "/flags",
+                         {"block": True, "file": True})
+    nodes = []
+    for zone in (1, 2, 3):
+        node = client.node_add({
+            "zone": zone,
+            "cluster": cluster["id"],
+            "hostnames": {"manage": [unique("manage")], "storage": [unique("storage")]},
+        })
+        nodes.append(node)
+        for name in ("/dev/sda1", "/dev/sda2", "/dev/sda3"):
+            assert client.device_add({"name": name, "node": node["id"]}) is True
+    before = client.volume_list()["volumes"]
+    # No durability: the server's default (distribute only), as on Heketi.
+    volume = client.volume_create({"size": 10, "clusters": [cluster["id"]]})
+    assert volume["size"] == 10
+    assert volume["durability"]["type"] == "none"
+    assert volume["id"] in client.volume_list()["volumes"]
+    assert len(client.volume_list()["volumes"]) == len(before) + 1
+    assert client.volume_info(volume["id"]) == volume
+    with pytest.raises(requests.exceptions.HTTPError):
+        client.volume_info("badid")
+    with pytest.raises(requests.exceptions.HTTPError):
+        client.volume_expand("badid", {"expand_size": 10})
+    expanded = client.volume_expand(volume["id"], {"expand_size": 10})
+    assert expanded["size"] == 20
+    with pytest.raises(requests.exceptions.HTTPError):
+        client.volume_delete("badid")
+    assert client.volume_delete(volume["id"]) is True
+    assert volume["id"] not in client.volume_list()["volumes"]
+    for node in nodes:
+        for device in client.node_info(node["id"])["devices"]:
+            assert device["storage"]["used"] == 0
+            client.device_state(device["id"], {"state": "offline"})
+            client.device_state(device["id"], {"state": "failed"})
+            assert client.device_delete(device["id"]) is True
+        assert client.node_delete(node["id"]) is True
+    assert client.cluster_delete(cluster["id"]) is True
