@@ -50,6 +50,13 @@ impl Engine {
     /// What a poll of `/queue/{id}` sees. A final outcome is delivered once,
     /// and only after it is on disk.
     pub async fn poll_queue(&self, id: &str) -> Result<QueueOutcome, OpError> {
+        // Pending polls are frequent and change nothing: answer them with a
+        // plain read, without taking the store's transaction lock.
+        match self.store.get::<QueueRecord>(id)? {
+            None => return Err(OpError::id_not_found()),
+            Some(record) if record.outcome == QueueOutcome::Pending => return Ok(QueueOutcome::Pending),
+            Some(_) => {}
+        }
         let outcome = self.store.transact(|tx| {
             let Some(record) = tx.get::<QueueRecord, OpError>(id)? else {
                 return Err(Abort::User(OpError::id_not_found()));

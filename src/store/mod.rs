@@ -294,7 +294,13 @@ impl Store {
     /// Makes every committed change durable. Callers await this before a
     /// client hears of success; concurrent callers share one disk sync.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        // sled's own flush_async can stall under many concurrent callers;
+        // its blocking flush on the blocking pool does not, and concurrent
+        // callers still share the disk sync.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Open(format!("flush task failed: {e}")))??;
         Ok(())
     }
 

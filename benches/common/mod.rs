@@ -1,0 +1,140 @@
+//! Shared by the benchmarks: start the release binary on loopback and talk
+//! to it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+
+pub struct Bench {
+    pub child: Child,
+    pub base: String,
+    pub client: Client,
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client")
+}
+
+impl Bench {
+    /// Starts `brickyard serve` with `args` and `env`; returns once it listens.
+    pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Bench {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brickyard"))
+            .arg("serve")
+            .args(args)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "error")
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server");
+        let line = BufReader::new(child.stdout.take().expect("stdout"))
+            .lines()
+            .next()
+            .expect("listening line")
+            .expect("utf8");
+        let addr = line.trim_start_matches("Listening on ").replace("[::]", "127.0.0.1").replace("0.0.0.0", "127.0.0.1");
+        Bench {
+            child,
+            base: format!("http://{addr}"),
+            client: client(),
+        }
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Response {
+        self.client.post(format!("{}{path}", self.base)).body(body.to_string()).send().expect("post")
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.base)).send().expect("get")
+    }
+
+    pub fn finish(&self, client: &Client, accepted: Response) -> Response {
+        wait_final(client, &self.base, accepted)
+    }
+
+    /// A cluster of 3 nodes in 3 zones with one device each; returns its id.
+    pub fn three_nodes(&self) -> String {
+        let cluster: serde_json::Value = self.post("/clusters", r#"{"file":true,"block":true}"#).json().expect("cluster");
+        let cluster = cluster["id"].as_str().expect("id").to_string();
+        for i in 1..=3 {
+            let body = serde_json::json!({"zone": i, "hostnames": {"manage": [format!("node{i}")], "storage": [format!("10.0.0.{i}")]}, "cluster": cluster});
+            let done = self.finish(&self.client, self.post("/nodes", &body.to_string()));
+            let node = done.headers()["location"].to_str().expect("node").trim_start_matches("/nodes/").to_string();
+            let device = serde_json::json!({"node": node, "name": "/dev/sdb"});
+            self.finish(&self.client, self.post("/devices", &device.to_string()));
+        }
+        cluster
+    }
+
+    pub fn rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            })
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls an accepted request tightly (bounded) until it is final.
+pub fn wait_final(client: &Client, base: &str, accepted: Response) -> Response {
+    wait_final_every(client, base, accepted, Duration::from_micros(200))
+}
+
+/// Polls an accepted request every `interval` (bounded) until it is final.
+pub fn wait_final_every(client: &Client, base: &str, accepted: Response, interval: Duration) -> Response {
+    let location = accepted.headers()["location"].to_str().expect("location").to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = client.get(format!("{base}{location}")).send().expect("poll");
+        if r.headers().get("x-pending").is_none() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "operation did not finish");
+        std::thread::sleep(interval);
+    }
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+pub fn micros(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 10_000.0 {
+        format!("{:.1} ms", us / 1000.0)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+pub fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

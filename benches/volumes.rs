@@ -1,0 +1,150 @@
+//! Volume operations with the mock executor (node state in memory):
+//! sequential create latency, throughput under 32 clients, reads with 5,000
+//! volumes, how create latency changes from 1,000 to 5,000 volumes, memory,
+//! store size and start-up time. Run with `cargo bench --bench volumes`.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{dir_size, micros, percentile, wait_final_every, Bench};
+
+const CREATE: &str = r#"{"size":1,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
+const TOTAL: usize = 5000;
+const CLIENTS: usize = 32;
+
+/// One create, POST to 303; `Err` for a 429.
+fn create_once(client: &reqwest::blocking::Client, base: &str) -> Result<Duration, ()> {
+    create_polling(client, base, Duration::from_micros(200))
+}
+
+/// One create, polling every `interval`; `Err` for a 429.
+fn create_polling(client: &reqwest::blocking::Client, base: &str, interval: Duration) -> Result<Duration, ()> {
+    let start = Instant::now();
+    let accepted = client.post(format!("{base}/volumes")).body(CREATE).send().expect("post");
+    if accepted.status().as_u16() == 429 {
+        return Err(());
+    }
+    assert_eq!(accepted.status().as_u16(), 202, "{:?}", accepted.text());
+    let done = wait_final_every(client, base, accepted, interval);
+    assert_eq!(done.status().as_u16(), 303);
+    Ok(start.elapsed())
+}
+
+fn sequential(b: &Bench, n: usize) -> Vec<Duration> {
+    let mut times: Vec<Duration> = (0..n).map(|_| create_once(&b.client, &b.base).expect("no 429 sequentially")).collect();
+    times.sort();
+    times
+}
+
+fn gets(b: &Bench, paths: &[String], n: usize) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = Instant::now();
+        let r = b.get(&paths[i % paths.len()]);
+        assert!(r.status().is_success());
+        let _ = r.bytes();
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times
+}
+
+fn row(name: &str, t: &[Duration]) {
+    println!("| {name} | {} | {} |", micros(percentile(t, 0.5)), micros(percentile(t, 0.99)));
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("heketi.json");
+    std::fs::write(
+        &config,
+        r#"{"port":"0","glusterfs":{"executor":"mock","db":"store","max_volumes_per_cluster":-1}}"#,
+    )
+    .expect("config");
+    let env = [("BRICKYARD_MOCK_STATE", "memory"), ("HEKETI_MOCK_DEVICE_SIZE_GB", "20000")];
+    let args = ["--config", config.to_str().expect("path"), "--disable-auth", "--listen", "127.0.0.1:0"];
+    let b = Bench::start(dir.path(), &args, &env);
+    b.three_nodes();
+
+    println!("Brickyard volume benchmark: mock executor, 3 nodes, replica-3 1 GiB volumes, loopback, every commit flushed to disk");
+    println!();
+    println!("| measurement | p50 | p99 |");
+    println!("|---|---|---|");
+    let first = sequential(&b, 200);
+    row("sequential create, empty store (POST → 303)", &first);
+
+    // Concurrent clients.
+    let busy = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let per_client = 25;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let base = b.base.clone();
+            let (busy, done) = (busy.clone(), done.clone());
+            std::thread::spawn(move || {
+                let client = common::client();
+                let mut made = 0;
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while made < per_client && Instant::now() < deadline {
+                    // Pollers back off a little, as real clients do (heketi-cli waits 400 ms).
+                    match create_polling(&client, &base, Duration::from_millis(2)) {
+                        Ok(_) => made += 1,
+                        Err(()) => {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                }
+                done.fetch_add(made, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client thread");
+    }
+    let elapsed = started.elapsed();
+    let made = done.load(Ordering::Relaxed);
+    let throughput = made as f64 / elapsed.as_secs_f64();
+
+    // Fill to 1,000, measure, fill to 5,000, measure.
+    let mut count = 200 + made;
+    while count < 1000 {
+        create_once(&b.client, &b.base).expect("fill");
+        count += 1;
+    }
+    let at_1000 = sequential(&b, 200);
+    count += 200;
+    row("sequential create at 1,000 volumes", &at_1000);
+    while count < TOTAL - 200 {
+        create_once(&b.client, &b.base).expect("fill");
+        count += 1;
+    }
+    let at_5000 = sequential(&b, 200);
+    count += 200;
+    row("sequential create at 5,000 volumes", &at_5000);
+
+    let list: serde_json::Value = b.get("/volumes").json().expect("list");
+    let ids: Vec<String> = list["volumes"].as_array().expect("ids").iter().map(|v| format!("/volumes/{}", v.as_str().unwrap_or_default())).collect();
+    assert_eq!(ids.len(), count);
+    row(&format!("GET /volumes ({count} ids)"), &gets(&b, &["/volumes".to_string()], 300));
+    row("GET /volumes/{id}", &gets(&b, &ids, 3000));
+    let rss = b.rss_mib();
+    b.stop();
+    let store = dir_size(&dir.path().join("store"));
+
+    let start = Instant::now();
+    let again = Bench::start(dir.path(), &args, &env);
+    let up = start.elapsed();
+    assert!(again.get("/hello").status().is_success());
+    again.stop();
+
+    println!();
+    println!("throughput with {CLIENTS} concurrent clients: {throughput:.0} creates/s ({made} volumes in {:.2} s), 429 answers: {}", elapsed.as_secs_f64(), busy.load(Ordering::Relaxed));
+    println!("create p50 at 1,000 → 5,000 volumes: {} → {} ({:.2}×)", micros(percentile(&at_1000, 0.5)), micros(percentile(&at_5000, 0.5)), percentile(&at_5000, 0.5).as_secs_f64() / percentile(&at_1000, 0.5).as_secs_f64());
+    println!("resident memory at {count} volumes: {rss:.1} MiB; store on disk: {:.1} MiB", store as f64 / 1048576.0);
+    println!("start-up with {count} volumes (process start to listening): {}", micros(up));
+}
