@@ -32,7 +32,10 @@ fn main() {
         &["--listen", "127.0.0.1:0", "--store", store.to_str().expect("path")],
         &[("BRICKYARD_MOCK_STATE", "memory")],
     );
-    let cluster: serde_json::Value = b.post("/clusters", r#"{"file":true,"block":true}"#).json().expect("cluster");
+    let cluster: serde_json::Value = b
+        .post("/clusters", r#"{"file":true,"block":true}"#)
+        .json()
+        .expect("cluster");
     let cluster = cluster["id"].as_str().expect("id").to_string();
     let fill = Instant::now();
     let mut nodes = Vec::with_capacity(NODES);
@@ -43,7 +46,11 @@ fn main() {
             "cluster": cluster,
         });
         let done = b.finish(&b.client, b.post("/nodes", &body.to_string()));
-        let node = done.headers()["location"].to_str().expect("node").trim_start_matches("/nodes/").to_string();
+        let node = done.headers()["location"]
+            .to_str()
+            .expect("node")
+            .trim_start_matches("/nodes/")
+            .to_string();
         let device = serde_json::json!({"node": node, "name": "/dev/sdb"});
         b.finish(&b.client, b.post("/devices", &device.to_string()));
         nodes.push(node);
@@ -57,13 +64,22 @@ fn main() {
     let node_times = measure(&b, &node_paths);
     let rss = b.rss_mib();
 
-    println!("Brickyard API latency, {NODES} nodes (1 device each), {SAMPLES} sequential requests per route, keep-alive");
+    println!(
+        "Brickyard API latency, {NODES} nodes (1 device each), {SAMPLES} sequential requests per route, keep-alive"
+    );
     println!("| route | p50 | p99 |");
     println!("|---|---|---|");
     for (route, t) in [("GET /clusters/{id}", &clusters), ("GET /nodes/{id}", &node_times)] {
-        println!("| {route} | {} | {} |", micros(percentile(t, 0.50)), micros(percentile(t, 0.99)));
+        println!(
+            "| {route} | {} | {} |",
+            micros(percentile(t, 0.50)),
+            micros(percentile(t, 0.99))
+        );
     }
     println!("server resident memory: {rss:.1} MiB");
-    println!("filling {NODES} nodes + devices through the API took {:.1} s", fill.as_secs_f64());
+    println!(
+        "filling {NODES} nodes + devices through the API took {:.1} s",
+        fill.as_secs_f64()
+    );
     b.stop();
 }

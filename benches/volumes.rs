@@ -23,7 +23,11 @@ fn create_once(client: &reqwest::blocking::Client, base: &str) -> Result<Duratio
 /// One create, polling every `interval`; `Err` for a 429.
 fn create_polling(client: &reqwest::blocking::Client, base: &str, interval: Duration) -> Result<Duration, ()> {
     let start = Instant::now();
-    let accepted = client.post(format!("{base}/volumes")).body(CREATE).send().expect("post");
+    let accepted = client
+        .post(format!("{base}/volumes"))
+        .body(CREATE)
+        .send()
+        .expect("post");
     if accepted.status().as_u16() == 429 {
         return Err(());
     }
@@ -34,7 +38,9 @@ fn create_polling(client: &reqwest::blocking::Client, base: &str, interval: Dura
 }
 
 fn sequential(b: &Bench, n: usize) -> Vec<Duration> {
-    let mut times: Vec<Duration> = (0..n).map(|_| create_once(&b.client, &b.base).expect("no 429 sequentially")).collect();
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| create_once(&b.client, &b.base).expect("no 429 sequentially"))
+        .collect();
     times.sort();
     times
 }
@@ -53,7 +59,11 @@ fn gets(b: &Bench, paths: &[String], n: usize) -> Vec<Duration> {
 }
 
 fn row(name: &str, t: &[Duration]) {
-    println!("| {name} | {} | {} |", micros(percentile(t, 0.5)), micros(percentile(t, 0.99)));
+    println!(
+        "| {name} | {} | {} |",
+        micros(percentile(t, 0.5)),
+        micros(percentile(t, 0.99))
+    );
 }
 
 fn main() {
@@ -64,8 +74,17 @@ fn main() {
         r#"{"port":"0","glusterfs":{"executor":"mock","db":"store","max_volumes_per_cluster":-1}}"#,
     )
     .expect("config");
-    let env = [("BRICKYARD_MOCK_STATE", "memory"), ("HEKETI_MOCK_DEVICE_SIZE_GB", "20000")];
-    let args = ["--config", config.to_str().expect("path"), "--disable-auth", "--listen", "127.0.0.1:0"];
+    let env = [
+        ("BRICKYARD_MOCK_STATE", "memory"),
+        ("HEKETI_MOCK_DEVICE_SIZE_GB", "20000"),
+    ];
+    let args = [
+        "--config",
+        config.to_str().expect("path"),
+        "--disable-auth",
+        "--listen",
+        "127.0.0.1:0",
+    ];
     let b = Bench::start(dir.path(), &args, &env);
     b.three_nodes();
 
@@ -128,9 +147,17 @@ fn main() {
     row("sequential create at 5,000 volumes", &at_5000);
 
     let list: serde_json::Value = b.get("/volumes").json().expect("list");
-    let ids: Vec<String> = list["volumes"].as_array().expect("ids").iter().map(|v| format!("/volumes/{}", v.as_str().unwrap_or_default())).collect();
+    let ids: Vec<String> = list["volumes"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| format!("/volumes/{}", v.as_str().unwrap_or_default()))
+        .collect();
     assert_eq!(ids.len(), count);
-    row(&format!("GET /volumes ({count} ids)"), &gets(&b, &["/volumes".to_string()], 300));
+    row(
+        &format!("GET /volumes ({count} ids)"),
+        &gets(&b, &["/volumes".to_string()], 300),
+    );
     row("GET /volumes/{id}", &gets(&b, &ids, 3000));
     let rss = b.rss_mib();
     b.stop();
@@ -144,7 +171,18 @@ fn main() {
 
     println!();
     println!("throughput with {CLIENTS} concurrent clients: {throughput:.0} creates/s ({made} volumes in {:.2} s), 429 answers: {}", elapsed.as_secs_f64(), busy.load(Ordering::Relaxed));
-    println!("create p50 at 1,000 → 5,000 volumes: {} → {} ({:.2}×)", micros(percentile(&at_1000, 0.5)), micros(percentile(&at_5000, 0.5)), percentile(&at_5000, 0.5).as_secs_f64() / percentile(&at_1000, 0.5).as_secs_f64());
-    println!("resident memory at {count} volumes: {rss:.1} MiB; store on disk: {:.1} MiB", store as f64 / 1048576.0);
-    println!("start-up with {count} volumes (process start to listening): {}", micros(up));
+    println!(
+        "create p50 at 1,000 → 5,000 volumes: {} → {} ({:.2}×)",
+        micros(percentile(&at_1000, 0.5)),
+        micros(percentile(&at_5000, 0.5)),
+        percentile(&at_5000, 0.5).as_secs_f64() / percentile(&at_1000, 0.5).as_secs_f64()
+    );
+    println!(
+        "resident memory at {count} volumes: {rss:.1} MiB; store on disk: {:.1} MiB",
+        store as f64 / 1048576.0
+    );
+    println!(
+        "start-up with {count} volumes (process start to listening): {}",
+        micros(up)
+    );
 }

@@ -42,7 +42,10 @@ impl Bench {
             .next()
             .expect("listening line")
             .expect("utf8");
-        let addr = line.trim_start_matches("Listening on ").replace("[::]", "127.0.0.1").replace("0.0.0.0", "127.0.0.1");
+        let addr = line
+            .trim_start_matches("Listening on ")
+            .replace("[::]", "127.0.0.1")
+            .replace("0.0.0.0", "127.0.0.1");
         Bench {
             child,
             base: format!("http://{addr}"),
@@ -51,7 +54,11 @@ impl Bench {
     }
 
     pub fn post(&self, path: &str, body: &str) -> Response {
-        self.client.post(format!("{}{path}", self.base)).body(body.to_string()).send().expect("post")
+        self.client
+            .post(format!("{}{path}", self.base))
+            .body(body.to_string())
+            .send()
+            .expect("post")
     }
 
     pub fn get(&self, path: &str) -> Response {
@@ -64,12 +71,19 @@ impl Bench {
 
     /// A cluster of 3 nodes in 3 zones with one device each; returns its id.
     pub fn three_nodes(&self) -> String {
-        let cluster: serde_json::Value = self.post("/clusters", r#"{"file":true,"block":true}"#).json().expect("cluster");
+        let cluster: serde_json::Value = self
+            .post("/clusters", r#"{"file":true,"block":true}"#)
+            .json()
+            .expect("cluster");
         let cluster = cluster["id"].as_str().expect("id").to_string();
         for i in 1..=3 {
             let body = serde_json::json!({"zone": i, "hostnames": {"manage": [format!("node{i}")], "storage": [format!("10.0.0.{i}")]}, "cluster": cluster});
             let done = self.finish(&self.client, self.post("/nodes", &body.to_string()));
-            let node = done.headers()["location"].to_str().expect("node").trim_start_matches("/nodes/").to_string();
+            let node = done.headers()["location"]
+                .to_str()
+                .expect("node")
+                .trim_start_matches("/nodes/")
+                .to_string();
             let device = serde_json::json!({"node": node, "name": "/dev/sdb"});
             self.finish(&self.client, self.post("/devices", &device.to_string()));
         }

@@ -464,7 +464,13 @@ impl Executor for MockExecutor {
         self.mutate(|n| {
             let node = n.hosts.entry(host.to_string()).or_default();
             let lv_key = format!("{}/{}", brick.vg(), brick.lv);
-            if node.lvs.contains_key(&lv_key) && node.mounts.contains_key(&brick.mount_point()) {
+            if node.lvs.contains_key(&lv_key) {
+                // A create interrupted after lvcreate: finish mounting it.
+                let device = format!("/dev/mapper/{}-brick_{}", brick.vg(), brick.brick_id);
+                node.mounts.entry(brick.mount_point()).or_insert(device);
+                if !node.fstab.contains(&fstab_line) {
+                    node.fstab.push(fstab_line.clone());
+                }
                 return Ok(());
             }
             node.commands.extend(lines);

@@ -181,7 +181,11 @@ impl Engine {
                 ));
             }
             let visible = s.index_get(TreeName::VisibleVolumes, &v.id)?.is_some();
-            if visible != v.pending.is_empty() {
+            // A clone's source stays listed while it is being cloned.
+            let cloning = journal
+                .get(&v.pending)
+                .is_some_and(|e| matches!(&e.action, Action::CloneVolume { source_id, .. } if source_id == &v.id));
+            if visible != (v.pending.is_empty() || cloning) {
                 p.push(format!("Volume {} visibility does not match its pending marker", v.id));
             }
             for b in &v.brick_order {

@@ -295,6 +295,12 @@ impl Engine {
         match direction {
             Recovery::Forward => match self.execute(&entry).await {
                 Ok(()) => {}
+                // A re-run of an entry that only goes forward never reverts:
+                // its first run may have passed the point of no return.
+                Err(e) if entry.status != JournalStatus::New && entry.action.recovery() == Recovery::Forward => {
+                    tracing::error!(op = %entry.id, kind = label, error = %e, "resumed operation failed again");
+                    self.mark_failed(&entry, e.to_string());
+                }
                 Err(OpError::Incomplete(why)) => {
                     tracing::error!(op = %entry.id, kind = label, error = %why, "operation stuck past its point of no return");
                     self.mark_failed(&entry, why);
@@ -362,23 +368,23 @@ impl Engine {
         } else {
             Ok(())
         };
-        let outcome = self.store.transact(|tx| {
-            self.release_reservations(tx, &entry.action)?;
-            match &undone {
-                Ok(()) => {
-                    tx.remove::<JournalEntry, OpError>(&entry.id)?;
-                    queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(reason.clone()))
-                }
-                Err(undo_error) => {
-                    let mut failed = entry.clone();
-                    failed.status = JournalStatus::Failed;
-                    tx.put(&failed)?;
-                    queue::finish(
-                        tx,
-                        &entry.queue_id,
-                        QueueOutcome::Failed(format!("{reason}; undoing it on the node failed: {undo_error}")),
-                    )
-                }
+        // Reservations go only with what they stand for: after a failed undo
+        // the bricks (or names) still exist on the nodes and stay recorded.
+        let outcome = self.store.transact(|tx| match &undone {
+            Ok(()) => {
+                self.release_reservations(tx, &entry.action)?;
+                tx.remove::<JournalEntry, OpError>(&entry.id)?;
+                queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(reason.clone()))
+            }
+            Err(undo_error) => {
+                let mut failed = entry.clone();
+                failed.status = JournalStatus::Failed;
+                tx.put(&failed)?;
+                queue::finish(
+                    tx,
+                    &entry.queue_id,
+                    QueueOutcome::Failed(format!("{reason}; undoing it on the node failed: {undo_error}")),
+                )
             }
         });
         if let Err(e) = &undone {

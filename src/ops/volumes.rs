@@ -386,7 +386,9 @@ impl Engine {
         let limits = self.limits();
         let layout = layout_of(&durability);
         let min_kib = limits.brick_min_size_gb * KIB_PER_GIB * layout.data_bricks();
-        let size_kib = (req.size.max(0) as u64) * KIB_PER_GIB;
+        let size_kib = (req.size.max(0) as u64)
+            .checked_mul(KIB_PER_GIB)
+            .ok_or_else(|| bad("Invalid volume size"))?;
         if size_kib < min_kib {
             return Err(bad(format!(
                 "Requested volume size ({} GB) is smaller than the minimum supported volume size ({min_kib})",
@@ -601,9 +603,12 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        // Clone bricks get their paths only at commit; gluster removes a
+        // clone's snapshot bricks with the volume.
         let bricks: Vec<BrickRecord> = brick_ids
             .iter()
             .filter_map(|id| self.store.get::<BrickRecord>(id).ok().flatten())
+            .filter(|b| !b.path.is_empty())
             .collect();
         self.destroy_bricks(&bricks, volume.gid)
             .await
@@ -635,6 +640,9 @@ impl Engine {
                 .get::<VolumeRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
             if !v.pending.is_empty() {
+                return Err(Abort::User(in_use("Failed to set up volume delete")));
+            }
+            if tx.child_count::<OpError>(TreeName::VolumeBricks, id)? != bricks.len() as u64 {
                 return Err(Abort::User(in_use("Failed to set up volume delete")));
             }
             v.pending = op.clone();
@@ -680,14 +688,21 @@ impl Engine {
             ))
         })?;
         self.commit(entry, QueueOutcome::NoContent, |tx| {
-            for b in &bricks {
-                drop_brick(tx, b, reclaimed.get(&b.id).copied().unwrap_or(true))?;
+            for id in brick_ids {
+                // The stored copy: a concurrent delete may have moved a charge to it.
+                if let Some(b) = tx.get::<BrickRecord, OpError>(id)? {
+                    drop_brick(tx, &b, reclaimed.get(id).copied().unwrap_or(true))?;
+                }
             }
             drop_volume(tx, &volume)
         })
     }
 
     pub async fn expand_volume(self: &Arc<Self>, id: &str, expand_gib: u64) -> Result<String, OpError> {
+        if expand_gib.checked_mul(KIB_PER_GIB).is_none() {
+            return Err(bad("Invalid volume size"));
+        }
+        self.visible_volume(id)?;
         let permit = self.throttle.acquire().await?;
         let volume = self.visible_volume(id)?;
         let cluster = self
@@ -750,10 +765,12 @@ impl Engine {
         self.create_bricks(&bricks, volume.gid).await?;
         let spec = self.gluster_spec(&volume, &bricks)?;
         let (host, _) = self.hosts_of(&bricks[0].node)?;
+        // add-brick may have taken some bricks before failing: from here on
+        // the bricks are never destroyed, only finished by a cleanup.
         self.executor
             .volume_expand(&host, &spec)
             .await
-            .map_err(|e| OpError::Internal(e.to_string()))?;
+            .map_err(|e| OpError::Incomplete(e.to_string()))?;
         self.commit(entry, QueueOutcome::SeeOther(format!("/volumes/{volume_id}")), |tx| {
             let mut v = tx
                 .get::<VolumeRecord, OpError>(volume_id)?
@@ -849,10 +866,10 @@ impl Engine {
             if !src.pending.is_empty() {
                 return Err(Abort::User(OpError::id_not_found()));
             }
-            // As in Heketi, the source is hidden while it is being cloned.
+            // As in Heketi, the source answers 404 while it is being cloned
+            // but stays listed.
             src.pending = op.clone();
             tx.put(&src)?;
-            tx.index_remove(TreeName::VisibleVolumes, id)?;
             reserve_volume(tx, &clone, self.limits().max_volumes_per_cluster)?;
             reserve_bricks(tx, &clone_id, &clone_bricks)
         })
@@ -918,12 +935,12 @@ impl Engine {
     /// request whose outcome is already final.
     pub async fn set_block_restriction(&self, id: &str, restriction: &str) -> Result<String, OpError> {
         let volume = self.visible_volume(id)?;
+        let _permit = self.throttle.acquire().await?;
         if !volume.block {
             return Err(OpError::Internal(
                 "Failed to set block restriction: Block restrictions can only be set on block hosting volumes".into(),
             ));
         }
-        let _permit = self.throttle.acquire().await?;
         let queue_id = self.store.transact(|tx| {
             let mut v = tx
                 .get::<VolumeRecord, OpError>(id)?
@@ -1040,7 +1057,8 @@ fn reserve_bricks(tx: &Tx<'_>, volume_id: &str, bricks: &[BrickRecord]) -> Resul
         let mut device = tx
             .get::<DeviceRecord, OpError>(&b.device)?
             .ok_or(Abort::User(OpError::Retry))?;
-        if device.state != EntityState::Online || (b.charged > 0 && device.space.free <= b.charged) {
+        // Clone bricks take no space and may sit on devices of any state.
+        if b.charged > 0 && (device.state != EntityState::Online || device.space.free <= b.charged) {
             return Err(Abort::User(OpError::Retry));
         }
         device.space.free -= b.charged;

@@ -171,3 +171,36 @@ fn a_failed_step_rolls_back_at_once() {
     assert!(failed.mock_lvs().is_empty());
     failed.assert_consistent();
 }
+
+#[test]
+fn an_expand_stuck_past_add_brick_is_finished_by_cleanup() {
+    let s = Server::with(Options {
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "volume_expand:1:fail:volume add-brick: failed: Commit failed on 10.0.0.2".into(),
+        )],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let id = volume["id"].as_str().unwrap();
+    let failed = s.finish(s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":10}"#));
+    assert_eq!(
+        (failed.status, failed.body.as_str()),
+        (500, "volume add-brick: failed: Commit failed on 10.0.0.2\n")
+    );
+    // The new bricks are kept (gluster may hold them), and the operation waits.
+    let ops = s.get("/operations").json();
+    assert_eq!((ops["total"].as_u64(), ops["failed"].as_u64()), (Some(1), Some(1)));
+    let pending = s.get("/operations/pending").json();
+    assert_eq!(pending["pendingoperations"][0]["type_name"], "expand-volume");
+    assert_eq!(s.get(&format!("/volumes/{id}")).json()["size"], 10);
+    assert_eq!(s.get("/db/check").json()["totalinconsistencies"], 0);
+    // A cleanup takes it forward to the end.
+    assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
+    let info = s.get(&format!("/volumes/{id}")).json();
+    assert_eq!(info["size"], 20);
+    assert_eq!(info["bricks"].as_array().unwrap().len(), 6);
+    s.assert_consistent();
+    assert_no_dangling_bricks(&s);
+}
