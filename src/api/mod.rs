@@ -265,6 +265,7 @@ pub fn router(app: AppState) -> Router {
             get(volumes::block_volume_unknown).delete(volumes::block_volumes_missing),
         )
         .route("/blockvolumes/{id}/expand", post(volumes::block_volumes_missing))
+        .route("/bricks/to-evict/{id}", post(volumes::evict_brick))
         .route("/db/check", get(db::check))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route("/internal/logging", get(logging::get_level).post(logging::set_level))

@@ -131,3 +131,15 @@ pub async fn block_volumes_missing() -> ApiError {
 pub async fn block_volume_unknown(HexId(_): HexId) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Id not found")
 }
+
+/// `POST /bricks/to-evict/{id}`: replacing a brick arrives with the node
+/// and device lifecycle work; until then a known brick gets 501.
+pub async fn evict_brick(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
+    if !app.engine.brick_exists(&id)? {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "Id not found"));
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Brick eviction (replacing a brick on another device) is not implemented in this Brickyard release",
+    ))
+}

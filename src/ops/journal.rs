@@ -363,6 +363,9 @@ impl Engine {
     /// the nodes (after a crash nobody knows how far it got); if that fails,
     /// the entry stays, marked `failed`, for a later cleanup to retry.
     pub(crate) async fn roll_back(&self, entry: &JournalEntry, reason: String, node_side: bool) {
+        // The stored entry names what exists now (a retried create swaps bricks).
+        let stored = self.store.get::<JournalEntry>(&entry.id).ok().flatten();
+        let entry = stored.as_ref().unwrap_or(entry);
         let undone = if node_side {
             self.undo_node_side(&entry.action).await
         } else {

@@ -193,6 +193,10 @@ impl Engine {
             .collect())
     }
 
+    pub fn brick_exists(&self, id: &str) -> Result<bool, OpError> {
+        Ok(self.store.get::<BrickRecord>(id)?.is_some())
+    }
+
     pub fn list_volumes(&self) -> Result<Vec<String>, OpError> {
         Ok(self.store.index_keys(TreeName::VisibleVolumes)?)
     }
@@ -574,22 +578,95 @@ impl Engine {
         volume_id: &str,
         brick_ids: &[String],
     ) -> Result<(), OpError> {
-        let volume = self
+        let mut brick_ids = brick_ids.to_vec();
+        let mut retries_left = self.limits().volume_create_retries;
+        loop {
+            let volume = self
+                .store
+                .get::<VolumeRecord>(volume_id)?
+                .ok_or_else(|| OpError::Internal(format!("volume {volume_id} is missing from the store")))?;
+            let error = match self.make_volume(&volume, &brick_ids).await {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            if retries_left == 0 {
+                return Err(error);
+            }
+            retries_left -= 1;
+            tracing::warn!(volume = volume_id, error = %error, retries_left, "volume create failed; retrying with a new placement");
+            // As Heketi does: undo, place again, try again.
+            self.undo_volume(volume_id, &brick_ids)
+                .await
+                .map_err(|_| error.clone())?;
+            brick_ids = self
+                .replace_bricks(entry, &volume, &brick_ids)
+                .map_err(|_| error.clone())?;
+        }
+        let cluster = self
             .store
             .get::<VolumeRecord>(volume_id)?
-            .ok_or_else(|| OpError::Internal(format!("volume {volume_id} is missing from the store")))?;
+            .map(|v| v.cluster)
+            .unwrap_or_default();
+        self.commit(entry, QueueOutcome::SeeOther(format!("/volumes/{volume_id}")), |tx| {
+            clear_pending(tx, volume_id, &brick_ids)?;
+            tx.index_put(TreeName::VisibleVolumes, volume_id, &cluster)
+        })
+    }
+
+    /// Bricks, then the gluster volume.
+    async fn make_volume(&self, volume: &VolumeRecord, brick_ids: &[String]) -> Result<(), OpError> {
         let bricks = self.bricks_by_id(brick_ids)?;
         self.create_bricks(&bricks, volume.gid).await?;
-        let spec = self.gluster_spec(&volume, &bricks)?;
+        let spec = self.gluster_spec(volume, &bricks)?;
         let (host, _) = self.hosts_of(&bricks[0].node)?;
         self.executor
             .volume_create(&host, &spec)
             .await
-            .map_err(|e| OpError::Internal(e.to_string()))?;
-        self.commit(entry, QueueOutcome::SeeOther(format!("/volumes/{volume_id}")), |tx| {
-            clear_pending(tx, volume_id, brick_ids)?;
-            tx.index_put(TreeName::VisibleVolumes, volume_id, &volume.cluster)
-        })
+            .map_err(|e| OpError::Internal(e.to_string()))
+    }
+
+    /// Swaps a failed attempt's bricks for a fresh placement in the same
+    /// cluster: the old ones are released first (so their space counts),
+    /// the journal entry always names the bricks that exist.
+    fn replace_bricks(
+        &self,
+        entry: &JournalEntry,
+        volume: &VolumeRecord,
+        old: &[String],
+    ) -> Result<Vec<String>, OpError> {
+        let set_bricks = |tx: &Tx<'_>, ids: &[String]| -> Result<(), Abort<OpError>> {
+            let mut stored = tx
+                .get::<JournalEntry, OpError>(&entry.id)?
+                .ok_or(Abort::User(OpError::Conflict("operation is no longer pending".into())))?;
+            stored.action = Action::CreateVolume {
+                volume_id: volume.id.clone(),
+                bricks: ids.to_vec(),
+            };
+            tx.put(&stored)?;
+            if let Some(mut v) = tx.get::<VolumeRecord, OpError>(&volume.id)? {
+                v.brick_order = ids.to_vec();
+                tx.put(&v)?;
+            }
+            Ok(())
+        };
+        self.store.transact(|tx| {
+            self.release_bricks(tx, old)?;
+            set_bricks(tx, &[])
+        })?;
+        let cluster = self
+            .store
+            .get::<ClusterRecord>(&volume.cluster)?
+            .ok_or_else(|| OpError::Internal(format!("cluster {} is gone", volume.cluster)))?;
+        let request = placement_request(volume, volume.size_gib, 0, self.limits())?;
+        let plan = placement::place_in_cluster(&self.cluster_slot(&cluster)?, &request, &mut new_id)
+            .map_err(|r| OpError::Internal(format!("Failed to allocate new volume: {r}")))?;
+        let bricks = new_bricks(volume, &plan);
+        let ids: Vec<String> = bricks.iter().map(|b| b.id.clone()).collect();
+        self.store.transact(|tx| {
+            reserve_bricks(tx, &volume.id, &bricks)?;
+            set_bricks(tx, &ids)
+        })?;
+        Ok(ids)
     }
 
     /// Node-side undo of a create (or clone): the gluster volume and the bricks.

@@ -142,7 +142,7 @@ fn clone_is_rolled_back_when_it_dies() {
 }
 
 #[test]
-fn a_failed_step_rolls_back_at_once() {
+fn a_failed_create_is_retried_with_a_new_placement() {
     let s = Server::with(Options {
         env: vec![(
             "BRICKYARD_MOCK_FAULTS".into(),
@@ -151,25 +151,40 @@ fn a_failed_step_rolls_back_at_once() {
         ..Options::default()
     });
     s.topology(3, 1);
-    let failed = s.finish(s.post("/volumes", R3));
-    assert_eq!(
-        (failed.status, failed.body.as_str()),
-        (500, "  Insufficient free space: 2573 extents needed\n")
-    );
-    assert!(s.mock_lvs().is_empty(), "{:?}", s.mock_lvs());
+    let done = s.finish(s.post("/volumes", R3));
+    assert_eq!(done.status, 303, "{done:?}");
+    let info = s.get(&done.location()).json();
+    assert_eq!(info["bricks"].as_array().unwrap().len(), 3);
+    assert_no_dangling_bricks(&s);
+    // The failed attempt's bricks were taken down on the nodes.
+    let commands: Vec<String> = (1..=3).flat_map(|i| s.mock_commands(&format!("node{i}"))).collect();
+    assert!(commands.iter().any(|c| c.starts_with("umount ")), "{commands:?}");
     s.assert_consistent();
-    let failed = Server::with(Options {
-        env: vec![(
-            "BRICKYARD_MOCK_FAULTS".into(),
-            "volume_create:1:fail:volume create: vol: failed: Host 10.0.0.9 is not in 'Peer in Cluster' state".into(),
-        )],
-        ..Options::default()
-    });
-    failed.topology(3, 1);
-    let outcome = failed.finish(failed.post("/volumes", R3));
-    assert_eq!(outcome.status, 500);
-    assert!(failed.mock_lvs().is_empty());
-    failed.assert_consistent();
+}
+
+#[test]
+fn a_step_failing_every_time_rolls_back() {
+    for (fault, message) in [
+        (
+            "brick_create:*:fail:  Insufficient free space: 2573 extents needed",
+            "  Insufficient free space: 2573 extents needed\n",
+        ),
+        (
+            "volume_create:*:fail:volume create: vol: failed: Host 10.0.0.9 is not in 'Peer in Cluster' state",
+            "volume create: vol: failed: Host 10.0.0.9 is not in 'Peer in Cluster' state\n",
+        ),
+    ] {
+        let s = Server::with(Options {
+            env: vec![("BRICKYARD_MOCK_FAULTS".into(), fault.into())],
+            ..Options::default()
+        });
+        s.topology(3, 1);
+        let failed = s.finish(s.post("/volumes", R3));
+        assert_eq!((failed.status, failed.body.as_str()), (500, message));
+        assert!(s.mock_lvs().is_empty(), "{:?}", s.mock_lvs());
+        assert!(gluster_volumes(&s).is_empty());
+        s.assert_consistent();
+    }
 }
 
 #[test]
@@ -203,4 +218,26 @@ fn an_expand_stuck_past_add_brick_is_finished_by_cleanup() {
     assert_eq!(info["bricks"].as_array().unwrap().len(), 6);
     s.assert_consistent();
     assert_no_dangling_bricks(&s);
+}
+
+#[test]
+fn a_create_killed_during_its_retry_is_rolled_back() {
+    let mut s = Server::with(Options {
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "brick_create:2:fail:lvcreate failed,brick_create:5:delay:4000".into(),
+        )],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let accepted = s.post("/volumes", R3);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(s.get(&accepted.location()).header("x-pending"), Some("true"));
+    s.kill9();
+    s.restart_with_env(vec![]);
+    let outcome = s.wait(&accepted.location());
+    assert_eq!(outcome.status, 500, "{outcome:?}");
+    assert!(s.mock_lvs().is_empty(), "{:?}", s.mock_lvs());
+    assert!(gluster_volumes(&s).is_empty());
+    s.assert_consistent();
 }

@@ -339,6 +339,20 @@ fn protected_and_conflicting_deletes() {
     let failing = s.post(&format!("/devices/{device}/state"), r#"{"state":"failed"}"#);
     assert_eq!(failing.status, 501);
     assert!(failing.body.contains("evacuating bricks"), "{}", failing.body);
+    let brick = s.get(&format!("/devices/{device}")).json()["bricks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let evict = s.post(&format!("/bricks/to-evict/{brick}"), "");
+    assert_eq!(evict.status, 501, "{evict:?}");
+    assert_eq!(
+        s.post("/bricks/to-evict/0123456789abcdef0123456789abcdef", "").status,
+        404
+    );
+    // Block volumes: none exist, and creating one says what is missing.
+    assert_eq!(s.get("/blockvolumes").json(), json!({"blockvolumes": []}));
+    assert_eq!(s.post("/blockvolumes", r#"{"size":1}"#).status, 501);
+    assert_eq!(s.get("/blockvolumes/0123456789abcdef0123456789abcdef").status, 404);
 }
 
 #[test]
