@@ -40,20 +40,8 @@ fn main() {
     let fill = Instant::now();
     let mut nodes = Vec::with_capacity(NODES);
     for i in 0..NODES {
-        let body = serde_json::json!({
-            "zone": i % 3 + 1,
-            "hostnames": {"manage": [format!("node{i}.example.com")], "storage": [format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256)]},
-            "cluster": cluster,
-        });
-        let done = b.finish(&b.client, b.post("/nodes", &body.to_string()));
-        let node = done.headers()["location"]
-            .to_str()
-            .expect("node")
-            .trim_start_matches("/nodes/")
-            .to_string();
-        let device = serde_json::json!({"node": node, "name": "/dev/sdb"});
-        b.finish(&b.client, b.post("/devices", &device.to_string()));
-        nodes.push(node);
+        let storage = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
+        nodes.push(b.node_with_device(&cluster, i % 3 + 1, &format!("node{i}.example.com"), &storage));
     }
     let fill = fill.elapsed();
 

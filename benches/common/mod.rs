@@ -77,17 +77,23 @@ impl Bench {
             .expect("cluster");
         let cluster = cluster["id"].as_str().expect("id").to_string();
         for i in 1..=3 {
-            let body = serde_json::json!({"zone": i, "hostnames": {"manage": [format!("node{i}")], "storage": [format!("10.0.0.{i}")]}, "cluster": cluster});
-            let done = self.finish(&self.client, self.post("/nodes", &body.to_string()));
-            let node = done.headers()["location"]
-                .to_str()
-                .expect("node")
-                .trim_start_matches("/nodes/")
-                .to_string();
-            let device = serde_json::json!({"node": node, "name": "/dev/sdb"});
-            self.finish(&self.client, self.post("/devices", &device.to_string()));
+            self.node_with_device(&cluster, i, &format!("node{i}"), &format!("10.0.0.{i}"));
         }
         cluster
+    }
+
+    /// Adds a node with one device, `/dev/sdb`; returns the node id.
+    pub fn node_with_device(&self, cluster: &str, zone: usize, manage: &str, storage: &str) -> String {
+        let body = serde_json::json!({"zone": zone, "hostnames": {"manage": [manage], "storage": [storage]}, "cluster": cluster});
+        let done = self.finish(&self.client, self.post("/nodes", &body.to_string()));
+        let node = done.headers()["location"]
+            .to_str()
+            .expect("node")
+            .trim_start_matches("/nodes/")
+            .to_string();
+        let device = serde_json::json!({"node": node, "name": "/dev/sdb"});
+        self.finish(&self.client, self.post("/devices", &device.to_string()));
+        node
     }
 
     pub fn rss_mib(&self) -> f64 {

@@ -808,13 +808,7 @@ impl Engine {
             delta_gib: expand_gib,
         });
         let op = entry.id.clone();
-        let bricks: Vec<BrickRecord> = bricks
-            .into_iter()
-            .map(|b| BrickRecord {
-                pending: op.clone(),
-                ..b
-            })
-            .collect();
+        let bricks = marked_pending(bricks, &op);
         self.submit(entry, Some(permit), |tx| {
             let v = tx
                 .get::<VolumeRecord, OpError>(id)?
@@ -929,13 +923,7 @@ impl Engine {
             pending: op.clone(),
             ..source.clone()
         };
-        let clone_bricks: Vec<BrickRecord> = clone_bricks
-            .into_iter()
-            .map(|b| BrickRecord {
-                pending: op.clone(),
-                ..b
-            })
-            .collect();
+        let clone_bricks = marked_pending(clone_bricks, &op);
         self.submit(entry, Some(permit), |tx| {
             let mut src = tx
                 .get::<VolumeRecord, OpError>(id)?
@@ -1082,6 +1070,16 @@ impl VolumeRecord {
     fn blockinfo_has_no_block_volumes(&self) -> bool {
         true
     }
+}
+
+fn marked_pending(bricks: Vec<BrickRecord>, op: &str) -> Vec<BrickRecord> {
+    bricks
+        .into_iter()
+        .map(|b| BrickRecord {
+            pending: op.to_string(),
+            ..b
+        })
+        .collect()
 }
 
 /// Brick records for a plan, in gluster order.
