@@ -5,6 +5,7 @@
 //! `docs/ARCHITECTURE.md` for the map.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod ids;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use brickyard::cli;
 use brickyard::config::{Config, Flags, ProcessEnv};
 use brickyard::logging::LogControl;
 
@@ -18,6 +19,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
     about = "GlusterFS volume management speaking Heketi's REST API"
 )]
 struct Brickyard {
+    #[command(flatten)]
+    global: cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +29,21 @@ struct Brickyard {
 enum Command {
     /// Run the server. Without --config: local development mode.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Client(cli::Command),
+}
+
+/// heketi-cli's own command line.
+#[derive(Parser)]
+#[command(name = "heketi-cli", disable_version_flag = true)]
+struct HeketiCli {
+    #[command(flatten)]
+    global: cli::Global,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<cli::Command>,
 }
 
 #[derive(clap::Args)]
@@ -90,6 +108,20 @@ fn main() -> ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if name == "heketi-cli" {
+        let args = HeketiCli::parse();
+        if args.version {
+            println!("heketi-cli v10.4.0 (Brickyard {VERSION})");
+            return ExitCode::SUCCESS;
+        }
+        return match args.command {
+            Some(command) => cli::run(&args.global, command),
+            None => {
+                eprintln!("Error: no command given (try heketi-cli --help)");
+                ExitCode::from(255)
+            }
+        };
+    }
     if name == "heketi" {
         let args = Heketi::parse();
         if args.version {
@@ -102,7 +134,9 @@ fn main() -> ExitCode {
             ..Flags::default()
         });
     }
-    match Brickyard::parse().command {
+    let args = Brickyard::parse();
+    match args.command {
+        Command::Client(command) => cli::run(&args.global, command),
         Command::Serve(a) => serve(Flags {
             config: a.config,
             disable_auth: a.disable_auth,

@@ -1,0 +1,190 @@
+//! The HTTP client heketi-cli uses, rebuilt: a fresh JWT per request (with
+//! `qsh`), the async protocol (poll `/queue/<id>` every 400 ms, follow the
+//! 303 with a new token), and retries of `429 Server busy`.
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::blocking::{Client as Http, Response};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// What a failed call prints after `Error: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        CliError(s)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(s: &str) -> Self {
+        CliError(s.to_string())
+    }
+}
+
+const POLL_DELAY: Duration = Duration::from_millis(400);
+const RETRIES: usize = 6;
+
+pub struct Client {
+    base: String,
+    user: String,
+    key: String,
+    http: Http,
+    poll_delay: Duration,
+}
+
+/// The error text Heketi's client makes of a failed response.
+fn error_of(resp: Response) -> CliError {
+    let status = resp.status();
+    let body = resp.text().unwrap_or_default();
+    let text: String = body.chars().take(4096).collect();
+    let text = text.trim();
+    if text.is_empty() {
+        CliError(format!(
+            "server did not provide a message (status {}: {})",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ))
+    } else {
+        CliError(text.to_string())
+    }
+}
+
+impl Client {
+    pub fn new(server: &str, user: &str, key: &str) -> Result<Client, CliError> {
+        let http = Http::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| CliError(e.to_string()))?;
+        let poll_delay = std::env::var("BRICKYARD_CLI_POLL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(POLL_DELAY);
+        Ok(Client {
+            base: server.trim_end_matches('/').to_string(),
+            user: user.to_string(),
+            key: key.to_string(),
+            http,
+            poll_delay,
+        })
+    }
+
+    fn token(&self, method: &Method, path: &str) -> Result<String, CliError> {
+        let now = crate::ops::now_secs() as i64;
+        let claims = serde_json::json!({
+            "iss": self.user,
+            "iat": now,
+            "exp": now + 300,
+            "qsh": crate::api::auth::qsh(method.as_str(), path),
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(self.key.as_bytes()),
+        )
+        .map_err(|e| CliError(e.to_string()))
+    }
+
+    /// One request, signed, retried on 429 as Heketi's client does.
+    fn send(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<Response, CliError> {
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .header("Authorization", format!("bearer {}", self.token(&method, path)?));
+            if let Some(b) = body {
+                req = req.header("Content-Type", "application/json").body(b.to_vec());
+            }
+            let resp = req.send().map_err(|e| CliError(e.to_string()))?;
+            if resp.status() != StatusCode::TOO_MANY_REQUESTS || attempt >= RETRIES {
+                return Ok(resp);
+            }
+            attempt += 1;
+            std::thread::sleep(retry_delay(&resp));
+        }
+    }
+
+    /// Follows a 202 to its final answer, and a 303 to its resource.
+    fn settle(&self, resp: Response) -> Result<Response, CliError> {
+        if resp.status() != StatusCode::ACCEPTED {
+            return Ok(resp);
+        }
+        let location = location_of(&resp)?;
+        loop {
+            let r = self.send(Method::GET, &location, None)?;
+            if r.headers().get("x-pending").and_then(|v| v.to_str().ok()) == Some("true") {
+                if r.status() != StatusCode::OK {
+                    return Err(error_of(r));
+                }
+                std::thread::sleep(self.poll_delay);
+                continue;
+            }
+            if r.status() == StatusCode::SEE_OTHER {
+                let target = location_of(&r)?;
+                return self.send(Method::GET, &target, None);
+            }
+            return Ok(r);
+        }
+    }
+
+    /// A call that must end in `expect`; returns the final response.
+    pub fn call<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        expect: StatusCode,
+    ) -> Result<Response, CliError> {
+        let bytes = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| CliError(e.to_string()))?),
+            None => None,
+        };
+        let resp = self.send(method, path, bytes.as_deref())?;
+        let resp = self.settle(resp)?;
+        if resp.status() != expect {
+            return Err(error_of(resp));
+        }
+        Ok(resp)
+    }
+
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.call::<()>(Method::GET, path, None, StatusCode::OK)?
+            .json()
+            .map_err(|e| CliError(e.to_string()))
+    }
+
+    pub fn get_text(&self, path: &str) -> Result<String, CliError> {
+        self.call::<()>(Method::GET, path, None, StatusCode::OK)?
+            .text()
+            .map_err(|e| CliError(e.to_string()))
+    }
+}
+
+pub(crate) fn location_of(resp: &Response) -> Result<String, CliError> {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| CliError("server answered without a Location header".into()))
+}
+
+/// `Retry-After` seconds plus 0–9 s, else a random 10–29 s.
+fn retry_delay(resp: &Response) -> Duration {
+    let mut rng = rand::thread_rng();
+    match resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(secs) => Duration::from_secs(secs + rng.gen_range(0..10)),
+        None => Duration::from_secs(rng.gen_range(10..30)),
+    }
+}

@@ -1,0 +1,99 @@
+//! A heketi-cli compatible command line: the same commands, flags,
+//! environment variables, text and `--json` output, and exit status 255 with
+//! `Error: <server text>` on failure. It talks to any Heketi-compatible
+//! server.
+
+pub mod client;
+mod cluster;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+pub use client::{CliError, Client};
+
+/// heketi-cli's global options.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Global {
+    /// Heketi server (env HEKETI_CLI_SERVER, default http://localhost:8080).
+    #[arg(short = 's', long, global = true, default_value = "")]
+    pub server: String,
+    /// Heketi user (env HEKETI_CLI_USER).
+    #[arg(long, global = true, default_value = "")]
+    pub user: String,
+    /// Secret key for the user (env HEKETI_CLI_KEY).
+    #[arg(long, global = true, default_value = "")]
+    pub secret: String,
+    /// Print responses as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// With HTTPS, do not verify server certificates (not supported yet).
+    #[arg(short = 'I', long = "insecure-tls", global = true)]
+    pub insecure_tls: bool,
+    /// With HTTPS, a certificate to trust (not supported yet).
+    #[arg(short = 'C', long = "tls-cert", global = true)]
+    pub tls_cert: Vec<String>,
+}
+
+impl Global {
+    /// Flags win over the environment, as in heketi-cli.
+    fn resolved(&self) -> Global {
+        let env = |name: &str| std::env::var(name).unwrap_or_default();
+        let mut g = self.clone();
+        if g.server.is_empty() {
+            g.server = env("HEKETI_CLI_SERVER");
+            if g.server.is_empty() {
+                g.server = "http://localhost:8080".into();
+            }
+        }
+        if g.secret.is_empty() {
+            g.secret = env("HEKETI_CLI_KEY");
+        }
+        if g.user.is_empty() {
+            g.user = env("HEKETI_CLI_USER");
+        }
+        g
+    }
+
+    fn client(&self) -> Result<Client, CliError> {
+        if self.server.starts_with("https://") {
+            return Err("HTTPS servers are not supported by this Brickyard CLI yet".into());
+        }
+        Client::new(&self.server, &self.user, &self.secret)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Heketi cluster management
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
+}
+
+/// Go's `json.Marshal`: compact, no trailing newline.
+pub(crate) fn json_out<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    serde_json::to_string(value).map_err(|e| CliError(e.to_string()))
+}
+
+/// Runs one command and writes what heketi-cli would.
+pub fn run(global: &Global, command: Command) -> ExitCode {
+    let global = global.resolved();
+    let result = global.client().and_then(|client| match command {
+        Command::Cluster { command } => cluster::run(&client, &global, command),
+    });
+    match result {
+        Ok(out) => {
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(out.as_bytes());
+            let _ = stdout.flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(255)
+        }
+    }
+}
