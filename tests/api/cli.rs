@@ -64,7 +64,7 @@ fn cluster_commands_print_what_heketi_cli_prints() {
     );
     let second_id = second["id"].as_str().unwrap().to_string();
 
-    let mut expected = vec![format!("Id:{id} [file][block]"), format!("Id:{second_id} [file]")];
+    let mut expected = [format!("Id:{id} [file][block]"), format!("Id:{second_id} [file]")];
     expected.sort();
     assert_eq!(
         cli.ok(&s, &["cluster", "list"]),
