@@ -5,6 +5,9 @@
 
 pub mod client;
 mod cluster;
+mod node;
+mod server;
+mod volume;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -71,6 +74,41 @@ pub enum Command {
         #[command(subcommand)]
         command: cluster::ClusterCommand,
     },
+    /// Heketi node management
+    Node {
+        #[command(subcommand)]
+        command: node::NodeCommand,
+    },
+    /// Heketi device management
+    Device {
+        #[command(subcommand)]
+        command: node::DeviceCommand,
+    },
+    /// Heketi volume management
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
+    },
+    /// Heketi server log level
+    Loglevel {
+        #[command(subcommand)]
+        command: server::LoglevelCommand,
+    },
+    /// Heketi server administration
+    Server {
+        #[command(subcommand)]
+        command: server::ServerCommand,
+    },
+    /// Heketi database
+    Db {
+        #[command(subcommand)]
+        command: server::DbCommand,
+    },
+    /// Heketi brick management
+    Brick {
+        #[command(subcommand)]
+        command: server::BrickCommand,
+    },
 }
 
 /// Go's `json.Marshal`: compact, no trailing newline.
@@ -83,6 +121,13 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
     let global = global.resolved();
     let result = global.client().and_then(|client| match command {
         Command::Cluster { command } => cluster::run(&client, &global, command),
+        Command::Node { command } => node::run_node(&client, &global, command),
+        Command::Device { command } => node::run_device(&client, &global, command),
+        Command::Volume { command } => volume::run(&client, &global, command),
+        Command::Loglevel { command } => server::run_loglevel(&client, command),
+        Command::Server { command } => server::run_server(&client, command),
+        Command::Db { command } => server::run_db(&client, command),
+        Command::Brick { command } => server::run_brick(&client, command),
     });
     match result {
         Ok(out) => {

@@ -119,3 +119,165 @@ fn wrong_credentials_surface_the_server_text() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Cluster id: "));
 }
+
+#[test]
+fn node_device_and_volume_commands() {
+    let s = auth_server();
+    let cli = Cli::new();
+    let cluster = cli
+        .ok(&s, &["cluster", "create"])
+        .trim()
+        .trim_start_matches("Cluster id: ")
+        .to_string();
+    let err = cli.run(&s, &["node", "add", "--zone=1", "--cluster", &cluster]);
+    assert_eq!(
+        String::from_utf8_lossy(&err.stderr),
+        "Error: Missing management hostname\n"
+    );
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        let zone = format!("--zone={i}");
+        let manage = format!("--management-host-name=node{i}");
+        let storage = format!("--storage-host-name=10.0.0.{i}");
+        let out = cli.ok(&s, &["node", "add", &zone, "--cluster", &cluster, &manage, &storage]);
+        let id = out.lines().nth(1).unwrap().trim_start_matches("Node Id: ").to_string();
+        assert_eq!(
+            out,
+            format!("Node information:\nNode Id: {id}\nState: online\nCluster Id: {cluster}\nZone: {i}\nManagement Hostname: node{i}\nStorage Hostname: 10.0.0.{i}\n")
+        );
+        assert_eq!(
+            cli.ok(&s, &["device", "add", "--name=/dev/sdb", "--node", &id]),
+            "Device added successfully\n"
+        );
+        nodes.push(id);
+    }
+    let info = cli.ok(&s, &["node", "info", &nodes[0]]);
+    let device = s.get(&format!("/nodes/{}", nodes[0])).json()["devices"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(info.ends_with(&format!(
+        "Devices:\nId:{device:<35}Name:{:<20}State:{:<10}Size (GiB):{:<8}Used (GiB):{:<8}Free (GiB):{:<8}Bricks:{:<8}\n",
+        "/dev/sdb", "online", 500, 0, 500, 0
+    )), "{info}");
+    let list = cli.ok(&s, &["node", "list"]);
+    assert_eq!(list.lines().count(), 3);
+    assert!(list.contains(&format!("Id:{}\tCluster:{cluster}\n", nodes[0])));
+    assert_eq!(cli.ok(&s, &["node", "settags", &nodes[0], "rack:7", "a:b:c"]), "");
+    assert_eq!(
+        s.get(&format!("/nodes/{}", nodes[0])).json()["tags"],
+        serde_json::json!({"rack": "7", "a": "b:c"})
+    );
+    assert_eq!(cli.ok(&s, &["node", "rmtags", &nodes[0], "--all"]), "");
+    let bad_tag = cli.run(&s, &["device", "settags", &device, "novalue"]);
+    assert_eq!(
+        String::from_utf8_lossy(&bad_tag.stderr),
+        "Error: expected colon (:) between tag name and value, got: novalue\n"
+    );
+
+    let created = cli.ok(&s, &["volume", "create", "--size=2", "--name=web"]);
+    let vid = created
+        .lines()
+        .nth(2)
+        .unwrap()
+        .trim_start_matches("Volume Id: ")
+        .to_string();
+    assert!(
+        created.starts_with(&format!(
+            "Name: web\nSize: 2\nVolume Id: {vid}\nCluster Id: {cluster}\nMount: 10.0.0."
+        )),
+        "{created}"
+    );
+    assert!(
+        created.ends_with("Durability Type: replicate\nDistribute Count: 1\nReplica Count: 3\n"),
+        "{created}"
+    );
+    assert_eq!(cli.ok(&s, &["volume", "info", &vid]), created);
+    assert_eq!(
+        cli.ok(&s, &["volume", "list"]),
+        format!("Id:{vid:<35} Cluster:{cluster:<35} Name:web\n")
+    );
+    let json = cli.ok(&s, &["volume", "list", "--json"]);
+    assert_eq!(json, format!("{{\"volumes\":[\"{vid}\"]}}"));
+    let expanded = cli.ok(&s, &["volume", "expand", "--volume", &vid, "--expand-size=1"]);
+    assert!(expanded.contains("\nSize: 3\n"), "{expanded}");
+    let snap = cli.ok(
+        &s,
+        &[
+            "volume",
+            "create",
+            "--size=1",
+            "--snapshot-factor=1.5",
+            "--durability=none",
+        ],
+    );
+    assert!(
+        snap.ends_with("Durability Type: none\nDistribute Count: 1\nSnapshot Factor: 1.50\n\n"),
+        "{snap}"
+    );
+    let device_info = cli.ok(&s, &["device", "info", &device]);
+    assert!(
+        device_info.starts_with(&format!("Device Id: {device}\nState: online\nSize (GiB): 500\n")),
+        "{device_info}"
+    );
+    assert!(
+        device_info.contains("Create Path: /dev/sdb\nPhysical Volume UUID: "),
+        "{device_info}"
+    );
+    assert!(device_info.contains("\nBricks:\nId:"), "{device_info}");
+    assert_eq!(
+        cli.ok(&s, &["volume", "delete", &vid]),
+        format!("Volume {vid} deleted\n")
+    );
+    let missing = cli.run(&s, &["volume", "expand", "--expand-size=1"]);
+    assert_eq!(String::from_utf8_lossy(&missing.stderr), "Error: Missing volume id\n");
+
+    let wrong = cli.run(&s, &["device", "disable", &nodes[0]]);
+    assert_eq!(
+        (wrong.status.code(), String::from_utf8_lossy(&wrong.stderr).as_ref()),
+        (Some(255), "Error: Id not found\n")
+    );
+    assert_eq!(
+        cli.ok(&s, &["device", "disable", &device]),
+        format!("Device {device} is now offline\n")
+    );
+    assert_eq!(
+        cli.ok(&s, &["device", "enable", &device]),
+        format!("Device {device} is now online\n")
+    );
+    assert_eq!(
+        cli.ok(&s, &["device", "resync", &device]),
+        format!("Device {device} updated\n")
+    );
+}
+
+#[test]
+fn server_loglevel_and_db_commands() {
+    let s = auth_server();
+    let cli = Cli::new();
+    assert_eq!(cli.ok(&s, &["loglevel", "get"]), "info\n");
+    assert_eq!(cli.ok(&s, &["loglevel", "set", "debug"]), "Server log level updated\n");
+    assert_eq!(cli.ok(&s, &["loglevel", "get"]), "debug\n");
+    let bad = cli.run(&s, &["loglevel", "set", "loud"]);
+    assert_eq!(String::from_utf8_lossy(&bad.stderr), "Error: invalid log level: loud\n");
+    assert_eq!(cli.ok(&s, &["server", "mode", "get"]), "normal\n");
+    assert_eq!(
+        cli.ok(&s, &["server", "operations", "info"]),
+        "Operation Counts:\n  Total: 0\n  In-Flight: 0\n  New: 0\n  Failed: 0\n  Stale: 0\n"
+    );
+    assert_eq!(cli.ok(&s, &["server", "operations", "list"]), "");
+    let cleanup = cli.run(&s, &["server", "operations", "cleanup"]);
+    assert!(cleanup.status.success());
+    assert!(String::from_utf8_lossy(&cleanup.stderr).starts_with("Note: Operation clean up is a batch operation."));
+    let check = cli.ok(&s, &["db", "check"]);
+    assert!(check.contains("\"totalinconsistencies\": 0"), "{check}");
+    let unknown = cli.run(&s, &["brick", "evict", "0123456789abcdef0123456789abcdef"]);
+    assert_eq!(String::from_utf8_lossy(&unknown.stderr), "Error: Id not found\n");
+    assert_eq!(cli.ok(&s, &["server", "mode", "set", "read-only"]), "");
+    assert_eq!(cli.ok(&s, &["server", "mode", "get"]), "read-only\n");
+    let refused = cli.run(&s, &["cluster", "create"]);
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "Error: Service disabled for maintenance\n"
+    );
+}
