@@ -109,7 +109,7 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if name == "heketi-cli" {
-        let args = HeketiCli::parse();
+        let args = HeketiCli::parse_from(cli::rewrite_args(std::env::args_os().collect()));
         if args.version {
             println!("heketi-cli v10.4.0 (Brickyard {VERSION})");
             return ExitCode::SUCCESS;
@@ -134,7 +134,7 @@ fn main() -> ExitCode {
             ..Flags::default()
         });
     }
-    let args = Brickyard::parse();
+    let args = Brickyard::parse_from(cli::rewrite_args(std::env::args_os().collect()));
     match args.command {
         Command::Client(command) => cli::run(&args.global, command),
         Command::Serve(a) => serve(Flags {

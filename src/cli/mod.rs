@@ -7,6 +7,7 @@ pub mod client;
 mod cluster;
 mod node;
 mod server;
+mod topology;
 mod volume;
 
 use std::io::Write;
@@ -89,6 +90,11 @@ pub enum Command {
         #[command(subcommand)]
         command: volume::VolumeCommand,
     },
+    /// Heketi Topology Management
+    Topology {
+        #[command(subcommand)]
+        command: topology::TopologyCommand,
+    },
     /// Heketi server log level
     Loglevel {
         #[command(subcommand)]
@@ -111,6 +117,31 @@ pub enum Command {
     },
 }
 
+/// heketi-cli's `topology load --json=FILE` reuses the name of the global
+/// `--json` switch for a file; clap cannot have both, so the command line
+/// is rewritten to `--topology-file` for that one command.
+pub fn rewrite_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let load_at = words.windows(2).position(|w| w[0] == "topology" && w[1] == "load");
+    let Some(at) = load_at else { return args };
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            if i <= at + 1 {
+                return arg;
+            }
+            let text = arg.to_string_lossy();
+            if text == "--json" {
+                "--topology-file".into()
+            } else if let Some(value) = text.strip_prefix("--json=") {
+                format!("--topology-file={value}").into()
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
 /// Go's `json.Marshal`: compact, no trailing newline.
 pub(crate) fn json_out<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
     serde_json::to_string(value).map_err(|e| CliError(e.to_string()))
@@ -124,6 +155,7 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
         Command::Node { command } => node::run_node(&client, &global, command),
         Command::Device { command } => node::run_device(&client, &global, command),
         Command::Volume { command } => volume::run(&client, &global, command),
+        Command::Topology { command } => topology::run(&client, &global, command),
         Command::Loglevel { command } => server::run_loglevel(&client, command),
         Command::Server { command } => server::run_server(&client, command),
         Command::Db { command } => server::run_db(&client, command),
@@ -140,5 +172,33 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
             eprintln!("Error: {e}");
             ExitCode::from(255)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(args: &[&str]) -> Vec<String> {
+        rewrite_args(args.iter().map(|a| a.into()).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn only_topology_load_gets_its_json_renamed() {
+        assert_eq!(
+            words(&["heketi-cli", "topology", "load", "--json=t.json"]),
+            ["heketi-cli", "topology", "load", "--topology-file=t.json"]
+        );
+        assert_eq!(
+            words(&["heketi-cli", "-s", "x", "topology", "load", "--json", "t.json"]),
+            ["heketi-cli", "-s", "x", "topology", "load", "--topology-file", "t.json"]
+        );
+        assert_eq!(
+            words(&["heketi-cli", "volume", "list", "--json"]),
+            ["heketi-cli", "volume", "list", "--json"]
+        );
     }
 }

@@ -281,3 +281,147 @@ fn server_loglevel_and_db_commands() {
         "Error: Service disabled for maintenance\n"
     );
 }
+
+fn sample(name: &str) -> String {
+    format!("{}/topology/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn topology_load_prints_heketis_lines_and_can_run_again() {
+    let s = auth_server();
+    let cli = Cli::new();
+    let file = sample("three-node-three-zone.json");
+    let first = cli.ok(&s, &["topology", "load", "--json", &file]);
+    let cluster = s.get("/clusters").json()["clusters"][0].as_str().unwrap().to_string();
+    let nodes: Vec<String> = (1..=3)
+        .map(|i| {
+            let line = first
+                .lines()
+                .find(|l| l.starts_with(&format!("\tCreating node node{i}.example.com ... ID: ")))
+                .unwrap();
+            line.rsplit(' ').next().unwrap().to_string()
+        })
+        .collect();
+    let mut expected = format!("Creating cluster ... ID: {cluster}\n\tAllowing file volumes on cluster.\n\tAllowing block volumes on cluster.\n");
+    for (i, node) in nodes.iter().enumerate() {
+        expected.push_str(&format!(
+            "\tCreating node node{}.example.com ... ID: {node}\n\t\tAdding device /dev/sdb ... OK\n\t\tAdding device /dev/sdc ... OK\n",
+            i + 1
+        ));
+    }
+    assert_eq!(first, expected);
+    // Run again: everything is found, nothing is duplicated.
+    let again = cli.ok(&s, &["topology", "load", "--json", &file]);
+    let mut found = String::new();
+    for i in 1..=3 {
+        found.push_str(&format!("\tFound node node{i}.example.com on cluster {cluster}\n\t\tFound device /dev/sdb\n\t\tFound device /dev/sdc\n"));
+    }
+    assert_eq!(again, found);
+    assert_eq!(s.get("/clusters").json()["clusters"].as_array().unwrap().len(), 1);
+
+    let info = cli.ok(&s, &["topology", "info"]);
+    assert!(
+        info.starts_with(&format!(
+            "\nCluster Id: {cluster}\n\n    File:  true\n    Block: true\n\n    Volumes:\n\n\n    Nodes:\n"
+        )),
+        "{info:?}"
+    );
+    assert!(
+        info.contains(
+            "\n\tManagement Hostnames: node1.example.com\n\tStorage Hostnames: 192.168.10.1\n\tDevices:\n\t\tId:"
+        ),
+        "{info:?}"
+    );
+    assert!(
+        info.contains("Size (GiB):500     Used (GiB):0       Free (GiB):500     \n\t\t\tKnown Paths: /dev/"),
+        "{info:?}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&cli.ok(&s, &["topology", "info", "--json"])).unwrap();
+    assert_eq!(json["clusters"][0]["nodes"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn topology_files_are_checked_before_the_server_is_touched() {
+    let s = auth_server();
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let bad = write("bad.json", "{\n  \"clusters\": [\n    {\"nodes\": [}\n  ]\n}");
+    let err = cli.run(&s, &["topology", "load", "--json", &bad]);
+    assert_eq!(err.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&err.stderr)
+            .starts_with(&format!("Error: Unable to parse config file: {bad}: line 3 column")),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let dup = write(
+        "dup.json",
+        r#"{"clusters":[{"nodes":[
+        {"node":{"hostnames":{"manage":["a"],"storage":["10.0.0.1"]},"zone":1},"devices":["/dev/sdb"]},
+        {"node":{"hostnames":{"manage":["a"],"storage":["10.0.0.2"]},"zone":2},"devices":["/dev/sdb"]}]}]}"#,
+    );
+    let err = String::from_utf8(cli.run(&s, &["topology", "load", "--json", &dup]).stderr).unwrap();
+    assert_eq!(err, format!("Error: {dup}: clusters[0].nodes[1].node.hostnames.manage: hostname a is already used at {dup}: clusters[0].nodes[0]\n"));
+    let zoneless = write(
+        "zone.json",
+        r#"{"clusters":[{"nodes":[{"node":{"hostnames":{"manage":["a"],"storage":["10.0.0.1"]}},"devices":[]}]}]}"#,
+    );
+    let err = String::from_utf8(cli.run(&s, &["topology", "load", "--json", &zoneless]).stderr).unwrap();
+    assert_eq!(
+        err,
+        format!("Error: {zoneless}: clusters[0].nodes[0].node.zone: missing or not a positive number\n")
+    );
+    assert_eq!(
+        s.get("/clusters").json()["clusters"],
+        serde_json::json!([]),
+        "nothing reached the server"
+    );
+
+    // Non-IP storage names: a warning on stderr (stdout unchanged), an error with --strict.
+    let named = write(
+        "named.json",
+        r#"{"clusters":[{"nodes":[{"node":{"hostnames":{"manage":["a"],"storage":["storage-a"]},"zone":1},"devices":["/dev/sdb"]}]}]}"#,
+    );
+    let dry = cli.run(&s, &["topology", "load", "--json", &named, "--dry-run"]);
+    assert!(dry.status.success());
+    assert!(
+        String::from_utf8_lossy(&dry.stderr).starts_with("Warning: "),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(dry.stdout).unwrap(),
+        "Creating cluster ... ID: (dry run)\n\tAllowing file volumes on cluster.\n\tAllowing block volumes on cluster.\n\tCreating node a ... ID: (dry run)\n\t\tAdding device /dev/sdb ... OK (dry run)\n"
+    );
+    assert_eq!(
+        s.get("/clusters").json()["clusters"],
+        serde_json::json!([]),
+        "a dry run changes nothing"
+    );
+    let strict = cli.run(&s, &["topology", "load", "--json", &named, "--strict"]);
+    assert_eq!(strict.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("storage-a is not an IP address"));
+}
+
+#[test]
+fn topology_load_reports_failures_and_goes_on() {
+    let s = Server::with(Options {
+        auth: true,
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "device_setup:2:fail:  Device /dev/sdc excluded by a filter.".into(),
+        )],
+        ..Options::default()
+    });
+    let cli = Cli::new();
+    let out = cli.ok(&s, &["topology", "load", "--json", &sample("two-clusters.json")]);
+    assert!(out.contains("\t\tAdding device /dev/sdb ... Unable to add device: Setup of device /dev/sdb failed (already initialized or contains data?):   Device /dev/sdc excluded by a filter.\n"), "{out}");
+    assert_eq!(out.matches("Creating cluster ... ").count(), 2);
+    assert!(out.contains("\tAllowing file volumes on cluster.\n\tCreating node"));
+    assert!(out.contains("\tAllowing block volumes on cluster.\n\tCreating node"));
+}
