@@ -3,6 +3,7 @@
 //! `Error: <server text>` on failure. It talks to any Heketi-compatible
 //! server.
 
+mod blockvolume;
 pub mod client;
 mod cluster;
 mod node;
@@ -90,6 +91,11 @@ pub enum Command {
         #[command(subcommand)]
         command: volume::VolumeCommand,
     },
+    /// Heketi block volume management
+    Blockvolume {
+        #[command(subcommand)]
+        command: blockvolume::BlockVolumeCommand,
+    },
     /// Heketi Topology Management
     Topology {
         #[command(subcommand)]
@@ -156,6 +162,7 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
         Command::Device { command } => node::run_device(&client, &global, command),
         Command::Volume { command } => volume::run(&client, &global, command),
         Command::Topology { command } => topology::run(&client, &global, command),
+        Command::Blockvolume { command } => blockvolume::run(&client, &global, command),
         Command::Loglevel { command } => server::run_loglevel(&client, command),
         Command::Server { command } => server::run_server(&client, command),
         Command::Db { command } => server::run_db(&client, command),

@@ -271,6 +271,13 @@ fn server_loglevel_and_db_commands() {
     assert!(String::from_utf8_lossy(&cleanup.stderr).starts_with("Note: Operation clean up is a batch operation."));
     let check = cli.ok(&s, &["db", "check"]);
     assert!(check.contains("\"totalinconsistencies\": 0"), "{check}");
+    // Block volumes: the server's own answers come through.
+    assert_eq!(cli.ok(&s, &["blockvolume", "list"]), "");
+    let create = cli.run(&s, &["blockvolume", "create", "--size=1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&create.stderr),
+        "Error: Block volumes (gluster-block) are not implemented in this Brickyard release\n"
+    );
     let unknown = cli.run(&s, &["brick", "evict", "0123456789abcdef0123456789abcdef"]);
     assert_eq!(String::from_utf8_lossy(&unknown.stderr), "Error: Id not found\n");
     assert_eq!(cli.ok(&s, &["server", "mode", "set", "read-only"]), "");
