@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use brickyard::cli;
 use brickyard::config::{Config, Flags, ProcessEnv};
@@ -16,7 +16,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[command(
     name = "brickyard",
     version,
-    about = "GlusterFS volume management speaking Heketi's REST API"
+    about = "GlusterFS volume management speaking Heketi's REST API",
+    after_help = EXAMPLES
 )]
 struct Brickyard {
     #[command(flatten)]
@@ -31,11 +32,21 @@ enum Command {
     Serve(ServeArgs),
     #[command(flatten)]
     Client(cli::Command),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions { shell: clap_complete::Shell },
 }
+
+const EXAMPLES: &str = "Examples:
+  brickyard serve                                   # local development server
+  brickyard serve --config /etc/heketi/heketi.json  # as Heketi
+  heketi-cli topology load --json=topology.json
+  heketi-cli volume create --size=10
+  heketi-cli volume list
+  heketi-cli topology info";
 
 /// heketi-cli's own command line.
 #[derive(Parser)]
-#[command(name = "heketi-cli", disable_version_flag = true)]
+#[command(name = "heketi-cli", disable_version_flag = true, after_help = EXAMPLES)]
 struct HeketiCli {
     #[command(flatten)]
     global: cli::Global,
@@ -43,7 +54,20 @@ struct HeketiCli {
     #[arg(short = 'v', long)]
     version: bool,
     #[command(subcommand)]
-    command: Option<cli::Command>,
+    command: Option<HeketiCliCommand>,
+}
+
+#[derive(Subcommand)]
+enum HeketiCliCommand {
+    #[command(flatten)]
+    Client(cli::Command),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions { shell: clap_complete::Shell },
+}
+
+fn completions(shell: clap_complete::Shell, mut command: clap::Command, name: &str) -> ExitCode {
+    clap_complete::generate(shell, &mut command, name, &mut std::io::stdout());
+    ExitCode::SUCCESS
 }
 
 #[derive(clap::Args)]
@@ -115,7 +139,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         return match args.command {
-            Some(command) => cli::run(&args.global, command),
+            Some(HeketiCliCommand::Client(command)) => cli::run(&args.global, command),
+            Some(HeketiCliCommand::Completions { shell }) => completions(shell, HeketiCli::command(), "heketi-cli"),
             None => {
                 eprintln!("Error: no command given (try heketi-cli --help)");
                 ExitCode::from(255)
@@ -137,6 +162,7 @@ fn main() -> ExitCode {
     let args = Brickyard::parse_from(cli::rewrite_args(std::env::args_os().collect()));
     match args.command {
         Command::Client(command) => cli::run(&args.global, command),
+        Command::Completions { shell } => completions(shell, Brickyard::command(), "brickyard"),
         Command::Serve(a) => serve(Flags {
             config: a.config,
             disable_auth: a.disable_auth,

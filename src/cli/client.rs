@@ -30,6 +30,41 @@ impl From<&str> for CliError {
 const POLL_DELAY: Duration = Duration::from_millis(400);
 const RETRIES: usize = 6;
 
+/// A progress line on stderr while the server works, only for a person at
+/// a terminal: scripted output stays byte for byte heketi-cli's.
+struct Progress {
+    shown: std::cell::Cell<bool>,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            shown: std::cell::Cell::new(false),
+            enabled: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn tick(&self) {
+        if self.enabled {
+            if !self.shown.replace(true) {
+                eprint!("waiting for the server ");
+            }
+            eprint!(".");
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.shown.get() {
+            // Clear the progress line.
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
 pub struct Client {
     base: String,
     user: String,
@@ -102,7 +137,7 @@ impl Client {
             if let Some(b) = body {
                 req = req.header("Content-Type", "application/json").body(b.to_vec());
             }
-            let resp = req.send().map_err(|e| CliError(e.to_string()))?;
+            let resp = req.send().map_err(|e| transport_error(&method, &self.base, path, &e))?;
             if resp.status() != StatusCode::TOO_MANY_REQUESTS || attempt >= RETRIES {
                 return Ok(resp);
             }
@@ -117,12 +152,14 @@ impl Client {
             return Ok(resp);
         }
         let location = location_of(&resp)?;
+        let progress = Progress::new();
         loop {
             let r = self.send(Method::GET, &location, None)?;
             if r.headers().get("x-pending").and_then(|v| v.to_str().ok()) == Some("true") {
                 if r.status() != StatusCode::OK {
                     return Err(error_of(r));
                 }
+                progress.tick();
                 std::thread::sleep(self.poll_delay);
                 continue;
             }
@@ -173,6 +210,27 @@ pub(crate) fn location_of(resp: &Response) -> Result<String, CliError> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .ok_or_else(|| CliError("server answered without a Location header".into()))
+}
+
+/// A failed connection in the words of Go's HTTP client, which scripts see
+/// from heketi-cli: `Get "http://host:8080/clusters": dial tcp host:8080:
+/// connect: connection refused`.
+fn transport_error(method: &Method, base: &str, path: &str, e: &reqwest::Error) -> CliError {
+    let verb = {
+        let m = method.as_str().to_ascii_lowercase();
+        let mut c = m.chars();
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+    };
+    let url = format!("{base}{path}");
+    if e.is_connect() {
+        let host = base.split("://").nth(1).unwrap_or(base).trim_end_matches('/');
+        return CliError(format!(
+            "{verb} \"{url}\": dial tcp {host}: connect: connection refused"
+        ));
+    }
+    CliError(format!("{verb} \"{url}\": {e}"))
 }
 
 /// `Retry-After` seconds plus 0–9 s, else a random 10–29 s.

@@ -432,3 +432,28 @@ fn topology_load_reports_failures_and_goes_on() {
     assert!(out.contains("\tAllowing file volumes on cluster.\n\tCreating node"));
     assert!(out.contains("\tAllowing block volumes on cluster.\n\tCreating node"));
 }
+
+#[test]
+fn no_server_and_shell_helpers() {
+    let cli = Cli::new();
+    // Nothing listens on port 1 of loopback.
+    let out = Command::new(&cli.link)
+        .args(["-s", "http://127.0.0.1:1", "cluster", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: Get \"http://127.0.0.1:1/clusters\": dial tcp 127.0.0.1:1: connect: connection refused\n"
+    );
+    let bash = Command::new(&cli.link).args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    assert!(
+        String::from_utf8_lossy(&bash.stdout).contains("heketi-cli"),
+        "completions name the program"
+    );
+    let help = Command::new(&cli.link).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"));
+    let version = Command::new(&cli.link).arg("-v").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("heketi-cli v"));
+}
