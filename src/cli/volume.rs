@@ -34,6 +34,15 @@ pub enum VolumeCommand {
         gluster_volume_options: String,
         #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
         block: bool,
+        /// Print a Kubernetes PersistentVolume for the new volume.
+        #[arg(long = "persistent-volume")]
+        persistent_volume: bool,
+        /// Write the PersistentVolume to this file instead.
+        #[arg(long = "persistent-volume-file", default_value = "")]
+        persistent_volume_file: String,
+        /// Endpoints name for the PersistentVolume.
+        #[arg(long = "persistent-volume-endpoint", default_value = "")]
+        persistent_volume_endpoint: String,
     },
     /// Retrieves information about the volume
     Info { args: Vec<String> },
@@ -69,6 +78,69 @@ pub enum Restriction {
     Locked { args: Vec<String> },
     /// Unlock a block hosting volume
     Unlocked { args: Vec<String> },
+}
+
+/// The Kubernetes PersistentVolume heketi-cli prints for a volume, with the
+/// key order of the Kubernetes API types.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PersistentVolume {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: PvMeta,
+    spec: PvSpec,
+    status: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PvMeta {
+    name: String,
+    creation_timestamp: Option<String>,
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PvSpec {
+    capacity: std::collections::BTreeMap<String, String>,
+    glusterfs: PvGlusterfs,
+    access_modes: Vec<&'static str>,
+    persistent_volume_reclaim_policy: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct PvGlusterfs {
+    endpoints: String,
+    path: String,
+}
+
+impl PersistentVolume {
+    fn of(v: &VolumeInfoResponse, endpoint: &str) -> PersistentVolume {
+        PersistentVolume {
+            kind: "PersistentVolume",
+            api_version: "v1",
+            metadata: PvMeta {
+                name: format!("glusterfs-{}", v.id.chars().take(8).collect::<String>()),
+                creation_timestamp: None,
+                annotations: [("pv.beta.kubernetes.io/gid".to_string(), v.gid.to_string())].into(),
+            },
+            spec: PvSpec {
+                capacity: [("storage".to_string(), format!("{}Gi", v.size))].into(),
+                glusterfs: PvGlusterfs {
+                    endpoints: if endpoint.is_empty() {
+                        "TYPE ENDPOINT HERE".into()
+                    } else {
+                        endpoint.into()
+                    },
+                    path: v.name.clone(),
+                },
+                access_modes: vec!["ReadWriteMany"],
+                persistent_volume_reclaim_policy: "Retain",
+            },
+            status: serde_json::Map::new(),
+        }
+    }
 }
 
 /// heketi-cli's volume template, rendered.
@@ -161,9 +233,16 @@ pub fn run(client: &Client, global: &Global, command: VolumeCommand) -> Result<S
             clusters,
             gluster_volume_options,
             block,
+            persistent_volume,
+            persistent_volume_file,
+            persistent_volume_endpoint,
         } => {
             if size == 0 {
                 return Err("Missing volume size".into());
+            }
+            if persistent_volume && persistent_volume_endpoint.is_empty() {
+                eprintln!("--persistent-volume-endpoint must be provided when using --persistent-volume");
+                return Err("Missing endpoint".into());
             }
             let mut body = serde_json::json!({
                 "size": size,
@@ -187,6 +266,18 @@ pub fn run(client: &Client, global: &Global, command: VolumeCommand) -> Result<S
                 body["snapshot"] = serde_json::json!({"enable": true, "factor": snapshot_factor as f32});
             }
             let v = volume_of(client.call(Method::POST, "/volumes", Some(&body), StatusCode::OK)?)?;
+            if persistent_volume || !persistent_volume_file.is_empty() {
+                let pv = serde_json::to_string_pretty(&PersistentVolume::of(&v, &persistent_volume_endpoint))
+                    .map_err(|e| CliError(e.to_string()))?;
+                if persistent_volume {
+                    return Ok(format!("{pv}\n"));
+                }
+                std::fs::write(&persistent_volume_file, pv).map_err(|e| {
+                    eprintln!("Unable to write to file {persistent_volume_file}");
+                    CliError(e.to_string())
+                })?;
+                return Ok(String::new());
+            }
             show(global, &v)
         }
         VolumeCommand::Info { args } => {

@@ -225,6 +225,27 @@ fn node_device_and_volume_commands() {
         "{device_info}"
     );
     assert!(device_info.contains("\nBricks:\nId:"), "{device_info}");
+    let pv = cli.ok(
+        &s,
+        &[
+            "volume",
+            "create",
+            "--size=1",
+            "--gid=2001",
+            "--persistent-volume",
+            "--persistent-volume-endpoint=heketi-storage",
+        ],
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&pv).unwrap();
+    assert!(pv.starts_with("{\n  \"kind\": \"PersistentVolume\",\n  \"apiVersion\": \"v1\",\n  \"metadata\": {\n    \"name\": \"glusterfs-"), "{pv}");
+    assert_eq!(parsed["spec"]["glusterfs"]["endpoints"], "heketi-storage");
+    assert_eq!(parsed["spec"]["capacity"]["storage"], "1Gi");
+    assert_eq!(parsed["metadata"]["annotations"]["pv.beta.kubernetes.io/gid"], "2001");
+    let no_endpoint = cli.run(&s, &["volume", "create", "--size=1", "--persistent-volume"]);
+    assert_eq!(
+        String::from_utf8_lossy(&no_endpoint.stderr),
+        "--persistent-volume-endpoint must be provided when using --persistent-volume\nError: Missing endpoint\n"
+    );
     assert_eq!(
         cli.ok(&s, &["volume", "delete", &vid]),
         format!("Volume {vid} deleted\n")
@@ -456,4 +477,85 @@ fn no_server_and_shell_helpers() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"));
     let version = Command::new(&cli.link).arg("-v").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("heketi-cli v"));
+}
+
+/// Golden outputs: ids, hostnames and addresses normalised, everything else
+/// byte for byte.
+fn normalise(text: &str) -> String {
+    let ids = regex::Regex::new("[0-9a-f]{32}").unwrap();
+    let text = ids.replace_all(text, "<id>");
+    let pv = regex::Regex::new("[0-9a-f]{6}(-[0-9a-f]{4}){5}-[0-9a-f]{6}").unwrap();
+    let text = pv.replace_all(&text, "<pv-uuid>");
+    let hosts = regex::Regex::new(r"node[0-9]\.example\.com").unwrap();
+    let text = hosts.replace_all(&text, "nodeN.example.com");
+    let ips = regex::Regex::new(r"192\.168\.10\.[0-9]").unwrap();
+    let text = ips.replace_all(&text, "192.168.10.N");
+    // Node and device order follow random ids.
+    let zones = regex::Regex::new(r"Zone: [0-9]").unwrap();
+    let text = zones.replace_all(&text, "Zone: N");
+    let devices = regex::Regex::new(r"Known Paths: /dev/sd[a-z]").unwrap();
+    devices.replace_all(&text, "Known Paths: /dev/sdX").into_owned()
+}
+
+#[test]
+fn golden_outputs() {
+    let s = auth_server();
+    let cli = Cli::new();
+    insta::assert_snapshot!(
+        "cli_topology_load",
+        normalise(&cli.ok(
+            &s,
+            &["topology", "load", "--json", &sample("three-node-three-zone.json")]
+        ))
+    );
+    insta::assert_snapshot!(
+        "cli_topology_info_empty_volumes",
+        normalise(&cli.ok(&s, &["topology", "info"]))
+    );
+    // Before any volume exists, so every device has the same free space.
+    let err = cli.run(&s, &["volume", "create", "--size=100000"]);
+    insta::assert_snapshot!(
+        "cli_no_space",
+        format!(
+            "exit {:?}\n{}",
+            err.status.code(),
+            normalise(&String::from_utf8_lossy(&err.stderr))
+        )
+    );
+    insta::assert_snapshot!(
+        "cli_volume_create",
+        normalise(&cli.ok(&s, &["volume", "create", "--size=1"]))
+    );
+    let v: serde_json::Value = serde_json::from_str(&cli.ok(&s, &["volume", "create", "--size=2", "--json"])).unwrap();
+    insta::assert_snapshot!(
+        "cli_volume_create_json_keys",
+        v.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(",")
+    );
+    let node = s.get("/clusters").json()["clusters"][0]
+        .as_str()
+        .map(|c| {
+            s.get(&format!("/clusters/{c}")).json()["nodes"][0]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .unwrap();
+    let info = cli.ok(&s, &["node", "info", &node]);
+    let header: String = info.lines().take(7).map(|l| format!("{l}\n")).collect();
+    insta::assert_snapshot!("cli_node_info_header", normalise(&header));
+    let err = cli.run(
+        &s,
+        &[
+            "node",
+            "add",
+            "--zone=1",
+            "--cluster=bad",
+            "--management-host-name=x",
+            "--storage-host-name=y",
+        ],
+    );
+    insta::assert_snapshot!(
+        "cli_validation_error",
+        format!("exit {:?}\n{}", err.status.code(), String::from_utf8_lossy(&err.stderr))
+    );
 }
