@@ -14,4 +14,5 @@ pub mod ops;
 pub mod placement;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod wire;

@@ -45,9 +45,6 @@ fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
 /// Opens everything and returns the shared application state, with start-up
 /// recovery running in the background.
 pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
-    if config.tls.is_some() {
-        bail!("enable_tls is not supported by this Brickyard build yet; terminate TLS in front of it");
-    }
     let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
     let executor = build_executor(config)?;
     let engine = Engine::new(
@@ -165,14 +162,25 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         Err(e) => return Err(e).with_context(|| format!("cannot listen on {}", config.listen)),
     };
     let addr = listener.local_addr()?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     // Test harnesses read this line to learn the port.
-    println!("Listening on {addr}");
-    tracing::info!(%addr, store = %config.store_path.display(), executor = ?config.executor, "Brickyard serving");
-    axum::serve(
-        listener,
-        api::router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    println!("Listening on {addr}{}", if tls.is_some() { " (https)" } else { "" });
+    tracing::info!(%addr, store = %config.store_path.display(), executor = ?config.executor, tls = tls.is_some(), "Brickyard serving");
+    let service = api::router(app).into_make_service_with_connect_info::<crate::tls::Peer>();
+    match tls {
+        Some(tls) => {
+            axum::serve(crate::tls::TlsListener::new(listener, tls), service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+    }
     Ok(())
 }

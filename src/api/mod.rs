@@ -16,7 +16,6 @@ pub mod operations;
 pub mod queue;
 pub mod volumes;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +155,10 @@ async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Re
         AdminMode::Normal => false,
         AdminMode::ReadOnly => writes,
         AdminMode::LocalClient => {
-            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
+            let peer = req
+                .extensions()
+                .get::<ConnectInfo<crate::tls::Peer>>()
+                .map(|ci| ci.0 .0.ip());
             writes && !peer.is_some_and(is_local_client)
         }
     };

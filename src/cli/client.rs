@@ -91,11 +91,24 @@ fn error_of(resp: Response) -> CliError {
 }
 
 impl Client {
-    pub fn new(server: &str, user: &str, key: &str) -> Result<Client, CliError> {
-        let http = Http::builder()
+    /// `insecure` skips certificate checks; `certs` are PEM files of
+    /// certificates to trust (heketi-cli's `--insecure-tls`, `--tls-cert`).
+    pub fn new(server: &str, user: &str, key: &str, insecure: bool, certs: &[String]) -> Result<Client, CliError> {
+        let mut builder = Http::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| CliError(e.to_string()))?;
+            .use_rustls_tls()
+            .danger_accept_invalid_certs(insecure);
+        for file in certs.iter().flat_map(|c| c.split(',')).filter(|c| !c.is_empty()) {
+            let pem = std::fs::read(file).map_err(|e| CliError(format!("failed to read cert file {file}: {e}")))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| CliError(format!("failed to load PEM encoded cert from {file}")))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| CliError(e.to_string()))?;
         let poll_delay = std::env::var("BRICKYARD_CLI_POLL_MS")
             .ok()
             .and_then(|v| v.parse().ok())

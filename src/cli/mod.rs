@@ -33,10 +33,10 @@ pub struct Global {
     /// Print responses as JSON.
     #[arg(long, global = true)]
     pub json: bool,
-    /// With HTTPS, do not verify server certificates (not supported yet).
+    /// With HTTPS, do not verify server certificates (insecure).
     #[arg(short = 'I', long = "insecure-tls", global = true)]
     pub insecure_tls: bool,
-    /// With HTTPS, a certificate to trust (not supported yet).
+    /// With HTTPS, a PEM certificate to trust (repeatable).
     #[arg(short = 'C', long = "tls-cert", global = true)]
     pub tls_cert: Vec<String>,
 }
@@ -62,10 +62,13 @@ impl Global {
     }
 
     fn client(&self) -> Result<Client, CliError> {
-        if self.server.starts_with("https://") {
-            return Err("HTTPS servers are not supported by this Brickyard CLI yet".into());
-        }
-        Client::new(&self.server, &self.user, &self.secret)
+        Client::new(
+            &self.server,
+            &self.user,
+            &self.secret,
+            self.insecure_tls,
+            &self.tls_cert,
+        )
     }
 }
 

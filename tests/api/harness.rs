@@ -26,6 +26,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Extra keys for the `glusterfs` object of heketi.json.
     pub glusterfs: Option<Value>,
+    /// Serve HTTPS with a fresh self-signed certificate (`cert.pem`).
+    pub tls: bool,
 }
 
 pub struct Server {
@@ -91,6 +93,7 @@ impl Server {
     }
 
     pub fn with(opts: Options) -> Server {
+        let tls = opts.tls;
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server {
             child: None,
@@ -101,6 +104,7 @@ impl Server {
             client: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(20))
+                .danger_accept_invalid_certs(tls)
                 .build()
                 .unwrap(),
         };
@@ -123,12 +127,22 @@ impl Server {
                 glusterfs[k] = v.clone();
             }
         }
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "port": "0",
             "use_auth": true,
             "jwt": {"admin": {"key": ADMIN_KEY}, "user": {"key": USER_KEY}},
             "glusterfs": glusterfs,
         });
+        if self.opts.tls {
+            let cert =
+                rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+            let (cert_file, key_file) = (self.dir.path().join("cert.pem"), self.dir.path().join("key.pem"));
+            std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+            std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+            config["enable_tls"] = Value::Bool(true);
+            config["cert_file"] = Value::String(cert_file.to_string_lossy().into_owned());
+            config["key_file"] = Value::String(key_file.to_string_lossy().into_owned());
+        }
         let path = self.dir.path().join("heketi.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         path
@@ -145,7 +159,7 @@ impl Server {
             .arg(self.store_path());
         if self.opts.auth {
             cmd.arg("--config").arg(self.write_config());
-        } else if let Some(Value::Object(_)) = &self.opts.glusterfs {
+        } else if self.opts.glusterfs.is_some() || self.opts.tls {
             cmd.arg("--config").arg(self.write_config()).arg("--disable-auth");
         }
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k.clone(), v.clone())))
@@ -159,14 +173,15 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("Listening on ") {
-                    let _ = tx.send(addr.to_string());
+                    let _ = tx.send(addr.trim_end_matches(" (https)").to_string());
                 }
             }
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("server did not report its address in time");
-        self.base = format!("http://{addr}");
+        let scheme = if self.opts.tls { "https" } else { "http" };
+        self.base = format!("{scheme}://{addr}");
         self.child = Some(child);
     }
 

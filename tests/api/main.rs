@@ -13,4 +13,5 @@ mod nodes;
 mod personality;
 mod python_client;
 mod queue;
+mod tls;
 mod volumes;
