@@ -26,6 +26,26 @@ pub enum ServerCommand {
         #[command(subcommand)]
         command: OperationsCommand,
     },
+    /// Server state
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Examine the state of the storage
+    Examine {
+        #[command(subcommand)]
+        command: ExamineCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExamineCommand {
+    /// Compare the database with gluster on every node
+    Gluster,
 }
 
 #[derive(Subcommand, Debug)]
@@ -166,6 +186,11 @@ pub fn run_server(client: &Client, command: ServerCommand) -> Result<String, Cli
                 Ok(out)
             }
         },
+        ServerCommand::State {
+            command: StateCommand::Examine {
+                command: ExamineCommand::Gluster,
+            },
+        } => client.get_text("/internal/state/examine/gluster"),
         ServerCommand::Operations {
             command: OperationsCommand::List,
         } => {

@@ -64,12 +64,23 @@ pub enum VolumeCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Utilities for working on volume endpoint
+    Endpoint {
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
     /// Set restrictions on a block hosting volume
     #[command(name = "set-block-hosting-restriction")]
     SetBlockHostingRestriction {
         #[command(subcommand)]
         restriction: Restriction,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EndpointCommand {
+    /// Output a patch for endpoint update
+    Patch { args: Vec<String> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -341,6 +352,21 @@ pub fn run(client: &Client, global: &Global, command: VolumeCommand) -> Result<S
                 StatusCode::OK,
             )?)?;
             show(global, &v)
+        }
+        VolumeCommand::Endpoint {
+            command: EndpointCommand::Patch { args },
+        } => {
+            let id = first(&args)?;
+            let v: VolumeInfoResponse = client.get_json(&format!("/volumes/{id}"))?;
+            // Kubernetes EndpointSubset: one address per host, port 1.
+            let subsets: Vec<serde_json::Value> = v
+                .mount
+                .glusterfs
+                .hosts
+                .iter()
+                .map(|h| serde_json::json!({"addresses": [{"ip": h}], "ports": [{"port": 1}]}))
+                .collect();
+            Ok(format!("{{\"subsets\": {}}}", json_out(&subsets)?))
         }
         VolumeCommand::SetBlockHostingRestriction { restriction } => {
             let (args, value) = match restriction {

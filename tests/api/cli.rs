@@ -246,6 +246,12 @@ fn node_device_and_volume_commands() {
         String::from_utf8_lossy(&no_endpoint.stderr),
         "--persistent-volume-endpoint must be provided when using --persistent-volume\nError: Missing endpoint\n"
     );
+    let patch = cli.ok(&s, &["volume", "endpoint", "patch", &vid]);
+    assert!(
+        patch.starts_with("{\"subsets\": [{\"addresses\":[{\"ip\":\"10.0.0."),
+        "{patch}"
+    );
+    assert!(patch.ends_with("\"ports\":[{\"port\":1}]}]}"), "{patch}");
     assert_eq!(
         cli.ok(&s, &["volume", "delete", &vid]),
         format!("Volume {vid} deleted\n")
@@ -298,6 +304,12 @@ fn server_loglevel_and_db_commands() {
     assert_eq!(
         String::from_utf8_lossy(&create.stderr),
         "Error: Block volumes (gluster-block) are not implemented in this Brickyard release\n"
+    );
+    // heketi-cli prints what the server answers for routes it lacks.
+    let examine = cli.run(&s, &["server", "state", "examine", "gluster"]);
+    assert_eq!(
+        String::from_utf8_lossy(&examine.stderr),
+        "Error: Invalid path or request\n"
     );
     let unknown = cli.run(&s, &["brick", "evict", "0123456789abcdef0123456789abcdef"]);
     assert_eq!(String::from_utf8_lossy(&unknown.stderr), "Error: Id not found\n");
