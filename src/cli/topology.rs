@@ -129,6 +129,18 @@ pub fn topology_info(client: &Client) -> Result<TopologyInfo, CliError> {
 
 const GIB: u64 = 1024 * 1024;
 
+/// ` key:value` pairs after `label`, then a newline; nothing without tags.
+fn tag_line(out: &mut String, label: &str, tags: &Tags) {
+    if tags.is_empty() {
+        return;
+    }
+    out.push_str(label);
+    for (k, v) in tags {
+        let _ = write!(out, " {k}:{v}");
+    }
+    out.push('\n');
+}
+
 /// heketi-cli's topology template, rendered (its trim markers applied).
 pub fn render_topology(t: &TopologyInfo) -> String {
     let mut out = String::new();
@@ -139,13 +151,7 @@ pub fn render_topology(t: &TopologyInfo) -> String {
             c.id, c.file, c.block
         );
         for v in &c.volumes {
-            let options: String = v
-                .mount
-                .glusterfs
-                .options
-                .iter()
-                .map(|(k, val)| format!("{k}={val}"))
-                .collect();
+            let options = super::volume::mount_options(v);
             let _ = write!(
                 out,
                 "\n\tName: {}\n\tSize: {}\n\tId: {}\n\tCluster Id: {}\n\tMount: {}\n\tMount Options: {options}\n\tDurability Type: {}",
@@ -199,13 +205,7 @@ pub fn render_topology(t: &TopologyInfo) -> String {
                 n.hostnames.manage.join(", "),
                 n.hostnames.storage.join(", ")
             );
-            if !n.tags.is_empty() {
-                out.push_str("\n\tTags:");
-                for (k, v) in &n.tags {
-                    let _ = write!(out, " {k}:{v}");
-                }
-                out.push('\n');
-            }
+            tag_line(&mut out, "\n\tTags:", &n.tags);
             out.push_str("\n\tDevices:");
             for d in &n.devices {
                 let _ = write!(
@@ -217,13 +217,7 @@ pub fn render_topology(t: &TopologyInfo) -> String {
                     d.storage.used / GIB,
                     d.storage.free / GIB
                 );
-                if !d.tags.is_empty() {
-                    out.push_str("\n\t\t\tTags:");
-                    for (k, v) in &d.tags {
-                        let _ = write!(out, " {k}:{v}");
-                    }
-                    out.push('\n');
-                }
+                tag_line(&mut out, "\n\t\t\tTags:", &d.tags);
                 if d.paths.is_empty() {
                     let _ = write!(out, "\n\t\t\tKnown Paths: {}\n", d.name);
                 } else {

@@ -154,16 +154,20 @@ impl PersistentVolume {
     }
 }
 
-/// heketi-cli's volume template, rendered.
-pub fn print_volume(v: &VolumeInfoResponse) -> String {
-    let mut out = String::new();
-    let options: String = v
-        .mount
+/// Go's template over the mount options map: sorted, no separator.
+pub fn mount_options(v: &VolumeInfoResponse) -> String {
+    v.mount
         .glusterfs
         .options
         .iter()
         .map(|(k, val)| format!("{k}={val}"))
-        .collect();
+        .collect()
+}
+
+/// heketi-cli's volume template, rendered.
+pub fn print_volume(v: &VolumeInfoResponse) -> String {
+    let mut out = String::new();
+    let options = mount_options(v);
     let restriction = match v.blockinfo.restriction.as_str() {
         "" => "(none)",
         "locked" => "locked",
