@@ -120,12 +120,7 @@ fn print_node(out: &mut String, n: &NodeInfoResponse) {
         n.hostnames.manage.first().map(String::as_str).unwrap_or(""),
         n.hostnames.storage.first().map(String::as_str).unwrap_or("")
     ));
-    if !n.tags.is_empty() {
-        out.push_str("Tags:\n");
-        for (k, v) in &n.tags {
-            out.push_str(&format!("  {k}: {v}\n"));
-        }
-    }
+    tag_lines(out, &n.tags);
 }
 
 const GIB: u64 = 1024 * 1024;
@@ -139,6 +134,24 @@ fn set_state(client: &Client, kind: &str, id: &str, state: &str, healcheck: &str
         StatusCode::NO_CONTENT,
     )?;
     Ok(())
+}
+
+/// `node|device enable|disable|remove`: `<Noun> <id> is now <word>`.
+fn change_state(client: &Client, kind: &str, args: &[String], missing: &str, state: &str) -> Result<String, CliError> {
+    let id = first(args, missing)?;
+    set_state(client, kind, &id, state, "")?;
+    let noun = if kind == "nodes" { "Node" } else { "Device" };
+    Ok(format!("{noun} {id} is now {}\n", state_word(state)))
+}
+
+/// The tags a node or device shows: `Tags:` then `  key: value` lines.
+fn tag_lines(out: &mut String, tags: &Tags) {
+    if !tags.is_empty() {
+        out.push_str("Tags:\n");
+        for (k, v) in tags {
+            out.push_str(&format!("  {k}: {v}\n"));
+        }
+    }
 }
 
 fn set_tags(client: &Client, kind: &str, args: &[String], exact: bool) -> Result<String, CliError> {
@@ -255,21 +268,9 @@ pub fn run_node(client: &Client, global: &Global, command: NodeCommand) -> Resul
             }
             Ok(out)
         }
-        NodeCommand::Enable { args } => {
-            let id = first(&args, "Node id missing")?;
-            set_state(client, "nodes", &id, "online", "")?;
-            Ok(format!("Node {id} is now online\n"))
-        }
-        NodeCommand::Disable { args } => {
-            let id = first(&args, "Node id missing")?;
-            set_state(client, "nodes", &id, "offline", "")?;
-            Ok(format!("Node {id} is now offline\n"))
-        }
-        NodeCommand::Remove { args } => {
-            let id = first(&args, "Node id missing")?;
-            set_state(client, "nodes", &id, "failed", "")?;
-            Ok(format!("Node {id} is now removed\n"))
-        }
+        NodeCommand::Enable { args } => change_state(client, "nodes", &args, "Node id missing", "online"),
+        NodeCommand::Disable { args } => change_state(client, "nodes", &args, "Node id missing", "offline"),
+        NodeCommand::Remove { args } => change_state(client, "nodes", &args, "Node id missing", "failed"),
         NodeCommand::Delete { args } => {
             let id = first(&args, "Node id missing")?;
             client.call::<()>(Method::DELETE, &format!("/nodes/{id}"), None, StatusCode::NO_CONTENT)?;
@@ -314,12 +315,7 @@ pub fn run_device(client: &Client, global: &Global, command: DeviceCommand) -> R
             out.push_str(&format!("Create Path: {}\n", d.name));
             out.push_str(&format!("Physical Volume UUID: {}\n", d.pv_uuid));
             out.push_str(&format!("Known Paths: {}\n", d.paths.join(" ")));
-            if !d.tags.is_empty() {
-                out.push_str("Tags:\n");
-                for (k, v) in &d.tags {
-                    out.push_str(&format!("  {k}: {v}\n"));
-                }
-            }
+            tag_lines(&mut out, &d.tags);
             out.push_str("Bricks:\n");
             for b in &d.bricks {
                 out.push_str(&format!(
@@ -331,16 +327,9 @@ pub fn run_device(client: &Client, global: &Global, command: DeviceCommand) -> R
             }
             Ok(out)
         }
-        DeviceCommand::Enable { args } => {
-            let id = first(&args, "device id missing")?;
-            set_state(client, "devices", &id, "online", "")?;
-            Ok(format!("Device {id} is now online\n"))
-        }
-        DeviceCommand::Disable { args } => {
-            let id = first(&args, "device id missing")?;
-            set_state(client, "devices", &id, "offline", "")?;
-            Ok(format!("Device {id} is now offline\n"))
-        }
+        // heketi-cli spells this one in lower case.
+        DeviceCommand::Enable { args } => change_state(client, "devices", &args, "device id missing", "online"),
+        DeviceCommand::Disable { args } => change_state(client, "devices", &args, "device id missing", "offline"),
         DeviceCommand::Remove { args, skip_heal } => {
             let id = first(&args, "Device id missing")?;
             if skip_heal {
