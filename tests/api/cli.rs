@@ -543,15 +543,7 @@ fn golden_outputs() {
         "cli_volume_create_json_keys",
         v.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(",")
     );
-    let node = s.get("/clusters").json()["clusters"][0]
-        .as_str()
-        .map(|c| {
-            s.get(&format!("/clusters/{c}")).json()["nodes"][0]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .unwrap();
+    let node = s.first_node();
     let info = cli.ok(&s, &["node", "info", &node]);
     let header: String = info.lines().take(7).map(|l| format!("{l}\n")).collect();
     insta::assert_snapshot!("cli_node_info_header", normalise(&header));

@@ -322,6 +322,18 @@ impl Server {
         (cluster, ids)
     }
 
+    /// The first node of the first cluster.
+    pub fn first_node(&self) -> String {
+        let cluster = self.get("/clusters").json()["clusters"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.get(&format!("/clusters/{cluster}")).json()["nodes"][0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Creates a volume; returns its info.
     pub fn create_volume(&self, body: &str) -> Value {
         let done = self.finish(self.post("/volumes", body));

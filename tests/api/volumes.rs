@@ -322,15 +322,7 @@ fn protected_and_conflicting_deletes() {
         "Id not found\n"
     );
     // Devices holding bricks cannot be deleted, and failing them needs evacuation.
-    let node = s.get("/clusters").json()["clusters"][0]
-        .as_str()
-        .map(|c| {
-            s.get(&format!("/clusters/{c}")).json()["nodes"][0]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .unwrap();
+    let node = s.first_node();
     let device = s.get(&format!("/nodes/{node}")).json()["devices"][0]["id"]
         .as_str()
         .unwrap()
