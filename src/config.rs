@@ -119,6 +119,13 @@ pub struct ExecConfigFile {
     pub keyfile: String,
     pub user: String,
     pub port: String,
+    /// Brickyard: known_hosts file (`SSH_KNOWN_HOSTS`, as Heketi reads it).
+    pub known_hosts: String,
+    /// Brickyard: `yes` (known hosts only), `accept-new`, or `no`. Empty
+    /// means `yes` with a known_hosts file and `no` without, as Heketi.
+    pub host_key_checking: String,
+    /// Brickyard: seconds to connect and authenticate (Heketi waits forever).
+    pub connect_timeout: u64,
     // kubeexec
     pub namespace: String,
     pub gluster_daemonset: bool,
@@ -390,6 +397,11 @@ fn exec_defaults(mut exec: ExecConfigFile, env: &dyn Env) -> Result<ExecConfigFi
     env_string(env, "HEKETI_SSH_KEYFILE", &mut exec.keyfile);
     env_string(env, "HEKETI_SSH_USER", &mut exec.user);
     env_string(env, "HEKETI_SSH_PORT", &mut exec.port);
+    env_string(env, "SSH_KNOWN_HOSTS", &mut exec.known_hosts);
+    env_string(env, "BRICKYARD_SSH_HOST_KEY_CHECKING", &mut exec.host_key_checking);
+    if let Some(t) = env_u64(env, "BRICKYARD_SSH_CONNECT_TIMEOUT")? {
+        exec.connect_timeout = t;
+    }
     env_string(env, "HEKETI_KUBE_NAMESPACE", &mut exec.namespace);
     if let Some(v) = env.var("HEKETI_KUBE_GLUSTER_DAEMONSET").and_then(|v| yes_no(&v)) {
         exec.gluster_daemonset = v;
@@ -413,6 +425,15 @@ fn exec_defaults(mut exec: ExecConfigFile, env: &dyn Env) -> Result<ExecConfigFi
     }
     exec.user = or_default(exec.user, "heketi".into());
     exec.port = or_default(exec.port, "22".into());
+    exec.connect_timeout = or_default(exec.connect_timeout, 10);
+    match exec.host_key_checking.as_str() {
+        "" | "yes" | "no" | "accept-new" => {}
+        other => {
+            return Err(ConfigError(format!(
+                "invalid sshexec.host_key_checking {other:?}: use yes, accept-new or no"
+            )))
+        }
+    }
     exec.max_connections = or_default(exec.max_connections, 64);
     Ok(exec)
 }

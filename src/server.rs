@@ -11,10 +11,42 @@ use crate::api::{self, App, AppState};
 use crate::config::{AdminMode, Config, ExecutorKind};
 use crate::executor::commands::CommandConfig;
 use crate::executor::mock::MockExecutor;
+use crate::executor::remote::RemoteExecutor;
+use crate::executor::ssh::{HostKeyPolicy, SshSettings, SshTransport};
 use crate::executor::Executor;
 use crate::logging::LogControl;
 use crate::ops::{now_secs, Engine, Settings};
 use crate::store::Store;
+
+fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
+    let ssh = &config.ssh;
+    let port: u16 = ssh
+        .port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid sshexec.port {:?}", ssh.port))?;
+    let known_hosts = ssh.known_hosts.split(':').next().unwrap_or_default();
+    let host_keys = match (ssh.host_key_checking.as_str(), known_hosts) {
+        ("no", _) | ("", "") => {
+            tracing::warn!("ssh host keys are not checked; set SSH_KNOWN_HOSTS or sshexec.known_hosts");
+            HostKeyPolicy::Off
+        }
+        ("yes" | "accept-new", "") => bail!(
+            "sshexec.host_key_checking {:?} needs a known_hosts file (sshexec.known_hosts or SSH_KNOWN_HOSTS)",
+            ssh.host_key_checking
+        ),
+        ("accept-new", path) => HostKeyPolicy::AcceptNew(path.into()),
+        (_, path) => HostKeyPolicy::Strict(path.into()),
+    };
+    Ok(SshSettings {
+        user: ssh.user.clone(),
+        port,
+        key: SshSettings::load_key(&ssh.keyfile).map_err(anyhow::Error::msg)?,
+        sudo: ssh.sudo,
+        host_keys,
+        connect_timeout: Duration::from_secs(ssh.connect_timeout),
+        channels_per_host: config.node_concurrency,
+    })
+}
 
 fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
     match config.executor {
@@ -31,10 +63,14 @@ fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
             .map_err(anyhow::Error::msg)?;
             Ok(Arc::new(mock.with_commands(CommandConfig::from(&config.ssh))))
         }
-        ExecutorKind::Ssh => bail!(
-            "the ssh executor is not available in this Brickyard build yet; \
-             set glusterfs.executor (or HEKETI_EXECUTOR) to \"mock\""
-        ),
+        ExecutorKind::Ssh => {
+            let transport = SshTransport::new(ssh_settings(config)?);
+            Ok(Arc::new(RemoteExecutor::new(
+                Arc::new(transport),
+                CommandConfig::from(&config.ssh),
+                config.ssh.debug_umount_failures,
+            )))
+        }
         ExecutorKind::Kubernetes => bail!(
             "the kubernetes executor is not available in this Brickyard build yet; \
              set glusterfs.executor (or HEKETI_EXECUTOR) to \"mock\""

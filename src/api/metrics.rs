@@ -140,12 +140,46 @@ fn collect_operations(engine: &Engine, registry: &Registry) -> Result<(), Box<dy
     Ok(())
 }
 
+/// A counter whose value is known at scrape time.
+fn counter(registry: &Registry, name: &str, help: &str, value: f64) -> Result<(), prometheus::Error> {
+    let c = prometheus::Counter::new(name, help)?;
+    c.inc_by(value);
+    registry.register(Box::new(c))
+}
+
+/// Brickyard's own: what the remote executor's transport has done.
+fn collect_transport(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(stats) = engine.executor.transport_stats() else {
+        return Ok(());
+    };
+    counter(
+        registry,
+        "brickyard_executor_connections_opened_total",
+        "Connections the executor opened to storage nodes",
+        stats.connections_opened as f64,
+    )?;
+    counter(
+        registry,
+        "brickyard_executor_commands_total",
+        "Commands run on storage nodes",
+        stats.commands as f64,
+    )?;
+    counter(
+        registry,
+        "brickyard_executor_command_seconds_total",
+        "Time spent running commands on storage nodes",
+        stats.command_seconds,
+    )?;
+    Ok(())
+}
+
 /// Renders the exposition text (also used by benchmarks and tests).
 pub fn render(engine: &Engine) -> String {
     let registry = Registry::new();
     let up = collect_topology(engine, &registry).is_ok();
     let registry = if up {
         let _ = collect_operations(engine, &registry);
+        let _ = collect_transport(engine, &registry);
         registry
     } else {
         // Heketi emits only heketi_up when the topology cannot be read.

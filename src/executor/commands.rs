@@ -64,6 +64,18 @@ impl Default for CommandConfig {
     }
 }
 
+/// The commands of a brick teardown, run one at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrickDestroySteps {
+    pub umount: String,
+    /// None for snapshot-clone bricks, which glusterd mounts itself.
+    pub fstab: Option<String>,
+    pub lv_remove: String,
+    pub thin_count: String,
+    pub pool_remove: String,
+    pub rmdir: String,
+}
+
 /// Quotes for a POSIX shell when needed. Values made only of characters a
 /// shell never interprets pass unchanged, so command lines stay exactly as
 /// Heketi writes them.
@@ -88,6 +100,13 @@ impl CommandConfig {
             "/usr/sbin/lvm".into()
         } else {
             format!("{} /usr/sbin/lvm", self.lvm_wrapper)
+        }
+    }
+    fn udevadm(&self) -> String {
+        if self.lvm_wrapper.is_empty() {
+            "/usr/bin/udevadm".into()
+        } else {
+            format!("{} /usr/bin/udevadm", self.lvm_wrapper)
         }
     }
     fn autobackup(&self) -> &'static str {
@@ -140,16 +159,58 @@ impl CommandConfig {
         out
     }
 
-    pub fn vgdisplay(&self, device_id: &str) -> Vec<String> {
-        vec![format!("{} vgdisplay -c vg_{}", self.lvm(), q(device_id))]
+    pub fn vgdisplay(&self, device_id: &str) -> String {
+        format!("{} vgdisplay -c vg_{}", self.lvm(), q(device_id))
+    }
+
+    /// The device-handle query: the PV on `path` and its volume group.
+    pub fn pvs_report(&self, path: &str) -> String {
+        format!(
+            "{} pvs -o pv_name,pv_uuid,vg_name --reportformat=json {}",
+            self.lvm(),
+            q(path)
+        )
+    }
+
+    /// The PV behind `vg_<device_id>`, for handles stored without a UUID.
+    pub fn vgs_report(&self, device_id: &str) -> String {
+        format!(
+            "{} vgs -o pv_name,pv_uuid,vg_name --reportformat=json vg_{}",
+            self.lvm(),
+            q(device_id)
+        )
+    }
+
+    pub fn udev_symlinks(&self, path: &str) -> String {
+        format!("{} info --query=symlink --name={}", self.udevadm(), q(path))
+    }
+
+    pub fn vgremove(&self, device_id: &str) -> String {
+        format!("{} vgremove -qq vg_{}", self.lvm(), q(device_id))
+    }
+
+    pub fn pvremove(&self, path: &str) -> String {
+        format!("{} pvremove -qq '{}'", self.lvm(), path.replace('\'', "'\\''"))
+    }
+
+    pub fn device_dir_remove(&self, device_id: &str) -> String {
+        format!("rmdir /var/lib/heketi/mounts/vg_{}", q(device_id))
     }
 
     pub fn device_teardown(&self, device_id: &str, path: &str) -> Vec<String> {
         vec![
-            format!("{} vgremove -qq vg_{}", self.lvm(), q(device_id)),
-            format!("{} pvremove -qq '{}'", self.lvm(), path.replace('\'', "'\\''")),
-            format!("rmdir /var/lib/heketi/mounts/vg_{}", q(device_id)),
+            self.vgremove(device_id),
+            self.pvremove(path),
+            self.device_dir_remove(device_id),
         ]
+    }
+
+    pub fn lsof(&self, mount_point: &str) -> String {
+        format!("lsof {}", q(mount_point))
+    }
+
+    pub fn volume_info(&self, name: &str) -> String {
+        format!("{} volume info {} --xml", self.gluster(), q(name))
     }
 
     fn device_node(brick: &BrickSpec) -> String {
@@ -203,39 +264,40 @@ impl CommandConfig {
         out
     }
 
-    pub fn brick_destroy(&self, brick: &BrickSpec) -> Vec<String> {
+    /// Brick teardown, one command per step: the executor decides after
+    /// each whether to go on.
+    pub fn brick_destroy_steps(&self, brick: &BrickSpec) -> BrickDestroySteps {
         let mnt = brick.mount_point();
-        let mut out = vec![format!("umount {mnt}")];
-        if !brick.mounted_by_gluster() {
-            out.push(format!(
-                "sed -i.save \"/brick_{}/d\" {}",
-                brick.brick_id,
-                q(&self.fstab)
-            ));
-        }
-        out.extend([
+        let lvremove = |lv: &str| {
             format!(
                 "{} lvremove --autobackup={} -f {}/{}",
                 self.lvm(),
                 self.autobackup(),
                 brick.vg(),
-                q(&brick.lv)
-            ),
-            format!(
+                q(lv)
+            )
+        };
+        BrickDestroySteps {
+            umount: format!("umount {mnt}"),
+            fstab: (!brick.mounted_by_gluster())
+                .then(|| format!("sed -i.save \"/brick_{}/d\" {}", brick.brick_id, q(&self.fstab))),
+            lv_remove: lvremove(&brick.lv),
+            thin_count: format!(
                 "{} lvs --noheadings --options=thin_count {}/{}",
                 self.lvm(),
                 brick.vg(),
                 q(&brick.thin_pool)
             ),
-            format!(
-                "{} lvremove --autobackup={} -f {}/{}",
-                self.lvm(),
-                self.autobackup(),
-                brick.vg(),
-                q(&brick.thin_pool)
-            ),
-            format!("rmdir {mnt}"),
-        ]);
+            pool_remove: lvremove(&brick.thin_pool),
+            rmdir: format!("rmdir {mnt}"),
+        }
+    }
+
+    pub fn brick_destroy(&self, brick: &BrickSpec) -> Vec<String> {
+        let steps = self.brick_destroy_steps(brick);
+        let mut out = vec![steps.umount];
+        out.extend(steps.fstab);
+        out.extend([steps.lv_remove, steps.thin_count, steps.pool_remove, steps.rmdir]);
         out
     }
 
@@ -291,11 +353,17 @@ impl CommandConfig {
         out
     }
 
+    /// `add-brick` commands, and the rebalance to start after them.
+    pub fn volume_expand_steps(&self, volume: &GlusterVolumeSpec) -> (Vec<String>, Option<String>) {
+        let rebalance = self
+            .rebalance_on_expansion
+            .then(|| format!("{} volume rebalance {} start", self.gluster(), q(&volume.name)));
+        (self.add_brick_chunks(volume, 0), rebalance)
+    }
+
     pub fn volume_expand(&self, volume: &GlusterVolumeSpec) -> Vec<String> {
-        let mut out = self.add_brick_chunks(volume, 0);
-        if self.rebalance_on_expansion {
-            out.push(format!("{} volume rebalance {} start", self.gluster(), q(&volume.name)));
-        }
+        let (mut out, rebalance) = self.volume_expand_steps(volume);
+        out.extend(rebalance);
         out
     }
 
@@ -306,9 +374,10 @@ impl CommandConfig {
         ]
     }
 
-    pub fn volume_clone(&self, source: &str, clone: &str, snapshot: &str) -> Vec<String> {
+    /// Snapshot create, activate, clone, clone start, deactivate, delete.
+    pub fn volume_clone(&self, source: &str, clone: &str, snapshot: &str) -> [String; 6] {
         let g = self.gluster();
-        vec![
+        [
             format!("{g} --xml snapshot create {} {} no-timestamp", q(snapshot), q(source)),
             format!("{g} --xml snapshot activate {}", q(snapshot)),
             format!("{g} --xml snapshot clone {} {}", q(clone), q(snapshot)),

@@ -613,7 +613,7 @@ impl Executor for MockExecutor {
     async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError> {
         self.enter("volume_clone", host).await?;
         let snapshot = format!("tmpsnap_{}", crate::ids::new_id());
-        let lines = self.commands.volume_clone(source, clone, &snapshot);
+        let lines = self.commands.volume_clone(source, clone, &snapshot).to_vec();
         self.mutate(|n| {
             let Some(src) = n.volumes.get(source).cloned() else {
                 return Err(format!("snapshot create: failed: Volume ({source}) does not exist"));

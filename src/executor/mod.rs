@@ -1,9 +1,14 @@
-//! The executor: what Brickyard asks of storage nodes. Transports (mock now;
-//! SSH and Kubernetes exec later) implement one trait; command lines will live
-//! in `commands/`, apart from the transports.
+//! The executor: what Brickyard asks of storage nodes. `commands` builds
+//! Heketi's command lines, `remote` runs them through a `transport` (SSH,
+//! Kubernetes exec) and `parse` reads what they print; `mock` simulates
+//! nodes for tests.
 
 pub mod commands;
 pub mod mock;
+pub mod parse;
+pub mod remote;
+pub mod ssh;
+pub mod transport;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -182,4 +187,8 @@ pub trait Executor: Send + Sync {
     async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError>;
     /// Snapshots `source` and clones the snapshot as `clone`.
     async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError>;
+    /// Connection and command counters of a real transport.
+    fn transport_stats(&self) -> Option<transport::StatsSnapshot> {
+        None
+    }
 }

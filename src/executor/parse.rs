@@ -1,0 +1,244 @@
+//! Parsers for what storage-node commands print: `vgdisplay -c`, LVM's JSON
+//! reports, `udevadm` symlinks and gluster's `--xml` output.
+
+use serde::Deserialize;
+
+/// Sizes from `vgdisplay -c`, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VgSizes {
+    pub extent_size: u64,
+    pub total: u64,
+    pub used: u64,
+    pub free: u64,
+}
+
+/// One colon-separated line: field 12 is the extent size (KiB), 13 the
+/// total extents, 14 the allocated ones and 15 the free ones.
+pub fn vgdisplay(output: &str) -> Result<VgSizes, String> {
+    let line = output.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let fields: Vec<&str> = line.split(':').collect();
+    if fields.len() < 17 {
+        return Err(format!(
+            "vgdisplay returned {} fields instead of at least 17: {line:?}",
+            fields.len()
+        ));
+    }
+    let number = |i: usize| -> Result<u64, String> {
+        fields[i]
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("vgdisplay field {i} is not a number: {:?}", fields[i]))
+    };
+    let extent_size = number(12)?;
+    Ok(VgSizes {
+        extent_size,
+        total: number(13)? * extent_size,
+        used: number(14)? * extent_size,
+        free: number(15)? * extent_size,
+    })
+}
+
+#[derive(Deserialize)]
+struct Report {
+    report: Vec<ReportSection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReportSection {
+    pv: Vec<PvRow>,
+    vg: Vec<PvRow>,
+}
+
+/// A row of `pvs`/`vgs -o pv_name,pv_uuid,vg_name`.
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PvRow {
+    pub pv_name: String,
+    pub pv_uuid: String,
+    pub vg_name: String,
+}
+
+/// Exactly one report holding exactly one PV (or one VG) row.
+pub fn pv_report(output: &str) -> Result<PvRow, String> {
+    let report: Report = serde_json::from_str(output.trim()).map_err(|e| format!("unreadable LVM report: {e}"))?;
+    let [section] = report.report.as_slice() else {
+        return Err(format!("LVM returned {} reports instead of one", report.report.len()));
+    };
+    match (section.pv.as_slice(), section.vg.as_slice()) {
+        ([row], _) | ([], [row]) => Ok(row.clone()),
+        (pvs, vgs) => Err(format!(
+            "LVM reported {} physical volumes and {} volume groups instead of one",
+            pvs.len(),
+            vgs.len()
+        )),
+    }
+}
+
+/// `udevadm info --query=symlink` output as device paths: each item under
+/// `/dev/`, LVM's own by-uuid link left out, `path` itself last.
+pub fn device_paths(udev_output: &str, path: &str) -> Vec<String> {
+    let mut paths: Vec<String> = udev_output
+        .split_whitespace()
+        .map(|item| format!("/dev/{item}"))
+        .filter(|p| !p.starts_with("/dev/disk/by-id/lvm-pv-uuid-"))
+        .collect();
+    if !paths.iter().any(|p| p == path) {
+        paths.push(path.to_string());
+    }
+    paths
+}
+
+pub fn thin_count(output: &str) -> Result<u64, String> {
+    output
+        .trim()
+        .parse()
+        .map_err(|_| format!("unexpected thin pool LV count {:?}", output.trim()))
+}
+
+/// The parts of `gluster volume info --xml` Brickyard uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GlusterVolume {
+    pub name: String,
+    pub id: String,
+    pub status: String,
+    pub dist_count: u64,
+    pub replica_count: u64,
+    pub disperse_count: u64,
+    /// `host:/path`, in gluster's order: the authoritative brick layout.
+    pub bricks: Vec<String>,
+}
+
+fn child_text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
+    node.children().find(|c| c.has_tag_name(name)).and_then(|c| c.text())
+}
+
+fn descend<'a>(mut node: roxmltree::Node<'a, 'a>, path: &[&str]) -> Option<roxmltree::Node<'a, 'a>> {
+    for name in path {
+        node = node.children().find(|c| c.has_tag_name(*name))?;
+    }
+    Some(node)
+}
+
+/// Gluster can exit 0 while failing: `opRet`/`opErrstr` tell.
+fn cli_output(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+    let doc = roxmltree::Document::parse(xml.trim()).map_err(|e| format!("unreadable gluster XML: {e}"))?;
+    let root = doc.root_element();
+    if !root.has_tag_name("cliOutput") {
+        return Err(format!("unexpected gluster XML root <{}>", root.tag_name().name()));
+    }
+    let op_ret = child_text(root, "opRet").unwrap_or("0").trim().to_string();
+    let op_err = child_text(root, "opErrstr").unwrap_or("").trim().to_string();
+    if op_ret != "0" || !op_err.is_empty() {
+        return Err(if op_err.is_empty() {
+            format!("gluster failed with opRet {op_ret}")
+        } else {
+            op_err
+        });
+    }
+    Ok(doc)
+}
+
+/// The volumes of `gluster volume info [NAME] --xml`.
+pub fn volume_info(xml: &str) -> Result<Vec<GlusterVolume>, String> {
+    let doc = cli_output(xml)?;
+    let Some(volumes) = descend(doc.root_element(), &["volInfo", "volumes"]) else {
+        return Ok(Vec::new());
+    };
+    let number = |node, name| child_text(node, name).and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    Ok(volumes
+        .children()
+        .filter(|c| c.has_tag_name("volume"))
+        .map(|v| GlusterVolume {
+            name: child_text(v, "name").unwrap_or_default().to_string(),
+            id: child_text(v, "id").unwrap_or_default().to_string(),
+            status: child_text(v, "statusStr").unwrap_or_default().to_string(),
+            dist_count: number(v, "distCount"),
+            replica_count: number(v, "replicaCount"),
+            disperse_count: number(v, "disperseCount"),
+            bricks: descend(v, &["bricks"])
+                .map(|b| {
+                    b.children()
+                        .filter(|c| c.has_tag_name("brick"))
+                        .filter_map(|c| child_text(c, "name").map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Checks a `--xml` snapshot or clone command's result.
+pub fn cli_result(xml: &str) -> Result<(), String> {
+    cli_output(xml).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vgdisplay_gives_heketi_sizes() {
+        let line = "  vg_test:r/w:772:-1:0:0:0:-1:0:1:1:8253440:4096:2015:10:2005:Vx4X-uuid\n";
+        let sizes = vgdisplay(line).unwrap();
+        assert_eq!(
+            sizes,
+            VgSizes {
+                extent_size: 4096,
+                total: 2015 * 4096,
+                used: 10 * 4096,
+                free: 2005 * 4096
+            }
+        );
+        assert!(vgdisplay("vg:r/w:1").unwrap_err().contains("17"));
+        assert!(vgdisplay("a:b:c:d:e:f:g:h:i:j:k:l:x:1:1:1:u").is_err());
+    }
+
+    #[test]
+    fn pv_reports_need_exactly_one_row() {
+        let pv = r#"{"report":[{"pv":[{"pv_name":"/dev/sdb","pv_uuid":"abc-123","vg_name":"vg_1"}]}]}"#;
+        assert_eq!(pv_report(pv).unwrap().pv_uuid, "abc-123");
+        let vg = r#"  {"report":[{"vg":[{"pv_name":"/dev/sdb","pv_uuid":"u","vg_name":"vg_1"}]}]}  "#;
+        assert_eq!(pv_report(vg).unwrap().pv_name, "/dev/sdb");
+        assert!(pv_report(r#"{"report":[{"pv":[]}]}"#).is_err());
+        assert!(pv_report(r#"{"report":[]}"#).is_err());
+        assert!(pv_report("Failed to find device").is_err());
+    }
+
+    #[test]
+    fn udev_links_skip_lvm_uuid_and_end_with_the_path() {
+        let out = "disk/by-id/wwn-0x1 disk/by-path/pci-0:1 disk/by-id/lvm-pv-uuid-abc\n";
+        assert_eq!(
+            device_paths(out, "/dev/sdb"),
+            ["/dev/disk/by-id/wwn-0x1", "/dev/disk/by-path/pci-0:1", "/dev/sdb"]
+        );
+        assert_eq!(device_paths("", "/dev/sdb"), ["/dev/sdb"]);
+    }
+
+    const INFO: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<cliOutput><opRet>0</opRet><opErrno>0</opErrno><opErrstr/><volInfo><volumes>
+<volume><name>vol_1</name><id>6b1e-11</id><status>1</status><statusStr>Started</statusStr>
+<brickCount>6</brickCount><distCount>2</distCount><replicaCount>3</replicaCount><disperseCount>0</disperseCount>
+<bricks><brick uuid="a">10.0.0.1:/b/1<name>10.0.0.1:/b/1</name><hostUuid>a</hostUuid><isArbiter>0</isArbiter></brick>
+<brick uuid="b">10.0.0.2:/b/2<name>10.0.0.2:/b/2</name><hostUuid>b</hostUuid><isArbiter>0</isArbiter></brick></bricks>
+</volume><count>1</count></volumes></volInfo></cliOutput>"#;
+
+    #[test]
+    fn volume_info_keeps_gluster_brick_order() {
+        let vols = volume_info(INFO).unwrap();
+        assert_eq!(vols.len(), 1);
+        assert_eq!(vols[0].name, "vol_1");
+        assert_eq!(vols[0].id, "6b1e-11");
+        assert_eq!(vols[0].dist_count, 2);
+        assert_eq!(vols[0].replica_count, 3);
+        assert_eq!(vols[0].status, "Started");
+        assert_eq!(vols[0].bricks, ["10.0.0.1:/b/1", "10.0.0.2:/b/2"]);
+    }
+
+    #[test]
+    fn gluster_errors_surface_even_with_exit_zero() {
+        let xml = "<cliOutput><opRet>-1</opRet><opErrno>30800</opErrno><opErrstr>Volume vol_9 does not exist</opErrstr></cliOutput>";
+        assert_eq!(volume_info(xml).unwrap_err(), "Volume vol_9 does not exist");
+        assert!(cli_result("<cliOutput><opRet>0</opRet><opErrstr></opErrstr></cliOutput>").is_ok());
+        assert!(cli_result("not xml").is_err());
+    }
+}
