@@ -252,9 +252,14 @@ impl SshTransport {
             let _ = channel.close().await;
             return Ok(Err(TransportError("SSH command timeout".into())));
         }
+        let Some(status) = status else {
+            // Never retried: the command may have run, in part or in full.
+            return Ok(Err(TransportError(
+                "the ssh session ended before the command reported an exit status (connection lost?)".into(),
+            )));
+        };
         Ok(Ok(CommandOutput {
-            // No exit status means the session broke; Heketi counts that as 1.
-            status: status.unwrap_or(1),
+            status,
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }))

@@ -145,6 +145,12 @@ impl Engine {
         // Hostname conflicts are answered before any node is contacted.
         self.precheck_hostnames(&node)?;
 
+        // Heketi asks only a cluster's first node; asking every new node turns
+        // a failed peer probe later into this clear answer now.
+        if let Err(e) = self.executor.glusterd_check(node.manage_host()).await {
+            tracing::warn!(host = node.manage_host(), "node add refused: {e}");
+            return Err(OpError::BadRequest("New Node doesn't have glusterd running".into()));
+        }
         let probe_from = if self.store.has_children(TreeName::ClusterNodes, &req.cluster)? {
             match self.verified_peer(&req.cluster, None).await? {
                 Some(peer) => Some(peer.manage_host().to_string()),
@@ -155,9 +161,6 @@ impl Engine {
                 }
             }
         } else {
-            if self.executor.glusterd_check(node.manage_host()).await.is_err() {
-                return Err(OpError::BadRequest("New Node doesn't have glusterd running".into()));
-            }
             None
         };
 

@@ -572,6 +572,28 @@ impl Engine {
         )))
     }
 
+    /// Heketi's "try on hosts": stop and delete the gluster volume from the
+    /// first online node that manages it, so one dead node cannot block it.
+    async fn destroy_gluster_volume(&self, cluster: &str, name: &str) -> Result<(), OpError> {
+        let mut last = None;
+        for node_id in self.store.children(TreeName::ClusterNodes, cluster)? {
+            let Some(node) = self.store.get::<NodeRecord>(&node_id)? else {
+                continue;
+            };
+            if node.state != EntityState::Online {
+                continue;
+            }
+            match self.executor.volume_destroy(node.manage_host(), name).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(OpError::Internal(match last {
+            Some(e) => format!("Unable to delete volume {name}: {e}"),
+            None => format!("No online node in cluster {cluster} to run gluster on"),
+        }))
+    }
+
     pub(crate) async fn create_volume_execute(
         &self,
         entry: &JournalEntry,
@@ -674,11 +696,9 @@ impl Engine {
         let Some(volume) = self.store.get::<VolumeRecord>(volume_id).map_err(|e| e.to_string())? else {
             return Ok(());
         };
-        if let Ok(host) = self.gluster_host(&volume.cluster) {
-            self.executor
-                .volume_destroy(&host, &volume.name)
-                .await
-                .map_err(|e| e.to_string())?;
+        match self.destroy_gluster_volume(&volume.cluster, &volume.name).await {
+            Err(OpError::Internal(e)) if e.starts_with("No online node") => {}
+            other => other.map_err(|e| e.to_string())?,
         }
         // Clone bricks get their paths only at commit; gluster removes a
         // clone's snapshot bricks with the volume.
@@ -748,11 +768,7 @@ impl Engine {
         let Some(volume) = self.store.get::<VolumeRecord>(volume_id)? else {
             return self.commit(entry, QueueOutcome::NoContent, |_| Ok(()));
         };
-        let host = self.gluster_host(&volume.cluster)?;
-        self.executor
-            .volume_destroy(&host, &volume.name)
-            .await
-            .map_err(|e| OpError::Internal(format!("Unable to delete volume {}: {e}", volume.name)))?;
+        self.destroy_gluster_volume(&volume.cluster, &volume.name).await?;
         // Past this point the gluster volume is gone: finish, never revert.
         let bricks: Vec<BrickRecord> = brick_ids
             .iter()

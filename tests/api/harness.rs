@@ -28,6 +28,8 @@ pub struct Options {
     pub glusterfs: Option<Value>,
     /// Serve HTTPS with a fresh self-signed certificate (`cert.pem`).
     pub tls: bool,
+    /// How long `wait` polls a queue entry; 30 s when zero.
+    pub wait_secs: u64,
 }
 
 pub struct Server {
@@ -259,14 +261,22 @@ impl Server {
 
     /// Polls a queue location (bounded) until it stops answering pending.
     pub fn wait(&self, location: &str) -> Reply {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let limit = if self.opts.wait_secs == 0 {
+            30
+        } else {
+            self.opts.wait_secs
+        };
+        let deadline = Instant::now() + Duration::from_secs(limit);
         loop {
             let r = self.get(location);
             if r.header("x-pending").is_none() {
                 return r;
             }
             assert_eq!(r.status, 200, "pending answers are 200");
-            assert!(Instant::now() < deadline, "queue {location} still pending after 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "queue {location} still pending after {limit} s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

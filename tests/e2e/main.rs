@@ -1,0 +1,390 @@
+//! End-to-end suite: the real `brickyard` server with its SSH executor
+//! against real GlusterFS storage nodes (`scripts/testbed`), as root.
+//! Run with `cargo test --release --test e2e [-- NAME...]`.
+//!
+//! The scenarios share one testbed and run in order; each starts its own
+//! server and leaves the nodes as it found them. The suite fails, never
+//! skips, when the nodes cannot be set up.
+
+#[path = "../api/harness.rs"]
+mod harness;
+mod testbed;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use harness::{Options, Server};
+use serde_json::{json, Value};
+use testbed::Testbed;
+
+type Scenario = fn(&Testbed);
+
+const SCENARIOS: [(&str, Scenario); 4] = [
+    ("replica3_lifecycle", replica3_lifecycle),
+    ("offline_node_is_avoided", offline_node_is_avoided),
+    (
+        "sshd_killed_during_create_rolls_back",
+        sshd_killed_during_create_rolls_back,
+    ),
+    ("glusterd_down_at_node_add", glusterd_down_at_node_add),
+];
+
+fn main() {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let chosen: Vec<_> = SCENARIOS
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    if std::env::args().any(|a| a == "--list") {
+        for (name, _) in &chosen {
+            println!("{name}: test");
+        }
+        return;
+    }
+    // The effective uid, from the proc filesystem.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        eprintln!("e2e: must run as root (the storage-node testbed needs namespaces, loop devices and mounts)");
+        std::process::exit(1);
+    }
+    let started = Instant::now();
+    let mut testbed = match Testbed::up(3) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("e2e: cannot set up the storage nodes: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("e2e: testbed up in {:.1} s", started.elapsed().as_secs_f64());
+    let mut failed = Vec::new();
+    for (name, scenario) in &chosen {
+        let t = Instant::now();
+        println!("test {name} ...");
+        match catch_unwind(AssertUnwindSafe(|| scenario(&testbed))) {
+            Ok(()) => println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64()),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+                // A failed scenario may leave state behind: later ones get fresh nodes.
+                match Testbed::up(3) {
+                    Ok(t) => testbed = t,
+                    Err(e) => {
+                        eprintln!("e2e: cannot set up the storage nodes again: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        }
+    }
+    if let Err(leftovers) = testbed.down() {
+        eprintln!("e2e: the testbed left things behind:\n{leftovers}");
+        failed.push("testbed teardown");
+    }
+    println!(
+        "e2e: {} passed, {} failed in {:.1} s",
+        chosen.len() + usize::from(failed.contains(&"testbed teardown")) - failed.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        eprintln!("failed: {}", failed.join(", "));
+        std::process::exit(1);
+    }
+}
+
+fn server(tb: &Testbed) -> Server {
+    Server::with(Options {
+        glusterfs: Some(json!({"executor": "ssh", "sshexec": tb.sshexec()})),
+        wait_secs: 180,
+        ..Options::default()
+    })
+}
+
+/// Loads a topology of every testbed node (zone = node number, first disk)
+/// with the CLI, as an operator would.
+fn load_topology(tb: &Testbed, s: &Server) -> Value {
+    let nodes: Vec<Value> = (1..=tb.nodes)
+        .map(|i| {
+            json!({"node": {"hostnames": {"manage": [tb.ip(i)], "storage": [tb.ip(i)]}, "zone": i},
+                   "devices": [{"name": tb.disk(i, 1), "destroydata": false}]})
+        })
+        .collect();
+    let file = s.dir.path().join("topology.json");
+    std::fs::write(&file, json!({"clusters": [{"nodes": nodes}]}).to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brickyard"))
+        .args(["topology", "load", "--server", &s.base, "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "topology load failed: {printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(printed.matches("Adding device").count(), tb.nodes, "{printed}");
+    topology(s)
+}
+
+/// Clusters with their nodes' full info, gathered as heketi-cli does.
+fn topology(s: &Server) -> Value {
+    let clusters: Vec<Value> = s.get("/clusters").json()["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| {
+            let cluster = s.get(&format!("/clusters/{}", id.as_str().unwrap())).json();
+            let nodes: Vec<Value> = cluster["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| s.get(&format!("/nodes/{}", n.as_str().unwrap())).json())
+                .collect();
+            json!({"id": id, "nodes": nodes})
+        })
+        .collect();
+    json!({ "clusters": clusters })
+}
+
+fn volume_body(size: u64, replica: u64, gid: i64) -> String {
+    json!({"size": size, "durability": {"type": "replicate", "replicate": {"replica": replica}}, "gid": gid})
+        .to_string()
+}
+
+fn devices(topology: &Value) -> Vec<Value> {
+    topology["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["nodes"].as_array().unwrap().iter())
+        .flat_map(|n| n["devices"].as_array().unwrap().iter().cloned())
+        .collect()
+}
+
+/// Every device's space is whole again: nothing used, nothing leaked.
+fn assert_space_whole(s: &Server) {
+    for d in devices(&topology(s)) {
+        let storage = &d["storage"];
+        assert_eq!(storage["used"], 0, "device {} still has used space: {d}", d["name"]);
+        assert_eq!(
+            storage["free"], storage["total"],
+            "device {} lost space: {d}",
+            d["name"]
+        );
+    }
+}
+
+fn assert_nodes_clean(tb: &Testbed, which: &[usize]) {
+    for &i in which {
+        let left = tb.leftovers(i);
+        assert!(left.is_empty(), "node {i} still has: {left:?}");
+    }
+}
+
+/// Deletes every device and node, then the cluster: the nodes end as they began.
+fn remove_topology(tb: &Testbed, s: &Server) {
+    let topology = topology(s);
+    for cluster in topology["clusters"].as_array().unwrap() {
+        for node in cluster["nodes"].as_array().unwrap() {
+            for d in node["devices"].as_array().unwrap() {
+                let id = d["id"].as_str().unwrap();
+                s.set_state("devices", id, "offline");
+                s.set_state("devices", id, "failed");
+                let done = s.finish(s.delete(&format!("/devices/{id}")));
+                assert_eq!(done.status, 204, "device delete: {done:?}");
+            }
+            let done = s.finish(s.delete(&format!("/nodes/{}", node["id"].as_str().unwrap())));
+            assert_eq!(done.status, 204, "node delete: {done:?}");
+        }
+        assert_eq!(
+            s.delete(&format!("/clusters/{}", cluster["id"].as_str().unwrap()))
+                .status,
+            200
+        );
+    }
+    for i in 1..=tb.nodes {
+        let pvs = tb.sh(i, "/usr/sbin/lvm pvs -o pv_name,vg_name --reportformat=json");
+        assert!(!pvs.contains("vg_"), "node {i} keeps a volume group: {pvs}");
+        let peers = tb.sh(i, "gluster --mode=script pool list");
+        assert_eq!(peers.lines().count(), 2, "node {i} is still peered: {peers}");
+    }
+    assert_nodes_clean(tb, &(1..=tb.nodes).collect::<Vec<_>>());
+}
+
+fn replica3_lifecycle(tb: &Testbed) {
+    let s = server(tb);
+    load_topology(tb, &s);
+    let pool = tb.sh(1, "gluster --mode=script pool list");
+    assert_eq!(pool.matches("Connected").count(), 3, "all nodes in one pool: {pool}");
+
+    let t = Instant::now();
+    let info = s.create_volume(&volume_body(1, 3, 2001));
+    println!("  replica-3 create of 1 GiB took {:.2} s", t.elapsed().as_secs_f64());
+    let name = info["name"].as_str().unwrap().to_string();
+    let id = info["id"].as_str().unwrap().to_string();
+    let bricks = info["bricks"].as_array().unwrap().clone();
+    assert_eq!(bricks.len(), 3);
+    let gluster = tb.sh(1, &format!("gluster --mode=script volume info {name}"));
+    assert!(gluster.contains("Type: Replicate"), "{gluster}");
+    assert!(gluster.contains("Number of Bricks: 1 x 3 = 3"), "{gluster}");
+    assert!(gluster.contains("Status: Started"), "{gluster}");
+    let mut brick_nodes = Vec::new();
+    for b in &bricks {
+        let node = node_of_brick(tb, &s, b);
+        let mode = tb.sh(node, &format!("stat -c '%g %a' {}", b["path"].as_str().unwrap()));
+        assert_eq!(mode.trim(), "2001 2775", "brick root owned by the volume's gid");
+        brick_nodes.push(node);
+    }
+    brick_nodes.sort();
+    assert_eq!(brick_nodes, [1, 2, 3], "one brick per node");
+
+    // A FUSE client in its own namespace writes; every brick holds the file.
+    let mnt = tb.mount_dir(&name);
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = tb.client(&[
+        "mount",
+        "-t",
+        "glusterfs",
+        &format!("{}:/{name}", tb.ip(2)),
+        mnt.to_str().unwrap(),
+    ]);
+    assert!(mounted.status.success(), "mount: {mounted:?}");
+    let payload = "written through FUSE by the e2e suite\n";
+    std::fs::write(mnt.join("hello.txt"), payload).unwrap();
+    assert_eq!(std::fs::read_to_string(mnt.join("hello.txt")).unwrap(), payload);
+    for b in &bricks {
+        let node = node_of_brick(tb, &s, b);
+        let stored = tb.sh(node, &format!("cat {}/hello.txt", b["path"].as_str().unwrap()));
+        assert_eq!(stored, payload, "file on node {node}'s brick");
+    }
+
+    let done = s.finish(s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size": 1}"#));
+    assert_eq!(done.status, 303, "expand: {done:?}");
+    let gluster = tb.sh(1, &format!("gluster --mode=script volume info {name}"));
+    assert!(gluster.contains("Number of Bricks: 2 x 3 = 6"), "{gluster}");
+    assert_eq!(s.get(&format!("/volumes/{id}")).json()["size"], 2);
+    std::fs::write(mnt.join("after-expand.txt"), payload).unwrap();
+    assert_eq!(std::fs::read_to_string(mnt.join("hello.txt")).unwrap(), payload);
+    let unmounted = std::process::Command::new("umount").arg(&mnt).status().unwrap();
+    assert!(unmounted.success());
+
+    let done = s.finish(s.delete(&format!("/volumes/{id}")));
+    assert_eq!(done.status, 204, "delete: {done:?}");
+    assert_nodes_clean(tb, &[1, 2, 3]);
+    assert_space_whole(&s);
+    s.assert_consistent();
+    remove_topology(tb, &s);
+}
+
+/// The testbed node holding a brick.
+fn node_of_brick(tb: &Testbed, s: &Server, brick: &Value) -> usize {
+    let node = s.get(&format!("/nodes/{}", brick["node"].as_str().unwrap())).json();
+    tb.node_of_ip(node["hostnames"]["storage"][0].as_str().unwrap())
+}
+
+fn offline_node_is_avoided(tb: &Testbed) {
+    let s = server(tb);
+    let topology = load_topology(tb, &s);
+    let third = topology["clusters"][0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["hostnames"]["manage"][0] == tb.ip(3))
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(s.set_state("nodes", &third, "offline").status, 204);
+
+    // Three nodes are needed for replica 3: with one offline, a clear refusal.
+    let refused = s.post("/volumes", &volume_body(1, 3, 0));
+    let refused = if refused.status == 202 {
+        s.wait(&refused.location())
+    } else {
+        refused
+    };
+    assert_eq!(refused.status, 500, "{refused:?}");
+    assert!(refused.body.contains("No space"), "{}", refused.body);
+
+    let info = s.create_volume(&volume_body(1, 2, 0));
+    let name = info["name"].as_str().unwrap();
+    for b in info["bricks"].as_array().unwrap() {
+        assert_ne!(node_of_brick(tb, &s, b), 3, "a brick landed on the offline node");
+    }
+    let gluster = tb.sh(1, &format!("gluster --mode=script volume info {name}"));
+    assert!(!gluster.contains(&format!("{}:", tb.ip(3))), "{gluster}");
+    // Gluster lists a volume on every peer; nothing else may be on node 3.
+    let touched: Vec<String> = tb
+        .leftovers(3)
+        .into_iter()
+        .filter(|l| !l.starts_with("volume "))
+        .collect();
+    assert!(touched.is_empty(), "the offline node was touched: {touched:?}");
+    let done = s.finish(s.delete(&format!("/volumes/{}", info["id"].as_str().unwrap())));
+    assert_eq!(done.status, 204);
+    assert_eq!(s.set_state("nodes", &third, "online").status, 204);
+    assert_space_whole(&s);
+    s.assert_consistent();
+    remove_topology(tb, &s);
+}
+
+const DELAY_FILE: &str = "/run/brickyard-test/lvcreate-delay";
+
+fn sshd_killed_during_create_rolls_back(tb: &Testbed) {
+    let s = server(tb);
+    load_topology(tb, &s);
+    // Node 3 creates its brick slowly, so its sshd can die mid-operation.
+    tb.sh(3, &format!("mkdir -p /run/brickyard-test && echo 6 > {DELAY_FILE}"));
+    let accepted = s.post("/volumes", &volume_body(1, 3, 0));
+    assert_eq!(accepted.status, 202, "{accepted:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    tb.control(&["sshd-kill", "3"]);
+    let failed = s.wait(&accepted.location());
+    tb.sh(3, &format!("rm -f {DELAY_FILE}"));
+    assert_eq!(failed.status, 500, "{failed:?}");
+    assert!(
+        failed.body.contains(&tb.ip(3)),
+        "the error names the node: {}",
+        failed.body
+    );
+    println!("  create failed with: {}", failed.body.trim());
+
+    // The other nodes are clean at once, and no volume is listed.
+    assert_nodes_clean(tb, &[1, 2]);
+    assert_eq!(s.get("/volumes").json()["volumes"], json!([]));
+
+    // With sshd back, cleaning up the failed operation clears node 3 too.
+    tb.control(&["sshd-start", "3"]);
+    let cleaned = s.finish(s.post("/operations/pending/cleanup", "{}"));
+    assert_eq!(cleaned.status, 204, "{cleaned:?}");
+    assert_nodes_clean(tb, &[1, 2, 3]);
+    assert_space_whole(&s);
+    s.assert_consistent();
+    remove_topology(tb, &s);
+}
+
+fn glusterd_down_at_node_add(tb: &Testbed) {
+    let s = server(tb);
+    let cluster = s.create_cluster();
+    s.add_node(&cluster, 1, &tb.ip(1), &tb.ip(1));
+    tb.control(&["glusterd-stop", "2"]);
+    let body = json!({"zone": 2, "hostnames": {"manage": [tb.ip(2)], "storage": [tb.ip(2)]}, "cluster": cluster});
+    let refused = s.post("/nodes", &body.to_string());
+    let refused = if refused.status == 202 {
+        s.wait(&refused.location())
+    } else {
+        refused
+    };
+    tb.control(&["glusterd-start", "2"]);
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(refused.body, "New Node doesn't have glusterd running\n");
+    println!("  node add refused with: {}", refused.body.trim());
+    let nodes = s.get(&format!("/clusters/{cluster}")).json()["nodes"].clone();
+    assert_eq!(nodes.as_array().unwrap().len(), 1, "the node was not added");
+    let pool = tb.sh(1, "gluster --mode=script pool list");
+    assert!(!pool.contains(&tb.ip(2)), "node 2 was probed: {pool}");
+    remove_topology(tb, &s);
+}
