@@ -84,14 +84,16 @@ impl RemoteExecutor {
         let mut outputs = Vec::with_capacity(commands.len());
         for command in commands {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let started = std::time::Instant::now();
             let result = if left.is_zero() {
                 Err(TransportError(format!("timed out after {minutes} minutes")))
             } else {
                 self.transport.run(host, command, left).await
             };
+            let took_ms = started.elapsed().as_secs_f64() * 1000.0;
             match result {
                 Ok(out) if out.success() => {
-                    tracing::debug!(host, command = command.as_str(), "command succeeded");
+                    tracing::debug!(host, command = command.as_str(), took_ms, "command succeeded");
                     outputs.push(out)
                 }
                 other => {

@@ -30,6 +30,8 @@ pub struct Options {
     pub tls: bool,
     /// How long `wait` polls a queue entry; 30 s when zero.
     pub wait_secs: u64,
+    /// `RUST_LOG` filter and the file the server's log goes to.
+    pub log: Option<(String, PathBuf)>,
 }
 
 pub struct Server {
@@ -165,10 +167,19 @@ impl Server {
             cmd.arg("--config").arg(self.write_config()).arg("--disable-auth");
         }
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .env("RUST_LOG", "warn")
             .current_dir(self.dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        match &self.opts.log {
+            Some((filter, file)) => {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                    .unwrap();
+                cmd.env("RUST_LOG", filter).stderr(log)
+            }
+            None => cmd.env("RUST_LOG", "warn").stderr(Stdio::inherit()),
+        };
         let mut child = cmd.spawn().expect("start brickyard");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();

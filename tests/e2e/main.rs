@@ -9,6 +9,7 @@
 #[path = "../api/harness.rs"]
 mod harness;
 mod testbed;
+mod vm;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 4] = [
+const SCENARIOS: [(&str, Scenario); 6] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -27,6 +28,8 @@ const SCENARIOS: [(&str, Scenario); 4] = [
         sshd_killed_during_create_rolls_back,
     ),
     ("glusterd_down_at_node_add", glusterd_down_at_node_add),
+    ("pooled_connections_and_overhead", pooled_connections_and_overhead),
+    ("vm_real_lvm_thin_and_gluster", vm::real_lvm_thin_and_gluster),
 ];
 
 fn main() {
@@ -108,10 +111,17 @@ fn server(tb: &Testbed) -> Server {
 /// Loads a topology of every testbed node (zone = node number, first disk)
 /// with the CLI, as an operator would.
 fn load_topology(tb: &Testbed, s: &Server) -> Value {
+    load_topology_with(tb, s, 1)
+}
+
+fn load_topology_with(tb: &Testbed, s: &Server, disks: usize) -> Value {
     let nodes: Vec<Value> = (1..=tb.nodes)
         .map(|i| {
+            let devices: Vec<Value> = (1..=disks)
+                .map(|d| json!({"name": tb.disk(i, d), "destroydata": false}))
+                .collect();
             json!({"node": {"hostnames": {"manage": [tb.ip(i)], "storage": [tb.ip(i)]}, "zone": i},
-                   "devices": [{"name": tb.disk(i, 1), "destroydata": false}]})
+                   "devices": devices})
         })
         .collect();
     let file = s.dir.path().join("topology.json");
@@ -127,7 +137,7 @@ fn load_topology(tb: &Testbed, s: &Server) -> Value {
         "topology load failed: {printed}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(printed.matches("Adding device").count(), tb.nodes, "{printed}");
+    assert_eq!(printed.matches("Adding device").count(), tb.nodes * disks, "{printed}");
     topology(s)
 }
 
@@ -387,4 +397,87 @@ fn glusterd_down_at_node_add(tb: &Testbed) {
     let pool = tb.sh(1, "gluster --mode=script pool list");
     assert!(!pool.contains(&tb.ip(2)), "node 2 was probed: {pool}");
     remove_topology(tb, &s);
+}
+
+fn metric(s: &Server, name: &str) -> f64 {
+    let text = s.get("/metrics").body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// A field of a tracing line: `key="value"` or `key=value`.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let rest = &line[line.find(&format!(" {key}="))? + key.len() + 2..];
+    match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next(),
+        None => rest.split_whitespace().next(),
+    }
+}
+
+/// The critical path of one create from the executor's command log: the
+/// slowest node's brick commands (nodes work in parallel), then gluster's.
+fn critical_path_ms(log: &str) -> f64 {
+    let mut bricks: std::collections::HashMap<&str, f64> = Default::default();
+    let mut gluster = 0.0;
+    for line in log.lines().filter(|l| l.contains("command succeeded")) {
+        let (Some(host), Some(ms)) = (
+            field(line, "host"),
+            field(line, "took_ms").and_then(|v| v.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        if field(line, "command").is_some_and(|c| c.starts_with("gluster ")) {
+            gluster += ms;
+        } else {
+            *bricks.entry(host).or_default() += ms;
+        }
+    }
+    bricks.values().cloned().fold(0.0, f64::max) + gluster
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// 20 replica-3 creates over pooled connections: one SSH connection per
+/// node in all, and Brickyard's time beside the raw command time.
+fn pooled_connections_and_overhead(tb: &Testbed) {
+    let log = std::env::temp_dir().join(format!("brickyard-e2e-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let s = Server::with(Options {
+        glusterfs: Some(json!({"executor": "ssh", "sshexec": tb.sshexec()})),
+        wait_secs: 180,
+        log: Some(("warn,brickyard::executor::remote=debug".into(), log.clone())),
+        ..Options::default()
+    });
+    load_topology_with(tb, &s, 2);
+    let (mut walls, mut criticals, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) as usize;
+        let t = Instant::now();
+        let info = s.create_volume(&volume_body(1, 3, 0));
+        walls.push(t.elapsed().as_secs_f64() * 1000.0);
+        let text = std::fs::read_to_string(&log).unwrap();
+        criticals.push(critical_path_ms(&text[before..]));
+        ids.push(info["id"].as_str().unwrap().to_string());
+    }
+    let opened = metric(&s, "brickyard_executor_connections_opened_total");
+    assert_eq!(opened, tb.nodes as f64, "pooling opens one connection per node");
+    let (wall, critical) = (median(walls), median(criticals));
+    println!(
+        "  20 replica-3 creates: median {wall:.0} ms per create, raw commands on the critical path {critical:.0} ms, \
+         Brickyard overhead {:.0} ms ({:.1} %); {opened} SSH connections opened",
+        wall - critical,
+        100.0 * (wall - critical) / wall
+    );
+    assert!(critical > 0.0, "the command log was read");
+    for id in ids {
+        assert_eq!(s.finish(s.delete(&format!("/volumes/{id}"))).status, 204);
+    }
+    assert_nodes_clean(tb, &[1, 2, 3]);
+    assert_space_whole(&s);
+    remove_topology(tb, &s);
+    let _ = std::fs::remove_file(&log);
 }

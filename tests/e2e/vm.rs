@@ -1,0 +1,168 @@
+//! The VM tier: a qemu guest (`scripts/lvm-vm`) with Debian's kernel, so
+//! LVM thin pools, thin LVs and gluster snapshots are real, not stood in for.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+use crate::harness::{Options, Server};
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/lvm-vm")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(script())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/lvm-vm: {e}"))
+}
+
+fn checked(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "scripts/lvm-vm {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A booted VM, shut down when dropped.
+pub struct Vm {
+    env: HashMap<String, String>,
+}
+
+impl Vm {
+    pub fn up() -> Vm {
+        checked(&["build"]);
+        let _ = run(&["down"]);
+        checked(&["up"]);
+        let dir = std::env::var("BRICKYARD_VM_DIR").unwrap_or_else(|_| "/var/tmp/brickyard-lvm-vm".into());
+        let body = std::fs::read_to_string(PathBuf::from(dir).join("run/vm.env")).expect("run/vm.env");
+        let env = body
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Vm { env }
+    }
+
+    fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("vm.env has no {key}"))
+    }
+
+    /// Runs a shell command line in the guest, asserting success.
+    pub fn sh(&self, command: &str) -> String {
+        checked(&["ssh", command])
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = run(&["down"]);
+    }
+}
+
+/// LV name and attributes in the device's volume group, one per line.
+fn lvs(vm: &Vm, vg: &str) -> Vec<String> {
+    vm.sh(&format!("/usr/sbin/lvm lvs --noheadings -o lv_name,lv_attr {vg}"))
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+pub fn real_lvm_thin_and_gluster(_tb: &crate::testbed::Testbed) {
+    let vm = Vm::up();
+    let s = Server::with(Options {
+        glusterfs: Some(json!({"executor": "ssh", "sshexec": {
+            "keyfile": vm.var("VM_SSH_KEY"),
+            "user": vm.var("VM_SSH_USER"),
+            "port": vm.var("VM_SSH_PORT"),
+            "known_hosts": vm.var("VM_KNOWN_HOSTS"),
+            "host_key_checking": "yes",
+        }})),
+        wait_secs: 300,
+        ..Options::default()
+    });
+    let storage = vm.var("VM_STORAGE_IP").to_string();
+    let cluster = s.create_cluster();
+    let node = s.add_node(&cluster, 1, vm.var("VM_SSH_HOST"), &storage);
+    let device = s.add_device(&node, vm.var("VM_DISK"));
+    let vg = format!("vg_{device}");
+    assert!(vm.sh("/usr/sbin/lvm vgs --noheadings -o vg_name").contains(&vg));
+    let total = s.get(&format!("/devices/{device}")).json()["storage"]["total"].clone();
+    assert!(
+        total.as_u64().unwrap() > 7 * 1024 * 1024,
+        "vgdisplay sizes read: {total}"
+    );
+
+    // A real thin pool and thin LV, formatted, mounted and in fstab.
+    let info = s.create_volume(&json!({"size": 1, "durability": {"type": "none"}, "gid": 2001}).to_string());
+    let name = info["name"].as_str().unwrap().to_string();
+    let id = info["id"].as_str().unwrap().to_string();
+    let brick = info["bricks"][0].clone();
+    let brick_id = brick["id"].as_str().unwrap();
+    let path = brick["path"].as_str().unwrap();
+    let lvs_now = lvs(&vm, &vg);
+    assert!(
+        lvs_now.iter().any(|l| l.starts_with(&format!("tp_{brick_id} t"))),
+        "{lvs_now:?}"
+    );
+    assert!(
+        lvs_now.iter().any(|l| l.starts_with(&format!("brick_{brick_id} V"))),
+        "{lvs_now:?}"
+    );
+    let mount = vm.sh(&format!(
+        "findmnt -n -o SOURCE,FSTYPE {}",
+        path.trim_end_matches("/brick")
+    ));
+    assert!(mount.contains("xfs"), "{mount}");
+    assert_eq!(vm.sh(&format!("grep -c brick_{brick_id} /etc/fstab")).trim(), "1");
+    assert_eq!(vm.sh(&format!("stat -c '%g %a' {path}")).trim(), "2001 2775");
+
+    let written = vm.sh(&format!(
+        "mkdir -p /mnt/{name} && mount -t glusterfs {storage}:/{name} /mnt/{name} && \
+         echo thin-brick > /mnt/{name}/f && cat /mnt/{name}/f && umount /mnt/{name}"
+    ));
+    assert_eq!(written.trim(), "thin-brick");
+    assert_eq!(vm.sh(&format!("cat {path}/f")).trim(), "thin-brick");
+
+    // A clone from a real gluster snapshot, then both gone without a trace.
+    let done = s.finish(s.post(&format!("/volumes/{id}/clone"), r#"{"name": "vmclone"}"#));
+    assert_eq!(done.status, 303, "clone: {done:?}");
+    let clone = s.get(&done.location()).json();
+    let clone_path = clone["bricks"][0]["path"].as_str().unwrap().to_string();
+    assert!(clone_path.starts_with("/run/gluster/snaps/"), "{clone_path}");
+    assert_eq!(vm.sh(&format!("cat {clone_path}/f")).trim(), "thin-brick");
+    let done = s.finish(s.delete(&format!("/volumes/{}", clone["id"].as_str().unwrap())));
+    assert_eq!(done.status, 204, "clone delete: {done:?}");
+    let lvs_now = lvs(&vm, &vg);
+    assert_eq!(lvs_now.len(), 2, "only the origin's pool and LV remain: {lvs_now:?}");
+
+    let done = s.finish(s.delete(&format!("/volumes/{id}")));
+    assert_eq!(done.status, 204, "delete: {done:?}");
+    assert_eq!(lvs(&vm, &vg), Vec::<String>::new());
+    assert_eq!(vm.sh("grep -c brick_ /etc/fstab || true").trim(), "0");
+    assert_eq!(
+        vm.sh("findmnt -rn -o TARGET | grep -c /var/lib/heketi/ || true").trim(),
+        "0"
+    );
+    let device_info: Value = s.get(&format!("/devices/{device}")).json();
+    assert_eq!(device_info["storage"]["free"], device_info["storage"]["total"]);
+    s.assert_consistent();
+
+    s.set_state("devices", &device, "offline");
+    s.set_state("devices", &device, "failed");
+    assert_eq!(s.finish(s.delete(&format!("/devices/{device}"))).status, 204);
+    assert!(!vm.sh("/usr/sbin/lvm pvs --noheadings -o pv_name").contains("/dev/vdb"));
+    assert_eq!(s.finish(s.delete(&format!("/nodes/{node}"))).status, 204);
+    assert_eq!(s.delete(&format!("/clusters/{cluster}")).status, 200);
+}
