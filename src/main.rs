@@ -99,6 +99,23 @@ struct Heketi {
     /// Print the version.
     #[arg(short = 'v', long)]
     version: bool,
+    #[command(subcommand)]
+    command: Option<HeketiCommand>,
+}
+
+#[derive(Subcommand)]
+enum HeketiCommand {
+    /// Offline database tools
+    Db {
+        #[command(subcommand)]
+        command: HeketiDbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HeketiDbCommand {
+    /// Export the store as JSON (the server must be stopped)
+    Export(cli::dbfile::DbFileArgs),
 }
 
 fn serve(flags: Flags) -> ExitCode {
@@ -152,6 +169,12 @@ fn main() -> ExitCode {
         if args.version {
             println!("Heketi v10.4.0 (Brickyard {VERSION})");
             return ExitCode::SUCCESS;
+        }
+        if let Some(HeketiCommand::Db {
+            command: HeketiDbCommand::Export(export),
+        }) = &args.command
+        {
+            return cli::heketi_db_export(export);
         }
         return serve(Flags {
             config: args.config,

@@ -1,4 +1,4 @@
-//! `/db/check`
+//! `/db/check` and `/db/dump`
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -27,4 +27,14 @@ fn indented<T: Serialize>(value: &T) -> Response {
 
 pub async fn check(State(app): State<AppState>) -> Result<Response, ApiError> {
     Ok(indented(&app.engine.check()?))
+}
+
+/// Heketi's export document of the live store, taken as one snapshot.
+pub async fn dump(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let store = app.engine.store.clone();
+    let db = tokio::task::spawn_blocking(move || crate::ops::dump::export(&store))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("dump failed: {e}")))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(indented(&db))
 }

@@ -6,6 +6,7 @@
 mod blockvolume;
 pub mod client;
 mod cluster;
+pub mod dbfile;
 mod node;
 mod server;
 mod topology;
@@ -159,6 +160,13 @@ pub(crate) fn json_out<T: serde::Serialize>(value: &T) -> Result<String, CliErro
 /// Runs one command and writes what heketi-cli would.
 pub fn run(global: &Global, command: Command) -> ExitCode {
     let global = global.resolved();
+    // Offline tools work on a store, not a server.
+    let command = match command {
+        Command::Db {
+            command: server::DbCommand::Export(args),
+        } => return finish(dbfile::export(&args)),
+        other => other,
+    };
     let result = global.client().and_then(|client| match command {
         Command::Cluster { command } => cluster::run(&client, &global, command),
         Command::Node { command } => node::run_node(&client, &global, command),
@@ -171,6 +179,11 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
         Command::Db { command } => server::run_db(&client, command),
         Command::Brick { command } => server::run_brick(&client, command),
     });
+    finish(result)
+}
+
+/// Prints a command's output, or heketi-cli's `Error:` line and status 255.
+fn finish(result: Result<String, CliError>) -> ExitCode {
     match result {
         Ok(out) => {
             let mut stdout = std::io::stdout();
@@ -183,6 +196,11 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
             ExitCode::from(255)
         }
     }
+}
+
+/// `heketi db export`: the server binary's offline tool.
+pub fn heketi_db_export(args: &dbfile::DbFileArgs) -> ExitCode {
+    finish(dbfile::export(args))
 }
 
 #[cfg(test)]

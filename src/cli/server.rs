@@ -70,6 +70,8 @@ pub enum DbCommand {
     Dump,
     /// Check the database's consistency
     Check,
+    /// Export a stopped server's store as Heketi's JSON (offline)
+    Export(super::dbfile::DbFileArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +237,7 @@ pub fn run_db(client: &Client, command: DbCommand) -> Result<String, CliError> {
     match command {
         DbCommand::Dump => client.get_text("/db/dump"),
         DbCommand::Check => client.get_text("/db/check"),
+        DbCommand::Export(args) => super::dbfile::export(&args),
     }
 }
 

@@ -534,5 +534,105 @@ mod tests {
             d[1],
             "/usr/sbin/lvm vgcreate -qq --physicalextentsize=4M --autobackup=n vg_abc /dev/sdb"
         );
+        assert_eq!(
+            c.peer_probe("10.0.0.2"),
+            [
+                "gluster --mode=script --timeout=600 peer probe 10.0.0.2",
+                "gluster --mode=script --timeout=600 snapshot config snap-max-hard-limit 14"
+            ]
+        );
+        assert_eq!(
+            c.peer_detach("n2"),
+            ["gluster --mode=script --timeout=600 peer detach n2"]
+        );
+        assert_eq!(c.glusterd_check(), ["systemctl status glusterd"]);
+    }
+
+    #[test]
+    fn device_queries_and_teardown() {
+        let c = CommandConfig::default();
+        assert_eq!(
+            c.pvs_report("/dev/sdb"),
+            "/usr/sbin/lvm pvs -o pv_name,pv_uuid,vg_name --reportformat=json /dev/sdb"
+        );
+        assert_eq!(
+            c.vgs_report("abc"),
+            "/usr/sbin/lvm vgs -o pv_name,pv_uuid,vg_name --reportformat=json vg_abc"
+        );
+        assert_eq!(c.vgdisplay("abc"), "/usr/sbin/lvm vgdisplay -c vg_abc");
+        assert_eq!(
+            c.udev_symlinks("/dev/sdb"),
+            "/usr/bin/udevadm info --query=symlink --name=/dev/sdb"
+        );
+        assert_eq!(
+            c.device_teardown("abc", "/dev/sdb"),
+            [
+                "/usr/sbin/lvm vgremove -qq vg_abc",
+                "/usr/sbin/lvm pvremove -qq '/dev/sdb'",
+                "rmdir /var/lib/heketi/mounts/vg_abc"
+            ]
+        );
+        let wrapped = CommandConfig {
+            lvm_wrapper: "/usr/sbin/exec-on-host".into(),
+            ..CommandConfig::default()
+        };
+        assert_eq!(
+            wrapped.udev_symlinks("/dev/sdb"),
+            "/usr/sbin/exec-on-host /usr/bin/udevadm info --query=symlink --name=/dev/sdb"
+        );
+        assert!(wrapped
+            .vgremove("abc")
+            .starts_with("/usr/sbin/exec-on-host /usr/sbin/lvm vgremove"));
+    }
+
+    #[test]
+    fn gluster_queries_expand_and_destroy() {
+        let c = CommandConfig::default();
+        assert_eq!(
+            c.volume_info("vol_1"),
+            "gluster --mode=script --timeout=600 volume info vol_1 --xml"
+        );
+        assert_eq!(
+            c.volume_destroy("vol_1"),
+            [
+                "gluster --mode=script --timeout=600 volume stop vol_1 force",
+                "gluster --mode=script --timeout=600 volume delete vol_1"
+            ]
+        );
+        let spec = GlusterVolumeSpec {
+            name: "vol_1".into(),
+            layout: VolumeLayout::Replicate {
+                replica: 3,
+                arbiter: false,
+            },
+            bricks: vec!["a:/1".into(), "b:/2".into(), "c:/3".into()],
+            options: vec![],
+        };
+        assert_eq!(
+            c.volume_expand(&spec),
+            [
+                "gluster --mode=script --timeout=600 volume add-brick vol_1 a:/1 b:/2 c:/3 ",
+                "gluster --mode=script --timeout=600 volume rebalance vol_1 start"
+            ]
+        );
+        let no_rebalance = CommandConfig {
+            rebalance_on_expansion: false,
+            backup_lvm_metadata: true,
+            ..CommandConfig::default()
+        };
+        assert_eq!(no_rebalance.volume_expand(&spec).len(), 1);
+        assert!(no_rebalance.vgremove("a").ends_with("vgremove -qq vg_a"));
+        let g = "gluster --mode=script --timeout=600 --xml";
+        assert_eq!(
+            c.volume_clone("src", "dst", "tmpsnap_1"),
+            [
+                format!("{g} snapshot create tmpsnap_1 src no-timestamp"),
+                format!("{g} snapshot activate tmpsnap_1"),
+                format!("{g} snapshot clone dst tmpsnap_1"),
+                format!("{g} volume start dst"),
+                format!("{g} snapshot deactivate tmpsnap_1"),
+                format!("{g} snapshot delete tmpsnap_1"),
+            ]
+        );
     }
 }

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod clusters;
 pub mod devices;
+pub mod dump;
 pub mod hosts;
 pub mod journal;
 pub mod nodes;

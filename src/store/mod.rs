@@ -3,6 +3,8 @@
 //! speaks only `Store`, `Tx` and `Record`, so another backend can sit behind
 //! the same calls.
 
+#[path = "../../migrations/mod.rs"]
+pub mod migrations;
 pub mod records;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use sled::transaction::{
 use sled::Transactional;
 
 /// The schema this binary writes. Migration steps live in `migrations/`.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Every tree the store keeps. Entity trees map id → JSON record; index trees
 /// map a key → id; relation trees hold `parent ‖ child` keys with empty values.
@@ -50,10 +52,12 @@ pub enum TreeName {
     /// `relation/parent` → number of children, so transactions can ask
     /// "has children?" without scanning.
     Counts,
+    /// Heketi's DB attributes (schema 2): key → value.
+    Attributes,
 }
 
 impl TreeName {
-    pub const ALL: [TreeName; 21] = [
+    pub const ALL: [TreeName; 22] = [
         TreeName::Meta,
         TreeName::Clusters,
         TreeName::Nodes,
@@ -75,6 +79,7 @@ impl TreeName {
         TreeName::DeviceBricks,
         TreeName::VolumeBricks,
         TreeName::Counts,
+        TreeName::Attributes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -100,6 +105,7 @@ impl TreeName {
             TreeName::DeviceBricks => "rel_device_bricks",
             TreeName::VolumeBricks => "rel_volume_bricks",
             TreeName::Counts => "counts",
+            TreeName::Attributes => "attributes",
         }
     }
 
@@ -169,6 +175,8 @@ pub struct Store {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     path: PathBuf,
+    /// Transactions share it; a consistent read across trees takes it alone.
+    snapshot_gate: std::sync::Arc<std::sync::RwLock<()>>,
 }
 
 fn decode<R: DeserializeOwned>(tree: TreeName, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
@@ -233,32 +241,98 @@ impl Store {
             db,
             trees,
             path: path.to_path_buf(),
+            snapshot_gate: Default::default(),
         };
         store.check_schema()?;
         Ok(store)
     }
 
+    /// Brings the store to this binary's schema: a new store starts at 1,
+    /// an older one is backed up and migrated, a newer one is refused.
     fn check_schema(&self) -> Result<(), StoreError> {
         let meta = self.tree(TreeName::Meta);
-        match meta.get("schema_version")? {
-            None => {
-                meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
-                self.db.flush()?;
-                Ok(())
-            }
-            Some(raw) => {
-                let found: u64 = String::from_utf8_lossy(&raw)
-                    .parse()
-                    .map_err(|_| StoreError::Open("store schema version record is unreadable".into()))?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::Open(format!(
-                        "store schema version {found} is newer than this binary supports \
-                         ({SCHEMA_VERSION}); run a newer Brickyard"
-                    )));
-                }
-                Ok(())
-            }
+        let (found, fresh) = match meta.get("schema_version")? {
+            None => (1, true),
+            Some(raw) => (
+                String::from_utf8_lossy(&raw)
+                    .parse::<u64>()
+                    .map_err(|_| StoreError::Open("store schema version record is unreadable".into()))?,
+                false,
+            ),
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::Open(format!(
+                "store schema version {found} is newer than this binary supports \
+                 ({SCHEMA_VERSION}); run a newer Brickyard"
+            )));
         }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        if !fresh {
+            let backup = self.backup_copy(found)?;
+            tracing::info!(from = found, to = SCHEMA_VERSION, backup = %backup.display(), "migrating the store");
+        }
+        self.migrate_from(found)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A consistent copy of the whole store beside it, before migrating.
+    fn backup_copy(&self, version: u64) -> Result<PathBuf, StoreError> {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let backup = self.path.with_file_name(format!("{name}.v{version}-backup-{stamp}"));
+        let copy = sled::open(&backup).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot write the pre-migration backup {}: {e}",
+                backup.display()
+            ))
+        })?;
+        copy.import(self.db.export());
+        copy.flush()?;
+        Ok(backup)
+    }
+
+    /// Runs every missing step and records the new version, all in one transaction.
+    fn migrate_from(&self, found: u64) -> Result<(), StoreError> {
+        let result = self.trees[..].transaction(|views| {
+            let named = TreeName::ALL.iter().map(|t| t.name()).zip(views.iter()).collect();
+            let tx = migrations::MigrationTx::new(named);
+            for step in migrations::pending(found) {
+                (step.migrate)(&tx)?;
+                tx.tree("meta")?
+                    .insert("schema_version", step.to.to_string().as_bytes())?;
+            }
+            Ok(())
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(why) => {
+                StoreError::Open(format!("store migration from version {found} failed: {why}"))
+            }
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Heketi's DB attributes (`DB_GENERATION_ID` and feature flags).
+    pub fn attributes(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        self.tree(TreeName::Attributes)
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ))
+            })
+            .collect()
     }
 
     pub fn path(&self) -> &Path {
@@ -275,7 +349,15 @@ impl Store {
     }
 
     /// Runs `body` as one serialisable transaction over every tree.
+    /// Runs `read` while no transaction commits: every tree it reads shows
+    /// the same moment (exports, backups).
+    pub fn consistent_read<T>(&self, read: impl FnOnce() -> T) -> T {
+        let _alone = self.snapshot_gate.write().unwrap_or_else(|p| p.into_inner());
+        read()
+    }
+
     pub fn transact<T, E>(&self, body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>) -> Result<T, TxFailure<E>> {
+        let _shared = self.snapshot_gate.read().unwrap_or_else(|p| p.into_inner());
         let result = self.trees[..].transaction(|views| {
             let tx = Tx { views };
             body(&tx).map_err(|abort| match abort {
@@ -551,6 +633,74 @@ mod tests {
         }
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("schema version 999 is newer"), "{err}");
+    }
+
+    /// Copies a store fixture written by an older binary.
+    fn fixture(version: u64, dir: &Path) -> PathBuf {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/store-v{version}/store"));
+        let to = dir.join("store");
+        std::fs::create_dir_all(to.join("blobs")).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+        to
+    }
+
+    #[test]
+    fn a_version_1_store_is_backed_up_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fixture(1, dir.path());
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let attributes = store.attributes().unwrap();
+        assert_eq!(attributes["DB_GENERATION_ID"].len(), 32);
+        for (flag, value) in migrations::v2_attributes::FLAGS {
+            assert_eq!(attributes[flag], value);
+        }
+        assert_eq!(store.scan::<records::VolumeRecord>().unwrap().len(), 6);
+        assert_eq!(store.scan::<records::DeviceRecord>().unwrap().len(), 6);
+        drop(store);
+
+        // The backup is the untouched version 1 store.
+        let backups: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("store.v1-backup-"))
+            .collect();
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        let backup = sled::open(&backups[0]).unwrap();
+        assert_eq!(
+            &*backup
+                .open_tree("meta")
+                .unwrap()
+                .get("schema_version")
+                .unwrap()
+                .unwrap(),
+            b"1"
+        );
+        assert!(backup.open_tree("attributes").unwrap().is_empty());
+        assert_eq!(backup.open_tree("volumes").unwrap().len(), 6);
+        drop(backup);
+
+        // Opening again migrates nothing and keeps the generation id.
+        let again = Store::open(&path).unwrap();
+        assert_eq!(again.attributes().unwrap(), attributes);
+    }
+
+    #[test]
+    fn a_new_store_gets_the_latest_schema_without_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("fresh")).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(store.attributes().unwrap().contains_key("DB_GENERATION_ID"));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no backup of an empty store"
+        );
     }
 
     #[test]

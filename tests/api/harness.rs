@@ -32,6 +32,8 @@ pub struct Options {
     pub wait_secs: u64,
     /// `RUST_LOG` filter and the file the server's log goes to.
     pub log: Option<(String, PathBuf)>,
+    /// A store directory copied into place before the first start.
+    pub seed_store: Option<PathBuf>,
 }
 
 pub struct Server {
@@ -87,6 +89,19 @@ pub fn sign(claims: &Value, key: &str) -> String {
     .unwrap()
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_brickyard")
 }
@@ -112,6 +127,9 @@ impl Server {
                 .build()
                 .unwrap(),
         };
+        if let Some(seed) = &server.opts.seed_store {
+            copy_dir(seed, &server.store_path());
+        }
         server.launch(None);
         server
     }

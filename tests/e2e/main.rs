@@ -20,7 +20,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 6] = [
+const SCENARIOS: [(&str, Scenario); 8] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -28,7 +28,10 @@ const SCENARIOS: [(&str, Scenario); 6] = [
         sshd_killed_during_create_rolls_back,
     ),
     ("glusterd_down_at_node_add", glusterd_down_at_node_add),
+    ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),
     ("pooled_connections_and_overhead", pooled_connections_and_overhead),
+    // Brings up its own six nodes: keep it after every three-node scenario.
+    ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
     ("vm_real_lvm_thin_and_gluster", vm::real_lvm_thin_and_gluster),
 ];
 
@@ -480,4 +483,107 @@ fn pooled_connections_and_overhead(tb: &Testbed) {
     assert_space_whole(&s);
     remove_topology(tb, &s);
     let _ = std::fs::remove_file(&log);
+}
+
+/// Option values reach the node's shell quoted: gluster stores them
+/// literally and no command of theirs runs.
+fn hostile_option_values_stay_inert(tb: &Testbed) {
+    let s = server(tb);
+    load_topology(tb, &s);
+    let markers = [
+        "/tmp/brickyard-e2e-pwned-1",
+        "/tmp/brickyard-e2e-pwned-2",
+        "/tmp/brickyard-e2e-pwned-3",
+    ];
+    let hostile = [
+        "user.note $(touch${IFS}/tmp/brickyard-e2e-pwned-1);touch${IFS}/tmp/brickyard-e2e-pwned-2",
+        "user.tick `touch${IFS}/tmp/brickyard-e2e-pwned-3`'\"",
+    ];
+    let body = json!({"size": 1, "durability": {"type": "replicate", "replicate": {"replica": 3}},
+                      "glustervolumeoptions": hostile});
+    let info = s.create_volume(&body.to_string());
+    let name = info["name"].as_str().unwrap();
+    let gluster = tb.sh(1, &format!("gluster --mode=script volume info {name}"));
+    assert!(
+        gluster.contains("user.note: $(touch${IFS}/tmp/brickyard-e2e-pwned-1);touch${IFS}/tmp/brickyard-e2e-pwned-2"),
+        "stored literally: {gluster}"
+    );
+    assert!(
+        gluster.contains("user.tick: `touch${IFS}/tmp/brickyard-e2e-pwned-3`'\""),
+        "{gluster}"
+    );
+    for i in 1..=tb.nodes {
+        for m in markers {
+            let out = tb.try_sh(i, &format!("test -e {m}"));
+            assert!(
+                !out.status.success(),
+                "{m} exists on node {i}: a value ran as a command"
+            );
+        }
+    }
+    assert_eq!(
+        s.finish(s.delete(&format!("/volumes/{}", info["id"].as_str().unwrap())))
+            .status,
+        204
+    );
+    remove_topology(tb, &s);
+}
+
+/// Arbiter and disperse volumes on six nodes in six zones.
+fn arbiter_and_disperse_on_six_nodes(_: &Testbed) {
+    let tb = Testbed::up(6).unwrap_or_else(|e| panic!("six nodes: {e}"));
+    let s = server(&tb);
+    load_topology(&tb, &s);
+
+    let arbiter = json!({"size": 2, "durability": {"type": "replicate", "replicate": {"replica": 3}},
+                         "glustervolumeoptions": ["user.heketi.arbiter true"]});
+    let info = s.create_volume(&arbiter.to_string());
+    let gluster = tb.sh(
+        1,
+        &format!("gluster --mode=script volume info {}", info["name"].as_str().unwrap()),
+    );
+    assert!(gluster.contains("Number of Bricks: 1 x (2 + 1) = 3"), "{gluster}");
+    assert_eq!(gluster.matches("(arbiter)").count(), 1, "{gluster}");
+    let arbiter_id = info["id"].as_str().unwrap().to_string();
+
+    let disperse = json!({"size": 4, "durability": {"type": "disperse", "disperse": {"data": 4, "redundancy": 2}}});
+    let info = s.create_volume(&disperse.to_string());
+    let name = info["name"].as_str().unwrap().to_string();
+    let gluster = tb.sh(1, &format!("gluster --mode=script volume info {name}"));
+    assert!(gluster.contains("Type: Disperse"), "{gluster}");
+    assert!(gluster.contains("Number of Bricks: 1 x (4 + 2) = 6"), "{gluster}");
+    let mut nodes: Vec<usize> = info["bricks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| node_of_brick(&tb, &s, b))
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, [1, 2, 3, 4, 5, 6], "one disperse brick per node");
+
+    let mnt = tb.mount_dir(&name);
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = tb.client(&[
+        "mount",
+        "-t",
+        "glusterfs",
+        &format!("{}:/{name}", tb.ip(4)),
+        mnt.to_str().unwrap(),
+    ]);
+    assert!(mounted.status.success(), "mount: {mounted:?}");
+    let payload = vec![7u8; 1 << 20];
+    std::fs::write(mnt.join("blob"), &payload).unwrap();
+    assert_eq!(std::fs::read(mnt.join("blob")).unwrap(), payload);
+    assert!(std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success());
+
+    for id in [arbiter_id, info["id"].as_str().unwrap().to_string()] {
+        assert_eq!(s.finish(s.delete(&format!("/volumes/{id}"))).status, 204);
+    }
+    assert_space_whole(&s);
+    s.assert_consistent();
+    remove_topology(&tb, &s);
 }
