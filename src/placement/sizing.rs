@@ -4,8 +4,10 @@
 pub const KIB_PER_GIB: u64 = 1_048_576;
 /// Heketi caps thin-pool metadata at 16 GiB.
 pub const MAX_POOL_METADATA_KIB: u64 = 16 * KIB_PER_GIB;
-/// The smallest arbiter brick: 16 MiB.
-pub const MIN_ARBITER_KIB: u64 = 16 * 1024;
+/// The smallest arbiter brick: 320 MiB. Heketi's 16 MiB predates
+/// xfsprogs 5.19, whose mkfs.xfs refuses file systems under 300 MB, so
+/// small arbiter volumes failed on every current node.
+pub const MIN_ARBITER_KIB: u64 = 320 * 1024;
 
 /// The space one brick takes from its device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
