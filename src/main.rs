@@ -116,6 +116,8 @@ enum HeketiCommand {
 enum HeketiDbCommand {
     /// Export the store as JSON (the server must be stopped)
     Export(cli::dbfile::DbFileArgs),
+    /// Import a JSON export into a store
+    Import(cli::dbfile::ImportArgs),
 }
 
 fn serve(flags: Flags) -> ExitCode {
@@ -170,11 +172,14 @@ fn main() -> ExitCode {
             println!("Heketi v10.4.0 (Brickyard {VERSION})");
             return ExitCode::SUCCESS;
         }
-        if let Some(HeketiCommand::Db {
-            command: HeketiDbCommand::Export(export),
-        }) = &args.command
-        {
-            return cli::heketi_db_export(export);
+        match &args.command {
+            Some(HeketiCommand::Db {
+                command: HeketiDbCommand::Export(export),
+            }) => return cli::heketi_db_export(export),
+            Some(HeketiCommand::Db {
+                command: HeketiDbCommand::Import(import),
+            }) => return cli::heketi_db_import(import),
+            None => {}
         }
         return serve(Flags {
             config: args.config,

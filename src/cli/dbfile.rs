@@ -18,6 +18,59 @@ pub struct DbFileArgs {
     pub jsonfile: String,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub files: DbFileArgs,
+    /// Replace the contents of a store that is not empty.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Reads Heketi's export JSON into a store and reports what it did.
+pub fn import(args: &ImportArgs) -> Result<String, CliError> {
+    let files = &args.files;
+    let text = if files.jsonfile == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError(format!("unable to read stdin: {e}")))?
+    } else {
+        std::fs::read_to_string(&files.jsonfile)
+            .map_err(|e| CliError(format!("unable to read {}: {e}", files.jsonfile)))?
+    };
+    let db: crate::wire::heketi_db::HeketiDb = serde_json::from_str(&text)
+        .map_err(|e| CliError(format!("{} is not a Heketi database export: {e}", files.jsonfile)))?;
+    let store = Store::open(&files.dbfile).map_err(|e| CliError(format!("{e} (is the server still running?)")))?;
+    let report = crate::ops::import::import(&store, &db, args.force).map_err(CliError)?;
+    let mut out = String::new();
+    for (what, count) in &report.imported {
+        out.push_str(&format!("Imported {count} {what}\n"));
+    }
+    for line in &report.fixed {
+        out.push_str(&format!("Fixed: {line}\n"));
+    }
+    for line in &report.refused {
+        out.push_str(&format!("Left out: {line}\n"));
+    }
+    if let Some(check) = &report.check {
+        out.push_str(&format!(
+            "Consistency check: {} inconsistencies\n",
+            check.totalinconsistencies
+        ));
+        for bucket in [
+            &check.clusters,
+            &check.nodes,
+            &check.devices,
+            &check.volumes,
+            &check.bricks,
+        ] {
+            for line in &bucket.inconsistencies {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    out.push_str(&format!("DB imported to {}\n", files.dbfile.display()));
+    Ok(out)
+}
+
 /// Writes the store as Heketi's export JSON; refuses to overwrite a file.
 pub fn export(args: &DbFileArgs) -> Result<String, CliError> {
     if !args.dbfile.exists() {

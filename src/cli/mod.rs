@@ -165,6 +165,9 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
         Command::Db {
             command: server::DbCommand::Export(args),
         } => return finish(dbfile::export(&args)),
+        Command::Db {
+            command: server::DbCommand::Import(args),
+        } => return finish(dbfile::import(&args)),
         other => other,
     };
     let result = global.client().and_then(|client| match command {
@@ -201,6 +204,11 @@ fn finish(result: Result<String, CliError>) -> ExitCode {
 /// `heketi db export`: the server binary's offline tool.
 pub fn heketi_db_export(args: &dbfile::DbFileArgs) -> ExitCode {
     finish(dbfile::export(args))
+}
+
+/// `heketi db import`.
+pub fn heketi_db_import(args: &dbfile::ImportArgs) -> ExitCode {
+    finish(dbfile::import(args))
 }
 
 #[cfg(test)]

@@ -72,6 +72,8 @@ pub enum DbCommand {
     Check,
     /// Export a stopped server's store as Heketi's JSON (offline)
     Export(super::dbfile::DbFileArgs),
+    /// Import Heketi's JSON export into a store (offline)
+    Import(super::dbfile::ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -238,6 +240,7 @@ pub fn run_db(client: &Client, command: DbCommand) -> Result<String, CliError> {
         DbCommand::Dump => client.get_text("/db/dump"),
         DbCommand::Check => client.get_text("/db/check"),
         DbCommand::Export(args) => super::dbfile::export(&args),
+        DbCommand::Import(args) => super::dbfile::import(&args),
     }
 }
 

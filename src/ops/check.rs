@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::store::records::{BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
-use crate::store::TreeName;
+use crate::store::{Store, TreeName};
 
 use super::journal::{Action, JournalEntry, JournalStatus};
 use super::{Engine, OpError};
@@ -53,7 +53,13 @@ pub struct CheckReport {
 
 impl Engine {
     pub fn check(&self) -> Result<CheckReport, OpError> {
-        let s = &self.store;
+        check_store(&self.store)
+    }
+}
+
+/// Heketi's consistency rules over a whole store (also used offline).
+pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
+    {
         let clusters: HashMap<String, ClusterRecord> = s
             .scan::<ClusterRecord>()?
             .into_iter()

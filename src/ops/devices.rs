@@ -30,7 +30,7 @@ pub struct DeviceView {
     pub bricks: Vec<BrickRecord>,
 }
 
-fn name_key(node: &str, name: &str) -> String {
+pub(crate) fn name_key(node: &str, name: &str) -> String {
     format!("{node}/{name}")
 }
 

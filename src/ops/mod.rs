@@ -11,6 +11,7 @@ pub mod clusters;
 pub mod devices;
 pub mod dump;
 pub mod hosts;
+pub mod import;
 pub mod journal;
 pub mod nodes;
 pub mod queue;

@@ -143,7 +143,7 @@ fn split_options(list: &str) -> impl Iterator<Item = String> + '_ {
     list.split(',').map(str::to_string)
 }
 
-fn volume_name_key(cluster: &str, name: &str) -> String {
+pub(crate) fn volume_name_key(cluster: &str, name: &str) -> String {
     format!("{cluster}/{name}")
 }
 
@@ -1231,7 +1231,7 @@ fn pool_sharer(tx: &Tx<'_>, brick: &BrickRecord) -> Result<Option<BrickRecord>, 
     Ok(None)
 }
 
-fn pool_key(brick: &BrickRecord) -> String {
+pub(crate) fn pool_key(brick: &BrickRecord) -> String {
     let pool = if brick.lvm_thin_pool.is_empty() {
         format!("tp_{}", brick.id)
     } else {

@@ -349,6 +349,16 @@ impl Store {
     }
 
     /// Runs `body` as one serialisable transaction over every tree.
+    /// Empties every tree but the schema record (a forced import replaces
+    /// a store's contents).
+    pub fn clear_records(&self) -> Result<(), StoreError> {
+        let _alone = self.snapshot_gate.write().unwrap_or_else(|p| p.into_inner());
+        for t in TreeName::ALL.into_iter().filter(|t| *t != TreeName::Meta) {
+            self.tree(t).clear()?;
+        }
+        Ok(())
+    }
+
     /// Runs `read` while no transaction commits: every tree it reads shows
     /// the same moment (exports, backups).
     pub fn consistent_read<T>(&self, read: impl FnOnce() -> T) -> T {

@@ -10,6 +10,7 @@ mod crash;
 mod devices;
 mod dump;
 mod durability;
+mod import;
 mod migrations;
 mod nodes;
 mod personality;

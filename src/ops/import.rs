@@ -1,0 +1,365 @@
+//! Taking over a Heketi database: the JSON of `heketi db export` becomes a
+//! Brickyard store with the same ids, names, sizes and LVM names, written
+//! in one transaction and then checked with the consistency rules.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::check::{check_store, CheckReport};
+use super::devices::name_key;
+use super::journal::{Action, JournalEntry, JournalStatus};
+use super::volumes::{pool_key, volume_name_key};
+use crate::store::migrations::v2_attributes::GENERATION_ID;
+use crate::store::records::{
+    BlockInfoRecord, BrickRecord, ClusterRecord, DeviceRecord, DurabilityRecord, EntityState, NodeRecord,
+    SnapshotRecord, Space, VolumeRecord,
+};
+use crate::store::{Abort, Store, TreeName, Tx};
+use crate::wire::heketi_db::{HeketiDb, PendingOperationEntry, VolumeEntry};
+
+/// What an import did, for the operator.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub imported: BTreeMap<&'static str, usize>,
+    /// Values the import had to correct, one line each.
+    pub fixed: Vec<String>,
+    /// Entries left out, one line each.
+    pub refused: Vec<String>,
+    pub check: Option<CheckReport>,
+}
+
+fn state(text: &str, what: &str, report: &mut Vec<String>) -> EntityState {
+    match text {
+        "" | "online" => EntityState::Online,
+        "offline" => EntityState::Offline,
+        "failed" => EntityState::Failed,
+        other => {
+            report.push(format!("{what}: unknown state {other:?} read as online"));
+            EntityState::Online
+        }
+    }
+}
+
+/// Heketi's importer re-derives durability from its type, applying defaults.
+fn durability(v: &VolumeEntry, fixed: &mut Vec<String>) -> Result<DurabilityRecord, String> {
+    let d = &v.info.durability;
+    // Values of other types stay as stored: Heketi echoes what the client sent.
+    let mut out = DurabilityRecord {
+        kind: d.kind.clone(),
+        replica: d.replicate.replica,
+        data: d.disperse.data,
+        redundancy: d.disperse.redundancy,
+    };
+    match d.kind.as_str() {
+        "replicate" => {
+            if out.replica == 0 {
+                out.replica = 2;
+                fixed.push(format!("volume {}: replica 0 set to Heketi's default 2", v.info.id));
+            }
+        }
+        "disperse" => {
+            if out.data == 0 || out.redundancy == 0 {
+                (out.data, out.redundancy) = (4, 2);
+                fixed.push(format!("volume {}: disperse 0 set to Heketi's default 4+2", v.info.id));
+            }
+        }
+        "none" => {}
+        other => return Err(format!("volume {}: unknown durability type {other:?}", v.info.id)),
+    }
+    Ok(out)
+}
+
+fn action(op: &PendingOperationEntry) -> Result<Action, String> {
+    let of = |change: u8| -> Vec<String> {
+        op.actions
+            .iter()
+            .filter(|a| a.change == change)
+            .map(|a| a.id.clone())
+            .collect()
+    };
+    let one = |change: u8| -> Result<String, String> {
+        of(change)
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("pending operation {} lacks its change {change}", op.id))
+    };
+    Ok(match op.kind {
+        1 => Action::CreateVolume {
+            volume_id: one(2)?,
+            bricks: of(1),
+        },
+        2 => Action::DeleteVolume {
+            volume_id: one(4)?,
+            bricks: of(3),
+        },
+        3 => {
+            let delta = op
+                .actions
+                .iter()
+                .find(|a| a.change == 5)
+                .and_then(|a| a.delta.as_ref())
+                .and_then(|d| d.as_f64())
+                .ok_or_else(|| format!("pending expand {} has no expand size", op.id))?;
+            Action::ExpandVolume {
+                volume_id: one(5)?,
+                bricks: of(1),
+                delta_gib: delta as u64,
+            }
+        }
+        7 => Action::CloneVolume {
+            source_id: one(9)?,
+            clone_id: one(11)?,
+            bricks: of(1),
+        },
+        other => {
+            return Err(format!(
+                "pending operation {} has type {other}, which Brickyard does not run",
+                op.id
+            ))
+        }
+    })
+}
+
+/// Brickyard's records for the export, with what had to be fixed or left out.
+struct Plan {
+    clusters: Vec<ClusterRecord>,
+    nodes: Vec<NodeRecord>,
+    devices: Vec<DeviceRecord>,
+    bricks: Vec<BrickRecord>,
+    volumes: Vec<VolumeRecord>,
+    journal: Vec<JournalEntry>,
+    attributes: BTreeMap<String, String>,
+    report: ImportReport,
+}
+
+fn plan(db: &HeketiDb) -> Result<Plan, String> {
+    let mut report = ImportReport::default();
+    let mut fixed = Vec::new();
+    let clusters: Vec<ClusterRecord> = db
+        .clusterentries
+        .values()
+        .map(|c| ClusterRecord {
+            id: c.info.id.clone(),
+            block: c.info.block,
+            file: c.info.file,
+        })
+        .collect();
+    let nodes: Vec<NodeRecord> = db
+        .nodeentries
+        .values()
+        .map(|n| NodeRecord {
+            id: n.info.id.clone(),
+            cluster: n.info.cluster.clone(),
+            zone: n.info.zone,
+            manage: n.info.hostnames.manage.clone(),
+            storage: n.info.hostnames.storage.clone(),
+            tags: n.info.tags.clone(),
+            state: state(&n.state, &format!("node {}", n.info.id), &mut fixed),
+        })
+        .collect();
+    let devices: Vec<DeviceRecord> = db
+        .deviceentries
+        .values()
+        .map(|d| DeviceRecord {
+            id: d.info.id.clone(),
+            node: d.node_id.clone(),
+            name: d.info.name.clone(),
+            tags: d.info.tags.clone(),
+            state: state(&d.state, &format!("device {}", d.info.id), &mut fixed),
+            space: Space {
+                total: d.info.storage.total,
+                free: d.info.storage.free,
+                used: d.info.storage.used,
+            },
+            // Heketi databases from before extent sizes were stored used 4 MiB.
+            extent_size: if d.extent_size == 0 { 4096 } else { d.extent_size },
+            paths: d.info.paths.clone(),
+            pv_uuid: d.info.pv_uuid.clone(),
+        })
+        .collect();
+    // A pool is charged once: to the first brick in it (by id); snapshot
+    // clones sharing it hold no space of their own.
+    let mut charged_pools: HashMap<String, String> = HashMap::new();
+    let mut bricks = Vec::new();
+    for b in db.brickentries.values() {
+        let mut record = BrickRecord {
+            id: b.info.id.clone(),
+            path: b.info.path.clone(),
+            device: b.info.device.clone(),
+            node: b.info.node.clone(),
+            volume: b.info.volume.clone(),
+            size: b.info.size,
+            tp_size: b.tp_size,
+            pool_metadata_size: b.pool_metadata_size,
+            lvm_thin_pool: b.lvm_thin_pool.clone(),
+            lvm_lv: b.lvm_lv.clone(),
+            sub_type: b.sub_type,
+            charged: 0,
+            pending: b.pending.id.clone(),
+        };
+        if record.sub_type == 0 {
+            record.sub_type = 1;
+            fixed.push(format!(
+                "brick {}: no sub-type recorded, taken as a normal brick",
+                record.id
+            ));
+        }
+        if charged_pools.insert(pool_key(&record), record.id.clone()).is_none() {
+            record.charged = b.tp_size + b.pool_metadata_size;
+        }
+        bricks.push(record);
+    }
+    let mut volumes = Vec::new();
+    for v in db.volumeentries.values() {
+        let i = &v.info;
+        volumes.push(VolumeRecord {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            cluster: i.cluster.clone(),
+            size_gib: i.size,
+            durability: durability(v, &mut fixed)?,
+            gid: i.gid,
+            options: v.gluster_volume_options.clone(),
+            block: i.block,
+            snapshot: SnapshotRecord {
+                enable: i.snapshot.enable,
+                factor: if i.snapshot.factor == 0.0 {
+                    1.0
+                } else {
+                    i.snapshot.factor
+                },
+            },
+            blockinfo: BlockInfoRecord {
+                free_gib: i.blockinfo.freesize,
+                reserved_gib: i.blockinfo.reservedsize,
+                restriction: i.blockinfo.restriction.clone(),
+            },
+            // Heketi keeps no brick order; its sorted list is what it has.
+            brick_order: v.bricks.clone(),
+            pending: v.pending.id.clone(),
+        });
+    }
+    for id in db.blockvolumeentries.keys() {
+        report.refused.push(format!(
+            "block volume {id}: block volumes are not supported yet; left out"
+        ));
+    }
+    let mut journal = Vec::new();
+    for op in db.pendingoperations.values() {
+        match action(op) {
+            Ok(action) => journal.push(JournalEntry {
+                id: op.id.clone(),
+                queue_id: String::new(),
+                timestamp: op.timestamp.max(0) as u64,
+                action,
+                // The server that ran it is gone: cleanup finishes or undoes it.
+                status: JournalStatus::Stale,
+            }),
+            Err(e) => report.refused.push(e),
+        }
+    }
+    let mut attributes: BTreeMap<String, String> = db
+        .dbattributeentries
+        .values()
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect();
+    attributes.insert(GENERATION_ID.into(), uuid::Uuid::new_v4().simple().to_string());
+    for (key, value) in crate::store::migrations::v2_attributes::FLAGS {
+        attributes.entry(key.into()).or_insert_with(|| value.into());
+    }
+    report.fixed = fixed;
+    for (name, count) in [
+        ("clusters", clusters.len()),
+        ("nodes", nodes.len()),
+        ("devices", devices.len()),
+        ("bricks", bricks.len()),
+        ("volumes", volumes.len()),
+        ("pending operations", journal.len()),
+    ] {
+        report.imported.insert(name, count);
+    }
+    Ok(Plan {
+        clusters,
+        nodes,
+        devices,
+        bricks,
+        volumes,
+        journal,
+        attributes,
+        report,
+    })
+}
+
+fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
+    for c in &p.clusters {
+        tx.put(c)?;
+    }
+    for n in &p.nodes {
+        tx.put(n)?;
+        tx.link(TreeName::ClusterNodes, &n.cluster, &n.id)?;
+        for (index, hosts) in [(TreeName::ManageHosts, &n.manage), (TreeName::StorageHosts, &n.storage)] {
+            for host in hosts {
+                if let Some(owner) = tx.index_get::<String>(index, host)? {
+                    return Err(Abort::User(format!(
+                        "hostname {host} belongs to nodes {owner} and {}",
+                        n.id
+                    )));
+                }
+                tx.index_put(index, host, &n.id)?;
+            }
+        }
+    }
+    for d in &p.devices {
+        tx.put(d)?;
+        tx.link(TreeName::NodeDevices, &d.node, &d.id)?;
+        tx.index_put(TreeName::DeviceNames, &name_key(&d.node, &d.name), &d.id)?;
+    }
+    for v in &p.volumes {
+        tx.put(v)?;
+        tx.link(TreeName::ClusterVolumes, &v.cluster, &v.id)?;
+        tx.index_put(TreeName::VolumeNames, &volume_name_key(&v.cluster, &v.name), &v.id)?;
+        if v.pending.is_empty() {
+            tx.index_put(TreeName::VisibleVolumes, &v.id, &v.cluster)?;
+        }
+    }
+    let mut pools: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for b in &p.bricks {
+        tx.put(b)?;
+        tx.link(TreeName::DeviceBricks, &b.device, &b.id)?;
+        tx.link(TreeName::VolumeBricks, &b.volume, &b.id)?;
+        pools.entry(pool_key(b)).or_default().push(&b.id);
+    }
+    for (key, members) in pools {
+        tx.index_put(TreeName::PoolBricks, &key, &members.join(","))?;
+    }
+    for j in &p.journal {
+        tx.put(j)?;
+    }
+    for (key, value) in &p.attributes {
+        tx.index_put(TreeName::Attributes, key, value)?;
+    }
+    Ok(())
+}
+
+/// Imports `db` into `store`; a store holding anything is refused unless
+/// `force`, which empties it first.
+pub fn import(store: &Store, db: &HeketiDb, force: bool) -> Result<ImportReport, String> {
+    let occupied = store.count::<ClusterRecord>() + store.count::<NodeRecord>() + store.count::<VolumeRecord>();
+    if occupied > 0 && !force {
+        return Err(format!(
+            "the store {} is not empty ({occupied} clusters, nodes and volumes); use --force to replace its contents",
+            store.path().display()
+        ));
+    }
+    let mut plan = plan(db)?;
+    if occupied > 0 {
+        store.clear_records().map_err(|e| e.to_string())?;
+    }
+    store
+        .transact(|tx| write(tx, &plan))
+        .map_err(|e| format!("import failed, nothing was written: {e}"))?;
+    store.flush_blocking().map_err(|e| e.to_string())?;
+    plan.report.check = Some(check_store(store).map_err(|e| e.to_string())?);
+    Ok(plan.report)
+}

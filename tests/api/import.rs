@@ -1,0 +1,216 @@
+//! `db import`: Heketi's export JSON into a Brickyard store, and back.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::harness::{Options, Server};
+
+fn brickyard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brickyard"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The one attribute an import must renew.
+fn without_generation(mut export: Value) -> Value {
+    let id = export["dbattributeentries"]["DB_GENERATION_ID"]["Value"].take();
+    assert_eq!(id.as_str().map(str::len), Some(32));
+    export
+}
+
+#[test]
+fn export_import_export_round_trips() {
+    let mut s = Server::with(Options::default());
+    s.topology(3, 2);
+    for body in [
+        r#"{"size":3,"durability":{"type":"replicate","replicate":{"replica":3}},"gid":2001,"name":"app"}"#,
+        r#"{"size":4,"durability":{"type":"replicate","replicate":{"replica":3}},"glustervolumeoptions":["user.heketi.arbiter true"]}"#,
+        r#"{"size":2,"durability":{"type":"disperse","disperse":{"data":2,"redundancy":1}}}"#,
+        r#"{"size":2,"durability":{"type":"none"},"snapshot":{"enable":true,"factor":1.5}}"#,
+        r#"{"size":5,"block":true}"#,
+    ] {
+        s.create_volume(body);
+    }
+    let app = s.get("/volumes").json()["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .find(|v| s.get(&format!("/volumes/{v}")).json()["name"] == "app")
+        .unwrap();
+    let done = s.finish(s.post(&format!("/volumes/{app}/clone"), r#"{"name":"appclone"}"#));
+    assert_eq!(done.status, 303);
+    let first = s.get("/db/dump").body;
+    s.kill9();
+
+    let dir = s.dir.path();
+    let json = dir.join("first.json");
+    std::fs::write(&json, &first).unwrap();
+    let store = dir.join("imported");
+    let report = ok(brickyard(&[
+        "db",
+        "import",
+        "--jsonfile",
+        json.to_str().unwrap(),
+        "--dbfile",
+        store.to_str().unwrap(),
+    ]));
+    assert!(report.contains("Imported 6 volumes"), "{report}");
+    assert!(report.contains("Consistency check: 0 inconsistencies"), "{report}");
+    let second = ok(brickyard(&[
+        "db",
+        "export",
+        "--dbfile",
+        store.to_str().unwrap(),
+        "--jsonfile",
+        "-",
+    ]));
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(&first).unwrap(),
+        serde_json::from_str(&second).unwrap(),
+    );
+    assert_ne!(
+        a["dbattributeentries"]["DB_GENERATION_ID"], b["dbattributeentries"]["DB_GENERATION_ID"],
+        "an import records a new generation"
+    );
+    assert_eq!(without_generation(a), without_generation(b));
+
+    // A store with contents is not overwritten without --force.
+    let again = brickyard(&[
+        "db",
+        "import",
+        "--jsonfile",
+        json.to_str().unwrap(),
+        "--dbfile",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is not empty"),
+        "{again:?}"
+    );
+    ok(brickyard(&[
+        "db",
+        "import",
+        "--force",
+        "--jsonfile",
+        json.to_str().unwrap(),
+        "--dbfile",
+        store.to_str().unwrap(),
+    ]));
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_heketi_export_answers_as_heketi_would() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/heketi-export");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let json = fixture.join("full.json");
+    let report = ok(brickyard(&[
+        "db",
+        "import",
+        "--jsonfile",
+        json.to_str().unwrap(),
+        "--dbfile",
+        store.to_str().unwrap(),
+    ]));
+    assert!(report.contains("Imported 9 volumes"), "{report}");
+    assert!(
+        report.contains("Left out: block volume 5a1596cdfddbccfa153255f4346f859c"),
+        "{report}"
+    );
+
+    // Brickyard recovers imported pending operations at its first start, as
+    // any stale operation: the pending create's bricks are released, where
+    // Heketi's cleaner would do so later. Expected answers drop them too.
+    let export = read_json(&json);
+    let pending: Vec<(String, u64)> = export["brickentries"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, b)| b["Pending"]["Id"] != "")
+        .map(|(id, b)| {
+            (
+                id.clone(),
+                b["TpSize"].as_u64().unwrap() + b["PoolMetadataSize"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pending.len(), 3, "the fixture's pending create has three bricks");
+    let release = |device: &mut Value| {
+        for (id, charge) in &pending {
+            let bricks = device["bricks"].as_array_mut().unwrap();
+            if let Some(at) = bricks.iter().position(|b| b["id"] == id.as_str()) {
+                bricks.remove(at);
+                let storage = &mut device["storage"];
+                storage["used"] = (storage["used"].as_u64().unwrap() - charge).into();
+                storage["free"] = (storage["free"].as_u64().unwrap() + charge).into();
+            }
+        }
+    };
+
+    let s = Server::with(Options {
+        seed_store: Some(store),
+        ..Options::default()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.get("/operations").json()["total"] != 0 {
+        assert!(std::time::Instant::now() < deadline, "start-up recovery did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut compared = 0;
+    for entry in std::fs::read_dir(fixture.join("expected")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        // Block volumes are not supported yet: they are left out (and named) on import.
+        if name.starts_with("blockvolume") {
+            continue;
+        }
+        let route = match name.split_once('-') {
+            Some((kind, id)) => format!("/{kind}s/{id}"),
+            None => format!("/{name}"),
+        };
+        let mut expected = read_json(&path);
+        if let Some(list) = expected.get_mut("blockvolumes") {
+            *list = Value::Array(vec![]);
+        }
+        if let Some(info) = expected.get_mut("blockinfo") {
+            if let Some(obj) = info.as_object_mut() {
+                obj.remove("blockvolume");
+            }
+        }
+        if name.starts_with("device-") {
+            release(&mut expected);
+        }
+        if let Some(devices) = expected.get_mut("devices").and_then(Value::as_array_mut) {
+            devices.iter_mut().for_each(release);
+        }
+        // Known difference: Heketi lists a clone's bricks in the order it
+        // cloned them; Brickyard lists every volume's bricks sorted by id.
+        if let Some(bricks) = expected.get_mut("bricks").and_then(Value::as_array_mut) {
+            bricks.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        }
+        let answer = s.get(&route);
+        assert_eq!(answer.status, 200, "{route}: {answer:?}");
+        assert_eq!(answer.json(), expected, "{route}");
+        compared += 1;
+    }
+    assert_eq!(compared, 22);
+}
