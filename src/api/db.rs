@@ -1,4 +1,4 @@
-//! `/db/check` and `/db/dump`
+//! `/db/check`, `/db/dump` and `/backup/db`
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -37,4 +37,27 @@ pub async fn dump(State(app): State<AppState>) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("dump failed: {e}")))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(indented(&db))
+}
+
+/// A consistent copy of the whole store, taken online, in Brickyard's own
+/// format; `db import` restores it.
+pub async fn backup(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let store = app.engine.store.clone();
+    let backup = tokio::task::spawn_blocking(move || store.backup())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("backup failed: {e}")))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let body = serde_json::to_vec(&backup)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("backup failed: {e}")))?;
+    let mut resp = (StatusCode::OK, body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"brickyard-backup.json\""),
+    );
+    Ok(resp)
 }

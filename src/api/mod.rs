@@ -270,6 +270,7 @@ pub fn router(app: AppState) -> Router {
         .route("/bricks/to-evict/{id}", post(volumes::evict_brick))
         .route("/db/check", get(db::check))
         .route("/db/dump", get(db::dump))
+        .route("/backup/db", get(db::backup))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route("/internal/logging", get(logging::get_level).post(logging::set_level))
         .route("/operations", get(operations::summary))

@@ -36,10 +36,15 @@ pub fn import(args: &ImportArgs) -> Result<String, CliError> {
         std::fs::read_to_string(&files.jsonfile)
             .map_err(|e| CliError(format!("unable to read {}: {e}", files.jsonfile)))?
     };
-    let db: crate::wire::heketi_db::HeketiDb = serde_json::from_str(&text)
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| CliError(format!("{} is not JSON: {e}", files.jsonfile)))?;
+    let open = || Store::open(&files.dbfile).map_err(|e| CliError(format!("{e} (is the server still running?)")));
+    if value.get("format").and_then(|f| f.as_str()) == Some(crate::store::backup::FORMAT) {
+        return restore(args, value, open()?);
+    }
+    let db: crate::wire::heketi_db::HeketiDb = serde_json::from_value(value)
         .map_err(|e| CliError(format!("{} is not a Heketi database export: {e}", files.jsonfile)))?;
-    let store = Store::open(&files.dbfile).map_err(|e| CliError(format!("{e} (is the server still running?)")))?;
-    let report = crate::ops::import::import(&store, &db, args.force).map_err(CliError)?;
+    let report = crate::ops::import::import(&open()?, &db, args.force).map_err(CliError)?;
     let mut out = String::new();
     for (what, count) in &report.imported {
         out.push_str(&format!("Imported {count} {what}\n"));
@@ -69,6 +74,32 @@ pub fn import(args: &ImportArgs) -> Result<String, CliError> {
     }
     out.push_str(&format!("DB imported to {}\n", files.dbfile.display()));
     Ok(out)
+}
+
+/// Restores a `GET /backup/db` document into an empty store.
+fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<String, CliError> {
+    let backup: crate::store::backup::Backup =
+        serde_json::from_value(value).map_err(|e| CliError(format!("unreadable Brickyard backup: {e}")))?;
+    let occupied = store.count::<crate::store::records::ClusterRecord>()
+        + store.count::<crate::store::records::NodeRecord>()
+        + store.count::<crate::store::records::VolumeRecord>();
+    if occupied > 0 && !args.force {
+        return Err(CliError(format!(
+            "the store {} is not empty; use --force to replace its contents",
+            args.files.dbfile.display()
+        )));
+    }
+    store.restore(&backup).map_err(|e| CliError(e.to_string()))?;
+    drop(store);
+    // Reopening runs any migration a backup from an older version needs.
+    let store = Store::open(&args.files.dbfile).map_err(|e| CliError(e.to_string()))?;
+    let check = crate::ops::check::check_store(&store).map_err(|e| CliError(e.to_string()))?;
+    Ok(format!(
+        "Restored a Brickyard backup of schema version {}\nConsistency check: {} inconsistencies\nDB imported to {}\n",
+        backup.schema_version,
+        check.totalinconsistencies,
+        args.files.dbfile.display()
+    ))
 }
 
 /// Writes the store as Heketi's export JSON; refuses to overwrite a file.

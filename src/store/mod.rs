@@ -3,6 +3,7 @@
 //! speaks only `Store`, `Tx` and `Record`, so another backend can sit behind
 //! the same calls.
 
+pub mod backup;
 #[path = "../../migrations/mod.rs"]
 pub mod migrations;
 pub mod records;

@@ -382,6 +382,15 @@ impl Server {
         info.json()
     }
 
+    /// Waits (bounded) until start-up recovery has settled every operation.
+    pub fn wait_recovered(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.get("/operations").json()["total"] != 0 {
+            assert!(Instant::now() < deadline, "start-up recovery did not finish in 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Asserts the store is consistent and nothing is pending.
     pub fn assert_consistent(&self) {
         let check = self.get("/db/check");
