@@ -90,9 +90,6 @@ fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<
         )));
     }
     store.restore(&backup).map_err(|e| CliError(e.to_string()))?;
-    drop(store);
-    // Reopening runs any migration a backup from an older version needs.
-    let store = Store::open(&args.files.dbfile).map_err(|e| CliError(e.to_string()))?;
     let check = crate::ops::check::check_store(&store).map_err(|e| CliError(e.to_string()))?;
     Ok(format!(
         "Restored a Brickyard backup of schema version {}\nConsistency check: {} inconsistencies\nDB imported to {}\n",

@@ -44,7 +44,7 @@ impl Store {
     }
 
     /// Writes a backup into this store in one transaction, replacing what
-    /// was there; migrations run when the store is next opened.
+    /// was there, then migrates it if it came from an older version.
     pub fn restore(&self, backup: &Backup) -> Result<(), StoreError> {
         if backup.format != FORMAT {
             return Err(StoreError::Open(format!(
@@ -89,6 +89,8 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(|e| StoreError::Open(format!("restore failed: {e:?}")))?;
+        drop(_alone);
+        self.check_schema()?;
         self.db.flush()?;
         Ok(())
     }
