@@ -9,6 +9,7 @@ mod cluster;
 pub mod dbfile;
 mod node;
 mod server;
+mod storage;
 mod topology;
 mod volume;
 
@@ -125,6 +126,12 @@ pub enum Command {
         #[command(subcommand)]
         command: server::BrickCommand,
     },
+    /// Setup OpenShift/Kubernetes persistent storage for Heketi
+    #[command(
+        name = "setup-openshift-heketi-storage",
+        visible_aliases = ["setup-heketi-db-storage", "setup-kubernetes-heketi-storage"]
+    )]
+    SetupStorage(storage::SetupStorageArgs),
 }
 
 /// heketi-cli's `topology load --json=FILE` reuses the name of the global
@@ -181,6 +188,7 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
         Command::Server { command } => server::run_server(&client, command),
         Command::Db { command } => server::run_db(&client, command),
         Command::Brick { command } => server::run_brick(&client, command),
+        Command::SetupStorage(args) => storage::run(&client, &args),
     });
     finish(result)
 }

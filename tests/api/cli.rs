@@ -563,3 +563,77 @@ fn golden_outputs() {
         format!("exit {:?}\n{}", err.status.code(), String::from_utf8_lossy(&err.stderr))
     );
 }
+
+#[test]
+fn setup_openshift_heketi_storage_writes_the_kubernetes_list() {
+    let s = auth_server();
+    s.topology(3, 1);
+    let cli = Cli::new();
+    let list = s.dir.path().join("heketi-storage.json");
+    let out = cli.ok(
+        &s,
+        &["setup-openshift-heketi-storage", "--listfile", list.to_str().unwrap()],
+    );
+    assert_eq!(out, format!("Saving {}\n", list.display()));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&list).unwrap()).unwrap();
+    assert_eq!(doc["kind"], "List");
+    let kinds: Vec<&str> = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Secret", "Endpoints", "Service", "Job"]);
+    assert_eq!(doc["items"][1]["subsets"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        doc["items"][3]["spec"]["template"]["spec"]["volumes"][0]["glusterfs"]["path"],
+        "heketidbstorage"
+    );
+
+    // The secret holds a backup that db import restores.
+    use base64::Engine as _;
+    let db = base64::engine::general_purpose::STANDARD
+        .decode(doc["items"][0]["data"]["heketi.db"].as_str().unwrap())
+        .unwrap();
+    let backup = s.dir.path().join("heketi.db");
+    std::fs::write(&backup, db).unwrap();
+    let restored = s.dir.path().join("restored");
+    let import = Command::new(env!("CARGO_BIN_EXE_brickyard"))
+        .args([
+            "db",
+            "import",
+            "--jsonfile",
+            backup.to_str().unwrap(),
+            "--dbfile",
+            restored.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&import.stdout).contains("0 inconsistencies"),
+        "{import:?}"
+    );
+
+    let volumes = cli.ok(&s, &["volume", "list"]);
+    assert!(volumes.contains("Name:heketidbstorage"), "{volumes}");
+    let info = s
+        .get(&format!(
+            "/volumes/{}",
+            s.get("/volumes").json()["volumes"][0].as_str().unwrap()
+        ))
+        .json();
+    let options: Vec<&str> = info["glustervolumeoptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.as_str().filter(|o| !o.is_empty()))
+        .collect();
+    assert_eq!(options.len(), 9, "{options:?}");
+    assert!(options.contains(&"user.heketi.dbstoragelevel 1"));
+    let again = cli.run(&s, &["setup-heketi-db-storage", "--listfile", list.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(255));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        "Error: Volume heketidbstorage already exists\n"
+    );
+}
