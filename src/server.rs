@@ -82,6 +82,18 @@ fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
 /// recovery running in the background.
 pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
     let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
+    if let Some(from) = store.migrated_from() {
+        let report = crate::ops::check::check_store(&store).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if report.totalinconsistencies > 0 {
+            tracing::warn!(
+                from,
+                inconsistencies = report.totalinconsistencies,
+                "the migrated store has inconsistencies; see GET /db/check"
+            );
+        } else {
+            tracing::info!(from, "store migrated; consistency check passed");
+        }
+    }
     let executor = build_executor(config)?;
     let engine = Engine::new(
         store,

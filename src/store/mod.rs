@@ -178,6 +178,8 @@ pub struct Store {
     path: PathBuf,
     /// Transactions share it; a consistent read across trees takes it alone.
     snapshot_gate: std::sync::Arc<std::sync::RwLock<()>>,
+    /// The schema version this store was migrated from when opened.
+    migrated_from: std::sync::Arc<std::sync::OnceLock<u64>>,
 }
 
 fn decode<R: DeserializeOwned>(tree: TreeName, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
@@ -243,6 +245,7 @@ impl Store {
             trees,
             path: path.to_path_buf(),
             snapshot_gate: Default::default(),
+            migrated_from: Default::default(),
         };
         store.check_schema()?;
         Ok(store)
@@ -271,12 +274,18 @@ impl Store {
             return Ok(());
         }
         if !fresh {
+            let _ = self.migrated_from.set(found);
             let backup = self.backup_copy(found)?;
             tracing::info!(from = found, to = SCHEMA_VERSION, backup = %backup.display(), "migrating the store");
         }
         self.migrate_from(found)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The older schema version this store was migrated from, if it was.
+    pub fn migrated_from(&self) -> Option<u64> {
+        self.migrated_from.get().copied()
     }
 
     /// A consistent copy of the whole store beside it, before migrating.
