@@ -82,3 +82,32 @@ fn heketi_refuses_unknown_executors_and_states() {
     assert!(!out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "invalid executor: telnet");
 }
+
+#[test]
+fn heketi_db_import_and_export_take_heketis_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let heketi = heketi_link(dir.path());
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/heketi-export/full.json");
+    let store = dir.path().join("store");
+    let out = Command::new(&heketi)
+        .args(["db", "import"])
+        .arg(format!("--jsonfile={}", fixture.display()))
+        .arg(format!("--dbfile={}", store.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Imported 4 nodes"),
+        "{out:?}"
+    );
+    let exported = dir.path().join("out.json");
+    let out = Command::new(&heketi)
+        .args(["db", "export"])
+        .arg(format!("--dbfile={}", store.display()))
+        .arg(format!("--jsonfile={}", exported.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    assert_eq!(doc["nodeentries"].as_object().unwrap().len(), 4);
+}
