@@ -20,6 +20,9 @@ pub struct ExecError {
     pub host: String,
     pub operation: &'static str,
     pub message: String,
+    /// The node could not be reached at all (connection, authentication,
+    /// host key), as opposed to a command that ran and failed.
+    pub unreachable: bool,
 }
 
 impl ExecError {
@@ -28,6 +31,7 @@ impl ExecError {
             host: host.to_string(),
             operation,
             message: message.into(),
+            unreachable: false,
         }
     }
 }

@@ -54,7 +54,10 @@ impl Failure {
     }
     fn into_error(self, host: &str, operation: &'static str) -> ExecError {
         let shown: String = self.command.chars().take(300).collect();
-        ExecError::new(host, operation, format!("{host}: \"{shown}\" failed: {}", self.text()))
+        ExecError {
+            unreachable: self.unreachable(),
+            ..ExecError::new(host, operation, format!("{host}: \"{shown}\" failed: {}", self.text()))
+        }
     }
 }
 

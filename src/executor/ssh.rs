@@ -90,7 +90,13 @@ impl client::Handler for Checker {
             HostKeyPolicy::Strict(path) => (path, false),
             HostKeyPolicy::AcceptNew(path) => (path, true),
         };
-        match known_hosts::check_known_hosts_path(&self.host, self.port, key, path) {
+        // A file not yet made knows no hosts (accept-new creates it).
+        let known = if path.exists() {
+            known_hosts::check_known_hosts_path(&self.host, self.port, key, path)
+        } else {
+            Ok(false)
+        };
+        match known {
             Ok(true) => Ok(true),
             Ok(false) if learn => match known_hosts::learn_known_hosts_path(&self.host, self.port, key, path) {
                 Ok(()) => {

@@ -149,6 +149,15 @@ impl Engine {
         // a failed peer probe later into this clear answer now.
         if let Err(e) = self.executor.glusterd_check(node.manage_host()).await {
             tracing::warn!(host = node.manage_host(), "node add refused: {e}");
+            if e.unreachable {
+                // Not Heketi's words: the node never answered, so saying
+                // glusterd is down would send the operator the wrong way.
+                return Err(OpError::BadRequest(format!(
+                    "Unable to reach node {}: {}",
+                    node.manage_host(),
+                    e.message
+                )));
+            }
             return Err(OpError::BadRequest("New Node doesn't have glusterd running".into()));
         }
         let probe_from = if self.store.has_children(TreeName::ClusterNodes, &req.cluster)? {

@@ -20,7 +20,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 8] = [
+const SCENARIOS: [(&str, Scenario); 9] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -28,6 +28,7 @@ const SCENARIOS: [(&str, Scenario); 8] = [
         sshd_killed_during_create_rolls_back,
     ),
     ("glusterd_down_at_node_add", glusterd_down_at_node_add),
+    ("host_keys_learnt_then_enforced", host_keys_learnt_then_enforced),
     ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),
     ("pooled_connections_and_overhead", pooled_connections_and_overhead),
     // Brings up its own six nodes: keep it after every three-node scenario.
@@ -586,4 +587,60 @@ fn arbiter_and_disperse_on_six_nodes(_: &Testbed) {
     assert_space_whole(&s);
     s.assert_consistent();
     remove_topology(&tb, &s);
+}
+
+/// `accept-new` learns an unknown node's host key; a changed key is refused
+/// with a message naming the host.
+fn host_keys_learnt_then_enforced(tb: &Testbed) {
+    let dir = tempfile::tempdir().unwrap();
+    let learnt = dir.path().join("known_hosts");
+    let mut sshexec = tb.sshexec();
+    sshexec["known_hosts"] = json!(learnt);
+    sshexec["host_key_checking"] = json!("accept-new");
+    let s = Server::with(Options {
+        glusterfs: Some(json!({"executor": "ssh", "sshexec": sshexec})),
+        wait_secs: 60,
+        ..Options::default()
+    });
+    let cluster = s.create_cluster();
+    let node = s.add_node(&cluster, 1, &tb.ip(1), &tb.ip(1));
+    let recorded = std::fs::read_to_string(&learnt).unwrap();
+    assert!(
+        recorded.lines().any(|l| l.starts_with(&format!("{} ssh-", tb.ip(1)))),
+        "learnt: {recorded}"
+    );
+    assert_eq!(s.finish(s.delete(&format!("/nodes/{node}"))).status, 204);
+    assert_eq!(s.delete(&format!("/clusters/{cluster}")).status, 200);
+    drop(s);
+
+    // Node 2's key recorded for node 1: a man in the middle, as far as SSH can tell.
+    let genuine = std::fs::read_to_string(tb.var("TESTBED_KNOWN_HOSTS")).unwrap();
+    let other_key = genuine
+        .lines()
+        .find(|l| l.starts_with(&format!("{} ", tb.ip(2))))
+        .and_then(|l| l.split_once(' '))
+        .map(|(_, key)| key.to_string())
+        .unwrap();
+    let forged = dir.path().join("forged_hosts");
+    std::fs::write(&forged, format!("{} {other_key}\n", tb.ip(1))).unwrap();
+    let mut sshexec = tb.sshexec();
+    sshexec["known_hosts"] = json!(forged);
+    let s = Server::with(Options {
+        glusterfs: Some(json!({"executor": "ssh", "sshexec": sshexec})),
+        wait_secs: 60,
+        ..Options::default()
+    });
+    let cluster = s.create_cluster();
+    let body = json!({"zone": 1, "hostnames": {"manage": [tb.ip(1)], "storage": [tb.ip(1)]}, "cluster": cluster});
+    let refused = s.post("/nodes", &body.to_string());
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused.body.starts_with(&format!("Unable to reach node {}", tb.ip(1)))
+            && refused.body.contains("differs from the one in"),
+        "the refusal names the host and the changed key: {}",
+        refused.body
+    );
+    let pool = tb.sh(1, "gluster --mode=script pool list");
+    assert_eq!(pool.lines().count(), 2, "nothing ran on node 1: {pool}");
+    assert_eq!(s.delete(&format!("/clusters/{cluster}")).status, 200);
 }

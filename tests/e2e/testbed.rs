@@ -22,10 +22,18 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/testbed")
 }
 
+/// The knobs, each overridable from the environment (to run beside another suite).
+fn knobs() -> Vec<(&'static str, String)> {
+    KNOBS
+        .iter()
+        .map(|(k, v)| (*k, std::env::var(k).unwrap_or_else(|_| v.to_string())))
+        .collect()
+}
+
 fn run(args: &[&str]) -> Output {
     Command::new(script())
         .args(args)
-        .envs(KNOBS)
+        .envs(knobs())
         .output()
         .unwrap_or_else(|e| panic!("cannot run scripts/testbed: {e}"))
 }
@@ -40,7 +48,7 @@ impl Testbed {
         let _ = run(&["down"]);
         let out = Command::new(script())
             .arg("up")
-            .envs(KNOBS)
+            .envs(knobs())
             .env("BRICKYARD_TESTBED_NODES", nodes.to_string())
             .output()
             .map_err(|e| format!("cannot run scripts/testbed: {e}"))?;
@@ -51,7 +59,7 @@ impl Testbed {
                 text(&out.stderr)
             ));
         }
-        let file = PathBuf::from(KNOBS[0].1).join("testbed.env");
+        let file = PathBuf::from(&knobs()[0].1).join("testbed.env");
         let body = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let env: HashMap<String, String> = body
             .lines()
