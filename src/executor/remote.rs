@@ -186,14 +186,21 @@ impl RemoteExecutor {
         for path in Self::candidate_paths(device) {
             match attempt(path).await {
                 Ok(v) => return Ok(v),
-                Err(f) if f.unreachable() => return Err(f),
-                Err(f) => last = Some(f),
+                // Only a path that does not lead to the PV sends us to the next.
+                Err(f) if !f.unreachable() && Self::path_missing(&f) => last = Some(f),
+                Err(f) => return Err(f),
             }
         }
         Err(last.unwrap_or(Failure {
             command: String::new(),
             output: Err(TransportError(format!("device {} has no path", device.device_id))),
         }))
+    }
+
+    fn path_missing(f: &Failure) -> bool {
+        ["not found", "no pv", "failed to find", "no such file", "couldn't find"]
+            .iter()
+            .any(|needle| f.mentions(needle))
     }
 
     async fn volume(&self, host: &str, name: &str) -> Result<Option<parse::GlusterVolume>, Failure> {

@@ -211,15 +211,19 @@ impl SshTransport {
     }
 
     /// The pooled connection, made (or remade) when missing or closed.
+    /// `failed` is a connection a command just failed on: it is replaced
+    /// only if it is still the pooled one, never a newer one that other
+    /// commands are using.
     async fn connection(
         &self,
         slot: &HostSlot,
         host: &str,
-        fresh: bool,
+        failed: Option<&Arc<Handle<Checker>>>,
     ) -> Result<Arc<Handle<Checker>>, TransportError> {
         let mut current = slot.connection.lock().await;
         if let Some(handle) = current.as_ref() {
-            if !fresh && !handle.is_closed() {
+            let is_failed = failed.is_some_and(|f| Arc::ptr_eq(f, handle));
+            if !is_failed && !handle.is_closed() {
                 return Ok(handle.clone());
             }
         }
@@ -282,18 +286,20 @@ impl Transport for SshTransport {
             .await
             .map_err(|_| TransportError("ssh transport is shutting down".into()))?;
         let started = Instant::now();
-        let mut fresh = false;
-        // A pooled connection may have died since its last use: one retry on a new one.
+        let mut failed = None;
+        // A pooled connection may have died since its last use: one retry on
+        // a new one. `exec` errs only while opening the channel or sending
+        // the request; a session lost later is reported, never retried.
         for attempt in 0..2 {
-            let handle = self.connection(&slot, host, fresh).await?;
+            let handle = self.connection(&slot, host, failed.as_ref()).await?;
             match self.exec(&handle, command, timeout).await {
                 Ok(result) => {
                     self.stats.record_command(started.elapsed());
                     return result;
                 }
                 Err(e) if attempt == 0 => {
-                    tracing::info!(host, "ssh connection lost ({e}); reconnecting");
-                    fresh = true;
+                    tracing::info!(host, "ssh channel could not be opened ({e}); reconnecting");
+                    failed = Some(handle);
                 }
                 Err(e) => return Err(TransportError(format!("ssh to {host}: {e}"))),
             }

@@ -70,6 +70,40 @@ fn durability(v: &VolumeEntry, fixed: &mut Vec<String>) -> Result<DurabilityReco
     Ok(out)
 }
 
+/// Refuses what the store's indexes cannot hold, before anything is
+/// written or cleared: a hostname on two nodes, a device name twice on a node.
+fn check_unique_names(db: &HeketiDb) -> Result<(), String> {
+    for (role, pick) in [
+        (
+            "manage",
+            (|n: &crate::wire::heketi_db::NodeEntry| n.info.hostnames.manage.clone()) as fn(&_) -> Vec<String>,
+        ),
+        ("storage", |n| n.info.hostnames.storage.clone()),
+    ] {
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for n in db.nodeentries.values() {
+            for host in pick(n) {
+                if let Some(other) = seen.insert(host.clone(), &n.info.id) {
+                    return Err(format!(
+                        "{role} hostname {host} belongs to nodes {other} and {}; fix the export first",
+                        n.info.id
+                    ));
+                }
+            }
+        }
+    }
+    let mut names: HashMap<String, &str> = HashMap::new();
+    for d in db.deviceentries.values() {
+        if let Some(other) = names.insert(name_key(&d.node_id, &d.info.name), &d.info.id) {
+            return Err(format!(
+                "device {} appears twice on node {} (devices {other} and {}); fix the export first",
+                d.info.name, d.node_id, d.info.id
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn action(op: &PendingOperationEntry) -> Result<Action, String> {
     let of = |change: u8| -> Vec<String> {
         op.actions
@@ -136,15 +170,39 @@ struct Plan {
 fn plan(db: &HeketiDb) -> Result<Plan, String> {
     let mut report = ImportReport::default();
     let mut fixed = Vec::new();
+    // Heketi's upgrade steps (§5.4) that a database without their flag never ran.
+    let flagged = |key: &str| db.dbattributeentries.get(key).is_some_and(|a| a.value == "yes");
+    let cluster_flags_upgraded = flagged("DB_CLUSTER_HAS_FILE_BLOCK_FLAG");
     let clusters: Vec<ClusterRecord> = db
         .clusterentries
         .values()
-        .map(|c| ClusterRecord {
-            id: c.info.id.clone(),
-            block: c.info.block,
-            file: c.info.file,
+        .map(|c| {
+            if !cluster_flags_upgraded && !c.info.block && !c.info.file {
+                fixed.push(format!(
+                    "cluster {}: no file/block flags recorded, both set as Heketi's upgrade does",
+                    c.info.id
+                ));
+                return ClusterRecord {
+                    id: c.info.id.clone(),
+                    block: true,
+                    file: true,
+                };
+            }
+            ClusterRecord {
+                id: c.info.id.clone(),
+                block: c.info.block,
+                file: c.info.file,
+            }
         })
         .collect();
+    check_unique_names(db)?;
+    // Bricks of old databases may lack their volume: take it from the volume's list.
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for v in db.volumeentries.values() {
+        for b in &v.bricks {
+            owner.insert(b, &v.info.id);
+        }
+    }
     let nodes: Vec<NodeRecord> = db
         .nodeentries
         .values()
@@ -188,7 +246,13 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
             path: b.info.path.clone(),
             device: b.info.device.clone(),
             node: b.info.node.clone(),
-            volume: b.info.volume.clone(),
+            volume: if b.info.volume.is_empty() {
+                let found = owner.get(b.info.id.as_str()).copied().unwrap_or_default();
+                fixed.push(format!("brick {}: no volume recorded, set to {found}", b.info.id));
+                found.to_string()
+            } else {
+                b.info.volume.clone()
+            },
             size: b.info.size,
             tp_size: b.tp_size,
             pool_metadata_size: b.pool_metadata_size,
@@ -210,7 +274,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
         }
         bricks.push(record);
     }
-    let mut volumes = Vec::new();
+    let mut volumes: Vec<VolumeRecord> = Vec::new();
     for v in db.volumeentries.values() {
         let i = &v.info;
         volumes.push(VolumeRecord {
@@ -234,6 +298,9 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
                 free_gib: i.blockinfo.freesize,
                 reserved_gib: i.blockinfo.reservedsize,
                 restriction: i.blockinfo.restriction.clone(),
+                // Kept although the block volumes are not: it protects the
+                // hosting volume (and their data) from deletion.
+                block_volumes: i.blockinfo.blockvolume.clone(),
             },
             // Heketi keeps no brick order; its sorted list is what it has.
             brick_order: v.bricks.clone(),
@@ -246,18 +313,41 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
         ));
     }
     let mut journal = Vec::new();
+    let mut dropped_ops = Vec::new();
     for op in db.pendingoperations.values() {
         match action(op) {
-            Ok(action) => journal.push(JournalEntry {
-                id: op.id.clone(),
-                queue_id: String::new(),
-                timestamp: op.timestamp.max(0) as u64,
-                action,
-                // The server that ran it is gone: cleanup finishes or undoes it.
-                status: JournalStatus::Stale,
-            }),
-            Err(e) => report.refused.push(e),
+            Ok(action) => {
+                if let Action::CloneVolume { bricks: new, .. } = &action {
+                    // Heketi's pending clone bricks still carry their source
+                    // brick's path and LV: undoing them must not touch those.
+                    for b in bricks.iter_mut().filter(|b| new.contains(&b.id)) {
+                        b.path.clear();
+                        b.lvm_lv.clear();
+                    }
+                }
+                journal.push(JournalEntry {
+                    id: op.id.clone(),
+                    queue_id: String::new(),
+                    timestamp: op.timestamp.max(0) as u64,
+                    action,
+                    // The server that ran it is gone: cleanup finishes or undoes it.
+                    status: JournalStatus::Stale,
+                })
+            }
+            Err(e) => {
+                report.refused.push(e);
+                dropped_ops.push(op.id.clone());
+            }
         }
+    }
+    // Markers of operations left out would point nowhere and pin their space.
+    for b in bricks.iter_mut().filter(|b| dropped_ops.contains(&b.pending)) {
+        fixed.push(format!("brick {}: marker of a left-out operation cleared", b.id));
+        b.pending.clear();
+    }
+    for v in volumes.iter_mut().filter(|v| dropped_ops.contains(&v.pending)) {
+        fixed.push(format!("volume {}: marker of a left-out operation cleared", v.id));
+        v.pending.clear();
     }
     let mut attributes: BTreeMap<String, String> = db
         .dbattributeentries
@@ -268,7 +358,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
     for (key, value) in crate::store::migrations::v2_attributes::FLAGS {
         attributes.entry(key.into()).or_insert_with(|| value.into());
     }
-    report.fixed = fixed;
+    report.fixed.extend(fixed);
     for (name, count) in [
         ("clusters", clusters.len()),
         ("nodes", nodes.len()),
@@ -315,11 +405,20 @@ fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
         tx.link(TreeName::NodeDevices, &d.node, &d.id)?;
         tx.index_put(TreeName::DeviceNames, &name_key(&d.node, &d.name), &d.id)?;
     }
+    // A clone's source stays listed while the clone is pending, as in Heketi.
+    let clone_sources: Vec<&str> = p
+        .journal
+        .iter()
+        .filter_map(|j| match &j.action {
+            Action::CloneVolume { source_id, .. } => Some(source_id.as_str()),
+            _ => None,
+        })
+        .collect();
     for v in &p.volumes {
         tx.put(v)?;
         tx.link(TreeName::ClusterVolumes, &v.cluster, &v.id)?;
         tx.index_put(TreeName::VolumeNames, &volume_name_key(&v.cluster, &v.name), &v.id)?;
-        if v.pending.is_empty() {
+        if v.pending.is_empty() || clone_sources.contains(&v.id.as_str()) {
             tx.index_put(TreeName::VisibleVolumes, &v.id, &v.cluster)?;
         }
     }

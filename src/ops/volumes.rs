@@ -412,7 +412,7 @@ impl Engine {
             BlockInfoRecord {
                 free_gib: free,
                 reserved_gib: size_gib as i64 - free,
-                restriction: String::new(),
+                ..BlockInfoRecord::default()
             }
         } else {
             BlockInfoRecord::default()
@@ -1082,9 +1082,8 @@ impl Engine {
 }
 
 impl VolumeRecord {
-    /// Block volumes arrive with their own work; until then none exist.
     fn blockinfo_has_no_block_volumes(&self) -> bool {
-        true
+        self.blockinfo.block_volumes.is_empty()
     }
 }
 

@@ -299,15 +299,31 @@ impl Store {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        let backup = self.path.with_file_name(format!("{name}.v{version}-backup-{stamp}"));
-        let copy = sled::open(&backup).map_err(|e| {
+        let mut backup = self.path.with_file_name(format!("{name}.v{version}-backup-{stamp}"));
+        for n in 1..100 {
+            if !backup.exists() {
+                break;
+            }
+            backup = self
+                .path
+                .with_file_name(format!("{name}.v{version}-backup-{stamp}-{n}"));
+        }
+        let failed = |e: sled::Error| {
             StoreError::Open(format!(
                 "cannot write the pre-migration backup {}: {e}",
                 backup.display()
             ))
-        })?;
-        copy.import(self.db.export());
-        copy.flush()?;
+        };
+        // Tree by tree: sled's own import panics on I/O errors.
+        let copy = sled::open(&backup).map_err(failed)?;
+        for name in self.db.tree_names() {
+            let (from, to) = (self.db.open_tree(&name)?, copy.open_tree(&name).map_err(failed)?);
+            for kv in from.iter() {
+                let (k, v) = kv?;
+                to.insert(k, v).map_err(failed)?;
+            }
+        }
+        copy.flush().map_err(failed)?;
         Ok(backup)
     }
 

@@ -211,6 +211,10 @@ pub struct BlockInfoRecord {
     pub reserved_gib: i64,
     /// `""`, `locked` or `locked-by-update`.
     pub restriction: String,
+    /// Block volumes hosted here (so far only from an imported Heketi
+    /// database): the volume cannot be deleted while any remain.
+    #[serde(default)]
+    pub block_volumes: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

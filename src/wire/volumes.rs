@@ -200,7 +200,7 @@ pub fn volume_info(v: &VolumeRecord, bricks: Vec<BrickInfo>, hosts: Vec<String>)
         blockinfo: BlockInfo {
             freesize: v.blockinfo.free_gib,
             reservedsize: v.blockinfo.reserved_gib,
-            blockvolume: vec![],
+            blockvolume: v.blockinfo.block_volumes.clone(),
             restriction: v.blockinfo.restriction.clone(),
         },
         bricks,

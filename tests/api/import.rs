@@ -111,6 +111,35 @@ fn export_import_export_round_trips() {
         "--dbfile",
         store.to_str().unwrap(),
     ]));
+
+    // An export the indexes cannot hold is refused before the store is touched.
+    let mut broken: Value = serde_json::from_str(&first).unwrap();
+    let nodes: Vec<String> = broken["nodeentries"].as_object().unwrap().keys().cloned().collect();
+    let taken = broken["nodeentries"][&nodes[0]]["Info"]["hostnames"]["manage"].clone();
+    broken["nodeentries"][&nodes[1]]["Info"]["hostnames"]["manage"] = taken;
+    let broken_file = dir.join("broken.json");
+    std::fs::write(&broken_file, broken.to_string()).unwrap();
+    let (broken_path, store_path) = (broken_file.to_str().unwrap(), store.to_str().unwrap());
+    let refused = brickyard(&[
+        "db",
+        "import",
+        "--force",
+        "--jsonfile",
+        broken_path,
+        "--dbfile",
+        store_path,
+    ]);
+    assert_eq!(refused.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("belongs to nodes"),
+        "{refused:?}"
+    );
+    let after = ok(brickyard(&["db", "export", "--dbfile", store_path, "--jsonfile", "-"]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&after).unwrap()["nodeentries"],
+        serde_json::from_str::<Value>(&second).unwrap()["nodeentries"],
+        "the store kept its contents"
+    );
 }
 
 fn read_json(path: &Path) -> Value {
@@ -175,7 +204,8 @@ fn a_heketi_export_answers_as_heketi_would() {
     for entry in std::fs::read_dir(fixture.join("expected")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        // Block volumes are not supported yet: they are left out (and named) on import.
+        // Block volumes are not supported yet: they are left out (and named)
+        // on import; their hosting volume keeps their ids, clusters do not.
         if name.starts_with("blockvolume") {
             continue;
         }
@@ -186,11 +216,6 @@ fn a_heketi_export_answers_as_heketi_would() {
         let mut expected = read_json(&path);
         if let Some(list) = expected.get_mut("blockvolumes") {
             *list = Value::Array(vec![]);
-        }
-        if let Some(info) = expected.get_mut("blockinfo") {
-            if let Some(obj) = info.as_object_mut() {
-                obj.remove("blockvolume");
-            }
         }
         if name.starts_with("device-") {
             release(&mut expected);
@@ -209,6 +234,14 @@ fn a_heketi_export_answers_as_heketi_would() {
         compared += 1;
     }
     assert_eq!(compared, 22);
+
+    // The hosting volume keeps its block volumes' ids, so it cannot be deleted under them.
+    let refused = s.delete("/volumes/63fcafeea7a602ce336e3c7547c2a149");
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert_eq!(
+        refused.body,
+        "Cannot delete a block hosting volume containing block volumes\n"
+    );
 }
 
 #[test]
