@@ -65,6 +65,10 @@ pub struct RemoteExecutor {
     transport: Arc<dyn Transport>,
     commands: CommandConfig,
     debug_umount_failures: bool,
+    /// Per node: fstab edits one at a time. `sed -i` replaces the file, so
+    /// two at once (or one beside an append) lose each other's change;
+    /// Heketi ran one batch per node at a time, Brickyard runs several.
+    fstab_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl RemoteExecutor {
@@ -73,7 +77,18 @@ impl RemoteExecutor {
             transport,
             commands,
             debug_umount_failures,
+            fstab_locks: Default::default(),
         }
+    }
+
+    fn fstab_lock(&self, host: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.fstab_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(host.to_string()).or_default().clone()
+    }
+
+    /// Brick creation appends with `awk`, brick removal rewrites with `sed -i`.
+    fn edits_fstab(&self, command: &str) -> bool {
+        (command.starts_with("awk ") || command.starts_with("sed -i")) && command.contains(&self.commands.fstab)
     }
 
     /// Heketi's `CLI_EXEC_TIMEOUT`: the gluster CLI timeout plus slack.
@@ -87,12 +102,18 @@ impl RemoteExecutor {
         let mut outputs = Vec::with_capacity(commands.len());
         for command in commands {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let fstab = if self.edits_fstab(command) {
+                Some(self.fstab_lock(host).lock_owned().await)
+            } else {
+                None
+            };
             let started = std::time::Instant::now();
             let result = if left.is_zero() {
                 Err(TransportError(format!("timed out after {minutes} minutes")))
             } else {
                 self.transport.run(host, command, left).await
             };
+            drop(fstab);
             let took_ms = started.elapsed().as_secs_f64() * 1000.0;
             match result {
                 Ok(out) if out.success() => {
@@ -720,6 +741,56 @@ mod tests {
             "fstab line removed first"
         );
         assert!(!seen.iter().any(|c| c.contains("lvremove")), "LVs kept while mounted");
+    }
+
+    /// Records how many fstab edits overlap on one node.
+    #[derive(Default)]
+    struct Overlap {
+        inside: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        stats: TransportStats,
+    }
+
+    #[async_trait]
+    impl Transport for Overlap {
+        async fn run(&self, _host: &str, command: &str, _t: Duration) -> Result<CommandOutput, TransportError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if command.starts_with("sed -i") || command.starts_with("awk ") {
+                let now = self.inside.fetch_add(1, SeqCst) + 1;
+                self.most.fetch_max(now, SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.inside.fetch_sub(1, SeqCst);
+            }
+            let stdout = if command.contains("thin_count") { "0" } else { "" };
+            out(0, stdout, "")
+        }
+        fn stats(&self) -> &TransportStats {
+            &self.stats
+        }
+    }
+
+    #[tokio::test]
+    async fn fstab_edits_on_one_node_never_overlap() {
+        let transport = Arc::new(Overlap::default());
+        let ex = RemoteExecutor::new(transport.clone(), CommandConfig::default(), false);
+        let bricks: Vec<BrickSpec> = (0..4)
+            .map(|i| BrickSpec {
+                brick_id: format!("b{i}"),
+                lv: format!("brick_b{i}"),
+                thin_pool: format!("tp_b{i}"),
+                path: crate::executor::brick_path("d1", &format!("b{i}")),
+                ..brick()
+            })
+            .collect();
+        let creates = bricks.iter().map(|b| ex.brick_create("n1", b));
+        for r in futures::future::join_all(creates).await {
+            r.unwrap();
+        }
+        let destroys = bricks.iter().map(|b| ex.brick_destroy("n1", b));
+        for r in futures::future::join_all(destroys).await {
+            r.unwrap();
+        }
+        assert_eq!(transport.most.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
