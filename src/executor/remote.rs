@@ -219,9 +219,16 @@ impl RemoteExecutor {
     }
 
     fn path_missing(f: &Failure) -> bool {
-        ["not found", "no pv", "failed to find", "no such file", "couldn't find"]
-            .iter()
-            .any(|needle| f.mentions(needle))
+        [
+            "not found",
+            "no pv",
+            "no device found",
+            "failed to find",
+            "no such file",
+            "couldn't find",
+        ]
+        .iter()
+        .any(|needle| f.mentions(needle))
     }
 
     async fn volume(&self, host: &str, name: &str) -> Result<Option<parse::GlusterVolume>, Failure> {
@@ -335,14 +342,14 @@ impl Executor for RemoteExecutor {
         }
         let removed = self
             .on_device(&handle, |path| async move {
-                match self.one(host, self.commands.pvremove(&path), DEVICE_MINUTES).await {
-                    Err(f) if f.mentions("no pv") || f.mentions("not found") => Err(f),
-                    other => other.map(|_| ()),
-                }
+                self.one(host, self.commands.pvremove(&path), DEVICE_MINUTES)
+                    .await
+                    .map(|_| ())
             })
             .await;
         if let Err(f) = removed {
-            if f.unreachable() || !(f.mentions("no pv") || f.mentions("not found")) {
+            // Every path says the PV is gone: that is what teardown wants.
+            if f.unreachable() || !Self::path_missing(&f) {
                 return Err(f.into_error(host, "device_teardown"));
             }
         }
