@@ -258,16 +258,7 @@ fn replica3_lifecycle(tb: &Testbed) {
     assert_eq!(brick_nodes, [1, 2, 3], "one brick per node");
 
     // A FUSE client in its own namespace writes; every brick holds the file.
-    let mnt = tb.mount_dir(&name);
-    std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = tb.client(&[
-        "mount",
-        "-t",
-        "glusterfs",
-        &format!("{}:/{name}", tb.ip(2)),
-        mnt.to_str().unwrap(),
-    ]);
-    assert!(mounted.status.success(), "mount: {mounted:?}");
+    let mnt = tb.fuse_mount(&name, 2);
     let payload = "written through FUSE by the e2e suite\n";
     std::fs::write(mnt.join("hello.txt"), payload).unwrap();
     assert_eq!(std::fs::read_to_string(mnt.join("hello.txt")).unwrap(), payload);
@@ -562,16 +553,7 @@ fn arbiter_and_disperse_on_six_nodes(_: &Testbed) {
     nodes.sort();
     assert_eq!(nodes, [1, 2, 3, 4, 5, 6], "one disperse brick per node");
 
-    let mnt = tb.mount_dir(&name);
-    std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = tb.client(&[
-        "mount",
-        "-t",
-        "glusterfs",
-        &format!("{}:/{name}", tb.ip(4)),
-        mnt.to_str().unwrap(),
-    ]);
-    assert!(mounted.status.success(), "mount: {mounted:?}");
+    let mnt = tb.fuse_mount(&name, 4);
     let payload = vec![7u8; 1 << 20];
     std::fs::write(mnt.join("blob"), &payload).unwrap();
     assert_eq!(std::fs::read(mnt.join("blob")).unwrap(), payload);

@@ -141,6 +141,17 @@ impl Testbed {
         PathBuf::from(self.var("TESTBED_MNT_DIR")).join(name)
     }
 
+    /// Mounts volume `name` from node `via` with the FUSE client in the
+    /// client's network namespace; returns the mount point.
+    pub fn fuse_mount(&self, name: &str, via: usize) -> PathBuf {
+        let mnt = self.mount_dir(name);
+        std::fs::create_dir_all(&mnt).unwrap();
+        let source = format!("{}:/{name}", self.ip(via));
+        let mounted = self.client(&["mount", "-t", "glusterfs", &source, mnt.to_str().unwrap()]);
+        assert!(mounted.status.success(), "mount: {mounted:?}");
+        mnt
+    }
+
     /// The server's `sshexec` settings for these nodes.
     pub fn sshexec(&self) -> serde_json::Value {
         serde_json::json!({
