@@ -46,7 +46,10 @@ pub async fn set_state(
 ) -> Result<Response, ApiError> {
     let id = &id;
     let target = parse_state(&req)?;
-    let queue_id = app.engine.set_device_state(id, target).await?;
+    let queue_id = app
+        .engine
+        .set_device_state(id, target, req.healcheck != "disable")
+        .await?;
     Ok(accepted(&queue_id))
 }
 

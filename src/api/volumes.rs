@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use regex::Regex;
 
-use super::body::JsonBody;
+use super::body::{JsonBody, OptionalJsonBody};
 use super::error::ApiError;
 use super::{accepted, json, AppState, HexId};
 use crate::ops::volumes::VolumeCreate;
@@ -17,7 +17,7 @@ use crate::wire::volumes::{
     volume_info, BlockRestrictionRequest, VolumeCloneRequest, VolumeCreateRequest, VolumeExpandRequest,
     VolumeListResponse,
 };
-use crate::wire::BrickInfo;
+use crate::wire::{BrickEvictRequest, BrickInfo};
 
 static VOLUME_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]+$").expect("static pattern"));
 
@@ -132,14 +132,14 @@ pub async fn block_volume_unknown(HexId(_): HexId) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Id not found")
 }
 
-/// `POST /bricks/to-evict/{id}`: replacing a brick arrives with the node
-/// and device lifecycle work; until then a known brick gets 501.
-pub async fn evict_brick(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    if !app.engine.brick_exists(&id)? {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "Id not found"));
-    }
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Brick eviction (replacing a brick on another device) is not implemented in this Brickyard release",
-    ))
+/// `POST /bricks/to-evict/{id}`: replaces one brick on another device.
+/// The body is read only when there is one, as Heketi does.
+pub async fn evict_brick(
+    State(app): State<AppState>,
+    HexId(id): HexId,
+    OptionalJsonBody(req): OptionalJsonBody<BrickEvictRequest>,
+) -> Result<Response, ApiError> {
+    req.validate().map_err(ApiError::validation)?;
+    let queue_id = app.engine.evict_brick(&id, req.healcheck != "disable").await?;
+    Ok(accepted(&queue_id))
 }

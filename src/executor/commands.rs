@@ -374,6 +374,22 @@ impl CommandConfig {
         ]
     }
 
+    /// Heketi's heal check query.
+    pub fn heal_info(&self, name: &str) -> String {
+        format!("{} volume heal {} info --xml", self.gluster(), q(name))
+    }
+
+    /// Swaps one brick (`host:/path`) for another; gluster heals the new one.
+    pub fn brick_replace(&self, volume: &str, old: &str, new: &str) -> String {
+        format!(
+            "{} volume replace-brick {} {} {} commit force",
+            self.gluster(),
+            q(volume),
+            q(old),
+            q(new)
+        )
+    }
+
     /// Snapshot create, activate, clone, clone start, deactivate, delete.
     pub fn volume_clone(&self, source: &str, clone: &str, snapshot: &str) -> [String; 6] {
         let g = self.gluster();
@@ -583,6 +599,25 @@ mod tests {
         assert!(wrapped
             .vgremove("abc")
             .starts_with("/usr/sbin/exec-on-host /usr/sbin/lvm vgremove"));
+    }
+
+    #[test]
+    fn heal_and_replace_brick_commands() {
+        let c = CommandConfig::default();
+        assert_eq!(
+            c.heal_info("vol_1"),
+            "gluster --mode=script --timeout=600 volume heal vol_1 info --xml"
+        );
+        assert_eq!(
+            c.brick_replace("vol_1", "h1:/var/lib/heketi/mounts/vg_a/brick_b/brick", "h2:/p/brick"),
+            "gluster --mode=script --timeout=600 volume replace-brick vol_1 \
+             h1:/var/lib/heketi/mounts/vg_a/brick_b/brick h2:/p/brick commit force"
+        );
+        let hostile = c.brick_replace("v;reboot", "h:/a b", "$(id):/x");
+        assert_eq!(
+            hostile,
+            "gluster --mode=script --timeout=600 volume replace-brick 'v;reboot' 'h:/a b' '$(id):/x' commit force"
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@
 //! `<calls>` is `N` (the Nth matching call, counted from 1 since start-up),
 //! `N+` (the Nth and every later one) or `*` (every call). Operations:
 //! `glusterd_check`, `peer_probe`, `peer_detach`, `device_setup`,
-//! `device_info`, `device_teardown`, `device_forget`.
+//! `device_info`, `device_teardown`, `device_forget`, `brick_create`,
+//! `brick_destroy`, `volume_create`, `volume_expand`, `volume_destroy`,
+//! `volume_clone`, `volume_info`, `heal_info`, `brick_replace`.
+//!
+//! Heal info reports every brick `Connected` with nothing to heal.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -32,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::commands::CommandConfig;
 use super::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec,
-    VolumeLayout,
+    HealEntry, VolumeLayout,
 };
 
 const EXTENT_KIB: u64 = 4096;
@@ -608,6 +612,56 @@ impl Executor for MockExecutor {
             n.volumes.remove(name);
         })
         .map_err(|e| ExecError::new(host, "volume_destroy", e))
+    }
+
+    async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError> {
+        self.enter("volume_info", host).await?;
+        Ok(self.lock().nodes.volumes.get(name).map(|v| v.bricks.clone()))
+    }
+
+    async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {
+        self.enter("heal_info", host).await?;
+        let nodes = &self.lock().nodes;
+        let volume = nodes
+            .volumes
+            .get(name)
+            .ok_or_else(|| ExecError::new(host, "heal_info", format!("Volume {name} does not exist")))?;
+        if matches!(volume.layout, VolumeLayout::Distribute) {
+            return Err(ExecError::new(
+                host,
+                "heal_info",
+                format!("Volume {name} is not of type replicate/disperse"),
+            ));
+        }
+        Ok(volume
+            .bricks
+            .iter()
+            .map(|b| HealEntry {
+                brick: b.clone(),
+                status: "Connected".into(),
+                entries: "0".into(),
+            })
+            .collect())
+    }
+
+    async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {
+        self.enter("brick_replace", host).await?;
+        let line = self.commands.brick_replace(volume, old, new);
+        self.mutate(|n| {
+            let Some(v) = n.volumes.get_mut(volume) else {
+                return Err(format!("volume replace-brick: failed: Volume {volume} does not exist"));
+            };
+            let Some(slot) = v.bricks.iter_mut().find(|b| b.as_str() == old) else {
+                return Err(format!(
+                    "volume replace-brick: failed: brick: {old} does not exist in volume: {volume}"
+                ));
+            };
+            *slot = new.to_string();
+            n.hosts.entry(host.to_string()).or_default().commands.push(line);
+            Ok(())
+        })
+        .and_then(|r| r)
+        .map_err(|e| ExecError::new(host, "brick_replace", e))
     }
 
     async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError> {

@@ -10,6 +10,8 @@ pub mod remote;
 pub mod ssh;
 pub mod transport;
 
+pub use parse::HealEntry;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -191,6 +193,14 @@ pub trait Executor: Send + Sync {
     async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError>;
     /// Snapshots `source` and clones the snapshot as `clone`.
     async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError>;
+    /// The volume's bricks as gluster lists them (`host:/path`, set by
+    /// set); `None` when gluster has no such volume.
+    async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError>;
+    /// Self-heal state of every brick of a replicated or dispersed volume.
+    async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError>;
+    /// `replace-brick ... commit force`: from here on gluster serves from
+    /// `new` and heals it from the rest of its set.
+    async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError>;
     /// Connection and command counters of a real transport.
     fn transport_stats(&self) -> Option<transport::StatsSnapshot> {
         None

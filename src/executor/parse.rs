@@ -167,6 +167,40 @@ pub fn volume_info(xml: &str) -> Result<Vec<GlusterVolume>, String> {
         .collect())
 }
 
+/// One brick's line in `gluster volume heal VOL info --xml`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct HealEntry {
+    /// `host:/path`, or gluster's `information not available` for some down bricks.
+    pub brick: String,
+    /// `Connected` when the brick answered.
+    pub status: String,
+    /// Entries awaiting heal on this brick: a number, or `-` when unknown.
+    pub entries: String,
+}
+
+impl HealEntry {
+    pub fn connected(&self) -> bool {
+        self.status.trim() == "Connected"
+    }
+}
+
+/// The bricks of `gluster volume heal VOL info --xml`.
+pub fn heal_info(xml: &str) -> Result<Vec<HealEntry>, String> {
+    let doc = cli_output(xml)?;
+    let Some(bricks) = descend(doc.root_element(), &["healInfo", "bricks"]) else {
+        return Err("gluster heal info lists no bricks".into());
+    };
+    Ok(bricks
+        .children()
+        .filter(|c| c.has_tag_name("brick"))
+        .map(|b| HealEntry {
+            brick: child_text(b, "name").unwrap_or_default().trim().to_string(),
+            status: child_text(b, "status").unwrap_or_default().trim().to_string(),
+            entries: child_text(b, "numberOfEntries").unwrap_or("-").trim().to_string(),
+        })
+        .collect())
+}
+
 /// Checks a `--xml` snapshot or clone command's result.
 pub fn cli_result(xml: &str) -> Result<(), String> {
     cli_output(xml).map(|_| ())
@@ -232,6 +266,28 @@ mod tests {
         assert_eq!(vols[0].replica_count, 3);
         assert_eq!(vols[0].status, "Started");
         assert_eq!(vols[0].bricks, ["10.0.0.1:/b/1", "10.0.0.2:/b/2"]);
+    }
+
+    #[test]
+    fn heal_info_reads_every_brick() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<cliOutput><healInfo><bricks>
+<brick hostUuid="a"><name>10.0.0.1:/b/1</name><status>Connected</status><totalNumberOfEntries>0</totalNumberOfEntries><numberOfEntries>0</numberOfEntries></brick>
+<brick hostUuid="b"><name>10.0.0.2:/b/2</name><status>Transport endpoint is not connected</status><numberOfEntries>-</numberOfEntries></brick>
+<brick hostUuid="c"><name>10.0.0.3:/b/3</name><status>Connected</status><numberOfEntries>4</numberOfEntries></brick>
+</bricks></healInfo><opRet>0</opRet><opErrno>0</opErrno><opErrstr/></cliOutput>"#;
+        let entries = heal_info(xml).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert!(entries[0].connected() && entries[0].entries == "0");
+        assert!(!entries[1].connected());
+        assert_eq!(entries[1].entries, "-");
+        assert_eq!(entries[2].brick, "10.0.0.3:/b/3");
+        assert_eq!(entries[2].entries, "4");
+        let refused = "<cliOutput><opRet>-1</opRet><opErrno>0</opErrno><opErrstr>Volume vol_1 is not of type replicate/disperse</opErrstr></cliOutput>";
+        assert_eq!(
+            heal_info(refused).unwrap_err(),
+            "Volume vol_1 is not of type replicate/disperse"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::parse::{self, PvRow};
 use super::transport::{CommandOutput, StatsSnapshot, Transport, TransportError};
 use super::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec,
+    HealEntry,
 };
 
 /// Batch timeouts, in minutes, as Heketi sets them.
@@ -535,6 +536,30 @@ impl Executor for RemoteExecutor {
             Err(f) if !(f.mentions("does not exist")) => Err(f.into_error(host, "volume_destroy")),
             _ => Ok(()),
         }
+    }
+
+    async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError> {
+        self.volume(host, name)
+            .await
+            .map(|v| v.map(|v| v.bricks))
+            .map_err(|f| f.into_error(host, "volume_info"))
+    }
+
+    async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {
+        let command = self.commands.heal_info(name);
+        let out = self
+            .one(host, command.clone(), self.cli_minutes())
+            .await
+            .map_err(|f| f.into_error(host, "heal_info"))?;
+        parse::heal_info(&out.stdout).map_err(|e| Failure::unreadable(command, e).into_error(host, "heal_info"))
+    }
+
+    async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {
+        let command = self.commands.brick_replace(volume, old, new);
+        self.one(host, command, self.cli_minutes())
+            .await
+            .map(|_| ())
+            .map_err(|f| f.into_error(host, "brick_replace"))
     }
 
     async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError> {

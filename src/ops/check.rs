@@ -162,7 +162,20 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             if !nodes.contains_key(&b.node) {
                 p.push(format!("Brick {} node {} does not exist", b.id, b.node));
             }
-            if !volumes.contains_key(&b.volume) || !s.children(TreeName::VolumeBricks, &b.volume)?.contains(&b.id) {
+            // A replacement brick joins its volume only once gluster has
+            // it; a retired brick has left its volume for good.
+            let joining = journal
+                .get(&b.pending)
+                .is_some_and(|e| matches!(&e.action, Action::EvictBrick { new_brick: Some(n), .. } if *n == b.id));
+            let listed = s.children(TreeName::VolumeBricks, &b.volume)?.contains(&b.id);
+            if b.retired || joining {
+                if listed {
+                    p.push(format!(
+                        "Brick {} is listed by volume {} before joining it",
+                        b.id, b.volume
+                    ));
+                }
+            } else if !volumes.contains_key(&b.volume) || !listed {
                 p.push(format!("Brick {} is not listed by its volume {}", b.id, b.volume));
             }
             if !b.pending.is_empty() && !journal.contains_key(&b.pending) {
@@ -209,6 +222,7 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
                 | Action::DeleteVolume { volume_id, .. }
                 | Action::ExpandVolume { volume_id, .. } => Some(volume_id),
                 Action::CloneVolume { clone_id, .. } => Some(clone_id),
+                Action::EvictBrick { volume_id, .. } => Some(volume_id),
                 _ => None,
             };
             if let Some(v) = volume {

@@ -8,7 +8,6 @@ use crate::store::records::{BrickRecord, DeviceRecord, EntityState, NodeRecord, 
 use crate::store::{Abort, TreeName, Tx};
 
 use super::journal::{planned_handle, Action, JournalEntry};
-use super::nodes::evacuation_missing;
 use super::{queue, Engine, OpError};
 
 /// Heketi's extent size until LVM reports the real one.
@@ -70,11 +69,13 @@ pub(crate) fn release_name(tx: &Tx<'_>, device: &DeviceRecord) -> Result<(), Abo
 impl Engine {
     pub fn device_info(&self, id: &str) -> Result<DeviceView, OpError> {
         let record = self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+        // Bricks replaced while their node was away belong to no volume.
         let bricks = self
             .store
             .children(TreeName::DeviceBricks, id)?
             .iter()
             .filter_map(|b| self.store.get::<BrickRecord>(b).ok().flatten())
+            .filter(|b| !b.retired)
             .collect();
         Ok(DeviceView { record, bricks })
     }
@@ -196,7 +197,7 @@ impl Engine {
         if device.state != EntityState::Failed {
             return Err(OpError::BadRequest(format!("device: {id} is not in failed state")));
         }
-        if self.store.has_children(TreeName::DeviceBricks, id)? {
+        if self.device_has_live_bricks(id)? {
             return Err(bricks_conflict(id));
         }
         let entry = JournalEntry::new(Action::DeleteDevice {
@@ -220,12 +221,35 @@ impl Engine {
         if forget {
             self.executor.device_forget(host, handle).await;
         } else {
+            let device = self.store.get::<DeviceRecord>(device_id)?;
+            if let Some(device) = device {
+                self.reap_retired_bricks(Some(&device.node)).await?;
+            }
+            if self.store.has_children(TreeName::DeviceBricks, device_id)? {
+                return Err(OpError::Conflict(format!(
+                    "Device {device_id} still holds replaced bricks its node has not removed; \
+                     delete it with forceforget if the node is gone for good"
+                )));
+            }
             self.executor
                 .device_teardown(host, handle)
                 .await
                 .map_err(|e| OpError::Internal(e.to_string()))?;
         }
+        // With forceforget, replaced bricks awaiting a dead node are forgotten too.
+        let retired: Vec<BrickRecord> = self
+            .store
+            .children(TreeName::DeviceBricks, device_id)?
+            .iter()
+            .filter_map(|b| self.store.get::<BrickRecord>(b).ok().flatten())
+            .filter(|b| b.retired)
+            .collect();
         self.commit(entry, QueueOutcome::NoContent, |tx| {
+            for b in &retired {
+                if let Some(b) = tx.get::<BrickRecord, OpError>(&b.id)? {
+                    super::volumes::drop_brick(tx, &b, true)?;
+                }
+            }
             let Some(device) = tx.get::<DeviceRecord, OpError>(device_id)? else {
                 return Ok(());
             };
@@ -303,18 +327,26 @@ impl Engine {
         })
     }
 
-    pub async fn set_device_state(&self, id: &str, target: EntityState) -> Result<String, OpError> {
+    /// Applies a device state change. Offline to failed with bricks on the
+    /// device starts an evacuation; everything else is decided at once.
+    pub async fn set_device_state(
+        self: &Arc<Self>,
+        id: &str,
+        target: EntityState,
+        heal_check: bool,
+    ) -> Result<String, OpError> {
         let device = self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
-        let _permit = if target == EntityState::Failed {
+        let permit = if target == EntityState::Failed {
             Some(self.throttle.acquire().await?)
         } else {
             None
         };
-        if device.state == EntityState::Offline
-            && target == EntityState::Failed
-            && self.store.has_children(TreeName::DeviceBricks, id)?
-        {
-            return Err(evacuation_missing(&format!("device {id}"), id));
+        if let (EntityState::Offline, EntityState::Failed, Some(permit)) = (device.state, target, permit) {
+            if self.device_has_live_bricks(id)? {
+                return self
+                    .start_evacuation(None, vec![id.to_string()], heal_check, permit)
+                    .await;
+            }
         }
         let queue_id = self.store.transact(|tx| {
             let mut device = tx

@@ -54,6 +54,22 @@ fn heketi_operation(entry: &JournalEntry) -> Option<PendingOperationEntry> {
             a.push(change(11, clone_id));
             (7, a)
         }
+        Action::EvictBrick {
+            old_brick,
+            new_brick,
+            parent,
+            ..
+        } => {
+            let mut a = vec![change(3, old_brick)];
+            a.extend(new_brick.iter().map(|b| change(1, b)));
+            a.extend(parent.iter().map(|p| change(13, p)));
+            (8, a)
+        }
+        Action::Evacuate { devices, child, .. } => {
+            let mut a: Vec<_> = devices.iter().map(|d| change(8, d)).collect();
+            a.extend(child.iter().map(|c| change(12, c)));
+            (6, a)
+        }
         _ => return None,
     };
     Some(PendingOperationEntry {
@@ -113,10 +129,22 @@ pub fn export(store: &Store) -> Result<HeketiDb, StoreError> {
             };
             db.nodeentries.insert(n.id, entry);
         }
+        // Bricks replaced while their node was away are out of their volume
+        // and, as in Heketi, out of the database; their space stays used.
+        let retired: std::collections::HashSet<String> = store
+            .scan::<BrickRecord>()?
+            .into_iter()
+            .filter(|b| b.retired)
+            .map(|b| b.id)
+            .collect();
         for d in store.scan::<DeviceRecord>()? {
             let entry = DeviceEntry {
                 state: d.state.as_str().to_string(),
-                bricks: store.children(TreeName::DeviceBricks, &d.id)?,
+                bricks: store
+                    .children(TreeName::DeviceBricks, &d.id)?
+                    .into_iter()
+                    .filter(|b| !retired.contains(b))
+                    .collect(),
                 node_id: d.node,
                 extent_size: d.extent_size,
                 info: DeviceInfo {
@@ -134,7 +162,7 @@ pub fn export(store: &Store) -> Result<HeketiDb, StoreError> {
             };
             db.deviceentries.insert(d.id, entry);
         }
-        for b in store.scan::<BrickRecord>()? {
+        for b in store.scan::<BrickRecord>()?.into_iter().filter(|b| !b.retired) {
             db.brickentries.insert(b.id.clone(), brick_entry(&b));
         }
         let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -261,6 +261,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
             sub_type: b.sub_type,
             charged: 0,
             pending: b.pending.id.clone(),
+            retired: false,
         };
         if record.sub_type == 0 {
             record.sub_type = 1;

@@ -88,6 +88,34 @@ pub enum Action {
         clone_id: String,
         bricks: Vec<String>,
     },
+    /// Replaces one brick by a new one on another device. The old brick is
+    /// marked pending from the start; `new_brick` is recorded (stored,
+    /// pending, its space taken) once placed. Whether gluster has switched
+    /// (`replace-brick`, the point of no return) is read from gluster
+    /// itself, so an interrupted replacement is finished if it had switched
+    /// and undone if it had not.
+    EvictBrick {
+        volume_id: String,
+        old_brick: String,
+        #[serde(default)]
+        new_brick: Option<String>,
+        heal_check: bool,
+        /// The evacuation this replacement is one step of.
+        #[serde(default)]
+        parent: Option<String>,
+    },
+    /// Moves every brick off the devices, one journalled `EvictBrick` at a
+    /// time, marking each device failed once empty, then the node (a
+    /// device or node set to `failed`).
+    Evacuate {
+        #[serde(default)]
+        node_id: Option<String>,
+        devices: Vec<String>,
+        heal_check: bool,
+        /// The replacement in progress.
+        #[serde(default)]
+        child: Option<String>,
+    },
 }
 
 /// Which way start-up recovery takes an interrupted entry.
@@ -109,6 +137,8 @@ impl Action {
             Action::DeleteVolume { .. } => Some("delete-volume"),
             Action::ExpandVolume { .. } => Some("expand-volume"),
             Action::CloneVolume { .. } => Some("clone-volume"),
+            Action::EvictBrick { .. } => Some("evict-brick"),
+            Action::Evacuate { .. } => Some("remove-device"),
             _ => None,
         }
     }
@@ -135,6 +165,9 @@ impl Action {
             Action::DeleteVolume { .. } => "delete-volume",
             Action::ExpandVolume { .. } => "expand-volume",
             Action::CloneVolume { .. } => "clone-volume",
+            Action::EvictBrick { .. } => "evict-brick",
+            Action::Evacuate { node_id: Some(_), .. } => "evacuate-node",
+            Action::Evacuate { node_id: None, .. } => "evacuate-device",
         }
     }
 
@@ -162,6 +195,23 @@ impl Action {
                 out.extend(with_bricks(bricks, "Add brick", (clone_id, "Expand volume to")));
                 out
             }
+            Action::EvictBrick {
+                old_brick,
+                new_brick,
+                parent,
+                ..
+            } => {
+                let mut out = vec![(old_brick.clone(), "Delete brick")];
+                out.extend(new_brick.iter().map(|b| (b.clone(), "Add brick")));
+                out.extend(parent.iter().map(|p| (p.clone(), "Belongs to parent operation")));
+                out
+            }
+            Action::Evacuate { devices, child, .. } => {
+                let mut out: Vec<(String, &'static str)> =
+                    devices.iter().map(|d| (d.clone(), "Remove device")).collect();
+                out.extend(child.iter().map(|c| (c.clone(), "Performing child operation")));
+                out
+            }
         }
     }
 
@@ -170,7 +220,9 @@ impl Action {
             Action::DeleteNode { .. }
             | Action::DeleteDevice { .. }
             | Action::DeleteVolume { .. }
-            | Action::ExpandVolume { .. } => Recovery::Forward,
+            | Action::ExpandVolume { .. }
+            | Action::EvictBrick { .. }
+            | Action::Evacuate { .. } => Recovery::Forward,
             Action::AddNode { .. }
             | Action::AddDevice { .. }
             | Action::ResyncDevice { .. }
@@ -355,6 +407,8 @@ impl Engine {
                 clone_id,
                 bricks,
             } => self.clone_volume_execute(entry, source_id, clone_id, bricks).await,
+            Action::EvictBrick { .. } => self.evict_brick_execute(entry).await,
+            Action::Evacuate { .. } => self.evacuate_execute(entry).await,
         }
     }
 
@@ -433,7 +487,9 @@ impl Engine {
             Action::DeleteNode { .. }
             | Action::DeleteDevice { .. }
             | Action::ResyncDevice { .. }
-            | Action::DeleteVolume { .. } => Ok(()),
+            | Action::DeleteVolume { .. }
+            | Action::EvictBrick { .. }
+            | Action::Evacuate { .. } => Ok(()),
         }
     }
 

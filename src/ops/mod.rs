@@ -10,6 +10,7 @@ pub mod check;
 pub mod clusters;
 pub mod devices;
 pub mod dump;
+pub mod evict;
 pub mod hosts;
 pub mod import;
 pub mod journal;

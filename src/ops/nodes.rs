@@ -261,21 +261,30 @@ impl Engine {
         })
     }
 
-    /// Applies a node state change at once and returns a queue id whose
-    /// outcome is already final (Heketi reports these through the queue).
-    pub async fn set_node_state(&self, id: &str, target: EntityState) -> Result<String, OpError> {
+    /// Applies a node state change. Offline to failed evacuates every
+    /// device that holds bricks first; everything else is decided at once.
+    pub async fn set_node_state(
+        self: &Arc<Self>,
+        id: &str,
+        target: EntityState,
+        heal_check: bool,
+    ) -> Result<String, OpError> {
         let node = self.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
-        let _permit = if target == EntityState::Failed {
+        let permit = if target == EntityState::Failed {
             Some(self.throttle.acquire().await?)
         } else {
             None
         };
         let device_ids = self.store.children(TreeName::NodeDevices, id)?;
-        if node.state == EntityState::Offline && target == EntityState::Failed {
+        if let (EntityState::Offline, EntityState::Failed, Some(permit)) = (node.state, target, permit) {
+            let mut loaded = false;
             for device in &device_ids {
-                if self.store.has_children(TreeName::DeviceBricks, device)? {
-                    return Err(evacuation_missing(&format!("node {id}"), device));
-                }
+                loaded |= self.device_has_live_bricks(device)?;
+            }
+            if loaded {
+                return self
+                    .start_evacuation(Some(id.to_string()), device_ids, heal_check, permit)
+                    .await;
             }
         }
         let queue_id = self.store.transact(|tx| {
@@ -315,6 +324,16 @@ impl Engine {
             queue::finished(tx, outcome)
         })?;
         self.flush().await?;
+        if target == EntityState::Online && node.state != EntityState::Online {
+            // Bricks replaced while this node was away can go now.
+            let engine = self.clone();
+            let node_id = id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = engine.reap_retired_bricks(Some(&node_id)).await {
+                    tracing::warn!(node = %node_id, error = %e, "removing replaced bricks failed");
+                }
+            });
+        }
         Ok(queue_id)
     }
 
@@ -333,13 +352,4 @@ impl Engine {
 
 fn devices_conflict(id: &str) -> OpError {
     OpError::Conflict(format!("Unable to delete node [{id}] because it contains devices"))
-}
-
-/// Moving bricks off a failing device arrives with the node and device
-/// lifecycle work; until then Brickyard says so instead of pretending.
-pub(crate) fn evacuation_missing(what: &str, device: &str) -> OpError {
-    OpError::NotImplemented(format!(
-        "Cannot remove {what}: device {device} holds bricks, and evacuating bricks (replacing them \
-         on other devices) is not implemented yet"
-    ))
 }

@@ -103,6 +103,9 @@ impl Engine {
             let direction = entry.action.recovery();
             self.drive(&entry.id, direction).await;
         }
+        if ids.is_empty() {
+            self.reap_retired_bricks(None).await?;
+        }
         Ok(())
     }
 }

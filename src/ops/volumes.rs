@@ -74,7 +74,7 @@ fn option_map(options: &[String]) -> BTreeMap<String, String> {
 }
 
 /// The layout a stored durability means (Heketi's defaults applied).
-fn layout_of(d: &DurabilityRecord) -> Layout {
+pub(crate) fn layout_of(d: &DurabilityRecord) -> Layout {
     match d.kind.as_str() {
         "replicate" => Layout::Replicate(if d.replica == 0 { 2 } else { d.replica as u64 }),
         "disperse" => Layout::Disperse {
@@ -94,7 +94,7 @@ fn gluster_layout(layout: Layout, arbiter: bool) -> VolumeLayout {
 }
 
 /// Placement settings a volume's options and the server settings give.
-fn placement_request(
+pub(crate) fn placement_request(
     volume: &VolumeRecord,
     size_gib: u64,
     existing_bricks: u64,
@@ -154,7 +154,7 @@ fn in_use(what: &str) -> OpError {
 }
 
 /// A brick's node-side description.
-fn brick_spec(brick: &BrickRecord, gid: i64) -> BrickSpec {
+pub(crate) fn brick_spec(brick: &BrickRecord, gid: i64) -> BrickSpec {
     BrickSpec {
         device_id: brick.device.clone(),
         brick_id: brick.id.clone(),
@@ -240,7 +240,7 @@ impl Engine {
     }
 
     /// What placement sees of one cluster: online devices of online nodes.
-    fn cluster_slot(&self, cluster: &ClusterRecord) -> Result<ClusterSlot, OpError> {
+    pub(crate) fn cluster_slot(&self, cluster: &ClusterRecord) -> Result<ClusterSlot, OpError> {
         let node_ids = self.store.children(TreeName::ClusterNodes, &cluster.id)?;
         let mut devices = Vec::new();
         for node_id in &node_ids {
@@ -1113,6 +1113,7 @@ fn new_bricks(volume: &VolumeRecord, plan: &Plan) -> Vec<BrickRecord> {
             sub_type: if b.arbiter { 2 } else { 1 },
             charged: b.pool.total(),
             pending: volume.pending.clone(),
+            retired: false,
             id: b.id.clone(),
         })
         .collect()
@@ -1185,7 +1186,7 @@ fn clear_pending(tx: &Tx<'_>, volume_id: &str, brick_ids: &[String]) -> Result<(
 
 /// Removes a brick and settles its space: credited back when its pool went
 /// away, else handed to a brick still sharing the pool (a clone's).
-fn drop_brick(tx: &Tx<'_>, brick: &BrickRecord, reclaimed: bool) -> Result<(), Abort<OpError>> {
+pub(crate) fn drop_brick(tx: &Tx<'_>, brick: &BrickRecord, reclaimed: bool) -> Result<(), Abort<OpError>> {
     tx.unlink(TreeName::DeviceBricks, &brick.device, &brick.id)?;
     tx.unlink(TreeName::VolumeBricks, &brick.volume, &brick.id)?;
     tx.remove::<BrickRecord, OpError>(&brick.id)?;

@@ -357,6 +357,120 @@ pub fn place_in_cluster(
     Err(Refusal::NoSpace(explain_no_space(&cluster.devices, request, end)))
 }
 
+/// The brick to replace, as replacement placement sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replacement {
+    /// The old brick's device: never chosen again.
+    pub old_device: String,
+    /// `(node, zone)` of every other member of the brick set.
+    pub others: Vec<(String, i64)>,
+    /// The old brick's size, KiB (already the arbiter size for an arbiter).
+    pub size_kib: u64,
+    /// The old brick is an arbiter brick.
+    pub arbiter: bool,
+}
+
+/// Heketi's text when no device can take a replacement brick.
+pub const NO_REPLACEMENT: &str = "No Replacement was found for resource requested to be removed";
+
+/// Places one replacement brick: on a device other than the old one, on a
+/// node (and, under strict zone checking, a zone) none of the set's other
+/// bricks use, matching the volume's tag rule; other zones are preferred
+/// even without strict checking. The old brick's own node may be chosen.
+pub fn place_replacement(
+    cluster: &ClusterSlot,
+    request: &Request,
+    old: &Replacement,
+    new_id: String,
+) -> Result<PlannedBrick, Refusal> {
+    let candidates: Vec<usize> = {
+        let ring = ring::balanced(&cluster.devices);
+        let stream = |role_ok: &dyn Fn(ArbiterRole) -> bool| -> Vec<usize> {
+            let subset: Vec<usize> = ring
+                .iter()
+                .copied()
+                .filter(|&i| role_ok(arbiter_role(&cluster.devices[i].tags)))
+                .collect();
+            ring::rotated(&subset, &new_id)
+        };
+        if !request.arbiter {
+            ring::rotated(&ring, &new_id)
+        } else if old.arbiter {
+            let mut s = stream(&|r| r == ArbiterRole::ArbiterOnly);
+            s.extend(stream(&|r| r == ArbiterRole::Both));
+            s
+        } else {
+            let mut s = stream(&|r| r == ArbiterRole::DataOnly);
+            s.extend(stream(&|r| r == ArbiterRole::Both));
+            s
+        }
+    };
+    let fits = |i: usize, distinct_zone: bool| -> Option<PoolSize> {
+        let d = &cluster.devices[i];
+        if d.id == old.old_device || old.others.iter().any(|(node, _)| *node == d.node) {
+            return None;
+        }
+        if distinct_zone && old.others.iter().any(|(_, zone)| *zone == d.zone) {
+            return None;
+        }
+        if request.tag_rule.as_ref().is_some_and(|rule| !rule.matches(&d.tags)) {
+            return None;
+        }
+        let pool = thin_pool(old.size_kib, request.snapshot_factor, d.extent_kib);
+        (d.free > pool.total()).then_some(pool)
+    };
+    let passes: &[bool] = if request.zone_strict { &[true] } else { &[true, false] };
+    for &distinct_zone in passes {
+        if let Some((i, pool)) = candidates.iter().find_map(|&i| fits(i, distinct_zone).map(|p| (i, p))) {
+            let d = &cluster.devices[i];
+            return Ok(PlannedBrick {
+                id: new_id,
+                device: d.id.clone(),
+                node: d.node.clone(),
+                size_kib: old.size_kib,
+                pool,
+                arbiter: old.arbiter,
+            });
+        }
+    }
+    Err(Refusal::NoSpace(explain_no_replacement(cluster, request, old)))
+}
+
+fn explain_no_replacement(cluster: &ClusterSlot, request: &Request, old: &Replacement) -> String {
+    let elsewhere: Vec<&DeviceSlot> = cluster
+        .devices
+        .iter()
+        .filter(|d| d.id != old.old_device && !old.others.iter().any(|(node, _)| *node == d.node))
+        .collect();
+    if elsewhere.is_empty() {
+        return "no other online device is on a node outside the brick's set".into();
+    }
+    let zoned: Vec<&DeviceSlot> = if request.zone_strict {
+        elsewhere
+            .into_iter()
+            .filter(|d| !old.others.iter().any(|(_, zone)| *zone == d.zone))
+            .collect()
+    } else {
+        elsewhere
+    };
+    if zoned.is_empty() {
+        return "strict zone checking: every other online device is in a zone the brick's set already uses".into();
+    }
+    let tagged: Vec<&DeviceSlot> = zoned
+        .into_iter()
+        .filter(|d| request.tag_rule.as_ref().is_none_or(|r| r.matches(&d.tags)))
+        .collect();
+    if let (true, Some(rule)) = (tagged.is_empty(), &request.tag_rule) {
+        return format!("no eligible device matches the tag rule {rule}");
+    }
+    let largest = tagged.iter().map(|d| d.free).max().unwrap_or(0);
+    format!(
+        "the brick needs a {} pool, and the largest eligible device has {} free",
+        gib(thin_pool(old.size_kib, request.snapshot_factor, 4096).total()),
+        gib(largest)
+    )
+}
+
 /// Free space each device would have after `plan`.
 pub fn apply(devices: &mut [DeviceSlot], plan: &Plan) {
     for b in plan.bricks() {

@@ -252,3 +252,170 @@ proptest! {
         prop_assert_eq!(start, end);
     }
 }
+
+/// The set of a placed replica-3 volume's first brick, as a replacement sees it.
+fn replacing(plan: &Plan, c: &ClusterSlot, index: usize) -> Replacement {
+    let set = &plan.sets[0];
+    let zone_of = |device: &str| c.devices.iter().find(|d| d.id == device).unwrap().zone;
+    Replacement {
+        old_device: set[index].device.clone(),
+        others: set
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, b)| (b.node.clone(), zone_of(&b.device)))
+            .collect(),
+        size_kib: set[index].size_kib,
+        arbiter: set[index].arbiter,
+    }
+}
+
+#[test]
+fn a_replacement_leaves_the_set_nodes_and_the_old_device() {
+    let c = cluster((0..4).map(|i| device(i, i as i64 + 1, 0, 100)).collect());
+    let req = request(10, Layout::Replicate(3));
+    let plan = place_in_cluster(&c, &req, &mut ids(1)).unwrap();
+    let old = replacing(&plan, &c, 0);
+    let new = place_replacement(&c, &req, &old, "f".repeat(32)).unwrap();
+    let used: BTreeSet<&str> = plan.sets[0].iter().map(|b| b.node.as_str()).collect();
+    assert!(!used.contains(new.node.as_str()), "the only free node is the fourth");
+    assert_eq!(new.size_kib, old.size_kib);
+    assert_eq!(new.id, "f".repeat(32));
+}
+
+#[test]
+fn the_old_brick_node_may_take_its_replacement_on_another_device() {
+    let mut devices: Vec<DeviceSlot> = (0..3).map(|i| device(i, i as i64 + 1, 0, 100)).collect();
+    devices.push(device(0, 1, 1, 100));
+    let c = cluster(devices);
+    let req = request(10, Layout::Replicate(3));
+    let plan = place_in_cluster(&c, &req, &mut ids(2)).unwrap();
+    let index = plan.sets[0].iter().position(|b| b.node == "node00").unwrap();
+    let old = replacing(&plan, &c, index);
+    let new = place_replacement(&c, &req, &old, "a".repeat(32)).unwrap();
+    assert_eq!(new.node, "node00");
+    assert_ne!(new.device, old.old_device);
+}
+
+#[test]
+fn no_replacement_says_why() {
+    let c = three_nodes(100);
+    let req = request(10, Layout::Replicate(3));
+    let plan = place_in_cluster(&c, &req, &mut ids(3)).unwrap();
+    let refusal = place_replacement(&c, &req, &replacing(&plan, &c, 1), "b".repeat(32)).unwrap_err();
+    assert_eq!(
+        refusal.to_string(),
+        "No space: no other online device is on a node outside the brick's set"
+    );
+
+    // A fourth node too small for the brick.
+    let mut devices: Vec<DeviceSlot> = (0..3).map(|i| device(i, i as i64 + 1, 0, 100)).collect();
+    devices.push(device(3, 4, 0, 2));
+    let c = cluster(devices);
+    let plan = place_in_cluster(&c, &req, &mut ids(3)).unwrap();
+    let refusal = place_replacement(&c, &req, &replacing(&plan, &c, 0), "b".repeat(32)).unwrap_err();
+    assert!(
+        refusal.to_string().contains("largest eligible device has 2 GiB free"),
+        "{refusal}"
+    );
+}
+
+#[test]
+fn strict_zones_and_tags_bind_replacements() {
+    // Nodes 0..3 in zones 1,2,3 and a fourth node sharing zone 2.
+    let mut devices: Vec<DeviceSlot> = (0..3).map(|i| device(i, i as i64 + 1, 0, 100)).collect();
+    devices.push(device(3, 2, 0, 100));
+    let c = cluster(devices);
+    let mut req = request(10, Layout::Replicate(3));
+    req.zone_strict = true;
+    let plan = place_in_cluster(&c, &req, &mut ids(4)).unwrap();
+    let on_zone1 = plan.sets[0].iter().position(|b| b.node == "node00").unwrap();
+    let refusal = place_replacement(&c, &req, &replacing(&plan, &c, on_zone1), "c".repeat(32)).unwrap_err();
+    assert!(refusal.to_string().contains("strict zone checking"), "{refusal}");
+    // Without strict checking the node left out (sharing zone 2) is acceptable.
+    req.zone_strict = false;
+    let new = place_replacement(&c, &req, &replacing(&plan, &c, on_zone1), "c".repeat(32)).unwrap();
+    assert!(plan.sets[0].iter().all(|b| b.node != new.node));
+    assert_eq!(c.devices.iter().find(|d| d.id == new.device).unwrap().zone, 2);
+
+    let mut tagged = c.clone();
+    for d in &mut tagged.devices {
+        d.tags.insert("disk".into(), "hdd".into());
+    }
+    req.tag_rule = Some(filters::TagRule::parse("disk=ssd").unwrap());
+    let refusal = place_replacement(&tagged, &req, &replacing(&plan, &c, on_zone1), "c".repeat(32)).unwrap_err();
+    assert!(refusal.to_string().contains("tag rule disk=ssd"), "{refusal}");
+}
+
+#[test]
+fn an_arbiter_replacement_stays_an_arbiter_on_an_arbiter_capable_device() {
+    let mut devices: Vec<DeviceSlot> = (0..5).map(|i| device(i, i as i64 + 1, 0, 100)).collect();
+    devices[4].tags.insert("arbiter".into(), "required".into());
+    devices[3].tags.insert("arbiter".into(), "disabled".into());
+    let c = cluster(devices);
+    let mut req = request(10, Layout::Replicate(3));
+    req.arbiter = true;
+    let plan = place_in_cluster(&c, &req, &mut ids(5)).unwrap();
+    let arbiter = plan.sets[0].iter().position(|b| b.arbiter).unwrap();
+    assert_eq!(
+        plan.sets[0][arbiter].node, "node04",
+        "the arbiter-only device takes the arbiter"
+    );
+    let old = replacing(&plan, &c, arbiter);
+    // Node 3 refuses arbiters; the rest of the set holds nodes of its own.
+    let new = place_replacement(&c, &req, &old, "d".repeat(32)).unwrap();
+    assert!(new.arbiter);
+    assert_ne!(new.node, "node03");
+    assert_eq!(new.size_kib, old.size_kib);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn replacements_never_share_a_node_with_the_set_and_respect_rules(
+        c in topologies(), size in 1u64..100, strict in any::<bool>(), tagged in any::<bool>(), index in 0usize..3, seed in any::<u64>()
+    ) {
+        let mut c = c;
+        if tagged {
+            // Tag every other device; the rule admits only those.
+            for (i, d) in c.devices.iter_mut().enumerate() {
+                if i % 2 == 0 {
+                    d.tags.insert("tier".into(), "fast".into());
+                }
+            }
+        }
+        let mut req = request(size, Layout::Replicate(3));
+        req.zone_strict = strict;
+        if tagged {
+            req.tag_rule = Some(filters::TagRule::parse("tier=fast").unwrap());
+        }
+        if let Ok(plan) = place_in_cluster(&c, &req, &mut ids(seed)) {
+            let old = replacing(&plan, &c, index);
+            apply(&mut c.devices, &plan);
+            let mut next = ids(seed ^ 0x5555);
+            if let Ok(new) = place_replacement(&c, &req, &old, next()) {
+                let d = c.devices.iter().find(|d| d.id == new.device).unwrap();
+                prop_assert_ne!(&new.device, &old.old_device);
+                prop_assert!(old.others.iter().all(|(node, _)| *node != new.node), "shares a node with its set");
+                if strict {
+                    prop_assert!(old.others.iter().all(|(_, z)| *z != d.zone), "strict zones violated");
+                }
+                if tagged {
+                    prop_assert_eq!(d.tags.get("tier").map(String::as_str), Some("fast"));
+                }
+                prop_assert!(d.free > new.pool.total(), "device overdrawn");
+                prop_assert_eq!(new.size_kib, old.size_kib);
+            } else {
+                // Refused: then truly no device qualifies.
+                let any = c.devices.iter().any(|d| {
+                    d.id != old.old_device
+                        && old.others.iter().all(|(node, z)| *node != d.node && (!strict || *z != d.zone))
+                        && req.tag_rule.as_ref().is_none_or(|r| r.matches(&d.tags))
+                        && d.free > sizing::thin_pool(old.size_kib, 1.0, d.extent_kib).total()
+                });
+                prop_assert!(!any, "a qualifying device was missed");
+            }
+        }
+    }
+}

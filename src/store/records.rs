@@ -179,6 +179,11 @@ pub struct BrickRecord {
     /// The journal entry creating or removing this brick, if any.
     #[serde(default)]
     pub pending: String,
+    /// Replaced in its volume while its node was unreachable: no longer
+    /// part of the volume, still holding its space until it is destroyed on
+    /// its node (when the node answers again) or forgotten with its device.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
 }
 
 impl Record for BrickRecord {

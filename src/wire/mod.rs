@@ -212,6 +212,13 @@ pub struct StateRequest {
     pub healcheck: String,
 }
 
+/// `POST /bricks/to-evict/{id}`'s optional body.
+#[derive(Deserialize, Debug, Default)]
+pub struct BrickEvictRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    pub healcheck: String,
+}
+
 #[derive(Deserialize, Debug, Default)]
 pub struct TagsChangeRequest {
     #[serde(default, deserialize_with = "nullable")]

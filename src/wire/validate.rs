@@ -11,7 +11,7 @@ use regex::Regex;
 use crate::ids::is_full_id;
 use crate::store::records::Tags;
 
-use super::{DeviceAddRequest, NodeAddRequest, StateRequest, TagsChangeRequest};
+use super::{BrickEvictRequest, DeviceAddRequest, NodeAddRequest, StateRequest, TagsChangeRequest};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Violation {
@@ -161,6 +161,16 @@ impl StateRequest {
             "online" | "offline" | "failed" => {}
             other => v.add("state", format!("{other} is not valid state")),
         }
+        if !matches!(self.healcheck.as_str(), "" | "enable" | "disable") {
+            v.add("healcheck", format!("{} is not valid heal info check", self.healcheck));
+        }
+        v.into_result()
+    }
+}
+
+impl BrickEvictRequest {
+    pub fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
         if !matches!(self.healcheck.as_str(), "" | "enable" | "disable") {
             v.add("healcheck", format!("{} is not valid heal info check", self.healcheck));
         }

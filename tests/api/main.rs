@@ -11,6 +11,7 @@ mod devices;
 mod dump;
 mod durability;
 mod import;
+mod lifecycle;
 mod migrations;
 mod nodes;
 mod personality;

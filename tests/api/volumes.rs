@@ -321,22 +321,16 @@ fn protected_and_conflicting_deletes() {
         s.delete("/volumes/0123456789abcdef0123456789abcdef").body,
         "Id not found\n"
     );
-    // Devices holding bricks cannot be deleted, and failing them needs evacuation.
+    // Devices holding bricks cannot be deleted.
     let node = s.first_node();
     let device = s.get(&format!("/nodes/{node}")).json()["devices"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
     s.set_state("devices", &device, "offline");
-    let failing = s.post(&format!("/devices/{device}/state"), r#"{"state":"failed"}"#);
-    assert_eq!(failing.status, 501);
-    assert!(failing.body.contains("evacuating bricks"), "{}", failing.body);
-    let brick = s.get(&format!("/devices/{device}")).json()["bricks"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let evict = s.post(&format!("/bricks/to-evict/{brick}"), "");
-    assert_eq!(evict.status, 501, "{evict:?}");
+    let reply = s.delete(&format!("/devices/{device}"));
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert_eq!(reply.body, format!("device: {device} is not in failed state\n"));
     assert_eq!(
         s.post("/bricks/to-evict/0123456789abcdef0123456789abcdef", "").status,
         404

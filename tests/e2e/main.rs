@@ -20,7 +20,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 9] = [
+const SCENARIOS: [(&str, Scenario); 10] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -31,8 +31,12 @@ const SCENARIOS: [(&str, Scenario); 9] = [
     ("host_keys_learnt_then_enforced", host_keys_learnt_then_enforced),
     ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),
     ("pooled_connections_and_overhead", pooled_connections_and_overhead),
-    // Brings up its own six nodes: keep it after every three-node scenario.
+    // These bring up their own nodes: keep them after every three-node scenario.
     ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
+    (
+        "failed_devices_and_nodes_move_their_bricks",
+        failed_devices_and_nodes_move_their_bricks,
+    ),
     ("vm_real_lvm_thin_and_gluster", vm::real_lvm_thin_and_gluster),
 ];
 
@@ -625,4 +629,223 @@ fn host_keys_learnt_then_enforced(tb: &Testbed) {
     let pool = tb.sh(1, "gluster --mode=script pool list");
     assert_eq!(pool.lines().count(), 2, "nothing ran on node 1: {pool}");
     assert_eq!(s.delete(&format!("/clusters/{cluster}")).status, 200);
+}
+
+/// The id of the testbed node `i` in the store.
+fn node_id(tb: &Testbed, s: &Server, i: usize) -> String {
+    devices_and_nodes(s)
+        .into_iter()
+        .find(|n| n["hostnames"]["storage"][0] == tb.ip(i).as_str())
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("node {i} is not in the store"))
+}
+
+fn devices_and_nodes(s: &Server) -> Vec<Value> {
+    topology(s)["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["nodes"].as_array().unwrap().clone())
+        .collect()
+}
+
+/// `host:/path` of every brick gluster lists for the volume.
+fn gluster_bricks(tb: &Testbed, name: &str) -> Vec<String> {
+    let xml = tb.sh(1, &format!("gluster --mode=script volume info {name} --xml"));
+    xml.split("<name>")
+        .skip(1)
+        .filter_map(|part| part.split_once("</name>").map(|(n, _)| n.to_string()))
+        .filter(|n| n.contains(":/"))
+        .collect()
+}
+
+/// The store's bricks of a volume, as gluster names them, with their ids.
+fn store_bricks(tb: &Testbed, s: &Server, id: &str) -> Vec<(String, String, usize)> {
+    s.get(&format!("/volumes/{id}")).json()["bricks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let node = node_of_brick(tb, s, b);
+            (
+                b["id"].as_str().unwrap().to_string(),
+                format!("{}:{}", tb.ip(node), b["path"].as_str().unwrap()),
+                node,
+            )
+        })
+        .collect()
+}
+
+/// Gluster and the store agree brick for brick, one brick per node.
+fn assert_bricks_agree(tb: &Testbed, s: &Server, id: &str, name: &str) {
+    let mut ours: Vec<String> = store_bricks(tb, s, id).into_iter().map(|(_, n, _)| n).collect();
+    let mut theirs = gluster_bricks(tb, name);
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs, "store and gluster list the same bricks");
+    let nodes: std::collections::BTreeSet<usize> = store_bricks(tb, s, id).into_iter().map(|(_, _, n)| n).collect();
+    assert_eq!(nodes.len(), 3, "one brick per node");
+}
+
+/// One field of one brick of a volume's info.
+fn brick_field(s: &Server, volume: &str, brick: &str, field: &str) -> String {
+    s.get(&format!("/volumes/{volume}")).json()["bricks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == brick)
+        .and_then(|b| b[field].as_str())
+        .unwrap_or_else(|| panic!("volume {volume} has no brick {brick} with a {field}"))
+        .to_string()
+}
+
+fn assert_files_intact(mnt: &std::path::Path, count: usize) {
+    for i in 0..count {
+        let body = std::fs::read_to_string(mnt.join(format!("file-{i}.txt"))).unwrap();
+        assert_eq!(body, format!("payload {i}\n"), "file {i} through the mount");
+    }
+}
+
+/// Waits (bounded) until gluster's self-heal has copied the files onto a brick.
+fn wait_healed(tb: &Testbed, node: usize, path: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let listed = tb.sh(node, &format!("ls {path} | grep -c '^file-' || true"));
+        if listed.trim().parse::<usize>().unwrap_or(0) >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "self-heal did not fill {path} on node {node} in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A failed device, a failed node and an evicted brick: bricks move with
+/// `replace-brick`, the data stays readable, the old bricks leave their
+/// nodes, space adds up; a heal check refuses when peers are down; emptied
+/// devices and nodes are deleted.
+fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
+    const FILES: usize = 20;
+    let tb = Testbed::up(4).unwrap_or_else(|e| panic!("four nodes: {e}"));
+    let s = server(&tb);
+    load_topology_with(&tb, &s, 2);
+    // The volume goes on nodes 1-3; node 4 receives bricks later.
+    let fourth = node_id(&tb, &s, 4);
+    assert_eq!(s.set_state("nodes", &fourth, "offline").status, 204);
+    let info = s.create_volume(&volume_body(1, 3, 0));
+    assert_eq!(s.set_state("nodes", &fourth, "online").status, 204);
+    let (id, name) = (
+        info["id"].as_str().unwrap().to_string(),
+        info["name"].as_str().unwrap().to_string(),
+    );
+    let mnt = tb.fuse_mount(&name, 1);
+    for i in 0..FILES {
+        std::fs::write(mnt.join(format!("file-{i}.txt")), format!("payload {i}\n")).unwrap();
+    }
+
+    // 1. A failed device: its brick moves to another device.
+    let (old_id, old_name, old_node) = store_bricks(&tb, &s, &id).into_iter().find(|b| b.2 == 1).unwrap();
+    let device = brick_field(&s, &id, &old_id, "device");
+    assert_eq!(s.set_state("devices", &device, "offline").status, 204);
+    let t = Instant::now();
+    let done = s.set_state("devices", &device, "failed");
+    assert_eq!(done.status, 204, "device failed: {done:?}");
+    println!(
+        "  device evacuation (one brick) took {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert_bricks_agree(&tb, &s, &id, &name);
+    assert!(
+        !gluster_bricks(&tb, &name).contains(&old_name),
+        "old brick left gluster"
+    );
+    let failed = s.get(&format!("/devices/{device}")).json();
+    assert_eq!(failed["state"], "failed");
+    assert_eq!(failed["bricks"], json!([]));
+    assert_eq!(failed["storage"]["used"], 0);
+    let left = tb.leftovers(old_node);
+    assert!(
+        !left.iter().any(|l| l.contains(&old_id)),
+        "old brick still on node {old_node}: {left:?}"
+    );
+    assert_files_intact(&mnt, FILES);
+    let (new_id, _, new_node) = store_bricks(&tb, &s, &id)
+        .into_iter()
+        .find(|b| b.2 == old_node || b.2 == 4)
+        .unwrap();
+    let new_path = brick_field(&s, &id, &new_id, "path");
+    wait_healed(&tb, new_node, &new_path, FILES);
+    s.assert_consistent();
+
+    // 2. Brick evict on node 2's brick.
+    let (evicted, evicted_name, _) = store_bricks(&tb, &s, &id).into_iter().find(|b| b.2 == 2).unwrap();
+    let done = s.finish(s.post(&format!("/bricks/to-evict/{evicted}"), ""));
+    assert_eq!(done.status, 204, "evict: {done:?}");
+    assert!(!gluster_bricks(&tb, &name).contains(&evicted_name));
+    assert_bricks_agree(&tb, &s, &id, &name);
+    assert_files_intact(&mnt, FILES);
+    s.assert_consistent();
+
+    // 3. A failed node: node 3 (never the mount's volfile server) moves its
+    //    brick to the one node outside the set.
+    let third = node_id(&tb, &s, 3);
+    let set_nodes: Vec<usize> = store_bricks(&tb, &s, &id).into_iter().map(|b| b.2).collect();
+    assert!(set_nodes.contains(&3), "node 3 holds a brick: {set_nodes:?}");
+    assert_eq!(s.set_state("nodes", &third, "offline").status, 204);
+    let done = s.set_state("nodes", &third, "failed");
+    assert_eq!(done.status, 204, "node failed: {done:?}");
+    let node = s.get(&format!("/nodes/{third}")).json();
+    assert_eq!(node["state"], "failed");
+    for d in node["devices"].as_array().unwrap() {
+        assert_eq!(d["state"], "failed");
+        assert_eq!(d["bricks"], json!([]));
+    }
+    assert!(!store_bricks(&tb, &s, &id).iter().any(|b| b.2 == 3));
+    assert_bricks_agree(&tb, &s, &id, &name);
+    assert!(tb.leftovers(3).is_empty(), "node 3 keeps: {:?}", tb.leftovers(3));
+    assert_files_intact(&mnt, FILES);
+    s.assert_consistent();
+
+    // 4. Heal check: with two peers' brick processes down, evicting the
+    //    third brick is refused and nothing changes.
+    let bricks = store_bricks(&tb, &s, &id);
+    for (_, gluster_name, node) in &bricks[1..] {
+        let path = gluster_name.split_once(':').unwrap().1;
+        tb.sh(*node, &format!("pkill -f -- '{path}' ; sleep 1; true"));
+    }
+    let before = gluster_bricks(&tb, &name);
+    let refused = s.finish(s.post(&format!("/bricks/to-evict/{}", bricks[0].0), ""));
+    assert_eq!(refused.status, 500);
+    assert_eq!(
+        refused.body,
+        format!(
+            "Cannot replace brick {} as only 0 of 2 required peer bricks are online\n",
+            bricks[0].0
+        )
+    );
+    assert_eq!(gluster_bricks(&tb, &name), before, "gluster unchanged");
+    tb.sh(1, &format!("gluster --mode=script volume start {name} force"));
+    s.assert_consistent();
+
+    // 5. The emptied device and node go.
+    assert_eq!(s.finish(s.delete(&format!("/devices/{device}"))).status, 204);
+    let vgs = tb.sh(1, "/usr/sbin/lvm vgs -o vg_name --noheadings");
+    assert!(!vgs.contains(&device), "node 1 keeps vg_{device}: {vgs}");
+    for d in node["devices"].as_array().unwrap() {
+        let done = s.finish(s.delete(&format!("/devices/{}", d["id"].as_str().unwrap())));
+        assert_eq!(done.status, 204, "{done:?}");
+    }
+    assert_eq!(s.finish(s.delete(&format!("/nodes/{third}"))).status, 204);
+    let pool = tb.sh(1, "gluster --mode=script pool list");
+    assert!(!pool.contains(&tb.ip(3)), "node 3 left the pool: {pool}");
+
+    assert_files_intact(&mnt, FILES);
+    let unmounted = std::process::Command::new("umount").arg(&mnt).status().unwrap();
+    assert!(unmounted.success());
+    assert_eq!(s.finish(s.delete(&format!("/volumes/{id}"))).status, 204);
+    assert_space_whole(&s);
+    s.assert_consistent();
+    remove_topology(&tb, &s);
 }
