@@ -699,6 +699,36 @@ fn brick_field(s: &Server, volume: &str, brick: &str, field: &str) -> String {
         .to_string()
 }
 
+/// Starts an index heal, as an operator would after a replacement (the
+/// self-heal daemon's own crawl may be ten minutes away), and waits
+/// (bounded) until gluster reports nothing left to heal on any brick:
+/// until then the heal check rightly refuses to replace a source brick.
+fn wait_heal_done(tb: &Testbed, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut next_trigger = Instant::now();
+    loop {
+        if Instant::now() >= next_trigger {
+            // Refused while a crawl is running; the next round retries.
+            let _ = tb.try_sh(1, &format!("gluster --mode=script volume heal {name}"));
+            next_trigger = Instant::now() + Duration::from_secs(15);
+        }
+        let info = tb.sh(1, &format!("gluster --mode=script volume heal {name} info"));
+        let counts: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.strip_prefix("Number of entries:"))
+            .map(str::trim)
+            .collect();
+        if counts.len() == 3 && counts.iter().all(|c| *c == "0") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "volume {name} still healing after 180 s:\n{info}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 fn assert_files_intact(mnt: &std::path::Path, count: usize) {
     for i in 0..count {
         let body = std::fs::read_to_string(mnt.join(format!("file-{i}.txt"))).unwrap();
@@ -777,6 +807,7 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
         .unwrap();
     let new_path = brick_field(&s, &id, &new_id, "path");
     wait_healed(&tb, new_node, &new_path, FILES);
+    wait_heal_done(&tb, &name);
     s.assert_consistent();
 
     // 2. Brick evict on node 2's brick.
@@ -786,6 +817,7 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
     assert!(!gluster_bricks(&tb, &name).contains(&evicted_name));
     assert_bricks_agree(&tb, &s, &id, &name);
     assert_files_intact(&mnt, FILES);
+    wait_heal_done(&tb, &name);
     s.assert_consistent();
 
     // 3. A failed node: node 3 (never the mount's volfile server) moves its
@@ -804,8 +836,15 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
     }
     assert!(!store_bricks(&tb, &s, &id).iter().any(|b| b.2 == 3));
     assert_bricks_agree(&tb, &s, &id, &name);
-    assert!(tb.leftovers(3).is_empty(), "node 3 keeps: {:?}", tb.leftovers(3));
+    // Still a peer, it lists the volume; no brick of it remains there.
+    let kept: Vec<String> = tb
+        .leftovers(3)
+        .into_iter()
+        .filter(|l| !l.starts_with("volume "))
+        .collect();
+    assert!(kept.is_empty(), "node 3 keeps: {kept:?}");
     assert_files_intact(&mnt, FILES);
+    wait_heal_done(&tb, &name);
     s.assert_consistent();
 
     // 4. Heal check: with two peers' brick processes down, evicting the
@@ -813,7 +852,8 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
     let bricks = store_bricks(&tb, &s, &id);
     for (_, gluster_name, node) in &bricks[1..] {
         let path = gluster_name.split_once(':').unwrap().1;
-        tb.sh(*node, &format!("pkill -f -- '{path}' ; sleep 1; true"));
+        // `[g]` keeps the pattern from matching this very shell.
+        tb.sh(*node, &format!("pkill -f -- '[g]lusterfsd.*{path}'; sleep 1; true"));
     }
     let before = gluster_bricks(&tb, &name);
     let refused = s.finish(s.post(&format!("/bricks/to-evict/{}", bricks[0].0), ""));
