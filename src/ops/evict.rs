@@ -420,6 +420,8 @@ impl Engine {
             self.check_heal(&host, &volume, &set, index).await?;
         }
         let new = self.allocate_replacement(entry, &volume, &set, index)?;
+        // The new brick is on disk in the journal before it exists on a node.
+        self.flush().await?;
         let new_node = self.node(&new.node)?;
         self.executor
             .brick_create(new_node.manage_host(), &brick_spec(&new, volume.gid))

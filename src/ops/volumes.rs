@@ -623,6 +623,8 @@ impl Engine {
             brick_ids = self
                 .replace_bricks(entry, &volume, &brick_ids)
                 .map_err(|_| error.clone())?;
+            // Recovery must know the new bricks before any of them exists.
+            self.flush().await?;
         }
         let cluster = self
             .store

@@ -20,7 +20,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 10] = [
+const SCENARIOS: [(&str, Scenario); 12] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -36,6 +36,14 @@ const SCENARIOS: [(&str, Scenario); 10] = [
     (
         "failed_devices_and_nodes_move_their_bricks",
         failed_devices_and_nodes_move_their_bricks,
+    ),
+    (
+        "evacuation_killed_between_replacements_resumes",
+        evacuation_killed_between_replacements_resumes,
+    ),
+    (
+        "brick_on_a_dead_node_is_replaced_and_removed_on_return",
+        brick_on_a_dead_node_is_replaced_and_removed_on_return,
     ),
     ("vm_real_lvm_thin_and_gluster", vm::real_lvm_thin_and_gluster),
 ];
@@ -887,5 +895,185 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
     assert_eq!(s.finish(s.delete(&format!("/volumes/{id}"))).status, 204);
     assert_space_whole(&s);
     s.assert_consistent();
+    remove_topology(&tb, &s);
+}
+
+/// Four nodes, one disk each; the volumes are made while node 4 is offline,
+/// so they sit on nodes 1-3 and node 4 receives replacements.
+fn four_nodes_with_volumes(count: usize) -> (Testbed, Server, Vec<(String, String)>) {
+    let tb = Testbed::up(4).unwrap_or_else(|e| panic!("four nodes: {e}"));
+    let s = server(&tb);
+    load_topology_with(&tb, &s, 1);
+    let fourth = node_id(&tb, &s, 4);
+    assert_eq!(s.set_state("nodes", &fourth, "offline").status, 204);
+    let volumes = (0..count)
+        .map(|_| {
+            let info = s.create_volume(&volume_body(1, 3, 0));
+            (
+                info["id"].as_str().unwrap().to_string(),
+                info["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(s.set_state("nodes", &fourth, "online").status, 204);
+    (tb, s, volumes)
+}
+
+/// Brick directories on a node, and those its devices hold in the store.
+fn brick_dirs(tb: &Testbed, s: &Server, node: usize) -> (Vec<String>, Vec<String>) {
+    let mut on_node: Vec<String> = tb
+        .leftovers(node)
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("dir ").map(str::to_string))
+        .collect();
+    let info = s.get(&format!("/nodes/{}", node_id(tb, s, node))).json();
+    let mut stored: Vec<String> = info["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["bricks"].as_array().unwrap().clone())
+        .map(|b| b["path"].as_str().unwrap().trim_end_matches("/brick").to_string())
+        .collect();
+    on_node.sort();
+    stored.sort();
+    (on_node, stored)
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The server is killed while the second of two replacements is creating
+/// its brick; after a restart the interrupted replacement is undone on the
+/// node, the first stays done, and repeating the request finishes the job.
+fn evacuation_killed_between_replacements_resumes(_: &Testbed) {
+    let (tb, mut s, volumes) = four_nodes_with_volumes(2);
+    let node1 = node_id(&tb, &s, 1);
+    let device = s.get(&format!("/nodes/{node1}")).json()["devices"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.get(&format!("/devices/{device}")).json()["bricks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(s.set_state("devices", &device, "offline").status, 204);
+    // Brick creation on node 4 stalls, so the second replacement can be caught in it.
+    tb.sh(
+        4,
+        "mkdir -p /run/brickyard-test && echo 20 > /run/brickyard-test/lvcreate-delay",
+    );
+    let accepted = s.post(&format!("/devices/{device}/state"), r#"{"state":"failed"}"#);
+    assert_eq!(accepted.status, 202);
+    let moved = |tb: &Testbed| {
+        volumes
+            .iter()
+            .filter(|(_, name)| {
+                gluster_bricks(tb, name)
+                    .iter()
+                    .any(|b| b.starts_with(&format!("{}:", tb.ip(4))))
+            })
+            .count()
+    };
+    wait_for("the first replacement", 90, || moved(&tb) == 1);
+    let stalled = || tb.try_sh(4, "pgrep -f '[l]vcreate'").status.success();
+    wait_for("the second replacement's lvcreate", 60, stalled);
+    s.kill9();
+    tb.sh(4, "rm -f /run/brickyard-test/lvcreate-delay");
+    // The orphaned lvcreate finishes on its own; only then is the node quiet.
+    wait_for("the orphaned lvcreate to end", 40, || !stalled());
+    s.restart();
+    s.wait_recovered();
+    let outcome = s.wait(&accepted.location());
+    assert_eq!(outcome.status, 500);
+    assert!(
+        outcome.body.contains("interrupted by a restart with 1 brick(s) left"),
+        "{}",
+        outcome.body
+    );
+    let after = s.get(&format!("/devices/{device}")).json();
+    assert_eq!(after["state"], "offline");
+    assert_eq!(after["bricks"].as_array().unwrap().len(), 1);
+    assert_eq!(moved(&tb), 1, "the first replacement stayed done");
+    let (on_node, stored) = brick_dirs(&tb, &s, 4);
+    assert_eq!(on_node, stored, "node 4 holds exactly the bricks the store gives it");
+    s.assert_consistent();
+
+    let done = s.set_state("devices", &device, "failed");
+    assert_eq!(done.status, 204, "{done:?}");
+    assert_eq!(moved(&tb), 2);
+    for (id, name) in &volumes {
+        assert_bricks_agree(&tb, &s, id, name);
+    }
+    let (on_node, stored) = brick_dirs(&tb, &s, 1);
+    assert!(
+        on_node.is_empty() && stored.is_empty(),
+        "node 1: {on_node:?} {stored:?}"
+    );
+    s.assert_consistent();
+    for (id, _) in &volumes {
+        assert_eq!(s.finish(s.delete(&format!("/volumes/{id}"))).status, 204);
+    }
+    assert_space_whole(&s);
+    remove_topology(&tb, &s);
+}
+
+/// A node whose glusterd and sshd are down: its brick is replaced through
+/// the other nodes, the old brick waits, and goes once the node is back.
+fn brick_on_a_dead_node_is_replaced_and_removed_on_return(_: &Testbed) {
+    const FILES: usize = 10;
+    let (tb, s, volumes) = four_nodes_with_volumes(1);
+    let (id, name) = volumes[0].clone();
+    let mnt = tb.fuse_mount(&name, 1);
+    for i in 0..FILES {
+        std::fs::write(mnt.join(format!("file-{i}.txt")), format!("payload {i}\n")).unwrap();
+    }
+    let (old, old_name, _) = store_bricks(&tb, &s, &id).into_iter().find(|b| b.2 == 3).unwrap();
+    let old_path = old_name.split_once(':').unwrap().1.to_string();
+    let device = brick_field(&s, &id, &old, "device");
+    let used = s.get(&format!("/devices/{device}")).json()["storage"]["used"].clone();
+
+    tb.control(&["glusterd-stop", "3"]);
+    tb.sh(3, &format!("pkill -f -- '[g]lusterfsd.*{old_path}'; true"));
+    // The listener and every open session: pooled connections drop too.
+    tb.control(&["sshd-kill", "3"]);
+    wait_for("node 3 to drop out of the pool", 60, || {
+        tb.sh(1, "gluster --mode=script pool list")
+            .lines()
+            .any(|l| l.contains(&tb.ip(3)) && l.contains("Disconnected"))
+    });
+    let done = s.finish(s.post(&format!("/bricks/to-evict/{old}"), ""));
+    assert_eq!(done.status, 204, "{done:?}");
+    assert!(!gluster_bricks(&tb, &name).contains(&old_name));
+    assert_bricks_agree(&tb, &s, &id, &name);
+    assert_files_intact(&mnt, FILES);
+    let held = s.get(&format!("/devices/{device}")).json();
+    assert_eq!(held["bricks"], json!([]), "out of the volume");
+    assert_eq!(held["storage"]["used"], used, "its space waits for the node");
+    s.assert_consistent();
+
+    // Back: the next cleanup removes the old brick from the node.
+    tb.control(&["sshd-start", "3"]);
+    tb.control(&["glusterd-start", "3"]);
+    assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
+    let (on_node, stored) = brick_dirs(&tb, &s, 3);
+    assert!(
+        on_node.is_empty() && stored.is_empty(),
+        "node 3: {on_node:?} {stored:?}"
+    );
+    assert_eq!(s.get(&format!("/devices/{device}")).json()["storage"]["used"], 0);
+    s.assert_consistent();
+
+    let unmounted = std::process::Command::new("umount").arg(&mnt).status().unwrap();
+    assert!(unmounted.success());
+    assert_eq!(s.finish(s.delete(&format!("/volumes/{id}"))).status, 204);
+    assert_space_whole(&s);
     remove_topology(&tb, &s);
 }
