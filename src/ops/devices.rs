@@ -218,18 +218,24 @@ impl Engine {
         handle: &DeviceHandle,
         forget: bool,
     ) -> Result<(), OpError> {
+        let Some(device) = self.store.get::<DeviceRecord>(device_id)? else {
+            // Already gone (a recovered delete, or a forced one meanwhile).
+            return self.commit(entry, QueueOutcome::NoContent, |_| Ok(()));
+        };
         if forget {
             self.executor.device_forget(host, handle).await;
         } else {
-            let device = self.store.get::<DeviceRecord>(device_id)?;
-            if let Some(device) = device {
-                self.reap_retired_bricks(Some(&device.node)).await?;
-            }
+            self.reap_retired_bricks(Some(&device.node)).await?;
             if self.store.has_children(TreeName::DeviceBricks, device_id)? {
-                return Err(OpError::Conflict(format!(
-                    "Device {device_id} still holds replaced bricks its node has not removed; \
-                     delete it with forceforget if the node is gone for good"
-                )));
+                // Nothing was done yet: end the request rather than retry it.
+                return self.commit(
+                    entry,
+                    QueueOutcome::Failed(format!(
+                        "Device {device_id} still holds replaced bricks its node has not removed; \
+                         delete it with forceforget if the node is gone for good"
+                    )),
+                    |_| Ok(()),
+                );
             }
             self.executor
                 .device_teardown(host, handle)
@@ -335,12 +341,18 @@ impl Engine {
         target: EntityState,
         heal_check: bool,
     ) -> Result<String, OpError> {
-        let device = self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+        self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let permit = if target == EntityState::Failed {
             Some(self.throttle.acquire().await?)
         } else {
             None
         };
+        // Decided on what the store holds after the (possibly long) wait.
+        let device = self.store.get::<DeviceRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+        let seen = (
+            device.state,
+            self.store.children(TreeName::DeviceBricks, id)?.len() as u64,
+        );
         if let (EntityState::Offline, EntityState::Failed, Some(permit)) = (device.state, target, permit) {
             if self.device_has_live_bricks(id)? {
                 return self
@@ -352,6 +364,11 @@ impl Engine {
             let mut device = tx
                 .get::<DeviceRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
+            if (device.state, tx.child_count::<OpError>(TreeName::DeviceBricks, id)?) != seen {
+                return Err(Abort::User(OpError::Conflict(format!(
+                    "device {id} changed while its state was being set; retry"
+                ))));
+            }
             let outcome = match (device.state, target) {
                 (from, to) if from == to => QueueOutcome::NoContent,
                 (EntityState::Online, EntityState::Failed) => QueueOutcome::Failed(format!(

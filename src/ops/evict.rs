@@ -86,20 +86,27 @@ fn mark_for_eviction(tx: &Tx<'_>, brick_id: &str, siblings: &[String], op: &str)
     if brick.retired {
         return Err(Abort::User(OpError::id_not_found()));
     }
+    if !brick.pending.is_empty() {
+        return Err(busy(format!("Can not evict brick {brick_id}: brick is pending")));
+    }
     let volume = tx
         .get::<VolumeRecord, OpError>(&brick.volume)?
         .ok_or_else(|| busy(format!("volume {} of brick {brick_id} is gone", brick.volume)))?;
-    if !volume.pending.is_empty() {
-        return Err(busy(format!("volume {} has an operation in progress", volume.id)));
+    let volume_busy = || {
+        busy(format!(
+            "Can not evict brick {brick_id} from volume {}: volume has pending bricks",
+            volume.id
+        ))
+    };
+    if !volume.pending.is_empty()
+        || tx.child_count::<OpError>(TreeName::VolumeBricks, &volume.id)? != siblings.len() as u64
+    {
+        return Err(volume_busy());
     }
-    if tx.child_count::<OpError>(TreeName::VolumeBricks, &volume.id)? != siblings.len() as u64 {
-        return Err(busy(format!("the bricks of volume {} changed; retry", volume.id)));
-    }
-    for id in siblings {
-        if let Some(b) = tx.get::<BrickRecord, OpError>(id)? {
-            if !b.pending.is_empty() {
-                return Err(busy(format!("brick {id} of volume {} is pending", volume.id)));
-            }
+    for id in siblings.iter().chain(&volume.brick_order) {
+        match tx.get::<BrickRecord, OpError>(id)? {
+            Some(b) if b.pending.is_empty() || b.id == brick_id => {}
+            _ => return Err(volume_busy()),
         }
     }
     brick.pending = op.to_string();
@@ -117,6 +124,29 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Store-side undo of an eviction that never reached a node: the old
+    /// brick's marker cleared, a recorded new brick dropped with its space.
+    pub(crate) fn release_eviction(&self, tx: &Tx<'_>, entry: &JournalEntry) -> Result<(), Abort<OpError>> {
+        let Action::EvictBrick {
+            old_brick, new_brick, ..
+        } = &entry.action
+        else {
+            return Ok(());
+        };
+        if let Some(mut b) = tx.get::<BrickRecord, OpError>(old_brick)? {
+            if b.pending == entry.id {
+                b.pending.clear();
+                tx.put(&b)?;
+            }
+        }
+        if let Some(new) = new_brick {
+            if let Some(b) = tx.get::<BrickRecord, OpError>(new)? {
+                drop_brick(tx, &b, true)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether a device still holds bricks of volumes (retired ones aside).
@@ -223,6 +253,13 @@ impl Engine {
             by_name.insert(self.gluster_name(&b)?, b);
         }
         let size = layout_of(&volume.durability).bricks_per_set() as usize;
+        if size == 0 || size > names.len() || names.len() % size != 0 {
+            return Err(OpError::Internal(format!(
+                "Gluster lists {} bricks for volume {}, which does not divide into sets of {size}",
+                names.len(),
+                volume.name
+            )));
+        }
         for set in names.chunks(size) {
             let mut bricks = Vec::with_capacity(size);
             for name in set {
@@ -398,6 +435,7 @@ impl Engine {
         }
         match self.evict_forward(entry).await {
             Ok(()) => Ok(()),
+            Err(stuck @ OpError::Incomplete(_)) => Err(stuck),
             Err(error) => match self.settle_eviction(entry).await {
                 Ok(Settled::Finished) => Ok(()),
                 Ok(Settled::Undone) => Err(error),
@@ -412,6 +450,12 @@ impl Engine {
             .store
             .get::<VolumeRecord>(&evict.volume_id)?
             .ok_or_else(|| OpError::Internal(format!("volume {} is gone", evict.volume_id)))?;
+        if layout_of(&volume.durability) == Layout::Distribute {
+            return Err(OpError::Internal(format!(
+                "replace brick is not supported for volume durability type none (volume {})",
+                volume.name
+            )));
+        }
         let old = self.brick(&evict.old_brick)?;
         let old_node = self.node(&old.node)?;
         let host = self.answering_host(Some(&old_node), &volume.cluster).await?;
@@ -430,15 +474,22 @@ impl Engine {
         let host = self.answering_host(Some(&new_node), &volume.cluster).await?;
         let (old_name, new_name) = (self.gluster_name(&old)?, self.gluster_name(&new)?);
         tracing::info!(volume = %volume.name, old = %old_name, new = %new_name, "replacing brick");
-        self.executor
+        if let Err(e) = self
+            .executor
             .brick_replace(&host, &volume.name, &old_name, &new_name)
             .await
-            .map_err(|e| {
-                OpError::Internal(format!(
-                    "Unable to replace brick {old_name} with {new_name} for volume {}: {e}",
-                    volume.name
-                ))
-            })?;
+        {
+            let why = format!(
+                "Unable to replace brick {old_name} with {new_name} for volume {}: {e}",
+                volume.name
+            );
+            // Lost on the way or timed out, gluster may still be switching:
+            // the brick list is read again later, by cleanup, not now.
+            if e.unreachable || e.message.contains("timed out") {
+                return Err(OpError::Incomplete(why));
+            }
+            return Err(OpError::Internal(why));
+        }
         self.finish_eviction(entry, &volume, &old, &new).await
     }
 
@@ -471,12 +522,10 @@ impl Engine {
             }
         };
         self.commit(entry, QueueOutcome::NoContent, |tx| {
-            let Some(mut old) = tx.get::<BrickRecord, OpError>(&old.id)? else {
-                return Ok(());
-            };
-            match retire {
-                Some(reclaimed) => drop_brick(tx, &old, reclaimed)?,
-                None => {
+            match (tx.get::<BrickRecord, OpError>(&old.id)?, retire) {
+                (None, _) => {}
+                (Some(old), Some(reclaimed)) => drop_brick(tx, &old, reclaimed)?,
+                (Some(mut old), None) => {
                     tx.unlink(TreeName::VolumeBricks, &old.volume, &old.id)?;
                     old.retired = true;
                     old.pending.clear();
@@ -696,7 +745,15 @@ impl Engine {
             self.set_child(tx, &parent.id, Some(&child.id))?;
             tx.put(&child)
         })?;
-        self.flush().await?;
+        if let Err(e) = self.flush().await {
+            // Nothing touched a node: take the step back out.
+            let _ = self.store.transact(|tx| {
+                self.release_eviction(tx, &child)?;
+                tx.remove::<JournalEntry, OpError>(&child.id)?;
+                self.set_child(tx, &parent.id, None)
+            });
+            return Err(e);
+        }
         if !self.begin(&child.id) {
             return Err(OpError::Conflict(format!("operation {} is already running", child.id)));
         }
@@ -732,6 +789,14 @@ impl Engine {
         if let Some(child_id) = child {
             if self.begin(&child_id) {
                 let settled = match self.store.get::<JournalEntry>(&child_id)? {
+                    // A new child never ran (its journal flush failed).
+                    Some(stored) if stored.status == JournalStatus::New => self
+                        .store
+                        .transact(|tx| {
+                            self.release_eviction(tx, &stored)?;
+                            tx.remove::<JournalEntry, OpError>(&stored.id)
+                        })
+                        .map_err(OpError::from),
                     Some(stored) => self.evict_brick_execute(&stored).await,
                     None => Ok(()),
                 };
@@ -746,8 +811,13 @@ impl Engine {
         self.commit(
             entry,
             QueueOutcome::Failed(format!(
-                "evacuation {} was interrupted by a restart with {left} brick(s) left to move; repeat the request to continue",
-                entry.id
+                "evacuation {} was {} with {left} brick(s) left to move; repeat the request to continue",
+                entry.id,
+                if entry.status == JournalStatus::Stale {
+                    "interrupted by a restart"
+                } else {
+                    "stopped by a failure"
+                }
             )),
             |tx| self.set_child(tx, &entry.id, None),
         )
@@ -757,11 +827,15 @@ impl Engine {
     /// that answer again (all nodes, or one). Returns how many went.
     pub async fn reap_retired_bricks(&self, node: Option<&str>) -> Result<usize, OpError> {
         let mut reaped = 0;
+        let mut unreachable = std::collections::HashSet::new();
         for brick in self.store.scan::<BrickRecord>()? {
             if !brick.retired || node.is_some_and(|n| n != brick.node) {
                 continue;
             }
             let host = self.node(&brick.node)?.manage_host().to_string();
+            if unreachable.contains(&host) {
+                continue;
+            }
             let gid = self
                 .store
                 .get::<VolumeRecord>(&brick.volume)?
@@ -778,7 +852,10 @@ impl Engine {
                     reaped += 1;
                 }
                 Err(e) => {
-                    tracing::info!(brick = %brick.id, host = %host, error = %e, "replaced brick still awaits its node")
+                    tracing::info!(brick = %brick.id, host = %host, error = %e, "replaced brick still awaits its node");
+                    if e.unreachable {
+                        unreachable.insert(host);
+                    }
                 }
             }
         }

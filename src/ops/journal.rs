@@ -429,7 +429,7 @@ impl Engine {
         // the bricks (or names) still exist on the nodes and stay recorded.
         let outcome = self.store.transact(|tx| match &undone {
             Ok(()) => {
-                self.release_reservations(tx, &entry.action)?;
+                self.release_reservations(tx, entry)?;
                 tx.remove::<JournalEntry, OpError>(&entry.id)?;
                 queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(reason.clone()))
             }
@@ -493,8 +493,8 @@ impl Engine {
         }
     }
 
-    fn release_reservations(&self, tx: &Tx<'_>, action: &Action) -> Result<(), Abort<OpError>> {
-        match action {
+    fn release_reservations(&self, tx: &Tx<'_>, entry: &JournalEntry) -> Result<(), Abort<OpError>> {
+        match &entry.action {
             Action::AddNode { node, .. } => super::nodes::unregister_hostnames(tx, node),
             Action::AddDevice { device, .. } => super::devices::release_name(tx, device),
             Action::CreateVolume { volume_id, bricks } => self.release_volume(tx, volume_id, bricks),
@@ -508,6 +508,7 @@ impl Engine {
                 self.unmark_volume(tx, source_id, &[])
             }
             Action::DeleteVolume { volume_id, bricks } => self.unmark_volume(tx, volume_id, bricks),
+            Action::EvictBrick { .. } => self.release_eviction(tx, entry),
             _ => Ok(()),
         }
     }

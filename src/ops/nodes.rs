@@ -269,13 +269,19 @@ impl Engine {
         target: EntityState,
         heal_check: bool,
     ) -> Result<String, OpError> {
-        let node = self.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+        self.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let permit = if target == EntityState::Failed {
             Some(self.throttle.acquire().await?)
         } else {
             None
         };
+        // Decided on what the store holds after the (possibly long) wait.
+        let node = self.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
         let device_ids = self.store.children(TreeName::NodeDevices, id)?;
+        let mut brick_counts = Vec::with_capacity(device_ids.len());
+        for device in &device_ids {
+            brick_counts.push(self.store.children(TreeName::DeviceBricks, device)?.len() as u64);
+        }
         if let (EntityState::Offline, EntityState::Failed, Some(permit)) = (node.state, target, permit) {
             let mut loaded = false;
             for device in &device_ids {
@@ -287,13 +293,19 @@ impl Engine {
                     .await;
             }
         }
+        let seen_state = node.state;
         let queue_id = self.store.transact(|tx| {
             let mut node = tx
                 .get::<NodeRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
-            if tx.child_count::<OpError>(TreeName::NodeDevices, id)? != device_ids.len() as u64 {
+            let mut changed = node.state != seen_state
+                || tx.child_count::<OpError>(TreeName::NodeDevices, id)? != device_ids.len() as u64;
+            for (device, count) in device_ids.iter().zip(&brick_counts) {
+                changed |= tx.child_count::<OpError>(TreeName::DeviceBricks, device)? != *count;
+            }
+            if changed {
                 return Err(Abort::User(OpError::Conflict(format!(
-                    "devices of node {id} changed while its state was being set; retry"
+                    "node {id} or its devices changed while its state was being set; retry"
                 ))));
             }
             let outcome = match (node.state, target) {

@@ -831,7 +831,7 @@ impl Engine {
             let v = tx
                 .get::<VolumeRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
-            if !v.pending.is_empty() {
+            if !v.pending.is_empty() || bricks_busy(tx, &v.brick_order)? {
                 return Err(Abort::User(in_use("Failed to allocate volume expansion")));
             }
             reserve_bricks(tx, id, &bricks)
@@ -948,6 +948,10 @@ impl Engine {
                 .ok_or(Abort::User(OpError::id_not_found()))?;
             if !src.pending.is_empty() {
                 return Err(Abort::User(OpError::id_not_found()));
+            }
+            // The clone copies these bricks: none may be moving meanwhile.
+            if src.brick_order != source.brick_order || bricks_busy(tx, &src.brick_order)? {
+                return Err(Abort::User(in_use(&format!("Failed clone volume {id}"))));
             }
             // As in Heketi, the source answers 404 while it is being cloned
             // but stays listed.
@@ -1087,6 +1091,18 @@ impl VolumeRecord {
     fn blockinfo_has_no_block_volumes(&self) -> bool {
         self.blockinfo.block_volumes.is_empty()
     }
+}
+
+/// Whether any of the bricks is missing, retired, or part of an operation
+/// (an eviction marks only the brick it replaces).
+fn bricks_busy(tx: &Tx<'_>, ids: &[String]) -> Result<bool, Abort<OpError>> {
+    for id in ids {
+        match tx.get::<BrickRecord, OpError>(id)? {
+            Some(b) if b.pending.is_empty() && !b.retired => {}
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
 }
 
 fn marked_pending(bricks: Vec<BrickRecord>, op: &str) -> Vec<BrickRecord> {

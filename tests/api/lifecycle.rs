@@ -461,3 +461,46 @@ fn a_brick_on_an_unreachable_node_is_replaced_and_removed_when_it_answers() {
     assert_lvs_match(&s);
     s.assert_consistent();
 }
+
+#[test]
+fn a_volume_waits_while_one_of_its_bricks_is_evicted() {
+    let s = with_faults("brick_replace:*:delay:3000");
+    s.topology(4, 1);
+    let volume = s.create_volume(R3);
+    let id = s_of(&volume["id"]);
+    let (first, second) = (s_of(&volume["bricks"][0]["id"]), s_of(&volume["bricks"][1]["id"]));
+    let accepted = s.post(&format!("/bricks/to-evict/{first}"), "");
+    assert_eq!(accepted.status, 202);
+    let in_use = "The target exists, contains other items, or is in use.\n";
+    let expand = s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":1}"#);
+    assert_eq!(
+        (expand.status, expand.body),
+        (500, format!("Failed to allocate volume expansion: {in_use}"))
+    );
+    let clone = s.post(&format!("/volumes/{id}/clone"), "{}");
+    assert_eq!(
+        (clone.status, clone.body),
+        (500, format!("Failed clone volume {id}: {in_use}"))
+    );
+    let delete = s.delete(&format!("/volumes/{id}"));
+    assert_eq!(delete.status, 500, "{delete:?}");
+    let again = s.post(&format!("/bricks/to-evict/{first}"), "");
+    assert_eq!(
+        again.body,
+        format!("Failed to set up brick eviction: Can not evict brick {first}: brick is pending\n")
+    );
+    let other = s.post(&format!("/bricks/to-evict/{second}"), "");
+    assert_eq!(
+        other.body,
+        format!("Failed to set up brick eviction: Can not evict brick {second} from volume {id}: volume has pending bricks\n")
+    );
+    assert_eq!(s.wait(&accepted.location()).status, 204);
+    assert_gluster_matches(&s, &volume);
+    // Afterwards the volume takes changes again.
+    assert_eq!(
+        s.finish(s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":1}"#))
+            .status,
+        303
+    );
+    s.assert_consistent();
+}

@@ -695,6 +695,23 @@ fn assert_bricks_agree(tb: &Testbed, s: &Server, id: &str, name: &str) {
     assert_eq!(nodes.len(), 3, "one brick per node");
 }
 
+/// Runs a `brickyard` (heketi-cli compatible) command against the server;
+/// returns what it printed, asserting success.
+fn cli(s: &Server, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brickyard"))
+        .args(args)
+        .args(["--server", &s.base])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "brickyard {args:?} failed: {printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed
+}
+
 /// One field of one brick of a volume's info.
 fn brick_field(s: &Server, volume: &str, brick: &str, field: &str) -> String {
     s.get(&format!("/volumes/{volume}")).json()["bricks"]
@@ -786,10 +803,15 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
     // 1. A failed device: its brick moves to another device.
     let (old_id, old_name, old_node) = store_bricks(&tb, &s, &id).into_iter().find(|b| b.2 == 1).unwrap();
     let device = brick_field(&s, &id, &old_id, "device");
-    assert_eq!(s.set_state("devices", &device, "offline").status, 204);
+    assert_eq!(
+        cli(&s, &["device", "disable", &device]),
+        format!("Device {device} is now offline\n")
+    );
     let t = Instant::now();
-    let done = s.set_state("devices", &device, "failed");
-    assert_eq!(done.status, 204, "device failed: {done:?}");
+    assert_eq!(
+        cli(&s, &["device", "remove", &device]),
+        format!("Device {device} is now removed\n")
+    );
     println!(
         "  device evacuation (one brick) took {:.2} s",
         t.elapsed().as_secs_f64()
@@ -820,8 +842,10 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
 
     // 2. Brick evict on node 2's brick.
     let (evicted, evicted_name, _) = store_bricks(&tb, &s, &id).into_iter().find(|b| b.2 == 2).unwrap();
-    let done = s.finish(s.post(&format!("/bricks/to-evict/{evicted}"), ""));
-    assert_eq!(done.status, 204, "evict: {done:?}");
+    assert_eq!(
+        cli(&s, &["brick", "evict", &evicted]),
+        format!("Brick {evicted} evicted\n")
+    );
     assert!(!gluster_bricks(&tb, &name).contains(&evicted_name));
     assert_bricks_agree(&tb, &s, &id, &name);
     assert_files_intact(&mnt, FILES);
@@ -833,9 +857,14 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
     let third = node_id(&tb, &s, 3);
     let set_nodes: Vec<usize> = store_bricks(&tb, &s, &id).into_iter().map(|b| b.2).collect();
     assert!(set_nodes.contains(&3), "node 3 holds a brick: {set_nodes:?}");
-    assert_eq!(s.set_state("nodes", &third, "offline").status, 204);
-    let done = s.set_state("nodes", &third, "failed");
-    assert_eq!(done.status, 204, "node failed: {done:?}");
+    assert_eq!(
+        cli(&s, &["node", "disable", &third]),
+        format!("Node {third} is now offline\n")
+    );
+    assert_eq!(
+        cli(&s, &["node", "remove", &third]),
+        format!("Node {third} is now removed\n")
+    );
     let node = s.get(&format!("/nodes/{third}")).json();
     assert_eq!(node["state"], "failed");
     for d in node["devices"].as_array().unwrap() {
@@ -878,14 +907,31 @@ fn failed_devices_and_nodes_move_their_bricks(_: &Testbed) {
     s.assert_consistent();
 
     // 5. The emptied device and node go.
-    assert_eq!(s.finish(s.delete(&format!("/devices/{device}"))).status, 204);
+    assert_eq!(
+        cli(&s, &["device", "delete", &device]),
+        format!("Device {device} deleted\n")
+    );
     let vgs = tb.sh(1, "/usr/sbin/lvm vgs -o vg_name --noheadings");
     assert!(!vgs.contains(&device), "node 1 keeps vg_{device}: {vgs}");
     for d in node["devices"].as_array().unwrap() {
-        let done = s.finish(s.delete(&format!("/devices/{}", d["id"].as_str().unwrap())));
-        assert_eq!(done.status, 204, "{done:?}");
+        let d = d["id"].as_str().unwrap();
+        assert_eq!(cli(&s, &["device", "delete", d]), format!("Device {d} deleted\n"));
     }
-    assert_eq!(s.finish(s.delete(&format!("/nodes/{third}"))).status, 204);
+    assert_eq!(cli(&s, &["node", "delete", &third]), format!("Node {third} deleted\n"));
+    // Resync reads the remaining devices' sizes from LVM; space still adds up.
+    let survivor = brick_field(&s, &id, &store_bricks(&tb, &s, &id)[0].0, "device");
+    let before = s.get(&format!("/devices/{survivor}")).json()["storage"].clone();
+    assert_eq!(
+        cli(&s, &["device", "resync", &survivor]),
+        format!("Device {survivor} updated\n")
+    );
+    let after = s.get(&format!("/devices/{survivor}")).json()["storage"].clone();
+    assert_eq!(after["used"], before["used"], "the bricks' account of used space stays");
+    assert_eq!(
+        after["total"], before["total"],
+        "LVM reports the size recorded at setup"
+    );
+    s.assert_consistent();
     let pool = tb.sh(1, "gluster --mode=script pool list");
     assert!(!pool.contains(&tb.ip(3)), "node 3 left the pool: {pool}");
 
