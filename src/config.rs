@@ -726,6 +726,33 @@ mod tests {
         assert_eq!(c.auth.iat_leeway_secs, 120);
     }
 
+    /// The heketi.json shipped in the Kubernetes Secret, with the
+    /// Deployment's environment, is a configuration Brickyard accepts.
+    #[test]
+    fn the_kubernetes_secret_config_parses_as_deployed() {
+        let manifest = include_str!("../docker/kubernetes/brickyard-config-secret.yaml");
+        let (_, rest) = manifest.split_once("heketi.json: |\n").unwrap();
+        let json: String = rest
+            .lines()
+            .take_while(|l| l.starts_with("    ") || l.is_empty())
+            .map(|l| format!("{}\n", l.trim_start()))
+            .collect();
+        let deployed = env(&[
+            ("HEKETI_EXECUTOR", "kubernetes"),
+            ("HEKETI_KUBE_GLUSTER_DAEMONSET", "y"),
+            ("HEKETI_FSTAB", "/var/lib/heketi/fstab"),
+            ("HEKETI_SNAPSHOT_LIMIT", "14"),
+            ("HEKETI_DB_PATH", "/var/lib/heketi/heketi.db"),
+            ("HEKETI_KUBE_NAMESPACE", "default"),
+        ]);
+        let c = heketi(&json, Flags::default(), &deployed).unwrap();
+        assert_eq!(c.executor, ExecutorKind::Kubernetes);
+        assert_eq!(c.listen.port(), 8080);
+        assert!(c.auth.enabled);
+        assert_eq!(c.auth.admin_key, "CHANGE-ME-admin-key");
+        assert_eq!(c.store_path, PathBuf::from("/var/lib/heketi/heketi.db"));
+    }
+
     #[test]
     fn empty_executor_means_ssh_and_unknown_is_refused() {
         let text = r#"{"port":"1","jwt":{"admin":{"key":"a"},"user":{"key":"u"}},"glusterfs":{}}"#;
