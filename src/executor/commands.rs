@@ -379,6 +379,11 @@ impl CommandConfig {
         format!("{} volume heal {} info --xml", self.gluster(), q(name))
     }
 
+    /// Starts an index heal now instead of at the self-heal daemon's next crawl.
+    pub fn heal_start(&self, name: &str) -> String {
+        format!("{} volume heal {}", self.gluster(), q(name))
+    }
+
     /// Swaps one brick (`host:/path`) for another; gluster heals the new one.
     pub fn brick_replace(&self, volume: &str, old: &str, new: &str) -> String {
         format!(
@@ -612,6 +617,10 @@ mod tests {
             c.brick_replace("vol_1", "h1:/var/lib/heketi/mounts/vg_a/brick_b/brick", "h2:/p/brick"),
             "gluster --mode=script --timeout=600 volume replace-brick vol_1 \
              h1:/var/lib/heketi/mounts/vg_a/brick_b/brick h2:/p/brick commit force"
+        );
+        assert_eq!(
+            c.heal_start("vol_1"),
+            "gluster --mode=script --timeout=600 volume heal vol_1"
         );
         let hostile = c.brick_replace("v;reboot", "h:/a b", "$(id):/x");
         assert_eq!(

@@ -20,7 +20,7 @@
 //! `glusterd_check`, `peer_probe`, `peer_detach`, `device_setup`,
 //! `device_info`, `device_teardown`, `device_forget`, `brick_create`,
 //! `brick_destroy`, `volume_create`, `volume_expand`, `volume_destroy`,
-//! `volume_clone`, `volume_info`, `heal_info`, `brick_replace`.
+//! `volume_clone`, `volume_info`, `heal_info`, `heal_start`, `brick_replace`.
 //!
 //! Heal info reports every brick `Connected` with nothing to heal.
 
@@ -642,6 +642,13 @@ impl Executor for MockExecutor {
                 entries: "0".into(),
             })
             .collect())
+    }
+
+    async fn heal_start(&self, host: &str, name: &str) -> Result<(), ExecError> {
+        self.enter("heal_start", host).await?;
+        let line = self.commands.heal_start(name);
+        self.mutate(|n| n.hosts.entry(host.to_string()).or_default().commands.push(line))
+            .map_err(|e| ExecError::new(host, "heal_start", e))
     }
 
     async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {

@@ -201,6 +201,8 @@ pub trait Executor: Send + Sync {
     /// `replace-brick ... commit force`: from here on gluster serves from
     /// `new` and heals it from the rest of its set.
     async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError>;
+    /// Starts healing a volume now (best effort: failures are only logged).
+    async fn heal_start(&self, host: &str, name: &str) -> Result<(), ExecError>;
     /// Connection and command counters of a real transport.
     fn transport_stats(&self) -> Option<transport::StatsSnapshot> {
         None

@@ -554,6 +554,13 @@ impl Executor for RemoteExecutor {
         parse::heal_info(&out.stdout).map_err(|e| Failure::unreadable(command, e).into_error(host, "heal_info"))
     }
 
+    async fn heal_start(&self, host: &str, name: &str) -> Result<(), ExecError> {
+        self.one(host, self.commands.heal_start(name), self.cli_minutes())
+            .await
+            .map(|_| ())
+            .map_err(|f| f.into_error(host, "heal_start"))
+    }
+
     async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {
         let command = self.commands.brick_replace(volume, old, new);
         self.one(host, command, self.cli_minutes())

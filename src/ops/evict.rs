@@ -490,6 +490,12 @@ impl Engine {
             }
             return Err(OpError::Internal(why));
         }
+        // Heal the new brick now, not at the self-heal daemon's next crawl
+        // (up to ten minutes away), so the next replacement's heal check
+        // can pass sooner.
+        if let Err(e) = self.executor.heal_start(&host, &volume.name).await {
+            tracing::info!(volume = %volume.name, error = %e, "starting a heal failed; the self-heal daemon will get to it");
+        }
         self.finish_eviction(entry, &volume, &old, &new).await
     }
 

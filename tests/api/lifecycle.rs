@@ -136,6 +136,7 @@ fn failing_a_device_moves_its_bricks_and_frees_it_for_delete() {
     assert_ne!(moved["device"], device.as_str());
     assert_gluster_matches(&s, &volume);
     assert_eq!(commands_run(&s, "replace-brick"), 1);
+    assert_eq!(commands_run(&s, "volume heal"), 1, "healing starts at once");
     assert_lvs_match(&s);
     s.assert_consistent();
 
@@ -420,16 +421,18 @@ fn an_evict_killed_after_gluster_switched_is_finished_at_start_up() {
 
 #[test]
 fn a_brick_on_an_unreachable_node_is_replaced_and_removed_when_it_answers() {
-    // Node 1 answers its four checks while nodes 1-4 join, then no more.
-    let mut s = with_faults(
-        "brick_destroy@node1:*:fail:ssh: connect to host node1: No route to host,\
-         glusterd_check@node1:5+:fail:ssh: connect to host node1: No route to host",
-    );
+    let mut s = Server::start();
     let (_, nodes) = s.topology(4, 1);
     // The volume goes on nodes 1-3; node 4 then takes the replacement.
     assert_eq!(s.set_state("nodes", &nodes[3], "offline").status, 204);
     let volume = s.create_volume(R3);
     assert_eq!(s.set_state("nodes", &nodes[3], "online").status, 204);
+    // From now on node 1 cannot be reached.
+    let unreachable = "ssh: connect to host node1: No route to host";
+    s.restart_with_env(vec![(
+        "BRICKYARD_MOCK_FAULTS".into(),
+        format!("brick_destroy@node1:*:fail:{unreachable},glusterd_check@node1:*:fail:{unreachable}"),
+    )]);
     let brick = volume["bricks"]
         .as_array()
         .unwrap()
