@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use crate::api::{self, App, AppState};
 use crate::config::{AdminMode, Config, ExecutorKind};
 use crate::executor::commands::CommandConfig;
+use crate::executor::kube::KubeTransport;
 use crate::executor::mock::MockExecutor;
 use crate::executor::remote::RemoteExecutor;
 use crate::executor::ssh::{HostKeyPolicy, SshSettings, SshTransport};
@@ -48,7 +49,7 @@ fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
     })
 }
 
-fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
+async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
     match config.executor {
         ExecutorKind::Mock => {
             let mock = if config.mock.in_memory {
@@ -71,16 +72,33 @@ fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
                 config.ssh.debug_umount_failures,
             )))
         }
-        ExecutorKind::Kubernetes => bail!(
-            "the kubernetes executor is not available in this Brickyard build yet; \
-             set glusterfs.executor (or HEKETI_EXECUTOR) to \"mock\""
-        ),
+        ExecutorKind::Kubernetes => {
+            let kube = &config.kube;
+            let transport = KubeTransport::connect(
+                &kube.namespace,
+                kube.use_pod_names,
+                kube.gluster_daemonset,
+                kube.max_connections,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            let transport = if kube.disable_timeout_prefix {
+                transport.without_timeout_prefix()
+            } else {
+                transport
+            };
+            Ok(Arc::new(RemoteExecutor::new(
+                Arc::new(transport),
+                CommandConfig::from(kube),
+                kube.debug_umount_failures,
+            )))
+        }
     }
 }
 
 /// Opens everything and returns the shared application state, with start-up
 /// recovery running in the background.
-pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
+pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
     let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
     if let Some(from) = store.migrated_from() {
         let report = crate::ops::check::check_store(&store).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -94,7 +112,7 @@ pub fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
             tracing::info!(from, "store migrated; consistency check passed");
         }
     }
-    let executor = build_executor(config)?;
+    let executor = build_executor(config).await?;
     let engine = Engine::new(
         store,
         executor,
@@ -190,7 +208,7 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         );
         tracing::warn!("authentication disabled");
     }
-    let app = build(&config, log)?;
+    let app = build(&config, log).await?;
     let leftovers = app.engine.mark_stale().map_err(anyhow::Error::msg)?;
     if !leftovers.is_empty() {
         tracing::warn!(

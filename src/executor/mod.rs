@@ -4,6 +4,7 @@
 //! nodes for tests.
 
 pub mod commands;
+pub mod kube;
 pub mod mock;
 pub mod parse;
 pub mod remote;

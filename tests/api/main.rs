@@ -11,6 +11,9 @@ mod devices;
 mod dump;
 mod durability;
 mod import;
+mod kube;
+#[path = "../support/kube_standin.rs"]
+mod kube_standin;
 mod lifecycle;
 mod migrations;
 mod nodes;

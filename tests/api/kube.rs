@@ -1,0 +1,425 @@
+//! The Kubernetes transport against the API-server stand-in
+//! (`tests/support/kube_standin.rs`): pod lookup in Heketi's three modes,
+//! the exec subprotocol (v5 and v4), exit codes, failures and timeouts.
+//! Commands run as local processes here; the e2e suite runs them on real
+//! storage nodes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brickyard::executor::commands::q;
+use brickyard::executor::kube::{KubeSettings, KubeTransport, PodLookup};
+use brickyard::executor::transport::Transport;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::harness::{Options, Server};
+use crate::kube_standin::{local_runner, Faults, KubeStandin, Runner, StandinPod, V4, V5};
+
+const TOKEN: &str = "standin-token";
+const NS: &str = "glusterfs";
+
+fn cluster_pods() -> Vec<StandinPod> {
+    let mut unlabelled = StandinPod::glusterfs("web-1", NS, "node1");
+    unlabelled.labels.clear();
+    let mut by_label = StandinPod::glusterfs("glusterfs-node3", NS, "node3");
+    by_label.labels.insert("glusterfs-node".into(), "node3".into());
+    vec![
+        StandinPod::glusterfs("glusterfs-b", NS, "node1"),
+        StandinPod::glusterfs("glusterfs-c", NS, "node2"),
+        StandinPod::glusterfs("glusterfs-z", "elsewhere", "node1"),
+        unlabelled,
+        by_label,
+    ]
+}
+
+fn standin() -> KubeStandin {
+    KubeStandin::start(cluster_pods(), TOKEN, local_runner())
+}
+
+async fn transport_with(standin: &KubeStandin, token: &str, settings: KubeSettings) -> KubeTransport {
+    let yaml = standin.kubeconfig(NS).replace(TOKEN, token);
+    let kubeconfig = Kubeconfig::from_yaml(&yaml).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.default_retry = false;
+    KubeTransport::new(kube::Client::try_from(config).unwrap(), settings)
+}
+
+fn settings(lookup: PodLookup) -> KubeSettings {
+    let mut s = KubeSettings::new(
+        NS.into(),
+        lookup == PodLookup::PodName,
+        lookup == PodLookup::DaemonSet,
+        0,
+    );
+    s.watchdog_grace = Duration::from_secs(2);
+    s
+}
+
+async fn transport(standin: &KubeStandin) -> KubeTransport {
+    transport_with(standin, TOKEN, settings(PodLookup::DaemonSet)).await
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_command_runs_in_the_nodes_pod_with_its_output_and_exit_code() {
+    let standin = standin();
+    let t = transport(&standin).await;
+    let out = t.run("node1", "echo out; echo err >&2; exit 3", MINUTE).await.unwrap();
+    assert_eq!(
+        (out.status, out.stdout.as_str(), out.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    let ok = t.run("node2", "printf ok", MINUTE).await.unwrap();
+    assert_eq!((ok.status, ok.stdout.as_str()), (0, "ok"));
+
+    let execs = standin.execs();
+    assert_eq!(execs.len(), 2);
+    assert_eq!(
+        execs[0].pod, "glusterfs-b",
+        "the labelled pod on node1 in the namespace"
+    );
+    assert_eq!(execs[1].pod, "glusterfs-c");
+    assert_eq!(execs[0].container.as_deref(), Some("glusterfs"));
+    assert_eq!(execs[0].protocol, V5, "v5 when the server offers it");
+    assert_eq!(execs[0].authorization, format!("Bearer {TOKEN}"));
+    assert_eq!(
+        execs[0].argv,
+        ["timeout", "1m", "bash", "-c", "echo out; echo err >&2; exit 3"]
+    );
+    assert_eq!(
+        execs[1].uri,
+        "/api/v1/namespaces/glusterfs/pods/glusterfs-c/exec?&stdout=true&stderr=true&container=glusterfs\
+         &command=timeout&command=1m&command=bash&command=-c&command=printf+ok"
+    );
+    let lists: Vec<String> = standin
+        .requests()
+        .into_iter()
+        .filter(|r| !r.contains("/exec"))
+        .collect();
+    assert_eq!(
+        lists, ["GET /api/v1/namespaces/glusterfs/pods?&labelSelector=glusterfs-node"; 2],
+        "the pod is looked up for every command, by Heketi's DaemonSet label"
+    );
+    assert_eq!(t.stats().snapshot().commands, 2);
+}
+
+#[tokio::test]
+async fn the_v4_protocol_gives_the_same_results() {
+    let standin = standin();
+    standin.set_faults(Faults {
+        v4_only: true,
+        ..Faults::default()
+    });
+    let t = transport(&standin).await;
+    let out = t.run("node1", "echo v4; exit 7", MINUTE).await.unwrap();
+    assert_eq!((out.status, out.stdout.as_str()), (7, "v4\n"));
+    assert_eq!(standin.execs()[0].protocol, V4);
+}
+
+#[tokio::test]
+async fn large_output_on_both_streams_arrives_whole() {
+    let standin = standin();
+    let t = transport(&standin).await;
+    let out = t
+        .run(
+            "node1",
+            "head -c 300000 /dev/zero | tr '\\0' o; head -c 200000 /dev/zero | tr '\\0' e >&2",
+            MINUTE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.status, 0);
+    assert_eq!(out.stdout.len(), 300_000);
+    assert!(out.stdout.bytes().all(|b| b == b'o'));
+    assert_eq!(out.stderr.len(), 200_000);
+}
+
+#[tokio::test]
+async fn hostile_values_stay_one_quoted_argument() {
+    let standin = standin();
+    let t = transport(&standin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pwned");
+    let hostile = format!("x'; touch {m}; echo '$(touch {m})`touch {m}`\"", m = marker.display());
+    let out = t
+        .run("node1", &format!("printf %s {}", q(&hostile)), MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(out.status, 0, "{out:?}");
+    assert_eq!(out.stdout, hostile, "printed back literally");
+    assert!(!marker.exists(), "no command of the value's own ran");
+    assert_eq!(standin.execs()[0].argv[4], format!("printf %s {}", q(&hostile)));
+}
+
+#[tokio::test]
+async fn pods_are_found_by_name_and_by_label() {
+    let standin = standin();
+    let by_name = transport_with(&standin, TOKEN, settings(PodLookup::PodName)).await;
+    let out = by_name.run("glusterfs-c", "echo named", MINUTE).await.unwrap();
+    assert_eq!(out.stdout, "named\n");
+    let gone = by_name.run("glusterfs-gone", "true", MINUTE).await.unwrap_err();
+    assert_eq!(
+        gone.0,
+        "pod glusterfs-gone not found in namespace glusterfs: it may have been deleted"
+    );
+    assert!(standin
+        .requests()
+        .contains(&"GET /api/v1/namespaces/glusterfs/pods/glusterfs-c".to_string()));
+
+    let by_label = transport_with(&standin, TOKEN, settings(PodLookup::Label)).await;
+    let out = by_label.run("node3", "echo labelled", MINUTE).await.unwrap();
+    assert_eq!(out.stdout, "labelled\n");
+    assert!(standin
+        .requests()
+        .contains(&"GET /api/v1/namespaces/glusterfs/pods?&labelSelector=glusterfs-node%3D%3Dnode3".to_string()));
+    let none = by_label.run("node9", "true", MINUTE).await.unwrap_err();
+    assert_eq!(none.0, "No pods with the label 'glusterfs-node=node9' were found");
+    let mut pods = cluster_pods();
+    let mut twin = StandinPod::glusterfs("glusterfs-node3-new", NS, "node3");
+    twin.labels.insert("glusterfs-node".into(), "node3".into());
+    pods.push(twin);
+    standin.set_pods(pods);
+    let two = by_label.run("node3", "true", MINUTE).await.unwrap_err();
+    assert_eq!(
+        two.0,
+        "Found 2 pods sharing the same label 'glusterfs-node=node3': glusterfs-node3, glusterfs-node3-new"
+    );
+}
+
+#[tokio::test]
+async fn a_daemonset_node_without_a_running_pod_gets_a_clear_error() {
+    let standin = standin();
+    let t = transport(&standin).await;
+    let missing = t.run("node7", "true", MINUTE).await.unwrap_err();
+    assert_eq!(
+        missing.0,
+        "Unable to find a GlusterFS pod on host node7 with a label key glusterfs-node"
+    );
+    // The pod is being replaced: the old one terminates, the new one is not yet running.
+    let mut old = StandinPod::glusterfs("glusterfs-a", NS, "node2");
+    old.deleting = true;
+    let mut new = StandinPod::glusterfs("glusterfs-y", NS, "node2");
+    new.phase = "Pending".into();
+    standin.set_pods(vec![old, new]);
+    let pending = t.run("node2", "true", MINUTE).await.unwrap_err();
+    assert!(
+        pending.0.contains("glusterfs-y") && pending.0.contains("phase Pending"),
+        "the API server's refusal, named: {}",
+        pending.0
+    );
+}
+
+#[tokio::test]
+async fn refusals_and_broken_streams_are_errors_not_exit_codes() {
+    let standin = standin();
+    let t = transport(&standin).await;
+
+    standin.set_faults(Faults {
+        forbid_exec: true,
+        ..Faults::default()
+    });
+    let forbidden = t.run("node1", "true", MINUTE).await.unwrap_err();
+    assert!(
+        forbidden
+            .0
+            .starts_with("exec in pod glusterfs-b: pods \"glusterfs-b\" is forbidden"),
+        "{}",
+        forbidden.0
+    );
+    assert!(
+        forbidden.0.contains("(403)") && forbidden.0.contains("get, create on pods/exec"),
+        "{}",
+        forbidden.0
+    );
+
+    standin.set_faults(Faults {
+        drop_status: true,
+        ..Faults::default()
+    });
+    let dropped = t.run("node1", "echo partial", MINUTE).await.unwrap_err();
+    assert!(dropped.0.contains("ended without an exit status"), "{}", dropped.0);
+
+    standin.set_faults(Faults {
+        malformed_status: true,
+        ..Faults::default()
+    });
+    let malformed = t.run("node1", "true", MINUTE).await.unwrap_err();
+    assert!(malformed.0.starts_with("exec in pod glusterfs-b: "), "{}", malformed.0);
+
+    standin.set_faults(Faults::default());
+    let missing_program = t.run("node1", "exec /nonexistent/program", MINUTE).await.unwrap();
+    assert_eq!(missing_program.status, 127, "bash's own exit code comes through");
+
+    let wrong_token = transport_with(&standin, "stolen", settings(PodLookup::DaemonSet)).await;
+    let refused = wrong_token.run("node1", "true", MINUTE).await.unwrap_err();
+    assert!(
+        refused.0.contains("Unauthorized") && refused.0.contains("401"),
+        "{}",
+        refused.0
+    );
+}
+
+#[tokio::test]
+async fn a_command_past_its_time_is_a_timeout() {
+    let standin = standin();
+    let t = transport(&standin).await;
+    // `timeout` in the pod ends the command: exit 124 is Heketi's timeout.
+    let killed = t.run("node1", "sleep 20", Duration::from_secs(1)).await.unwrap_err();
+    assert_eq!(killed.0, "timeout: the command ran out of its 1s in pod glusterfs-b");
+    assert_eq!(standin.execs()[0].argv[..2], ["timeout", "1s"]);
+
+    // The stream never reports: Brickyard's own watchdog gives up.
+    standin.set_faults(Faults {
+        status_delay: Some(Duration::from_secs(30)),
+        ..Faults::default()
+    });
+    let silent = t.run("node1", "true", Duration::from_secs(1)).await.unwrap_err();
+    assert!(
+        silent
+            .0
+            .starts_with("timeout: no answer from the GlusterFS pod of node1"),
+        "{}",
+        silent.0
+    );
+}
+
+#[tokio::test]
+async fn max_connections_queues_sessions_instead_of_failing_them() {
+    let standin = standin();
+    let mut s = settings(PodLookup::DaemonSet);
+    s.max_connections = Some(1);
+    let t = Arc::new(transport_with(&standin, TOKEN, s).await);
+    let runs = (0..3).map(|_| {
+        let t = t.clone();
+        tokio::spawn(async move {
+            t.run("node1", "date +%s%N; sleep 0.3; date +%s%N", MINUTE)
+                .await
+                .unwrap()
+        })
+    });
+    let mut spans: Vec<(u128, u128)> = Vec::new();
+    for run in runs {
+        let out = run.await.unwrap();
+        assert_eq!(out.status, 0);
+        let times: Vec<u128> = out.stdout.lines().map(|l| l.parse().unwrap()).collect();
+        spans.push((times[0], times[1]));
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "one session at a time: {spans:?}");
+    }
+}
+
+/// A runner for the server test: every command "succeeds" without running.
+fn inert_runner() -> Runner {
+    Arc::new(|_pod, _argv| std::process::Command::new("true"))
+}
+
+#[test]
+fn the_server_reaches_nodes_through_the_kubernetes_executor() {
+    let standin = KubeStandin::start(cluster_pods(), TOKEN, inert_runner());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, standin.kubeconfig("default")).unwrap();
+    let s = Server::with(Options {
+        glusterfs: Some(serde_json::json!({"executor": "ssh", "kubeexec": {"namespace": "wrong"}})),
+        env: vec![
+            ("HEKETI_EXECUTOR".into(), "kubernetes".into()),
+            ("HEKETI_KUBE_GLUSTER_DAEMONSET".into(), "y".into()),
+            ("HEKETI_KUBE_NAMESPACE".into(), NS.into()),
+            ("KUBECONFIG".into(), kubeconfig.display().to_string()),
+        ],
+        ..Options::default()
+    });
+    let cluster = s.create_cluster();
+    s.add_node(&cluster, 1, "node1", "10.0.0.1");
+    let exec = &standin.execs()[0];
+    assert_eq!(exec.pod, "glusterfs-b");
+    assert_eq!(exec.argv, ["timeout", "10m", "bash", "-c", "systemctl status glusterd"]);
+
+    let body =
+        serde_json::json!({"zone": 2, "hostnames": {"manage": ["node9"], "storage": ["10.0.0.9"]}, "cluster": cluster});
+    let refused = s.post("/nodes", &body.to_string());
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.body,
+        "Unable to reach node node9: node9: \"systemctl status glusterd\" failed: \
+         Unable to find a GlusterFS pod on host node9 with a label key glusterfs-node\n"
+    );
+}
+
+#[test]
+fn without_a_cluster_to_talk_to_the_server_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brickyard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(dir.path().join("store"))
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("HEKETI_EXECUTOR", "kubernetes")
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot configure the Kubernetes client (no kubeconfig, not in a pod?)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_stand_in_refuses_what_a_real_api_server_refuses() {
+    let standin = standin();
+    let http = reqwest::blocking::Client::new();
+    let get = |path: &str, token: &str| {
+        let r = http
+            .get(format!("{}{path}", standin.url()))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (code, body) = get("/api/v1/namespaces/glusterfs/pods", "nope");
+    assert_eq!(code, 401, "{body}");
+    let (code, body) = get(
+        "/api/v1/namespaces/glusterfs/pods?fieldSelector=spec.nodeName%3Dnode2",
+        TOKEN,
+    );
+    assert_eq!(code, 200);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["glusterfs-c"]);
+    let (code, _) = get("/api/v1/namespaces/glusterfs/pods?labelSelector=a%3D%3Db%3Dc", TOKEN);
+    assert_eq!(code, 400, "a selector it cannot parse");
+    let (code, body) = get("/api/v1/namespaces/glusterfs/pods/none", TOKEN);
+    assert_eq!(code, 404);
+    assert!(body.contains(r#""reason":"NotFound""#), "{body}");
+    let exec = "/api/v1/namespaces/glusterfs/pods/glusterfs-b/exec?stdout=true&command=true";
+    let (code, body) = get(exec, TOKEN);
+    assert_eq!((code, body.contains("Upgrade request required")), (400, true), "{body}");
+    let (code, body) = get(
+        "/api/v1/namespaces/glusterfs/pods/glusterfs-b/exec?stdout=false&command=true",
+        TOKEN,
+    );
+    assert_eq!(code, 400);
+    assert!(body.contains("at least 1 of stdin, stdout, stderr"), "{body}");
+    let (code, body) = get(
+        "/api/v1/namespaces/glusterfs/pods/glusterfs-b/exec?stdout=1&container=other&command=true",
+        TOKEN,
+    );
+    assert_eq!(code, 400);
+    assert!(
+        body.contains("container other is not valid for pod glusterfs-b"),
+        "{body}"
+    );
+    assert!(standin.execs().is_empty(), "nothing ran");
+}
