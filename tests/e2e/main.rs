@@ -1,5 +1,6 @@
-//! End-to-end suite: the real `brickyard` server with its SSH executor
-//! against real GlusterFS storage nodes (`scripts/testbed`), as root.
+//! End-to-end suite: the real `brickyard` server with its SSH executor (and
+//! its Kubernetes executor, through the API-server stand-in) against real
+//! GlusterFS storage nodes (`scripts/testbed`), as root.
 //! Run with `cargo test --release --test e2e [-- NAME...]`.
 //!
 //! The scenarios share one testbed and run in order; each starts its own
@@ -8,6 +9,9 @@
 
 #[path = "../api/harness.rs"]
 mod harness;
+mod kube;
+#[path = "../support/kube_standin.rs"]
+mod kube_standin;
 mod testbed;
 mod vm;
 
@@ -20,7 +24,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 12] = [
+const SCENARIOS: [(&str, Scenario); 13] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -31,6 +35,10 @@ const SCENARIOS: [(&str, Scenario); 12] = [
     ("host_keys_learnt_then_enforced", host_keys_learnt_then_enforced),
     ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),
     ("pooled_connections_and_overhead", pooled_connections_and_overhead),
+    (
+        "kubernetes_executor_volume_lifecycle",
+        kube::volume_lifecycle_through_pod_exec,
+    ),
     // These bring up their own nodes: keep them after every three-node scenario.
     ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
     (
@@ -131,12 +139,17 @@ fn load_topology(tb: &Testbed, s: &Server) -> Value {
 }
 
 fn load_topology_with(tb: &Testbed, s: &Server, disks: usize) -> Value {
+    load_topology_as(tb, s, disks, |i| tb.ip(i))
+}
+
+/// Like `load_topology_with`, with each node's manage hostname from `manage`.
+fn load_topology_as(tb: &Testbed, s: &Server, disks: usize, manage: impl Fn(usize) -> String) -> Value {
     let nodes: Vec<Value> = (1..=tb.nodes)
         .map(|i| {
             let devices: Vec<Value> = (1..=disks)
                 .map(|d| json!({"name": tb.disk(i, d), "destroydata": false}))
                 .collect();
-            json!({"node": {"hostnames": {"manage": [tb.ip(i)], "storage": [tb.ip(i)]}, "zone": i},
+            json!({"node": {"hostnames": {"manage": [manage(i)], "storage": [tb.ip(i)]}, "zone": i},
                    "devices": devices})
         })
         .collect();
@@ -290,12 +303,18 @@ fn replica3_lifecycle(tb: &Testbed) {
     let unmounted = std::process::Command::new("umount").arg(&mnt).status().unwrap();
     assert!(unmounted.success());
 
+    delete_volume_then_topology(tb, &s, &id);
+}
+
+/// Deletes the volume, checks that the three nodes are clean and every
+/// device whole, then removes the topology.
+fn delete_volume_then_topology(tb: &Testbed, s: &Server, id: &str) {
     let done = s.finish(s.delete(&format!("/volumes/{id}")));
     assert_eq!(done.status, 204, "delete: {done:?}");
     assert_nodes_clean(tb, &[1, 2, 3]);
-    assert_space_whole(&s);
+    assert_space_whole(s);
     s.assert_consistent();
-    remove_topology(tb, &s);
+    remove_topology(tb, s);
 }
 
 /// The testbed node holding a brick.

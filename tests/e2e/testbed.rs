@@ -100,6 +100,13 @@ impl Testbed {
             .unwrap_or_else(|| panic!("{ip} is no testbed node"))
     }
 
+    /// The process that runs `argv` inside node `node`'s namespaces.
+    pub fn node_command(node: usize, argv: &[String]) -> Command {
+        let mut command = Command::new(script());
+        command.arg("exec").arg(node.to_string()).args(argv).envs(knobs());
+        command
+    }
+
     /// Runs a shell command line inside node `node`'s namespaces.
     pub fn try_sh(&self, node: usize, command: &str) -> Output {
         run(&["exec", &node.to_string(), "bash", "-c", command])

@@ -1,0 +1,107 @@
+//! The Kubernetes executor end to end: the server execs every command into
+//! "GlusterFS pods" of the API-server stand-in, which runs them in the
+//! testbed's storage nodes; real glusterd, real bricks, a real FUSE mount.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::harness::{Options, Server};
+use crate::kube_standin::{Faults, KubeStandin, StandinPod, V4, V5};
+use crate::testbed::Testbed;
+use crate::{delete_volume_then_topology, load_topology_as, node_of_brick, volume_body};
+
+const NS: &str = "glusterfs";
+const TOKEN: &str = "e2e-service-account-token";
+
+/// One DaemonSet pod per node, scheduled on the node named by its testbed
+/// hostname; beside node 1's pod, an old one still terminating.
+fn pods(tb: &Testbed) -> Vec<StandinPod> {
+    let mut pods: Vec<StandinPod> = (1..=tb.nodes)
+        .map(|i| StandinPod::glusterfs(&format!("glusterfs-n{i}"), NS, &hostname(tb, i)))
+        .collect();
+    let mut old = StandinPod::glusterfs("glusterfs-zz-old", NS, &hostname(tb, 1));
+    old.deleting = true;
+    pods.push(old);
+    pods
+}
+
+fn hostname(tb: &Testbed, node: usize) -> String {
+    tb.var(&format!("TESTBED_NODE{node}_HOSTNAME"))
+}
+
+pub fn volume_lifecycle_through_pod_exec(tb: &Testbed) {
+    let nodes: Vec<(String, usize)> = (1..=tb.nodes).map(|i| (hostname(tb, i), i)).collect();
+    let standin = KubeStandin::start(
+        pods(tb),
+        TOKEN,
+        Arc::new(move |pod: &StandinPod, argv: &[String]| {
+            let node = nodes
+                .iter()
+                .find(|(name, _)| *name == pod.node_name)
+                .map(|(_, i)| *i)
+                .expect("every stand-in pod sits on a testbed node");
+            Testbed::node_command(node, argv)
+        }),
+    );
+    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(kubeconfig.path(), standin.kubeconfig("default")).unwrap();
+    let s = Server::with(Options {
+        glusterfs: Some(json!({"executor": "kubernetes",
+                               "kubeexec": {"namespace": NS, "gluster_daemonset": true}})),
+        env: vec![("KUBECONFIG".into(), kubeconfig.path().display().to_string())],
+        wait_secs: 180,
+        ..Options::default()
+    });
+    load_topology_as(tb, &s, 1, |i| hostname(tb, i));
+    let pool = tb.sh(1, "gluster --mode=script pool list");
+    assert_eq!(pool.matches("Connected").count(), 3, "peered through pod exec: {pool}");
+
+    let info = s.create_volume(&volume_body(1, 3, 0));
+    let name = info["name"].as_str().unwrap().to_string();
+    let id = info["id"].as_str().unwrap().to_string();
+    let gluster = tb.sh(2, &format!("gluster --mode=script volume info {name}"));
+    assert!(gluster.contains("Number of Bricks: 1 x 3 = 3"), "{gluster}");
+    assert!(gluster.contains("Status: Started"), "{gluster}");
+
+    let mnt = tb.fuse_mount(&name, 3);
+    let payload = "written through a volume the Kubernetes executor made\n";
+    std::fs::write(mnt.join("k8s.txt"), payload).unwrap();
+    assert_eq!(std::fs::read_to_string(mnt.join("k8s.txt")).unwrap(), payload);
+    for b in info["bricks"].as_array().unwrap() {
+        let node = node_of_brick(tb, &s, b);
+        let stored = tb.sh(node, &format!("cat {}/k8s.txt", b["path"].as_str().unwrap()));
+        assert_eq!(stored, payload, "file on node {node}'s brick");
+    }
+    let unmounted = std::process::Command::new("umount").arg(&mnt).status().unwrap();
+    assert!(unmounted.success());
+    let created = standin.execs().len();
+
+    // A cluster older than 1.30 answers with the v4 protocol only.
+    standin.set_faults(Faults {
+        v4_only: true,
+        ..Faults::default()
+    });
+    delete_volume_then_topology(tb, &s, &id);
+
+    let execs = standin.execs();
+    println!(
+        "  {} commands exec'd into pods ({created} to create and check, the rest v4)",
+        execs.len()
+    );
+    assert!(execs[..created].iter().all(|e| e.protocol == V5));
+    assert!(execs.len() > created && execs[created..].iter().all(|e| e.protocol == V4));
+    for e in &execs {
+        assert_ne!(e.pod, "glusterfs-zz-old", "a terminating pod is never used");
+        assert_eq!(e.authorization, format!("Bearer {TOKEN}"));
+        assert_eq!(e.container.as_deref(), Some("glusterfs"));
+        assert_eq!(e.argv[0], "timeout", "bounded in the pod: {:?}", e.argv);
+        assert_eq!(e.argv[2..4], ["bash", "-c"]);
+    }
+    let used: std::collections::BTreeSet<&str> = execs.iter().map(|e| e.pod.as_str()).collect();
+    assert_eq!(used.len(), 3, "every node's pod: {used:?}");
+    assert!(
+        execs.iter().any(|e| e.argv[4].starts_with("mkfs.xfs")),
+        "bricks were made through exec"
+    );
+}
