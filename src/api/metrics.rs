@@ -79,7 +79,7 @@ fn collect_topology(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn 
             .set(engine.visible_volumes(c)?.len() as f64);
         block_volumes
             .with_label_values(&[c])
-            .set(store.children(TreeName::ClusterBlockVolumes, c)?.len() as f64);
+            .set(engine.visible_block_volumes(c)?.len() as f64);
         let node_ids = store.children(TreeName::ClusterNodes, c)?;
         nodes.with_label_values(&[c]).set(node_ids.len() as f64);
         for node_id in node_ids {

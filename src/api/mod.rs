@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod block_volumes;
 pub mod body;
 pub mod clusters;
 pub mod db;
@@ -260,13 +261,13 @@ pub fn router(app: AppState) -> Router {
         .route("/volumes/{id}/block-restriction", post(volumes::block_restriction))
         .route(
             "/blockvolumes",
-            get(volumes::block_volumes_list).post(volumes::block_volumes_missing),
+            get(block_volumes::list).post(block_volumes::not_implemented),
         )
         .route(
             "/blockvolumes/{id}",
-            get(volumes::block_volume_unknown).delete(volumes::block_volumes_missing),
+            get(block_volumes::info).delete(block_volumes::not_implemented),
         )
-        .route("/blockvolumes/{id}/expand", post(volumes::block_volumes_missing))
+        .route("/blockvolumes/{id}/expand", post(block_volumes::not_implemented))
         .route("/bricks/to-evict/{id}", post(volumes::evict_brick))
         .route("/db/check", get(db::check))
         .route("/db/dump", get(db::dump))

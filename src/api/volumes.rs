@@ -116,22 +116,6 @@ pub async fn block_restriction(
     Ok(accepted(&queue_id))
 }
 
-/// Block volumes (gluster-block) have their own work item; none exist yet.
-pub async fn block_volumes_list() -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "blockvolumes": [] }))
-}
-
-pub async fn block_volumes_missing() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Block volumes (gluster-block) are not implemented in this Brickyard release",
-    )
-}
-
-pub async fn block_volume_unknown(HexId(_): HexId) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "Id not found")
-}
-
 /// `POST /bricks/to-evict/{id}`: replaces one brick on another device.
 /// The body is read only when there is one, as Heketi does.
 pub async fn evict_brick(

@@ -3,9 +3,9 @@
 
 use clap::Subcommand;
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
 
 use super::{json_out, CliError, Client, Global};
+use crate::wire::block_volumes::BlockVolumeInfoResponse as BlockVolumeInfo;
 
 #[derive(Subcommand, Debug)]
 pub enum BlockVolumeCommand {
@@ -36,44 +36,6 @@ pub enum BlockVolumeCommand {
         #[arg(long, default_value = "")]
         blockvolume: String,
     },
-}
-
-#[derive(Serialize, Deserialize, Debug, Default)]
-struct Target {
-    #[serde(default)]
-    hosts: Vec<String>,
-    #[serde(default)]
-    iqn: String,
-    #[serde(default)]
-    lun: i64,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, Default)]
-struct BlockVolumeInfo {
-    #[serde(default)]
-    size: i64,
-    #[serde(default)]
-    name: String,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    hacount: i64,
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    blockvolume: Target,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    cluster: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    blockhostingvolume: String,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    usablesize: i64,
-}
-
-fn is_zero(v: &i64) -> bool {
-    *v == 0
 }
 
 /// Heketi's `BlockVolumeInfoResponse.String()`.

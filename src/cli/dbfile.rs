@@ -66,6 +66,7 @@ pub fn import(args: &ImportArgs) -> Result<String, CliError> {
             &check.devices,
             &check.volumes,
             &check.bricks,
+            &check.blockvolumes,
         ] {
             for line in &bucket.inconsistencies {
                 out.push_str(&format!("  {line}\n"));

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::store::records::{BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
+use crate::store::records::{BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
 use crate::store::{Store, TreeName};
 
 use super::journal::{Action, JournalEntry, JournalStatus};
@@ -82,6 +82,11 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             .into_iter()
             .map(|v| (v.id.clone(), v))
             .collect();
+        let block_volumes: HashMap<String, BlockVolumeRecord> = s
+            .scan::<BlockVolumeRecord>()?
+            .into_iter()
+            .map(|b| (b.id.clone(), b))
+            .collect();
         let journal: HashMap<String, JournalEntry> = s
             .scan::<JournalEntry>()?
             .into_iter()
@@ -101,6 +106,15 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
                 match volumes.get(&v) {
                     Some(vol) if vol.cluster == c.id => {}
                     _ => p.push(format!("Cluster {} lists volume {v}, which does not point back", c.id)),
+                }
+            }
+            for b in s.children(TreeName::ClusterBlockVolumes, &c.id)? {
+                match block_volumes.get(&b) {
+                    Some(block) if block.cluster == c.id => {}
+                    _ => p.push(format!(
+                        "Cluster {} lists block volume {b}, which does not point back",
+                        c.id
+                    )),
                 }
             }
             report.clusters.judge(false, p);
@@ -212,7 +226,46 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
                     p.push(format!("Volume {} brick {b} does not exist", v.id));
                 }
             }
+            for b in &v.blockinfo.block_volumes {
+                match block_volumes.get(b) {
+                    Some(block) if block.hosting_volume == v.id => {}
+                    _ => p.push(format!(
+                        "Volume {} lists block volume {b}, which does not point back",
+                        v.id
+                    )),
+                }
+            }
             report.volumes.judge(!v.pending.is_empty(), p);
+        }
+
+        for b in sorted(&block_volumes) {
+            let mut p = Vec::new();
+            if !clusters.contains_key(&b.cluster)
+                || !s.children(TreeName::ClusterBlockVolumes, &b.cluster)?.contains(&b.id)
+            {
+                p.push(format!(
+                    "Block volume {} is not listed by its cluster {}",
+                    b.id, b.cluster
+                ));
+            }
+            match volumes.get(&b.hosting_volume) {
+                Some(v) if v.block && v.blockinfo.block_volumes.contains(&b.id) => {}
+                Some(v) if !v.block => p.push(format!(
+                    "Block volume {} is hosted by volume {}, which is not block-hosting",
+                    b.id, v.id
+                )),
+                _ => p.push(format!(
+                    "Block volume {} is not listed by its hosting volume {}",
+                    b.id, b.hosting_volume
+                )),
+            }
+            if !b.pending.is_empty() && !journal.contains_key(&b.pending) {
+                p.push(format!(
+                    "Block volume {} is marked pending by missing operation {}",
+                    b.id, b.pending
+                ));
+            }
+            report.blockvolumes.judge(!b.pending.is_empty(), p);
         }
 
         for e in sorted(&journal) {
@@ -239,6 +292,7 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             &report.bricks,
             &report.nodes,
             &report.devices,
+            &report.blockvolumes,
             &report.pendingoperations,
         ]
         .iter()

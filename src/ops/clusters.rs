@@ -41,7 +41,7 @@ impl Engine {
         Ok(ClusterView {
             nodes: self.store.children(TreeName::ClusterNodes, id)?,
             volumes: self.visible_volumes(id)?,
-            block_volumes: self.store.children(TreeName::ClusterBlockVolumes, id)?,
+            block_volumes: self.visible_block_volumes(id)?,
             record,
         })
     }

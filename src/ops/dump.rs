@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use super::journal::{Action, JournalEntry, JournalStatus};
 use crate::store::migrations::v2_attributes::GENERATION_ID;
-use crate::store::records::{BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
+use crate::store::records::{BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
 use crate::store::{Store, StoreError, TreeName};
+use crate::wire::block_volumes::BlockVolumeDbInfo;
 use crate::wire::heketi_db::{
-    BrickEntry, ClusterEntry, ClusterInfo, DbAttributeEntry, DeviceEntry, DeviceInfo, HeketiDb, NodeEntry, NodeInfo,
-    PendingAction, PendingOperationEntry, PendingRef, VolumeEntry, VolumeInfo,
+    BlockVolumeEntry, BrickEntry, ClusterEntry, ClusterInfo, DbAttributeEntry, DeviceEntry, DeviceInfo, HeketiDb,
+    NodeEntry, NodeInfo, PendingAction, PendingOperationEntry, PendingRef, VolumeEntry, VolumeInfo,
 };
 use crate::wire::volumes::volume_info;
 use crate::wire::{BrickInfo, HostAddresses, StorageSize};
@@ -197,6 +198,13 @@ pub fn export(store: &Store) -> Result<HeketiDb, StoreError> {
                 pending: PendingRef { id: v.pending.clone() },
             };
             db.volumeentries.insert(v.id, entry);
+        }
+        for b in store.scan::<BlockVolumeRecord>()? {
+            let entry = BlockVolumeEntry {
+                info: BlockVolumeDbInfo::from(&b),
+                pending: PendingRef { id: b.pending.clone() },
+            };
+            db.blockvolumeentries.insert(b.id, entry);
         }
         for (key, value) in store.attributes()? {
             db.dbattributeentries

@@ -12,8 +12,8 @@ use super::journal::{Action, JournalEntry, JournalStatus};
 use super::volumes::{pool_key, volume_name_key};
 use crate::store::migrations::v2_attributes::GENERATION_ID;
 use crate::store::records::{
-    BlockInfoRecord, BrickRecord, ClusterRecord, DeviceRecord, DurabilityRecord, EntityState, NodeRecord,
-    SnapshotRecord, Space, VolumeRecord,
+    BlockInfoRecord, BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, DurabilityRecord, EntityState,
+    NodeRecord, SnapshotRecord, Space, VolumeRecord,
 };
 use crate::store::{Abort, Store, TreeName, Tx};
 use crate::wire::heketi_db::{HeketiDb, PendingOperationEntry, VolumeEntry};
@@ -162,6 +162,7 @@ struct Plan {
     devices: Vec<DeviceRecord>,
     bricks: Vec<BrickRecord>,
     volumes: Vec<VolumeRecord>,
+    block_volumes: Vec<BlockVolumeRecord>,
     journal: Vec<JournalEntry>,
     attributes: BTreeMap<String, String>,
     report: ImportReport,
@@ -299,8 +300,6 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
                 free_gib: i.blockinfo.freesize,
                 reserved_gib: i.blockinfo.reservedsize,
                 restriction: i.blockinfo.restriction.clone(),
-                // Kept although the block volumes are not: it protects the
-                // hosting volume (and their data) from deletion.
                 block_volumes: i.blockinfo.blockvolume.clone(),
             },
             // Heketi keeps no brick order; its sorted list is what it has.
@@ -308,11 +307,11 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
             pending: v.pending.id.clone(),
         });
     }
-    for id in db.blockvolumeentries.keys() {
-        report.refused.push(format!(
-            "block volume {id}: block volumes are not supported yet; left out"
-        ));
-    }
+    let mut block_volumes: Vec<BlockVolumeRecord> = db
+        .blockvolumeentries
+        .values()
+        .map(|b| b.info.to_record(&b.pending.id))
+        .collect();
     let mut journal = Vec::new();
     let mut dropped_ops = Vec::new();
     for op in db.pendingoperations.values() {
@@ -350,6 +349,10 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
         fixed.push(format!("volume {}: marker of a left-out operation cleared", v.id));
         v.pending.clear();
     }
+    for b in block_volumes.iter_mut().filter(|b| dropped_ops.contains(&b.pending)) {
+        fixed.push(format!("block volume {}: marker of a left-out operation cleared", b.id));
+        b.pending.clear();
+    }
     let mut attributes: BTreeMap<String, String> = db
         .dbattributeentries
         .values()
@@ -366,6 +369,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
         ("devices", devices.len()),
         ("bricks", bricks.len()),
         ("volumes", volumes.len()),
+        ("block volumes", block_volumes.len()),
         ("pending operations", journal.len()),
     ] {
         report.imported.insert(name, count);
@@ -376,6 +380,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
         devices,
         bricks,
         volumes,
+        block_volumes,
         journal,
         attributes,
         report,
@@ -432,6 +437,10 @@ fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
     }
     for (key, members) in pools {
         tx.index_put(TreeName::PoolBricks, &key, &members.join(","))?;
+    }
+    for b in &p.block_volumes {
+        tx.put(b)?;
+        tx.link(TreeName::ClusterBlockVolumes, &b.cluster, &b.id)?;
     }
     for j in &p.journal {
         tx.put(j)?;

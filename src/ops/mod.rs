@@ -6,6 +6,7 @@
 //! the journal entry. Failures roll back; start-up recovery finishes or
 //! undoes whatever a crash interrupted.
 
+pub mod block_volumes;
 pub mod check;
 pub mod clusters;
 pub mod devices;

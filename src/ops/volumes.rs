@@ -231,7 +231,9 @@ impl Engine {
     }
 
     pub fn volume_info(&self, id: &str) -> Result<VolumeView, OpError> {
-        let record = self.visible_volume(id)?;
+        let mut record = self.visible_volume(id)?;
+        record.blockinfo.block_volumes =
+            self.only_visible_block_volumes(std::mem::take(&mut record.blockinfo.block_volumes))?;
         Ok(VolumeView {
             bricks: self.volume_bricks(id)?,
             hosts: self.mount_hosts(&record.cluster)?,

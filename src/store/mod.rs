@@ -55,10 +55,13 @@ pub enum TreeName {
     Counts,
     /// Heketi's DB attributes (schema 2): key → value.
     Attributes,
+    /// gluster-block volumes. New trees read as empty in older stores, so
+    /// adding one is no schema step.
+    BlockVolumes,
 }
 
 impl TreeName {
-    pub const ALL: [TreeName; 22] = [
+    pub const ALL: [TreeName; 23] = [
         TreeName::Meta,
         TreeName::Clusters,
         TreeName::Nodes,
@@ -81,6 +84,7 @@ impl TreeName {
         TreeName::VolumeBricks,
         TreeName::Counts,
         TreeName::Attributes,
+        TreeName::BlockVolumes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -107,6 +111,7 @@ impl TreeName {
             TreeName::VolumeBricks => "rel_volume_bricks",
             TreeName::Counts => "counts",
             TreeName::Attributes => "attributes",
+            TreeName::BlockVolumes => "blockvolumes",
         }
     }
 

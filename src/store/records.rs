@@ -216,8 +216,8 @@ pub struct BlockInfoRecord {
     pub reserved_gib: i64,
     /// `""`, `locked` or `locked-by-update`.
     pub restriction: String,
-    /// Block volumes hosted here (so far only from an imported Heketi
-    /// database): the volume cannot be deleted while any remain.
+    /// Block volumes hosted here, as Heketi keeps them in the volume: the
+    /// volume cannot be deleted while any remain.
     #[serde(default)]
     pub block_volumes: Vec<String>,
 }
@@ -244,6 +244,40 @@ pub struct VolumeRecord {
 
 impl Record for VolumeRecord {
     const TREE: TreeName = TreeName::Volumes;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A gluster-block volume: an iSCSI LUN backed by a file on a
+/// block-hosting volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct BlockVolumeRecord {
+    pub id: String,
+    pub name: String,
+    pub cluster: String,
+    pub hosting_volume: String,
+    pub size_gib: u64,
+    pub usable_size_gib: u64,
+    pub hacount: i64,
+    /// CHAP on; only Heketi's database shows it, never a response.
+    pub auth: bool,
+    /// The `clusters` the create asked for, kept for Heketi's export.
+    #[serde(default)]
+    pub requested_clusters: Vec<String>,
+    /// Storage hostnames serving the target.
+    pub hosts: Vec<String>,
+    pub iqn: String,
+    pub lun: i64,
+    pub username: String,
+    pub password: String,
+    /// The journal entry creating, deleting or expanding it, if any.
+    #[serde(default)]
+    pub pending: String,
+}
+
+impl Record for BlockVolumeRecord {
+    const TREE: TreeName = TreeName::BlockVolumes;
     fn id(&self) -> &str {
         &self.id
     }

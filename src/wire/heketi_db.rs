@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::block_volumes::BlockVolumeDbInfo;
 use super::volumes::{BlockInfo, Durability, Mount, Snapshot};
 use super::{nullable, BrickInfo, HostAddresses, StorageSize};
 use crate::store::records::Tags;
@@ -21,7 +22,7 @@ pub struct HeketiDb {
     pub brickentries: BTreeMap<String, BrickEntry>,
     pub nodeentries: BTreeMap<String, NodeEntry>,
     pub deviceentries: BTreeMap<String, DeviceEntry>,
-    pub blockvolumeentries: BTreeMap<String, serde_json::Value>,
+    pub blockvolumeentries: BTreeMap<String, BlockVolumeEntry>,
     pub dbattributeentries: BTreeMap<String, DbAttributeEntry>,
     #[serde(default, deserialize_with = "nullable")]
     pub pendingoperations: BTreeMap<String, PendingOperationEntry>,
@@ -117,6 +118,14 @@ pub struct BrickEntry {
     pub lvm_lv: String,
     #[serde(rename = "SubType", default)]
     pub sub_type: u8,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct BlockVolumeEntry {
+    #[serde(rename = "Info")]
+    pub info: BlockVolumeDbInfo,
+    #[serde(rename = "Pending", default)]
+    pub pending: PendingRef,
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]

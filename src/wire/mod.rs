@@ -1,6 +1,7 @@
 //! Heketi's exact JSON request and response shapes, and its validation
 //! rules and message format. Responses are views built from store records.
 
+pub mod block_volumes;
 pub mod heketi_db;
 pub mod validate;
 pub mod volumes;

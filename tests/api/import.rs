@@ -24,6 +24,18 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `db import` of `json` into the store at `store`; returns its report.
+fn import_into(json: &Path, store: &Path) -> String {
+    ok(brickyard(&[
+        "db",
+        "import",
+        "--jsonfile",
+        json.to_str().unwrap(),
+        "--dbfile",
+        store.to_str().unwrap(),
+    ]))
+}
+
 /// The one attribute an import must renew.
 fn without_generation(mut export: Value) -> Value {
     let id = export["dbattributeentries"]["DB_GENERATION_ID"]["Value"].take();
@@ -60,14 +72,7 @@ fn export_import_export_round_trips() {
     let json = dir.join("first.json");
     std::fs::write(&json, &first).unwrap();
     let store = dir.join("imported");
-    let report = ok(brickyard(&[
-        "db",
-        "import",
-        "--jsonfile",
-        json.to_str().unwrap(),
-        "--dbfile",
-        store.to_str().unwrap(),
-    ]));
+    let report = import_into(&json, &store);
     assert!(report.contains("Imported 6 volumes"), "{report}");
     assert!(report.contains("Consistency check: 0 inconsistencies"), "{report}");
     let second = ok(brickyard(&[
@@ -152,18 +157,33 @@ fn a_heketi_export_answers_as_heketi_would() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let json = fixture.join("full.json");
-    let report = ok(brickyard(&[
+    let report = import_into(&json, &store);
+    assert!(report.contains("Imported 9 volumes"), "{report}");
+    assert!(report.contains("Imported 1 block volumes"), "{report}");
+    assert!(!report.contains("Left out: block"), "{report}");
+
+    // Exported again (offline, before the first start recovers anything),
+    // the block volume and its hosting volume are as Heketi wrote them.
+    let again: Value = serde_json::from_str(&ok(brickyard(&[
         "db",
-        "import",
-        "--jsonfile",
-        json.to_str().unwrap(),
+        "export",
         "--dbfile",
         store.to_str().unwrap(),
-    ]));
-    assert!(report.contains("Imported 9 volumes"), "{report}");
-    assert!(
-        report.contains("Left out: block volume 5a1596cdfddbccfa153255f4346f859c"),
-        "{report}"
+        "--jsonfile",
+        "-",
+    ])))
+    .unwrap();
+    let original = read_json(&json);
+    assert_eq!(again["blockvolumeentries"], original["blockvolumeentries"]);
+    let hosting = "63fcafeea7a602ce336e3c7547c2a149";
+    assert_eq!(
+        again["volumeentries"][hosting]["Info"]["blockinfo"],
+        original["volumeentries"][hosting]["Info"]["blockinfo"]
+    );
+    let cluster = "bca9034945248f389027cb4d0a2e4567";
+    assert_eq!(
+        again["clusterentries"][cluster]["Info"]["blockvolumes"],
+        original["clusterentries"][cluster]["Info"]["blockvolumes"]
     );
 
     // Brickyard recovers imported pending operations at its first start, as
@@ -204,19 +224,11 @@ fn a_heketi_export_answers_as_heketi_would() {
     for entry in std::fs::read_dir(fixture.join("expected")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        // Block volumes are not supported yet: they are left out (and named)
-        // on import; their hosting volume keeps their ids, clusters do not.
-        if name.starts_with("blockvolume") {
-            continue;
-        }
         let route = match name.split_once('-') {
             Some((kind, id)) => format!("/{kind}s/{id}"),
             None => format!("/{name}"),
         };
         let mut expected = read_json(&path);
-        if let Some(list) = expected.get_mut("blockvolumes") {
-            *list = Value::Array(vec![]);
-        }
         if name.starts_with("device-") {
             release(&mut expected);
         }
@@ -233,9 +245,10 @@ fn a_heketi_export_answers_as_heketi_would() {
         assert_eq!(answer.json(), expected, "{route}");
         compared += 1;
     }
-    assert_eq!(compared, 22);
+    assert_eq!(compared, 24);
 
-    // The hosting volume keeps its block volumes' ids, so it cannot be deleted under them.
+    s.assert_consistent();
+    // The hosting volume keeps its block volumes, so it cannot be deleted under them.
     let refused = s.delete("/volumes/63fcafeea7a602ce336e3c7547c2a149");
     assert_eq!(refused.status, 409, "{refused:?}");
     assert_eq!(
@@ -278,14 +291,7 @@ fn a_backup_taken_while_16_clients_create_volumes_restores_consistent() {
         let file = dir.path().join(format!("backup-{i}.json"));
         std::fs::write(&file, backup).unwrap();
         let store = dir.path().join(format!("store-{i}"));
-        let report = ok(brickyard(&[
-            "db",
-            "import",
-            "--jsonfile",
-            file.to_str().unwrap(),
-            "--dbfile",
-            store.to_str().unwrap(),
-        ]));
+        let report = import_into(&file, &store);
         assert!(
             report.contains("Consistency check: 0 inconsistencies"),
             "backup {i}: {report}"
@@ -300,4 +306,26 @@ fn a_backup_taken_while_16_clients_create_volumes_restores_consistent() {
     last.wait_recovered();
     last.assert_consistent();
     assert!(last.get("/volumes").json()["volumes"].as_array().unwrap().len() <= 48);
+}
+
+#[test]
+fn broken_block_volume_references_are_reported() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/heketi-export/full.json");
+    let mut export = read_json(&fixture);
+    let hosting = "63fcafeea7a602ce336e3c7547c2a149";
+    let block = "5a1596cdfddbccfa153255f4346f859c";
+    // The hosting volume forgets its block volume.
+    export["volumeentries"][hosting]["Info"]["blockinfo"]["blockvolume"] = serde_json::json!([]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("broken.json");
+    std::fs::write(&json, export.to_string()).unwrap();
+    let store = dir.path().join("store");
+    let report = import_into(&json, &store);
+    assert!(
+        report.contains(&format!(
+            "  Block volume {block} is not listed by its hosting volume {hosting}\n"
+        )),
+        "{report}"
+    );
+    assert!(report.contains("Consistency check: 1 inconsistencies"), "{report}");
 }
