@@ -274,6 +274,11 @@ pub struct Config {
     pub kube: ExecConfigFile,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub backup_db_to_kube_secret: bool,
+    /// The Secret backups go to (`HEKETI_KUBE_DB_SECRET_NAME`).
+    pub kube_db_secret_name: String,
+    /// Where that Secret is mounted; an empty store is restored from it
+    /// at start-up (`BACKUPDB_PATH`, as in Heketi's image).
+    pub backup_db_dir: PathBuf,
     pub profiling: bool,
     pub health_monitor: bool,
     pub background_cleaner: bool,
@@ -647,6 +652,15 @@ impl Config {
             kube: exec_defaults(gfs.kubeexec.clone(), env)?,
             tls,
             backup_db_to_kube_secret,
+            kube_db_secret_name: env
+                .var("HEKETI_KUBE_DB_SECRET_NAME")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "heketi-db-backup".into()),
+            backup_db_dir: PathBuf::from(
+                env.var("BACKUPDB_PATH")
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "/backupdb".into()),
+            ),
             profiling,
             health_monitor: !gfs.disable_monitor_gluster_nodes,
             background_cleaner: !gfs.disable_background_cleaner,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod ids;
+pub mod kubernetes;
 pub mod logging;
 pub mod ops;
 pub mod placement;

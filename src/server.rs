@@ -15,6 +15,7 @@ use crate::executor::mock::MockExecutor;
 use crate::executor::remote::RemoteExecutor;
 use crate::executor::ssh::{HostKeyPolicy, SshSettings, SshTransport};
 use crate::executor::Executor;
+use crate::kubernetes::backup_secret::{restore_into_empty, Restore, SecretBackup};
 use crate::logging::LogControl;
 use crate::ops::{now_secs, Engine, Settings};
 use crate::store::Store;
@@ -99,6 +100,13 @@ async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
 /// Opens everything and returns the shared application state, with start-up
 /// recovery running in the background.
 pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
+    // Heketi's image restored its database from the backup Secret's mount.
+    match restore_into_empty(&config.store_path, &config.backup_db_dir) {
+        Ok(Restore::Nothing) => {}
+        Ok(Restore::Kept(what)) => tracing::info!("{what}"),
+        Ok(Restore::Restored(what) | Restore::Unusable(what)) => tracing::warn!("{what}"),
+        Err(e) => bail!("{e}"),
+    }
     let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
     if let Some(from) = store.migrated_from() {
         let report = crate::ops::check::check_store(&store).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -127,7 +135,21 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState>
         tracing::warn!("profiling is set but Brickyard serves no pprof routes");
     }
     if config.backup_db_to_kube_secret {
-        tracing::warn!("backup_db_to_kube_secret is set but not supported yet; no Secret backups are made");
+        let connection = crate::kubernetes::Connection::infer()
+            .await
+            .and_then(|c| c.namespace("").map(|ns| (c, ns)));
+        match connection {
+            Ok((c, namespace)) => {
+                let backups = SecretBackup::new(c.client, &namespace, &config.kube_db_secret_name);
+                tracing::info!(
+                    namespace,
+                    secret = config.kube_db_secret_name,
+                    "store backups go to a Secret"
+                );
+                tokio::spawn(backups.follow(engine.store.clone()));
+            }
+            Err(e) => tracing::warn!("backup_db_to_kube_secret is set, but {e}; no Secret backups are made"),
+        }
     }
     let app = App::new(engine, config.auth.clone(), config.default_admin_mode, log);
     Ok(app.with_read_only_store(config.db_read_only))

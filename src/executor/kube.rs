@@ -4,7 +4,6 @@
 //! every command, in Heketi's three ways; the command builders are the ones
 //! the SSH transport uses.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -17,9 +16,6 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
 use super::transport::{CommandOutput, Transport, TransportError, TransportStats};
-
-/// Where a pod's service account files are mounted.
-pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// The label every GlusterFS pod carries (Heketi's DaemonSet sets
 /// `glusterfs-node: daemonset`; gluster-kubernetes sets `pod`).
@@ -75,33 +71,6 @@ impl KubeSettings {
             timeout_prefix: true,
             watchdog_grace: Duration::from_secs(60),
         }
-    }
-}
-
-/// The pods' namespace: the configured one, else the service account's
-/// (trimmed, as Heketi reads it; empty means `default`), else the
-/// kubeconfig context's when running outside a cluster.
-pub fn resolve_namespace(
-    configured: &str,
-    service_account_dir: &Path,
-    kubeconfig_namespace: Option<&str>,
-) -> Result<String, String> {
-    let configured = configured.trim();
-    if !configured.is_empty() {
-        return Ok(configured.to_string());
-    }
-    let file = service_account_dir.join("namespace");
-    match std::fs::read_to_string(&file) {
-        Ok(text) if text.trim().is_empty() => Ok("default".into()),
-        Ok(text) => Ok(text.trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match kubeconfig_namespace {
-            Some(ns) if !ns.trim().is_empty() => Ok(ns.trim().to_string()),
-            _ => Err(format!(
-                "Namespace must be provided in configuration: File {} not found",
-                file.display()
-            )),
-        },
-        Err(e) => Err(format!("cannot read {}: {e}", file.display())),
     }
 }
 
@@ -251,22 +220,10 @@ impl KubeTransport {
         gluster_daemonset: bool,
         max_connections: i64,
     ) -> Result<KubeTransport, String> {
-        // The other crates that bring rustls may enable a second provider.
-        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-        let config = kube::Config::infer()
-            .await
-            .map_err(|e| format!("cannot configure the Kubernetes client (no kubeconfig, not in a pod?): {e}"))?;
-        let namespace = resolve_namespace(
-            namespace,
-            Path::new(SERVICE_ACCOUNT_DIR),
-            Some(config.default_namespace.as_str()),
-        )?;
-        tracing::info!(
-            cluster = %config.cluster_url,
-            namespace,
-            "kubernetes executor: exec into GlusterFS pods"
-        );
-        let client = Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
+        let connection = crate::kubernetes::Connection::infer().await?;
+        let namespace = connection.namespace(namespace)?;
+        tracing::info!(namespace, "kubernetes executor: exec into GlusterFS pods");
+        let client = connection.client;
         let settings = KubeSettings::new(namespace, use_pod_names, gluster_daemonset, max_connections);
         Ok(KubeTransport::new(client, settings))
     }
@@ -519,22 +476,6 @@ mod tests {
         assert_eq!((s.lookup, s.max_connections), (PodLookup::DaemonSet, None));
         let s = KubeSettings::new("ns".into(), false, false, 5);
         assert_eq!((s.lookup, s.max_connections), (PodLookup::Label, Some(5)));
-    }
-
-    #[test]
-    fn namespace_comes_from_config_then_service_account_then_kubeconfig() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(resolve_namespace(" gfs ", dir.path(), None).unwrap(), "gfs");
-        let missing = resolve_namespace("", dir.path(), None).unwrap_err();
-        assert!(
-            missing.starts_with("Namespace must be provided in configuration: File "),
-            "{missing}"
-        );
-        assert_eq!(resolve_namespace("", dir.path(), Some("ctx")).unwrap(), "ctx");
-        std::fs::write(dir.path().join("namespace"), "glusterfs\n").unwrap();
-        assert_eq!(resolve_namespace("", dir.path(), Some("ctx")).unwrap(), "glusterfs");
-        std::fs::write(dir.path().join("namespace"), "  \n").unwrap();
-        assert_eq!(resolve_namespace("", dir.path(), None).unwrap(), "default");
     }
 
     fn pod(name: &str, node: &str, phase: &str, deleting: bool) -> Pod {

@@ -185,6 +185,8 @@ pub struct Store {
     snapshot_gate: std::sync::Arc<std::sync::RwLock<()>>,
     /// The schema version this store was migrated from when opened.
     migrated_from: std::sync::Arc<std::sync::OnceLock<u64>>,
+    /// Counts committed transactions, for those who follow changes.
+    commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn decode<R: DeserializeOwned>(tree: TreeName, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
@@ -251,6 +253,7 @@ impl Store {
             path: path.to_path_buf(),
             snapshot_gate: Default::default(),
             migrated_from: Default::default(),
+            commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         store.check_schema()?;
         Ok(store)
@@ -408,10 +411,19 @@ impl Store {
             })
         });
         match result {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                self.commits.send_modify(|n| *n += 1);
+                Ok(v)
+            }
             Err(TransactionError::Abort(failure)) => Err(failure),
             Err(TransactionError::Storage(e)) => Err(TxFailure::Store(e.into())),
         }
+    }
+
+    /// Follows commits: the receiver sees the count change after each
+    /// committed transaction (many commits may show as one change).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Makes every committed change durable. Callers await this before a

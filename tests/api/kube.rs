@@ -10,6 +10,7 @@ use std::time::Duration;
 use brickyard::executor::commands::q;
 use brickyard::executor::kube::{KubeSettings, KubeTransport, PodLookup};
 use brickyard::executor::transport::Transport;
+use brickyard::kubernetes::backup_secret::{decompress, Payload};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::harness::{Options, Server};
@@ -422,4 +423,99 @@ fn the_stand_in_refuses_what_a_real_api_server_refuses() {
         "{body}"
     );
     assert!(standin.execs().is_empty(), "nothing ran");
+}
+
+/// The Secret's `heketi.db.gz`, once it holds a cluster with id `cluster`
+/// (polled for up to 20 s: backups follow commits in the background).
+fn backed_up_with(standin: &KubeStandin, namespace: &str, cluster: &str) -> (Vec<u8>, String) {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(cluster);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(secret) = standin.secret(namespace, "heketi-db-backup") {
+            let data = secret["data"]["heketi.db.gz"].as_str().unwrap_or_default();
+            let gz = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+            let Payload::Brickyard(backup) = decompress(&gz).unwrap() else {
+                panic!("a Brickyard backup in the Secret");
+            };
+            if backup.trees["clusters"].iter().any(|[k, _]| *k == key) {
+                let version = secret["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+                return (gz, version);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no backup of cluster {cluster} in the Secret after 20 s: {:?}",
+            standin.requests()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
+    let standin = KubeStandin::start(vec![], TOKEN, inert_runner());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, standin.kubeconfig("storage")).unwrap();
+    let s = Server::with(Options {
+        glusterfs: Some(serde_json::json!({"executor": "mock"})),
+        env: vec![
+            ("HEKETI_BACKUP_DB_TO_KUBE_SECRET".into(), "y".into()),
+            ("KUBECONFIG".into(), kubeconfig.display().to_string()),
+        ],
+        ..Options::default()
+    });
+    let first = s.create_cluster();
+    let (_, created) = backed_up_with(&standin, "storage", &first);
+    let second = s.create_cluster();
+    let (gz, replaced) = backed_up_with(&standin, "storage", &second);
+    assert_ne!(created, replaced, "the second backup replaced the first");
+    drop(s);
+
+    // A new pod whose store volume is empty starts from the Secret's mount.
+    let mount = tempfile::tempdir().unwrap();
+    std::fs::write(mount.path().join("heketi.db.gz"), &gz).unwrap();
+    let env = vec![("BACKUPDB_PATH".to_string(), mount.path().display().to_string())];
+    let mut restored = Server::with(Options {
+        env: env.clone(),
+        ..Options::default()
+    });
+    let mut clusters = restored.get("/clusters").json()["clusters"].clone();
+    clusters
+        .as_array_mut()
+        .unwrap()
+        .sort_by_key(|c| c.as_str().unwrap().to_string());
+    let mut expected = vec![first.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(clusters, serde_json::json!(expected));
+    restored.assert_consistent();
+
+    // A store with contents is never overwritten by the mount.
+    let third = restored.create_cluster();
+    restored.restart();
+    assert_eq!(
+        restored.get("/clusters").json()["clusters"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(restored.get(&format!("/clusters/{third}")).status, 200);
+
+    // Heketi's own Bolt file in the mount: named in the log, not used.
+    let mut bolt = vec![0u8; 4096];
+    bolt[16..20].copy_from_slice(&[0xED, 0xDA, 0x0C, 0xED]);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &bolt).unwrap();
+    std::fs::write(mount.path().join("heketi.db.gz"), encoder.finish().unwrap()).unwrap();
+    let log = dir.path().join("bolt.log");
+    let fresh = Server::with(Options {
+        env,
+        log: Some(("warn".into(), log.clone())),
+        ..Options::default()
+    });
+    assert_eq!(fresh.get("/clusters").json()["clusters"], serde_json::json!([]));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("holds a Heketi database, which Brickyard cannot read"),
+        "{logged}"
+    );
 }

@@ -19,6 +19,8 @@
 //!   `NonZeroExitCode` with an `ExitCode` cause, or `InternalError` when the
 //!   process cannot start), then a Close frame. The v5 close signal
 //!   (`FF <channel>`) is accepted; a malformed one ends the connection.
+//! - Secrets for the store backups: `GET …/secrets/{name}` (404 when
+//!   missing), `POST …/secrets` (409 when it exists), `PUT …/secrets/{name}`.
 //! - `Authorization: Bearer <token>` on every route, else a 401 `Status`.
 //!
 //! Not reproduced: watch, resource versions, pagination, RBAC evaluation
@@ -152,6 +154,8 @@ struct Shared {
     runner: Runner,
     execs: Mutex<Vec<SeenExec>>,
     requests: Mutex<Vec<String>>,
+    /// `(namespace, name)` → the Secret as last written.
+    secrets: Mutex<BTreeMap<(String, String), Value>>,
 }
 
 pub struct KubeStandin {
@@ -171,11 +175,15 @@ fn status(code: StatusCode, reason: &str, message: &str, details: Option<Value>)
 }
 
 fn not_found(name: &str) -> Response {
+    missing("pods", name)
+}
+
+fn missing(kind: &str, name: &str) -> Response {
     status(
         StatusCode::NOT_FOUND,
         "NotFound",
-        &format!("pods \"{name}\" not found"),
-        Some(json!({"name": name, "kind": "pods"})),
+        &format!("{kind} \"{name}\" not found"),
+        Some(json!({"name": name, "kind": kind})),
     )
 }
 
@@ -325,6 +333,92 @@ async fn get_pod(
         }
         None => not_found(&name),
     }
+}
+
+fn stored_secret(mut body: Value, ns: &str, version: usize) -> Value {
+    body["kind"] = json!("Secret");
+    body["apiVersion"] = json!("v1");
+    body["metadata"]["namespace"] = json!(ns);
+    body["metadata"]["resourceVersion"] = json!(version.to_string());
+    body
+}
+
+async fn get_secret(
+    State(shared): State<Arc<Shared>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if shared.authorized(&headers).is_none() {
+        return unauthorized();
+    }
+    match shared.secrets.lock().unwrap().get(&(ns, name.clone())) {
+        Some(secret) => ([("content-type", "application/json")], secret.to_string()).into_response(),
+        None => missing("secrets", &name),
+    }
+}
+
+/// The body of an authorized write.
+fn authorized_json(shared: &Shared, headers: &HeaderMap, body: &str) -> Result<Value, Box<Response>> {
+    if shared.authorized(headers).is_none() {
+        return Err(Box::new(unauthorized()));
+    }
+    serde_json::from_str(body).map_err(|_| Box::new(bad_request("the body is not JSON")))
+}
+
+async fn create_secret(
+    State(shared): State<Arc<Shared>>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let secret = match authorized_json(&shared, &headers, &body) {
+        Ok(secret) => secret,
+        Err(refused) => return *refused,
+    };
+    let Some(name) = secret["metadata"]["name"].as_str().map(str::to_string) else {
+        return bad_request("metadata.name: Required value");
+    };
+    let mut secrets = shared.secrets.lock().unwrap();
+    if secrets.contains_key(&(ns.clone(), name.clone())) {
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            &format!("secrets \"{name}\" already exists"),
+            Some(json!({"name": name, "kind": "secrets"})),
+        );
+    }
+    let stored = stored_secret(secret, &ns, secrets.len() + 1);
+    secrets.insert((ns, name), stored.clone());
+    (
+        StatusCode::CREATED,
+        [("content-type", "application/json")],
+        stored.to_string(),
+    )
+        .into_response()
+}
+
+async fn replace_secret(
+    State(shared): State<Arc<Shared>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let secret = match authorized_json(&shared, &headers, &body) {
+        Ok(secret) => secret,
+        Err(refused) => return *refused,
+    };
+    let mut secrets = shared.secrets.lock().unwrap();
+    let key = (ns.clone(), name.clone());
+    let Some(previous) = secrets.get(&key) else {
+        return missing("secrets", &name);
+    };
+    let version: usize = previous["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stored = stored_secret(secret, &ns, version + 1);
+    secrets.insert(key, stored.clone());
+    ([("content-type", "application/json")], stored.to_string()).into_response()
 }
 
 /// The API server's flag conversion: absent, `0` or `false` is false;
@@ -551,6 +645,7 @@ impl KubeStandin {
             runner,
             execs: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            secrets: Mutex::new(BTreeMap::new()),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -569,6 +664,11 @@ impl KubeStandin {
                     .route("/api/v1/namespaces/{ns}/pods", get(list_pods))
                     .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod))
                     .route("/api/v1/namespaces/{ns}/pods/{name}/exec", get(exec))
+                    .route("/api/v1/namespaces/{ns}/secrets", axum::routing::post(create_secret))
+                    .route(
+                        "/api/v1/namespaces/{ns}/secrets/{name}",
+                        get(get_secret).put(replace_secret),
+                    )
                     .layer(axum::middleware::from_fn(
                         move |req: axum::extract::Request, next: axum::middleware::Next| {
                             let log = log.clone();
@@ -623,6 +723,16 @@ impl KubeStandin {
 
     pub fn pods(&self) -> Vec<StandinPod> {
         self.shared.pods.lock().unwrap().clone()
+    }
+
+    /// The Secret `name` in `namespace`, as last written.
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.shared
+            .secrets
+            .lock()
+            .unwrap()
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     pub fn execs(&self) -> Vec<SeenExec> {
