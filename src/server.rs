@@ -15,7 +15,7 @@ use crate::executor::mock::MockExecutor;
 use crate::executor::remote::RemoteExecutor;
 use crate::executor::ssh::{HostKeyPolicy, SshSettings, SshTransport};
 use crate::executor::Executor;
-use crate::kubernetes::backup_secret::{restore_into_empty, Restore, SecretBackup};
+use crate::kubernetes::backup_secret::{adopt_backup_file, restore_into_empty, Restore, SecretBackup};
 use crate::logging::LogControl;
 use crate::ops::{now_secs, Engine, Settings};
 use crate::store::Store;
@@ -101,7 +101,11 @@ async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
 /// recovery running in the background.
 pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
     // Heketi's image restored its database from the backup Secret's mount.
-    match restore_into_empty(&config.store_path, &config.backup_db_dir) {
+    let restored = adopt_backup_file(&config.store_path).and_then(|r| match r {
+        Restore::Nothing => restore_into_empty(&config.store_path, &config.backup_db_dir),
+        done => Ok(done),
+    });
+    match restored {
         Ok(Restore::Nothing) => {}
         Ok(Restore::Kept(what)) => tracing::info!("{what}"),
         Ok(Restore::Restored(what) | Restore::Unusable(what)) => tracing::warn!("{what}"),

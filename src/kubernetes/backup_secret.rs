@@ -117,6 +117,37 @@ pub fn restore_into_empty(store_path: &Path, dir: &Path) -> Result<Restore, Stri
     )))
 }
 
+/// `setup-openshift-heketi-storage` copies the backup (the Secret
+/// `heketi-storage-secret`) as a plain file to where the store will be, as
+/// Heketi's flow copies its Bolt file. At start-up such a file becomes the
+/// store: it is moved to `<path>.setup-backup` and restored into a new store
+/// at `<path>`. Anything else at the path is left for `Store::open` to refuse.
+pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, String> {
+    if !store_path.is_file() {
+        return Ok(Restore::Nothing);
+    }
+    let text = std::fs::read(store_path).map_err(|e| format!("cannot read {}: {e}", store_path.display()))?;
+    let Ok(backup) = serde_json::from_slice::<Backup>(&text) else {
+        return Ok(Restore::Nothing);
+    };
+    let mut kept = store_path.as_os_str().to_owned();
+    kept.push(".setup-backup");
+    let kept = std::path::PathBuf::from(kept);
+    std::fs::rename(store_path, &kept).map_err(|e| format!("cannot move {} aside: {e}", store_path.display()))?;
+    let store = Store::open(store_path).map_err(|e| e.to_string())?;
+    store
+        .restore(&backup)
+        .map_err(|e| format!("cannot restore {}: {e}", kept.display()))?;
+    store.flush_blocking().map_err(|e| e.to_string())?;
+    Ok(Restore::Restored(format!(
+        "the store {} was a backup file: restored into a new store ({} clusters, {} volumes); the file is kept as {}",
+        store_path.display(),
+        store.count::<ClusterRecord>(),
+        store.count::<VolumeRecord>(),
+        kept.display()
+    )))
+}
+
 /// Writes backups into one Secret.
 pub struct SecretBackup {
     secrets: Api<Secret>,

@@ -613,6 +613,24 @@ fn setup_openshift_heketi_storage_writes_the_kubernetes_list() {
         String::from_utf8_lossy(&import.stdout).contains("0 inconsistencies"),
         "{import:?}"
     );
+    // The copy job leaves the same bytes where the server's store goes: the
+    // server restores them into a store at start-up.
+    let adopted = Server::with(Options {
+        store_file: Some(backup.clone()),
+        ..Options::default()
+    });
+    let names: Vec<String> = adopted.get("/volumes").json()["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| adopted.get(&format!("/volumes/{}", v.as_str().unwrap())).json()["name"].to_string())
+        .collect();
+    assert_eq!(names, ["\"heketidbstorage\""]);
+    adopted.assert_consistent();
+    assert!(
+        adopted.dir.path().join("store.setup-backup").is_file(),
+        "the file is kept"
+    );
 
     let volumes = cli.ok(&s, &["volume", "list"]);
     assert!(volumes.contains("Name:heketidbstorage"), "{volumes}");

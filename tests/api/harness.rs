@@ -34,6 +34,8 @@ pub struct Options {
     pub log: Option<(String, PathBuf)>,
     /// A store directory copied into place before the first start.
     pub seed_store: Option<PathBuf>,
+    /// A file copied to where the store goes, before the first start.
+    pub store_file: Option<PathBuf>,
 }
 
 pub struct Server {
@@ -129,6 +131,9 @@ impl Server {
         };
         if let Some(seed) = &server.opts.seed_store {
             copy_dir(seed, &server.store_path());
+        }
+        if let Some(file) = &server.opts.store_file {
+            std::fs::copy(file, server.store_path()).unwrap();
         }
         server.launch(None);
         server
