@@ -103,18 +103,27 @@ pub fn restore_into_empty(store_path: &Path, dir: &Path) -> Result<Restore, Stri
         }
         Payload::Brickyard(backup) => backup,
     };
-    let store = Store::open(store_path).map_err(|e| e.to_string())?;
-    store
-        .restore(&backup)
-        .map_err(|e| format!("cannot restore {}: {e}", file.display()))?;
-    store.flush_blocking().map_err(|e| e.to_string())?;
+    let held = restore_durably(store_path, &backup, &file)?;
     Ok(Restore::Restored(format!(
-        "restored the store {} from {} ({} clusters, {} volumes)",
+        "restored the store {} from {} ({held})",
         store_path.display(),
         file.display(),
+    )))
+}
+
+/// Restores `backup` (read from `source`) into the store at `store_path`
+/// and flushes; says what the store now holds.
+fn restore_durably(store_path: &Path, backup: &Backup, source: &Path) -> Result<String, String> {
+    let store = Store::open(store_path).map_err(|e| e.to_string())?;
+    store
+        .restore(backup)
+        .map_err(|e| format!("cannot restore {}: {e}", source.display()))?;
+    store.flush_blocking().map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{} clusters, {} volumes",
         store.count::<ClusterRecord>(),
         store.count::<VolumeRecord>()
-    )))
+    ))
 }
 
 /// `setup-openshift-heketi-storage` copies the backup (the Secret
@@ -134,16 +143,10 @@ pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, String> {
     kept.push(".setup-backup");
     let kept = std::path::PathBuf::from(kept);
     std::fs::rename(store_path, &kept).map_err(|e| format!("cannot move {} aside: {e}", store_path.display()))?;
-    let store = Store::open(store_path).map_err(|e| e.to_string())?;
-    store
-        .restore(&backup)
-        .map_err(|e| format!("cannot restore {}: {e}", kept.display()))?;
-    store.flush_blocking().map_err(|e| e.to_string())?;
+    let held = restore_durably(store_path, &backup, &kept)?;
     Ok(Restore::Restored(format!(
-        "the store {} was a backup file: restored into a new store ({} clusters, {} volumes); the file is kept as {}",
+        "the store {} was a backup file: restored into a new store ({held}); the file is kept as {}",
         store_path.display(),
-        store.count::<ClusterRecord>(),
-        store.count::<VolumeRecord>(),
         kept.display()
     )))
 }
