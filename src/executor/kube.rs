@@ -191,8 +191,25 @@ fn api_error(what: &str, e: kube::Error) -> String {
             }
             text
         }
-        other => format!("{what}: {other}"),
+        other => format!("{what}: {}", with_causes(&other)),
     }
+}
+
+/// An error and its sources: a TLS or connection failure is only named
+/// deep in the chain ("client error (Connect): … UnknownIssuer").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    for _ in 0..8 {
+        let Some(cause) = source else { break };
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 pub struct KubeTransport {

@@ -519,3 +519,36 @@ fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
         "{logged}"
     );
 }
+
+#[tokio::test]
+async fn https_with_the_clusters_ca_and_refused_without_it() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let standin = KubeStandin::start_tls(cluster_pods(), TOKEN, local_runner());
+    assert!(standin.url().starts_with("https://127.0.0.1:"));
+    let t = transport(&standin).await;
+    let out = t.run("node2", "echo over tls", MINUTE).await.unwrap();
+    assert_eq!(out.stdout, "over tls\n");
+    assert_eq!(standin.execs()[0].pod, "glusterfs-c");
+
+    // Another cluster's CA: the server's certificate is not trusted.
+    let other = KubeStandin::start_tls(vec![], TOKEN, local_runner());
+    let ca_line = |kubeconfig: String| {
+        kubeconfig
+            .lines()
+            .find(|l| l.contains("certificate-authority-data"))
+            .unwrap()
+            .to_string()
+    };
+    let foreign = standin
+        .kubeconfig(NS)
+        .replace(&ca_line(standin.kubeconfig(NS)), &ca_line(other.kubeconfig(NS)));
+    let kubeconfig = Kubeconfig::from_yaml(&foreign).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.default_retry = false;
+    let untrusted = KubeTransport::new(kube::Client::try_from(config).unwrap(), settings(PodLookup::DaemonSet));
+    let refused = untrusted.run("node2", "true", MINUTE).await.unwrap_err();
+    assert!(refused.0.contains("invalid peer certificate"), "{}", refused.0);
+    assert_eq!(standin.execs().len(), 1, "nothing ran for the untrusting client");
+}

@@ -160,6 +160,9 @@ struct Shared {
 
 pub struct KubeStandin {
     pub addr: SocketAddr,
+    /// With HTTPS: the PEM of the CA that signed the server's certificate
+    /// (for `127.0.0.1`), as a cluster's `ca.crt`.
+    pub ca_pem: Option<String>,
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -638,6 +641,39 @@ impl KubeStandin {
     /// Serves on a loopback port from its own thread and runtime, so sync
     /// and async tests can use it alike.
     pub fn start(pods: Vec<StandinPod>, token: &str, runner: Runner) -> KubeStandin {
+        KubeStandin::serve(pods, token, runner, None)
+    }
+
+    /// Over HTTPS, as a real API server (and the in-cluster configuration) needs.
+    pub fn start_tls(pods: Vec<StandinPod>, token: &str, runner: Runner) -> KubeStandin {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "stand-in cluster CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let leaf_key = rcgen::KeyPair::generate().expect("server key");
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("server params")
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .expect("server certificate");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::write(&cert_file, leaf.pem()).expect("write cert");
+        std::fs::write(&key_file, leaf_key.serialize_pem()).expect("write key");
+        let config = brickyard::tls::server_config(&cert_file, &key_file).expect("TLS config");
+        let mut standin = KubeStandin::serve(pods, token, runner, Some(config));
+        standin.ca_pem = Some(ca.pem());
+        standin
+    }
+
+    fn serve(
+        pods: Vec<StandinPod>,
+        token: &str,
+        runner: Runner,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> KubeStandin {
         let shared = Arc::new(Shared {
             token: token.into(),
             pods: Mutex::new(pods),
@@ -683,15 +719,27 @@ impl KubeStandin {
                     ))
                     .with_state(app_shared);
                 let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = stop => {}
+                match tls {
+                    Some(config) => {
+                        let listener = brickyard::tls::TlsListener::new(listener, config);
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = stop => {}
+                        }
+                    }
+                    None => {
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = stop => {}
+                        }
+                    }
                 }
             });
             runtime.shutdown_timeout(Duration::from_secs(2));
         });
         KubeStandin {
             addr,
+            ca_pem: None,
             shared,
             shutdown: Some(shutdown),
             thread: Some(thread),
@@ -699,13 +747,28 @@ impl KubeStandin {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The token pods present (a service account's, in-cluster).
+    pub fn token(&self) -> &str {
+        &self.shared.token
     }
 
     /// A kubeconfig for this server: token auth, `namespace` in the context.
+    /// With HTTPS, the cluster's CA goes in as `certificate-authority-data`.
     pub fn kubeconfig(&self, namespace: &str) -> String {
+        use base64::Engine as _;
+        let ca = match &self.ca_pem {
+            Some(pem) => format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            ),
+            None => String::new(),
+        };
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: standin\n  cluster:\n    server: {}\n\
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: standin\n  cluster:\n    server: {}\n{ca}\
              contexts:\n- name: standin\n  context: {{cluster: standin, user: brickyard, namespace: {namespace}}}\n\
              current-context: standin\nusers:\n- name: brickyard\n  user: {{token: {}}}\n",
             self.url(),
