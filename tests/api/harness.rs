@@ -36,6 +36,9 @@ pub struct Options {
     pub seed_store: Option<PathBuf>,
     /// A file copied to where the store goes, before the first start.
     pub store_file: Option<PathBuf>,
+    /// A command the server runs under (`unshare …`), given the server's
+    /// command line as its last arguments.
+    pub wrapper: Vec<String>,
 }
 
 pub struct Server {
@@ -178,7 +181,14 @@ impl Server {
     /// Starts the binary (on `port` if given) and waits for its listening line.
     fn launch(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
-        let mut cmd = Command::new(binary());
+        let mut cmd = match self.opts.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(binary());
+                cmd
+            }
+            None => Command::new(binary()),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(&listen)

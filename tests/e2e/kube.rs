@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::harness::{Options, Server};
-use crate::kube_standin::{Faults, KubeStandin, StandinPod, V4, V5};
+use crate::kube_standin::{Faults, KubeStandin, Runner, StandinPod, V4, V5};
 use crate::testbed::Testbed;
 use crate::{delete_volume_then_topology, load_topology_as, node_of_brick, volume_body};
 
@@ -30,20 +30,26 @@ fn hostname(tb: &Testbed, node: usize) -> String {
     tb.var(&format!("TESTBED_NODE{node}_HOSTNAME"))
 }
 
-pub fn volume_lifecycle_through_pod_exec(tb: &Testbed) {
+/// The stand-in API server, its pods running commands on the testbed nodes.
+fn standin(tb: &Testbed, tls: bool) -> KubeStandin {
     let nodes: Vec<(String, usize)> = (1..=tb.nodes).map(|i| (hostname(tb, i), i)).collect();
-    let standin = KubeStandin::start(
-        pods(tb),
-        TOKEN,
-        Arc::new(move |pod: &StandinPod, argv: &[String]| {
-            let node = nodes
-                .iter()
-                .find(|(name, _)| *name == pod.node_name)
-                .map(|(_, i)| *i)
-                .expect("every stand-in pod sits on a testbed node");
-            Testbed::node_command(node, argv)
-        }),
-    );
+    let runner: Runner = Arc::new(move |pod: &StandinPod, argv: &[String]| {
+        let node = nodes
+            .iter()
+            .find(|(name, _)| *name == pod.node_name)
+            .map(|(_, i)| *i)
+            .expect("every stand-in pod sits on a testbed node");
+        Testbed::node_command(node, argv)
+    });
+    if tls {
+        KubeStandin::start_tls(pods(tb), TOKEN, runner)
+    } else {
+        KubeStandin::start(pods(tb), TOKEN, runner)
+    }
+}
+
+pub fn volume_lifecycle_through_pod_exec(tb: &Testbed) {
+    let standin = standin(tb, false);
     let kubeconfig = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(kubeconfig.path(), standin.kubeconfig("default")).unwrap();
     let s = Server::with(Options {
@@ -104,4 +110,61 @@ pub fn volume_lifecycle_through_pod_exec(tb: &Testbed) {
         execs.iter().any(|e| e.argv[4].starts_with("mkfs.xfs")),
         "bricks were made through exec"
     );
+}
+
+/// As in a pod: no kubeconfig, the service account's token, CA and
+/// namespace mounted at the standard path (in a private mount namespace),
+/// `KUBERNETES_SERVICE_HOST`/`PORT` naming the API server, over HTTPS.
+pub fn in_cluster_service_account(tb: &Testbed) {
+    let standin = standin(tb, true);
+    let account = tempfile::tempdir().unwrap();
+    std::fs::write(account.path().join("token"), standin.token()).unwrap();
+    std::fs::write(account.path().join("ca.crt"), standin.ca_pem.as_deref().unwrap()).unwrap();
+    // Kubernetes writes no newline here; Brickyard trims one anyway, as Heketi did.
+    std::fs::write(account.path().join("namespace"), format!("{NS}\n")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mount = format!(
+        "mount -t tmpfs tmpfs /run && mkdir -p {SA} && mount --bind {} {SA} && exec \"$@\"",
+        account.path().display(),
+        SA = "/run/secrets/kubernetes.io/serviceaccount"
+    );
+    let s = Server::with(Options {
+        glusterfs: Some(json!({"executor": "kubernetes", "kubeexec": {"gluster_daemonset": true}})),
+        env: vec![
+            ("KUBERNETES_SERVICE_HOST".into(), "127.0.0.1".into()),
+            ("KUBERNETES_SERVICE_PORT".into(), standin.addr.port().to_string()),
+            ("HOME".into(), home.path().display().to_string()),
+            ("KUBECONFIG".into(), String::new()),
+        ],
+        wrapper: [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &mount,
+            "sh",
+        ]
+        .map(String::from)
+        .to_vec(),
+        wait_secs: 180,
+        ..Options::default()
+    });
+    load_topology_as(tb, &s, 1, |i| hostname(tb, i));
+    let info = s.create_volume(&volume_body(1, 3, 0));
+    let id = info["id"].as_str().unwrap().to_string();
+    delete_volume_then_topology(tb, &s, &id);
+
+    let execs = standin.execs();
+    assert!(execs.len() > 20, "{} commands", execs.len());
+    for e in &execs {
+        assert_eq!(
+            e.authorization,
+            format!("Bearer {TOKEN}"),
+            "the service account's token"
+        );
+        assert!(e.uri.starts_with("/api/v1/namespaces/glusterfs/pods/"), "{}", e.uri);
+    }
+    println!("  {} commands exec'd over HTTPS with the service account", execs.len());
 }

@@ -24,7 +24,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 13] = [
+const SCENARIOS: [(&str, Scenario); 14] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -38,6 +38,10 @@ const SCENARIOS: [(&str, Scenario); 13] = [
     (
         "kubernetes_executor_volume_lifecycle",
         kube::volume_lifecycle_through_pod_exec,
+    ),
+    (
+        "kubernetes_in_cluster_service_account",
+        kube::in_cluster_service_account,
     ),
     // These bring up their own nodes: keep them after every three-node scenario.
     ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
