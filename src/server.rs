@@ -100,28 +100,37 @@ async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
 /// Opens everything and returns the shared application state, with start-up
 /// recovery running in the background.
 pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
-    // Heketi's image restored its database from the backup Secret's mount.
-    let restored = adopt_backup_file(&config.store_path).and_then(|r| match r {
-        Restore::Nothing => restore_into_empty(&config.store_path, &config.backup_db_dir),
-        done => Ok(done),
-    });
-    match restored {
-        Ok(Restore::Nothing) => {}
-        Ok(Restore::Kept(what)) => tracing::info!("{what}"),
-        Ok(Restore::Restored(what) | Restore::Unusable(what)) => tracing::warn!("{what}"),
-        Err(e) => bail!("{e}"),
-    }
+    let log_restore = |restored: Result<Restore, String>| -> anyhow::Result<bool> {
+        match restored {
+            Ok(Restore::Nothing) => Ok(false),
+            Ok(Restore::Kept(what)) => {
+                tracing::info!("{what}");
+                Ok(false)
+            }
+            Ok(Restore::Unusable(what)) => {
+                tracing::warn!("{what}");
+                Ok(false)
+            }
+            Ok(Restore::Restored(what)) => {
+                tracing::warn!("{what}");
+                Ok(true)
+            }
+            Err(e) => bail!("{e}"),
+        }
+    };
+    let adopted = log_restore(adopt_backup_file(&config.store_path))?;
     let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
-    if let Some(from) = store.migrated_from() {
+    // Heketi's image restored its database from the backup Secret's mount.
+    let restored = log_restore(restore_into_empty(&store, &config.backup_db_dir))?;
+    if adopted || restored || store.migrated_from().is_some() {
         let report = crate::ops::check::check_store(&store).map_err(|e| anyhow::anyhow!("{e}"))?;
         if report.totalinconsistencies > 0 {
             tracing::warn!(
-                from,
                 inconsistencies = report.totalinconsistencies,
-                "the migrated store has inconsistencies; see GET /db/check"
+                "the migrated or restored store has inconsistencies; see GET /db/check"
             );
         } else {
-            tracing::info!(from, "store migrated; consistency check passed");
+            tracing::info!("store migrated or restored; consistency check passed");
         }
     }
     let executor = build_executor(config).await?;

@@ -255,8 +255,9 @@ impl KubeTransport {
         &self.settings
     }
 
-    /// Finds the pod for `host` (Heketi looks it up for every batch; so
-    /// does Brickyard, so a restarted pod is picked up at once).
+    /// Finds the pod for `host`. Heketi looked it up for every batch;
+    /// Brickyard does for every command, so a replaced pod is used from the
+    /// next command on.
     pub async fn target(&self, host: &str) -> Result<Target, TransportError> {
         let ns = &self.settings.namespace;
         if !selector_safe(host) {
@@ -270,9 +271,15 @@ impl KubeTransport {
                 e => TransportError(api_error(&format!("Unable to get pod spec for {host}"), e)),
             })?,
             PodLookup::DaemonSet => {
+                // Heketi listed every labelled pod; the node's field selector
+                // keeps the answer to that node's few.
                 let list = self
                     .pods
-                    .list(&ListParams::default().labels(NODE_LABEL))
+                    .list(
+                        &ListParams::default()
+                            .labels(NODE_LABEL)
+                            .fields(&format!("spec.nodeName={host}")),
+                    )
                     .await
                     .map_err(|e| {
                         TransportError(api_error(&format!("Failed to get list of pods in namespace {ns}"), e))
@@ -368,7 +375,16 @@ impl KubeTransport {
                 timeout_arg(limit)
             ))),
             ExecOutcome::Exited(status) => Ok(CommandOutput { status, stdout, stderr }),
-            ExecOutcome::Failed(why) => Err(TransportError(format!("exec in pod {pod}: {why}"))),
+            ExecOutcome::Failed(why) => {
+                // What the command said before the stream broke is often the clue.
+                let said: String = stderr.trim().chars().take(500).collect();
+                let said = if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (stderr: {said})")
+                };
+                Err(TransportError(format!("exec in pod {pod}: {why}{said}")))
+            }
         }
     }
 }
@@ -387,9 +403,9 @@ async fn read_into(reader: Option<impl tokio::io::AsyncRead + Unpin>, bytes: &mu
 impl Transport for KubeTransport {
     async fn run(&self, host: &str, command: &str, timeout: Duration) -> Result<CommandOutput, TransportError> {
         let started = Instant::now();
-        let watchdog = timeout + self.settings.watchdog_grace;
-        let run = async {
-            let _session = match &self.sessions {
+        // Nothing has run while waiting for a session or finding the pod.
+        let prepare = async {
+            let session = match &self.sessions {
                 Some(sessions) => Some(
                     sessions
                         .acquire()
@@ -398,16 +414,26 @@ impl Transport for KubeTransport {
                 ),
                 None => None,
             };
-            let target = self.target(host).await?;
-            self.exec(&target, command, timeout).await
+            Ok::<_, TransportError>((session, self.target(host).await?))
         };
-        let result = tokio::time::timeout(watchdog, run).await.unwrap_or_else(|_| {
-            // The command may still be running in the pod, bounded by its
-            // own `timeout` prefix.
-            Err(TransportError(format!(
-                "timeout: no answer from the GlusterFS pod of {host} within {watchdog:?}"
-            )))
-        });
+        let (_session, target) = tokio::time::timeout(timeout, prepare).await.map_err(|_| {
+            TransportError(format!(
+                "no exec session into the GlusterFS pod of {host} within {timeout:?}; the command did not run"
+            ))
+        })??;
+        // The command gets what is left, both in the pod and here.
+        let left = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+        let watchdog = left + self.settings.watchdog_grace;
+        let result = tokio::time::timeout(watchdog, self.exec(&target, command, left))
+            .await
+            .unwrap_or_else(|_| {
+                // The command may still be running in the pod, bounded by its
+                // own `timeout` prefix.
+                Err(TransportError(format!(
+                    "timeout: no answer from pod {} within {watchdog:?}",
+                    target.pod
+                )))
+            });
         if result.is_ok() {
             self.stats.record_command(started.elapsed());
         }

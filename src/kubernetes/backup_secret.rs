@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -24,6 +24,10 @@ use crate::store::Store;
 pub const SECRET_KEY: &str = "heketi.db.gz";
 /// Commits closer together than this share one Secret write.
 const MIN_INTERVAL: Duration = Duration::from_secs(2);
+/// One Secret write may take this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest pause between retries of a failed write.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(60);
 /// What the API server accepts in one object.
 const SECRET_LIMIT: usize = 1024 * 1024;
 
@@ -72,10 +76,10 @@ pub enum Restore {
     Restored(String),
 }
 
-/// At start-up: when `dir/heketi.db.gz` exists and the store at
-/// `store_path` is missing or empty, restores it. A store with contents is
-/// never overwritten (Heketi's image overwrote it on every start).
-pub fn restore_into_empty(store_path: &Path, dir: &Path) -> Result<Restore, String> {
+/// At start-up, on the opened store: when `dir/heketi.db.gz` exists and the
+/// store is empty, restores it. A store with contents is never overwritten
+/// (Heketi's image overwrote its database on every start).
+pub fn restore_into_empty(store: &Store, dir: &Path) -> Result<Restore, String> {
     let file = dir.join(SECRET_KEY);
     let gz = match std::fs::read(&file) {
         Ok(gz) if gz.is_empty() => return Ok(Restore::Nothing),
@@ -83,15 +87,12 @@ pub fn restore_into_empty(store_path: &Path, dir: &Path) -> Result<Restore, Stri
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Restore::Nothing),
         Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
     };
-    if store_path.is_dir() {
-        let store = Store::open(store_path).map_err(|e| e.to_string())?;
-        if !is_empty(&store) {
-            return Ok(Restore::Kept(format!(
-                "{} holds a backup, but the store {} has contents: left as it is",
-                file.display(),
-                store_path.display()
-            )));
-        }
+    if !is_empty(store) {
+        return Ok(Restore::Kept(format!(
+            "{} holds a backup, but the store {} has contents: left as it is",
+            file.display(),
+            store.path().display()
+        )));
     }
     let backup = match decompress(&gz).map_err(|e| format!("{}: {e}", file.display()))? {
         Payload::HeketiBolt => {
@@ -103,18 +104,17 @@ pub fn restore_into_empty(store_path: &Path, dir: &Path) -> Result<Restore, Stri
         }
         Payload::Brickyard(backup) => backup,
     };
-    let held = restore_durably(store_path, &backup, &file)?;
+    let held = restore_durably(store, &backup, &file)?;
     Ok(Restore::Restored(format!(
         "restored the store {} from {} ({held})",
-        store_path.display(),
+        store.path().display(),
         file.display(),
     )))
 }
 
-/// Restores `backup` (read from `source`) into the store at `store_path`
-/// and flushes; says what the store now holds.
-fn restore_durably(store_path: &Path, backup: &Backup, source: &Path) -> Result<String, String> {
-    let store = Store::open(store_path).map_err(|e| e.to_string())?;
+/// Restores `backup` (read from `source`) into `store` and flushes; says
+/// what the store now holds.
+fn restore_durably(store: &Store, backup: &Backup, source: &Path) -> Result<String, String> {
     store
         .restore(backup)
         .map_err(|e| format!("cannot restore {}: {e}", source.display()))?;
@@ -126,24 +126,41 @@ fn restore_durably(store_path: &Path, backup: &Backup, source: &Path) -> Result<
     ))
 }
 
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// `setup-openshift-heketi-storage` copies the backup (the Secret
 /// `heketi-storage-secret`) as a plain file to where the store will be, as
 /// Heketi's flow copies its Bolt file. At start-up such a file becomes the
-/// store: it is moved to `<path>.setup-backup` and restored into a new store
-/// at `<path>`. Anything else at the path is left for `Store::open` to refuse.
+/// store: it is moved to `<path>.setup-backup`, restored into
+/// `<path>.restoring`, and that is renamed into place. Each step survives
+/// a crash: the next start picks up from the kept file. Anything else at
+/// the path is left for `Store::open` to refuse.
 pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, String> {
-    if !store_path.is_file() {
+    let kept = beside(store_path, ".setup-backup");
+    let staging = beside(store_path, ".restoring");
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    if store_path.is_file() {
+        if serde_json::from_slice::<Backup>(&read(store_path)?).is_err() {
+            return Ok(Restore::Nothing);
+        }
+        std::fs::rename(store_path, &kept).map_err(|e| format!("cannot move {} aside: {e}", store_path.display()))?;
+    } else if store_path.exists() || !kept.is_file() {
         return Ok(Restore::Nothing);
     }
-    let text = std::fs::read(store_path).map_err(|e| format!("cannot read {}: {e}", store_path.display()))?;
-    let Ok(backup) = serde_json::from_slice::<Backup>(&text) else {
-        return Ok(Restore::Nothing);
+    let backup: Backup =
+        serde_json::from_slice(&read(&kept)?).map_err(|e| format!("{} is no backup: {e}", kept.display()))?;
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| format!("cannot clear {}: {e}", staging.display()))?;
+    }
+    let held = {
+        let store = Store::open(&staging).map_err(|e| e.to_string())?;
+        restore_durably(&store, &backup, &kept)?
     };
-    let mut kept = store_path.as_os_str().to_owned();
-    kept.push(".setup-backup");
-    let kept = std::path::PathBuf::from(kept);
-    std::fs::rename(store_path, &kept).map_err(|e| format!("cannot move {} aside: {e}", store_path.display()))?;
-    let held = restore_durably(store_path, &backup, &kept)?;
+    std::fs::rename(&staging, store_path).map_err(|e| format!("cannot move the restored store into place: {e}"))?;
     Ok(Restore::Restored(format!(
         "the store {} was a backup file: restored into a new store ({held}); the file is kept as {}",
         store_path.display(),
@@ -165,7 +182,28 @@ impl SecretBackup {
         }
     }
 
-    /// Creates the Secret or replaces its data.
+    fn secret(name: &str, data: BTreeMap<String, ByteString>) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                labels: Some(BTreeMap::from([
+                    ("heketi".to_string(), "db".to_string()),
+                    ("app.kubernetes.io/name".to_string(), "brickyard".to_string()),
+                ])),
+                ..ObjectMeta::default()
+            },
+            data: Some(data),
+            ..Secret::default()
+        }
+    }
+
+    /// Where a Heketi database found in the Secret is kept.
+    pub fn heketi_copy_name(&self) -> String {
+        format!("{}-from-heketi", self.name)
+    }
+
+    /// Creates the Secret or replaces its data. A Heketi database in it is
+    /// first copied to `<name>-from-heketi`, so replacing it loses nothing.
     pub async fn write(&self, gz: Vec<u8>) -> Result<(), String> {
         if gz.len() > SECRET_LIMIT {
             return Err(format!(
@@ -180,60 +218,75 @@ impl SecretBackup {
             .get_opt(&self.name)
             .await
             .map_err(|e| format!("cannot read Secret {}: {e}", self.name))?;
-        match existing {
-            Some(mut secret) => {
-                secret.data = Some(data);
-                self.secrets
-                    .replace(&self.name, &params, &secret)
-                    .await
-                    .map_err(|e| format!("cannot update Secret {}: {e}", self.name))?;
-            }
-            None => {
-                let secret = Secret {
-                    metadata: ObjectMeta {
-                        name: Some(self.name.clone()),
-                        labels: Some(BTreeMap::from([
-                            ("heketi".to_string(), "db".to_string()),
-                            ("app.kubernetes.io/name".to_string(), "brickyard".to_string()),
-                        ])),
-                        ..ObjectMeta::default()
-                    },
-                    data: Some(data),
-                    ..Secret::default()
-                };
-                self.secrets
-                    .create(&params, &secret)
-                    .await
-                    .map_err(|e| format!("cannot create Secret {}: {e}", self.name))?;
+        let Some(mut secret) = existing else {
+            self.secrets
+                .create(&params, &Self::secret(&self.name, data))
+                .await
+                .map_err(|e| format!("cannot create Secret {}: {e}", self.name))?;
+            return Ok(());
+        };
+        let held = secret.data.as_ref().and_then(|d| d.get(SECRET_KEY)).cloned();
+        if let Some(held) = held {
+            if matches!(decompress(&held.0), Ok(Payload::HeketiBolt)) {
+                let copy = self.heketi_copy_name();
+                let kept = Self::secret(&copy, BTreeMap::from([(SECRET_KEY.to_string(), held)]));
+                match self.secrets.create(&params, &kept).await {
+                    Ok(_) => tracing::warn!(
+                        "Secret {} held a Heketi database: copied to Secret {copy} before Brickyard's first backup",
+                        self.name
+                    ),
+                    Err(kube::Error::Api(e)) if e.code == 409 => {}
+                    Err(e) => return Err(format!("cannot keep the Heketi database in Secret {copy}: {e}")),
+                }
             }
         }
+        secret.data = Some(data);
+        self.secrets
+            .replace(&self.name, &params, &secret)
+            .await
+            .map_err(|e| format!("cannot update Secret {}: {e}", self.name))?;
         Ok(())
     }
 
-    /// One write after each burst of commits, for as long as the server
-    /// runs. Failures are logged, never fatal, as in Heketi.
+    async fn back_up(&self, store: &Store) -> Result<(), String> {
+        let snapshot = store.clone();
+        let gz = tokio::task::spawn_blocking(move || {
+            let backup = snapshot.backup().map_err(|e| e.to_string())?;
+            compress(&backup)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        tokio::time::timeout(WRITE_TIMEOUT, self.write(gz))
+            .await
+            .map_err(|_| format!("no answer from the API server within {WRITE_TIMEOUT:?}"))?
+    }
+
+    /// A write at start-up, then one after each burst of commits, for as
+    /// long as the server runs. A failed write is retried (backing off up to
+    /// a minute) until one succeeds; failures are logged, never fatal, as in
+    /// Heketi.
     pub async fn follow(self, store: Store) {
         let mut commits = store.commits();
+        let mut due = true;
+        let mut pause = MIN_INTERVAL;
         loop {
-            if commits.changed().await.is_err() {
+            if !due && commits.changed().await.is_err() {
                 return;
             }
-            let snapshot = store.clone();
-            let gz = tokio::task::spawn_blocking(move || {
-                let backup = snapshot.backup().map_err(|e| e.to_string())?;
-                compress(&backup)
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
-            match gz {
-                Ok(gz) => match self.write(gz).await {
-                    Ok(()) => tracing::debug!(secret = self.name, "store backed up to the Secret"),
-                    Err(e) => tracing::warn!("store backup to the Secret failed: {e}"),
-                },
-                Err(e) => tracing::warn!("store backup failed: {e}"),
+            commits.mark_unchanged();
+            match self.back_up(&store).await {
+                Ok(()) => {
+                    tracing::debug!(secret = self.name, "store backed up to the Secret");
+                    due = false;
+                    pause = MIN_INTERVAL;
+                }
+                Err(e) => {
+                    tracing::warn!(secret = self.name, "store backup to the Secret failed, will retry: {e}");
+                    due = true;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
             }
-            tokio::time::sleep(MIN_INTERVAL).await;
+            tokio::time::sleep(pause).await;
         }
     }
 }
@@ -241,6 +294,44 @@ impl SecretBackup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backup of a store holding one cluster.
+    fn one_cluster_backup(dir: &Path) -> Backup {
+        let store = Store::open(&dir.join("source")).unwrap();
+        let cluster = ClusterRecord {
+            id: "c1".into(),
+            block: true,
+            file: true,
+        };
+        store.transact(|tx| tx.put::<_, String>(&cluster)).unwrap();
+        store.backup().unwrap()
+    }
+
+    #[test]
+    fn a_backup_file_at_the_store_path_becomes_the_store_even_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let backup = one_cluster_backup(dir.path());
+        let path = dir.path().join("heketi.db");
+        std::fs::write(&path, serde_json::to_vec(&backup).unwrap()).unwrap();
+        assert!(matches!(adopt_backup_file(&path), Ok(Restore::Restored(_))));
+        assert_eq!(Store::open(&path).unwrap().count::<ClusterRecord>(), 1);
+        assert!(beside(&path, ".setup-backup").is_file());
+        assert_eq!(adopt_backup_file(&path), Ok(Restore::Nothing), "adopted once");
+
+        // A crash after the file was moved aside, with a half-made store.
+        let path = dir.path().join("crashed.db");
+        std::fs::write(beside(&path, ".setup-backup"), serde_json::to_vec(&backup).unwrap()).unwrap();
+        std::fs::create_dir_all(beside(&path, ".restoring")).unwrap();
+        std::fs::write(beside(&path, ".restoring").join("junk"), b"half").unwrap();
+        assert!(matches!(adopt_backup_file(&path), Ok(Restore::Restored(_))));
+        assert_eq!(Store::open(&path).unwrap().count::<ClusterRecord>(), 1);
+
+        // Anything else at the path is not touched.
+        let other = dir.path().join("other.db");
+        std::fs::write(&other, b"bolt or whatever").unwrap();
+        assert_eq!(adopt_backup_file(&other), Ok(Restore::Nothing));
+        assert!(other.is_file());
+    }
 
     #[test]
     fn a_backup_survives_compression_and_a_bolt_file_is_recognised() {

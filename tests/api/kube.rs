@@ -101,8 +101,12 @@ async fn a_command_runs_in_the_nodes_pod_with_its_output_and_exit_code() {
         .filter(|r| !r.contains("/exec"))
         .collect();
     assert_eq!(
-        lists, ["GET /api/v1/namespaces/glusterfs/pods?&labelSelector=glusterfs-node"; 2],
-        "the pod is looked up for every command, by Heketi's DaemonSet label"
+        lists,
+        [
+            "GET /api/v1/namespaces/glusterfs/pods?&fieldSelector=spec.nodeName%3Dnode1&labelSelector=glusterfs-node",
+            "GET /api/v1/namespaces/glusterfs/pods?&fieldSelector=spec.nodeName%3Dnode2&labelSelector=glusterfs-node"
+        ],
+        "the pod is looked up for every command, by Heketi's DaemonSet label and the node"
     );
     assert_eq!(t.stats().snapshot().commands, 2);
 }
@@ -240,8 +244,13 @@ async fn refusals_and_broken_streams_are_errors_not_exit_codes() {
         drop_status: true,
         ..Faults::default()
     });
-    let dropped = t.run("node1", "echo partial", MINUTE).await.unwrap_err();
+    let dropped = t.run("node1", "echo partial; echo why >&2", MINUTE).await.unwrap_err();
     assert!(dropped.0.contains("ended without an exit status"), "{}", dropped.0);
+    assert!(
+        dropped.0.ends_with(" (stderr: why)"),
+        "what it said is kept: {}",
+        dropped.0
+    );
 
     standin.set_faults(Faults {
         malformed_status: true,
@@ -279,9 +288,7 @@ async fn a_command_past_its_time_is_a_timeout() {
     });
     let silent = t.run("node1", "true", Duration::from_secs(1)).await.unwrap_err();
     assert!(
-        silent
-            .0
-            .starts_with("timeout: no answer from the GlusterFS pod of node1"),
+        silent.0.starts_with("timeout: no answer from pod glusterfs-b within"),
         "{}",
         silent.0
     );
@@ -435,10 +442,12 @@ fn backed_up_with(standin: &KubeStandin, namespace: &str, cluster: &str) -> (Vec
         if let Some(secret) = standin.secret(namespace, "heketi-db-backup") {
             let data = secret["data"]["heketi.db.gz"].as_str().unwrap_or_default();
             let gz = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
-            let Payload::Brickyard(backup) = decompress(&gz).unwrap() else {
-                panic!("a Brickyard backup in the Secret");
+            // Until the first backup, the Secret may hold Heketi's database.
+            let backup = match decompress(&gz).unwrap() {
+                Payload::Brickyard(backup) => Some(backup),
+                Payload::HeketiBolt => None,
             };
-            if backup.trees["clusters"].iter().any(|[k, _]| *k == key) {
+            if backup.is_some_and(|b| b.trees["clusters"].iter().any(|[k, _]| *k == key)) {
                 let version = secret["metadata"]["resourceVersion"].as_str().unwrap().to_string();
                 return (gz, version);
             }
@@ -452,9 +461,26 @@ fn backed_up_with(standin: &KubeStandin, namespace: &str, cluster: &str) -> (Vec
     }
 }
 
+/// The first page of a Bolt file (Heketi's database), gzipped.
+fn heketi_bolt_gz() -> Vec<u8> {
+    let mut bolt = vec![0u8; 4096];
+    bolt[16..20].copy_from_slice(&[0xED, 0xDA, 0x0C, 0xED]);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &bolt).unwrap();
+    encoder.finish().unwrap()
+}
+
 #[test]
 fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
+    use base64::Engine as _;
     let standin = KubeStandin::start(vec![], TOKEN, inert_runner());
+    // Heketi's last backup is still in the Secret: it must survive.
+    let bolt = base64::engine::general_purpose::STANDARD.encode(heketi_bolt_gz());
+    standin.put_secret(
+        "storage",
+        "heketi-db-backup",
+        [("heketi.db.gz".to_string(), bolt.clone())].into(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, standin.kubeconfig("storage")).unwrap();
@@ -471,6 +497,10 @@ fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
     let second = s.create_cluster();
     let (gz, replaced) = backed_up_with(&standin, "storage", &second);
     assert_ne!(created, replaced, "the second backup replaced the first");
+    let kept = standin
+        .secret("storage", "heketi-db-backup-from-heketi")
+        .expect("Heketi's database kept in its own Secret");
+    assert_eq!(kept["data"]["heketi.db.gz"], bolt.as_str());
     drop(s);
 
     // A new pod whose store volume is empty starts from the Secret's mount.
@@ -501,11 +531,7 @@ fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
     assert_eq!(restored.get(&format!("/clusters/{third}")).status, 200);
 
     // Heketi's own Bolt file in the mount: named in the log, not used.
-    let mut bolt = vec![0u8; 4096];
-    bolt[16..20].copy_from_slice(&[0xED, 0xDA, 0x0C, 0xED]);
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut encoder, &bolt).unwrap();
-    std::fs::write(mount.path().join("heketi.db.gz"), encoder.finish().unwrap()).unwrap();
+    std::fs::write(mount.path().join("heketi.db.gz"), heketi_bolt_gz()).unwrap();
     let log = dir.path().join("bolt.log");
     let fresh = Server::with(Options {
         env,

@@ -441,6 +441,18 @@ async fn exec(
     let Some(authorization) = shared.authorized(&headers) else {
         return unauthorized();
     };
+    // RBAC is decided before the handler looks at the pod.
+    let faults = shared.faults.lock().unwrap().clone();
+    if faults.forbid_exec {
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "pods \"{name}\" is forbidden: User \"system:serviceaccount:{ns}:brickyard\" cannot create resource \"pods/exec\" in API group \"\" in the namespace \"{ns}\""
+            ),
+            Some(json!({"name": name, "kind": "pods"})),
+        );
+    }
     let (mut stdin, mut stdout, mut stderr, mut tty) = (false, false, false, false);
     let (mut container, mut argv) = (None, Vec::new());
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -483,17 +495,6 @@ async fn exec(
     }
     if argv.is_empty() || argv[0].is_empty() {
         return bad_request("you must specify at least one command for the container");
-    }
-    let faults = shared.faults.lock().unwrap().clone();
-    if faults.forbid_exec {
-        return status(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            &format!(
-                "pods \"{name}\" is forbidden: User \"system:serviceaccount:{ns}:brickyard\" cannot create resource \"pods/exec\" in API group \"\" in the namespace \"{ns}\""
-            ),
-            Some(json!({"name": name, "kind": "pods"})),
-        );
     }
     let Ok(upgrade) = upgrade else {
         return bad_request("Upgrade request required");
@@ -552,11 +553,17 @@ async fn session(
 ) {
     let (mut sink, mut stream) = socket.split();
     // Keep reading: answers pings, absorbs the v5 close signal and a client Close.
+    // Only a malformed close signal ends the session early.
+    let broken = Arc::new(tokio::sync::Notify::new());
+    let ended = broken.clone();
     let reader = tokio::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
             match message {
                 // A malformed close signal: the real server ends the connection.
-                Message::Binary(b) if v5 && b.first() == Some(&0xFF) && (b.len() != 2 || b[1] > 4) => return,
+                Message::Binary(b) if v5 && b.first() == Some(&0xFF) && (b.len() != 2 || b[1] > 4) => {
+                    broken.notify_one();
+                    return;
+                }
                 Message::Close(_) => return,
                 _ => {}
             }
@@ -591,7 +598,15 @@ async fn session(
             }
             drop(tx);
             let mut open = true;
-            while let Some(frame) = rx.recv().await {
+            loop {
+                let frame = tokio::select! {
+                    frame = rx.recv() => frame,
+                    _ = ended.notified() => {
+                        // Dropped mid-stream; the process runs on, as in a pod.
+                        return;
+                    }
+                };
+                let Some(frame) = frame else { break };
                 let wanted = match &frame {
                     Message::Binary(b) => (b[0] == 1 && want_stdout) || (b[0] == 2 && want_stderr),
                     _ => false,
@@ -786,6 +801,15 @@ impl KubeStandin {
 
     pub fn pods(&self) -> Vec<StandinPod> {
         self.shared.pods.lock().unwrap().clone()
+    }
+
+    /// Puts a Secret in place, as an operator (or Heketi) left it.
+    pub fn put_secret(&self, namespace: &str, name: &str, data: BTreeMap<String, String>) {
+        let body = json!({"metadata": {"name": name}, "data": data});
+        self.shared.secrets.lock().unwrap().insert(
+            (namespace.to_string(), name.to_string()),
+            stored_secret(body, namespace, 1),
+        );
     }
 
     /// The Secret `name` in `namespace`, as last written.
