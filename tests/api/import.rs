@@ -248,6 +248,32 @@ fn a_heketi_export_answers_as_heketi_would() {
     assert_eq!(compared, 24);
 
     s.assert_consistent();
+
+    // heketi-cli's view of the imported block volume, in its own words.
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", s.base.as_str()]);
+        ok(brickyard(&all))
+    };
+    let block = "5a1596cdfddbccfa153255f4346f859c";
+    assert_eq!(
+        cli(&["blockvolume", "list"]),
+        format!(
+            "Id:{block:<35} Cluster:{:<35} Name:blockvol_{block}\n",
+            "bca9034945248f389027cb4d0a2e4567"
+        )
+    );
+    assert_eq!(
+        cli(&["blockvolume", "info", block]),
+        format!(
+            "Name: blockvol_{block}\nSize: 10\nUsableSize: 10\nVolume Id: {block}\n\
+             Cluster Id: bca9034945248f389027cb4d0a2e4567\nHosts: [10.20.30.12 10.20.30.13 10.20.30.11]\n\
+             IQN: iqn.2016-12.org.gluster-block:58acde5b-a05d-4772-a973-3e2e2ceb20e9\nLUN: 0\nHacount: 3\n\
+             Username: 58acde5b-a05d-4772-a973-3e2e2ceb20e9\nPassword: 955403a7-a419-4e37-99bf-fcbf0a2ee939\n\
+             Block Hosting Volume: 63fcafeea7a602ce336e3c7547c2a149\n"
+        )
+    );
+
     // The hosting volume keeps its block volumes, so it cannot be deleted under them.
     let refused = s.delete("/volumes/63fcafeea7a602ce336e3c7547c2a149");
     assert_eq!(refused.status, 409, "{refused:?}");
