@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::harness::{Options, Server};
 use crate::kube_standin::{Faults, KubeStandin, Runner, StandinPod, V4, V5};
 use crate::testbed::Testbed;
-use crate::{delete_volume_then_topology, load_topology_as, node_of_brick, volume_body};
+use crate::{
+    assert_nodes_clean, assert_space_whole, delete_volume_then_topology, load_topology_as, node_of_brick, volume_body,
+};
 
 const NS: &str = "glusterfs";
 const TOKEN: &str = "e2e-service-account-token";
@@ -152,6 +154,26 @@ pub fn in_cluster_service_account(tb: &Testbed) {
         ..Options::default()
     });
     load_topology_as(tb, &s, 1, |i| hostname(tb, i));
+
+    // Node 3's pod vanishes (evicted, its node drained): a create that
+    // needs it fails naming it, and the other nodes are rolled back at
+    // once. Node 3 cannot be asked, so the operation waits, holding its
+    // space, until the pod is back and a cleanup finishes the undo.
+    let all = standin.pods();
+    standin.set_pods(all.iter().filter(|p| p.node_name != hostname(tb, 3)).cloned().collect());
+    let failed = s.finish(s.post("/volumes", &volume_body(1, 3, 0)));
+    assert_eq!(failed.status, 500, "{failed:?}");
+    let missing = format!("Unable to find a GlusterFS pod on host {}", hostname(tb, 3));
+    assert!(failed.body.contains(&missing), "{}", failed.body);
+    assert_nodes_clean(tb, &[1, 2]);
+    assert_eq!(s.get("/volumes").json()["volumes"], json!([]));
+    standin.set_pods(all);
+    let cleaned = s.finish(s.post("/operations/pending/cleanup", "{}"));
+    assert_eq!(cleaned.status, 204, "{cleaned:?}");
+    assert_nodes_clean(tb, &[1, 2, 3]);
+    assert_space_whole(&s);
+    s.assert_consistent();
+
     let info = s.create_volume(&volume_body(1, 3, 0));
     let id = info["id"].as_str().unwrap().to_string();
     delete_volume_then_topology(tb, &s, &id);
