@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{AttachParams, ListParams};
+use kube::api::{AttachParams, AttachedProcess, ListParams};
 use kube::{Api, Client};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
@@ -322,18 +322,38 @@ impl KubeTransport {
         Ok(Target { pod: name, container })
     }
 
-    async fn exec(&self, target: &Target, command: &str, limit: Duration) -> Result<CommandOutput, TransportError> {
+    async fn start(&self, target: &Target, command: &str, limit: Duration) -> Result<AttachedProcess, kube::Error> {
         let argv = exec_argv(command, self.settings.timeout_prefix.then_some(limit));
         let params = AttachParams::default()
             .container(target.container.clone())
             .max_stdout_buf_size(64 * 1024)
             .max_stderr_buf_size(64 * 1024);
+        self.pods.exec(&target.pod, argv, &params).await
+    }
+
+    async fn exec(
+        &self,
+        host: &str,
+        target: Target,
+        command: &str,
+        limit: Duration,
+    ) -> Result<CommandOutput, TransportError> {
+        let refused = |target: &Target, e| TransportError(api_error(&format!("exec in pod {}", target.pod), e));
+        let (target, mut process) = match self.start(&target, command, limit).await {
+            Ok(process) => (target, process),
+            // The pod went away between lookup and exec (a DaemonSet
+            // rollout): the command never started, so look once more.
+            Err(kube::Error::Api(status)) if status.code == 404 && self.settings.lookup != PodLookup::PodName => {
+                tracing::info!(host, pod = target.pod, "pod gone before exec; looking it up again");
+                let fresh = self.target(host).await?;
+                match self.start(&fresh, command, limit).await {
+                    Ok(process) => (fresh, process),
+                    Err(e) => return Err(refused(&fresh, e)),
+                }
+            }
+            Err(e) => return Err(refused(&target, e)),
+        };
         let pod = &target.pod;
-        let mut process = self
-            .pods
-            .exec(pod, argv, &params)
-            .await
-            .map_err(|e| TransportError(api_error(&format!("exec in pod {pod}"), e)))?;
         self.stats.connections_opened.fetch_add(1, Ordering::Relaxed);
         let status = process.take_status();
         let (stdout, stderr) = (process.stdout(), process.stderr());
@@ -424,14 +444,14 @@ impl Transport for KubeTransport {
         // The command gets what is left, both in the pod and here.
         let left = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let watchdog = left + self.settings.watchdog_grace;
-        let result = tokio::time::timeout(watchdog, self.exec(&target, command, left))
+        let pod = target.pod.clone();
+        let result = tokio::time::timeout(watchdog, self.exec(host, target, command, left))
             .await
             .unwrap_or_else(|_| {
                 // The command may still be running in the pod, bounded by its
                 // own `timeout` prefix.
                 Err(TransportError(format!(
-                    "timeout: no answer from pod {} within {watchdog:?}",
-                    target.pod
+                    "timeout: no answer from pod {pod} within {watchdog:?}"
                 )))
             });
         if result.is_ok() {

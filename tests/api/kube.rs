@@ -195,6 +195,35 @@ async fn pods_are_found_by_name_and_by_label() {
 }
 
 #[tokio::test]
+async fn a_pod_gone_between_lookup_and_exec_is_looked_up_again_once() {
+    let standin = standin();
+    let t = transport(&standin).await;
+    standin.vanish_on_next_execs(1);
+    let out = t.run("node1", "echo second try", MINUTE).await.unwrap();
+    assert_eq!(out.stdout, "second try\n");
+    let execs = standin.requests().iter().filter(|r| r.contains("/exec?")).count();
+    let lists = standin.requests().iter().filter(|r| r.contains("/pods?")).count();
+    assert_eq!((execs, lists), (2, 2), "{:?}", standin.requests());
+    assert_eq!(standin.execs().len(), 1, "the command ran once");
+
+    // Gone twice: the second refusal is the answer.
+    standin.vanish_on_next_execs(2);
+    let gone = t.run("node1", "true", MINUTE).await.unwrap_err();
+    assert!(
+        gone.0
+            .starts_with("exec in pod glusterfs-b: pods \"glusterfs-b\" not found (404)"),
+        "{}",
+        gone.0
+    );
+
+    // By name, the pod is the node: nothing to look up again.
+    let by_name = transport_with(&standin, TOKEN, settings(PodLookup::PodName)).await;
+    standin.vanish_on_next_execs(1);
+    assert!(by_name.run("glusterfs-c", "true", MINUTE).await.is_err());
+    standin.vanish_on_next_execs(0);
+}
+
+#[tokio::test]
 async fn a_daemonset_node_without_a_running_pod_gets_a_clear_error() {
     let standin = standin();
     let t = transport(&standin).await;

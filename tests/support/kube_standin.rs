@@ -156,6 +156,8 @@ struct Shared {
     requests: Mutex<Vec<String>>,
     /// `(namespace, name)` → the Secret as last written.
     secrets: Mutex<BTreeMap<(String, String), Value>>,
+    /// Exec requests still to answer 404, as for a pod deleted after lookup.
+    gone_on_exec: std::sync::atomic::AtomicUsize,
 }
 
 pub struct KubeStandin {
@@ -469,6 +471,14 @@ async fn exec(
     let Some(pod) = shared.pod(&ns, &name) else {
         return not_found(&name);
     };
+    let gone = shared.gone_on_exec.fetch_update(
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+        |n| n.checked_sub(1),
+    );
+    if gone.is_ok() {
+        return not_found(&name);
+    }
     match &container {
         Some(c) if !pod.containers.contains(c) => {
             return bad_request(&format!("container {c} is not valid for pod {name}"))
@@ -697,6 +707,7 @@ impl KubeStandin {
             execs: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             secrets: Mutex::new(BTreeMap::new()),
+            gone_on_exec: std::sync::atomic::AtomicUsize::new(0),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -793,6 +804,12 @@ impl KubeStandin {
 
     pub fn set_faults(&self, faults: Faults) {
         *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    /// The next `n` exec requests find their pod deleted (404), as when a
+    /// pod goes between lookup and exec.
+    pub fn vanish_on_next_execs(&self, n: usize) {
+        self.shared.gone_on_exec.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn set_pods(&self, pods: Vec<StandinPod>) {
