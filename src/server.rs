@@ -99,7 +99,28 @@ async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
 
 /// Opens everything and returns the shared application state, with start-up
 /// recovery running in the background.
-pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState> {
+/// What must finish before the process exits, and the signal to finish.
+pub struct Finishing {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Finishing {
+    /// Tells the tasks to finish and waits for them, at most `limit`.
+    pub async fn finish(self, limit: Duration) {
+        let _ = self.stop.send(true);
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(limit, all).await.is_err() {
+            tracing::warn!("shutdown tasks did not finish within {limit:?}");
+        }
+    }
+}
+
+pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState, Finishing)> {
+    let mut finishing = Finishing {
+        stop: tokio::sync::watch::Sender::new(false),
+        tasks: Vec::new(),
+    };
     let log_restore = |restored: Result<Restore, String>| -> anyhow::Result<bool> {
         match restored {
             Ok(Restore::Nothing) => Ok(false),
@@ -159,13 +180,16 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<AppState>
                     secret = config.kube_db_secret_name,
                     "store backups go to a Secret"
                 );
-                tokio::spawn(backups.follow(engine.store.clone()));
+                let stop = finishing.stop.subscribe();
+                finishing
+                    .tasks
+                    .push(tokio::spawn(backups.follow(engine.store.clone(), stop)));
             }
             Err(e) => tracing::warn!("backup_db_to_kube_secret is set, but {e}; no Secret backups are made"),
         }
     }
     let app = App::new(engine, config.auth.clone(), config.default_admin_mode, log);
-    Ok(app.with_read_only_store(config.db_read_only))
+    Ok((app.with_read_only_store(config.db_read_only), finishing))
 }
 
 fn spawn_background(app: &AppState, config: &Config, leftovers: Vec<crate::ops::journal::JournalEntry>) {
@@ -243,7 +267,7 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         );
         tracing::warn!("authentication disabled");
     }
-    let app = build(&config, log).await?;
+    let (app, finishing) = build(&config, log).await?;
     let leftovers = app.engine.mark_stale().map_err(anyhow::Error::msg)?;
     if !leftovers.is_empty() {
         tracing::warn!(
@@ -283,5 +307,6 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
                 .await?
         }
     }
+    finishing.finish(Duration::from_secs(20)).await;
     Ok(())
 }

@@ -168,6 +168,11 @@ pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, String> {
     )))
 }
 
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 /// Writes backups into one Secret.
 pub struct SecretBackup {
     secrets: Api<Secret>,
@@ -261,17 +266,21 @@ impl SecretBackup {
             .map_err(|_| format!("no answer from the API server within {WRITE_TIMEOUT:?}"))?
     }
 
-    /// A write at start-up, then one after each burst of commits, for as
-    /// long as the server runs. A failed write is retried (backing off up to
-    /// a minute) until one succeeds; failures are logged, never fatal, as in
+    /// A write at start-up, then one after each burst of commits, until
+    /// `stop` turns true; then a last write if anything changed since the
+    /// last good one. A failed write is retried (backing off up to a
+    /// minute) until one succeeds; failures are logged, never fatal, as in
     /// Heketi.
-    pub async fn follow(self, store: Store) {
+    pub async fn follow(self, store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut commits = store.commits();
         let mut due = true;
         let mut pause = MIN_INTERVAL;
         loop {
-            if !due && commits.changed().await.is_err() {
-                return;
+            if !due {
+                tokio::select! {
+                    changed = commits.changed() => if changed.is_err() { return },
+                    _ = stopped(&mut stop) => return self.last_write(&store, commits.has_changed().unwrap_or(false)).await,
+                }
             }
             commits.mark_unchanged();
             match self.back_up(&store).await {
@@ -286,7 +295,24 @@ impl SecretBackup {
                     pause = (pause * 2).min(MAX_RETRY_PAUSE);
                 }
             }
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped(&mut stop) => {
+                    let dirty = due || commits.has_changed().unwrap_or(false);
+                    return self.last_write(&store, dirty).await;
+                }
+            }
+        }
+    }
+
+    /// At shutdown: the changes of the last moments reach the Secret too.
+    async fn last_write(&self, store: &Store, dirty: bool) {
+        if !dirty {
+            return;
+        }
+        match self.back_up(store).await {
+            Ok(()) => tracing::info!(secret = self.name, "store backed up to the Secret at shutdown"),
+            Err(e) => tracing::warn!(secret = self.name, "store backup to the Secret at shutdown failed: {e}"),
         }
     }
 }

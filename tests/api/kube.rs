@@ -524,8 +524,14 @@ fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
     let first = s.create_cluster();
     let (_, created) = backed_up_with(&standin, "storage", &first);
     let second = s.create_cluster();
-    let (gz, replaced) = backed_up_with(&standin, "storage", &second);
+    let (_, replaced) = backed_up_with(&standin, "storage", &second);
     assert_ne!(created, replaced, "the second backup replaced the first");
+    // A change right before the pod is stopped still reaches the Secret:
+    // the server writes once more on SIGTERM, inside its 2 s pause.
+    let last = s.create_cluster();
+    let mut s = s;
+    assert!(s.terminate(), "a clean exit on SIGTERM");
+    let (gz, _) = backed_up_with(&standin, "storage", &last);
     let kept = standin
         .secret("storage", "heketi-db-backup-from-heketi")
         .expect("Heketi's database kept in its own Secret");
@@ -545,7 +551,7 @@ fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
         .as_array_mut()
         .unwrap()
         .sort_by_key(|c| c.as_str().unwrap().to_string());
-    let mut expected = vec![first.clone(), second.clone()];
+    let mut expected = vec![first.clone(), second.clone(), last.clone()];
     expected.sort();
     assert_eq!(clusters, serde_json::json!(expected));
     restored.assert_consistent();
@@ -555,7 +561,7 @@ fn the_store_is_backed_up_to_a_secret_and_restored_from_its_mount() {
     restored.restart();
     assert_eq!(
         restored.get("/clusters").json()["clusters"].as_array().unwrap().len(),
-        3
+        4
     );
     assert_eq!(restored.get(&format!("/clusters/{third}")).status, 200);
 
