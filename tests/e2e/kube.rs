@@ -124,6 +124,17 @@ pub fn in_cluster_service_account(tb: &Testbed) {
     std::fs::write(account.path().join("ca.crt"), standin.ca_pem.as_deref().unwrap()).unwrap();
     // Kubernetes writes no newline here; Brickyard trims one anyway, as Heketi did.
     std::fs::write(account.path().join("namespace"), format!("{NS}\n")).unwrap();
+    // Kubernetes deployments run LVM through a wrapper that enters the
+    // host (`lvm_wrapper`); here it logs each call and runs it.
+    let wrapper = "/usr/local/sbin/exec-on-host";
+    for i in 1..=3 {
+        tb.sh(
+            i,
+            &format!(
+                "cat > {wrapper} <<'EOF'\n#!/bin/sh\necho \"$*\" >> /var/lib/heketi/exec-on-host.log\nexec \"$@\"\nEOF\nchmod +x {wrapper}"
+            ),
+        );
+    }
     let home = tempfile::tempdir().unwrap();
     let mount = format!(
         "mount -t tmpfs tmpfs /run && mkdir -p {SA} && mount --bind {} {SA} && exec \"$@\"",
@@ -137,6 +148,7 @@ pub fn in_cluster_service_account(tb: &Testbed) {
             ("KUBERNETES_SERVICE_PORT".into(), standin.addr.port().to_string()),
             ("HOME".into(), home.path().display().to_string()),
             ("KUBECONFIG".into(), String::new()),
+            ("HEKETI_LVM_WRAPPER".into(), wrapper.into()),
         ],
         wrapper: [
             "unshare",
@@ -189,4 +201,18 @@ pub fn in_cluster_service_account(tb: &Testbed) {
         assert!(e.uri.starts_with("/api/v1/namespaces/glusterfs/pods/"), "{}", e.uri);
     }
     println!("  {} commands exec'd over HTTPS with the service account", execs.len());
+    for i in 1..=3 {
+        let calls = tb.sh(i, "cat /var/lib/heketi/exec-on-host.log");
+        for expected in [
+            "/usr/sbin/lvm pvcreate",
+            "/usr/sbin/lvm lvcreate",
+            "/usr/sbin/lvm vgremove",
+        ] {
+            assert!(
+                calls.contains(expected),
+                "node {i}: no `{expected}` through the wrapper:\n{calls}"
+            );
+        }
+        tb.sh(i, &format!("rm -f {wrapper} /var/lib/heketi/exec-on-host.log"));
+    }
 }
