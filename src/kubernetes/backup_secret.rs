@@ -168,6 +168,29 @@ pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, String> {
     )))
 }
 
+/// Why a backup did not reach the Secret.
+#[derive(Debug)]
+enum BackupError {
+    /// Gzipped bytes beyond what a Secret holds.
+    TooLarge(usize),
+    Failed(String),
+}
+
+impl From<String> for BackupError {
+    fn from(e: String) -> Self {
+        BackupError::Failed(e)
+    }
+}
+
+impl std::fmt::Display for BackupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackupError::TooLarge(bytes) => write!(f, "the backup is {bytes} bytes, more than a Secret holds"),
+            BackupError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Resolves once `stop` is true (or its sender is gone).
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -253,7 +276,7 @@ impl SecretBackup {
         Ok(())
     }
 
-    async fn back_up(&self, store: &Store) -> Result<(), String> {
+    async fn back_up(&self, store: &Store) -> Result<(), BackupError> {
         let snapshot = store.clone();
         let gz = tokio::task::spawn_blocking(move || {
             let backup = snapshot.backup().map_err(|e| e.to_string())?;
@@ -261,9 +284,12 @@ impl SecretBackup {
         })
         .await
         .map_err(|e| e.to_string())??;
-        tokio::time::timeout(WRITE_TIMEOUT, self.write(gz))
+        if gz.len() > SECRET_LIMIT {
+            return Err(BackupError::TooLarge(gz.len()));
+        }
+        Ok(tokio::time::timeout(WRITE_TIMEOUT, self.write(gz))
             .await
-            .map_err(|_| format!("no answer from the API server within {WRITE_TIMEOUT:?}"))?
+            .map_err(|_| format!("no answer from the API server within {WRITE_TIMEOUT:?}"))??)
     }
 
     /// A write at start-up, then one after each burst of commits, until
@@ -289,7 +315,17 @@ impl SecretBackup {
                     due = false;
                     pause = MIN_INTERVAL;
                 }
-                Err(e) => {
+                // Retrying cannot shrink the store: wait for the next change.
+                Err(BackupError::TooLarge(bytes)) => {
+                    tracing::warn!(
+                        secret = self.name,
+                        "the store backup is {bytes} bytes gzipped, more than a Secret holds \
+                         ({SECRET_LIMIT}); the Secret keeps its last backup, the store volume has everything"
+                    );
+                    due = false;
+                    pause = MIN_INTERVAL;
+                }
+                Err(BackupError::Failed(e)) => {
                     tracing::warn!(secret = self.name, "store backup to the Secret failed, will retry: {e}");
                     due = true;
                     pause = (pause * 2).min(MAX_RETRY_PAUSE);

@@ -1131,6 +1131,18 @@ fn brick_on_a_dead_node_is_replaced_and_removed_on_return(_: &Testbed) {
     // Back: the next cleanup removes the old brick from the node.
     tb.control(&["sshd-start", "3"]);
     tb.control(&["glusterd-start", "3"]);
+    // Until glusterd on node 3 has rejoined and taken the current volume
+    // from its peers, a volume delete can miss it, and node 3 then brings
+    // the volume back (gluster's own handshake, found by a CI run).
+    wait_for("node 3 to rejoin with the current volume", 120, || {
+        let pool = tb.sh(1, "gluster --mode=script pool list");
+        let back = pool
+            .lines()
+            .any(|l| l.contains(&tb.ip(3)) && l.split_whitespace().last() == Some("Connected"));
+        let seen = tb.try_sh(3, &format!("gluster --mode=script volume info {name}"));
+        let current = String::from_utf8_lossy(&seen.stdout);
+        back && seen.status.success() && !current.contains(&old_name)
+    });
     assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
     let (on_node, stored) = brick_dirs(&tb, &s, 3);
     assert!(
