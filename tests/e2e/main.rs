@@ -682,7 +682,18 @@ fn devices_and_nodes(s: &Server) -> Vec<Value> {
 
 /// `host:/path` of every brick gluster lists for the volume.
 fn gluster_bricks(tb: &Testbed, name: &str) -> Vec<String> {
-    let xml = tb.sh(1, &format!("gluster --mode=script volume info {name} --xml"));
+    // The CLI can fail for a moment while glusterd holds a cluster lock
+    // (a heal or replace just ended): ask again, for up to 30 s.
+    let command = format!("gluster --mode=script volume info {name} --xml");
+    let mut answer = None;
+    wait_for(&format!("`{command}` on node 1"), 30, || {
+        let out = tb.try_sh(1, &command);
+        if out.status.success() {
+            answer = Some(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        answer.is_some()
+    });
+    let xml = answer.unwrap_or_default();
     xml.split("<name>")
         .skip(1)
         .filter_map(|part| part.split_once("</name>").map(|(n, _)| n.to_string()))
@@ -1114,7 +1125,7 @@ fn brick_on_a_dead_node_is_replaced_and_removed_on_return(_: &Testbed) {
     // The listener and every open session: pooled connections drop too.
     tb.control(&["sshd-kill", "3"]);
     wait_for("node 3 to drop out of the pool", 60, || {
-        tb.sh(1, "gluster --mode=script pool list")
+        String::from_utf8_lossy(&tb.try_sh(1, "gluster --mode=script pool list").stdout)
             .lines()
             .any(|l| l.contains(&tb.ip(3)) && l.contains("Disconnected"))
     });
@@ -1135,7 +1146,7 @@ fn brick_on_a_dead_node_is_replaced_and_removed_on_return(_: &Testbed) {
     // from its peers, a volume delete can miss it, and node 3 then brings
     // the volume back (gluster's own handshake, found by a CI run).
     wait_for("node 3 to rejoin with the current volume", 120, || {
-        let pool = tb.sh(1, "gluster --mode=script pool list");
+        let pool = String::from_utf8_lossy(&tb.try_sh(1, "gluster --mode=script pool list").stdout).into_owned();
         let back = pool
             .lines()
             .any(|l| l.contains(&tb.ip(3)) && l.split_whitespace().last() == Some("Connected"));
