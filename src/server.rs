@@ -16,6 +16,7 @@ use crate::executor::remote::RemoteExecutor;
 use crate::executor::ssh::{HostKeyPolicy, SshSettings, SshTransport};
 use crate::executor::Executor;
 use crate::kubernetes::backup_secret::{adopt_backup_file, restore_into_empty, Restore, SecretBackup};
+use crate::kubernetes::Connection;
 use crate::logging::LogControl;
 use crate::ops::{now_secs, Engine, Settings};
 use crate::store::Store;
@@ -50,7 +51,8 @@ fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
     })
 }
 
-async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
+/// `kube`: the Kubernetes connection, when one was asked for.
+fn build_executor(config: &Config, kube: Option<&Result<Connection, String>>) -> anyhow::Result<Arc<dyn Executor>> {
     match config.executor {
         ExecutorKind::Mock => {
             let mock = if config.mock.in_memory {
@@ -74,14 +76,19 @@ async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
             )))
         }
         ExecutorKind::Kubernetes => {
+            let connection = match kube {
+                Some(Ok(connection)) => connection,
+                Some(Err(e)) => bail!("{e}"),
+                None => bail!("no Kubernetes connection was made for the kubernetes executor"),
+            };
             let kube = &config.kube;
             let transport = KubeTransport::connect(
+                connection,
                 &kube.namespace,
                 kube.use_pod_names,
                 kube.gluster_daemonset,
                 kube.max_connections,
             )
-            .await
             .map_err(anyhow::Error::msg)?;
             let transport = if kube.disable_timeout_prefix {
                 transport.without_timeout_prefix()
@@ -97,8 +104,6 @@ async fn build_executor(config: &Config) -> anyhow::Result<Arc<dyn Executor>> {
     }
 }
 
-/// Opens everything and returns the shared application state, with start-up
-/// recovery running in the background.
 /// What must finish before the process exits, and the signal to finish.
 pub struct Finishing {
     stop: tokio::sync::watch::Sender<bool>,
@@ -116,6 +121,8 @@ impl Finishing {
     }
 }
 
+/// Opens everything and returns the shared application state, with start-up
+/// recovery running in the background.
 pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState, Finishing)> {
     let mut finishing = Finishing {
         stop: tokio::sync::watch::Sender::new(false),
@@ -154,7 +161,13 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
             tracing::info!("store migrated or restored; consistency check passed");
         }
     }
-    let executor = build_executor(config).await?;
+    // One Kubernetes client for the executor and the Secret backups.
+    let kube = if config.executor == ExecutorKind::Kubernetes || config.backup_db_to_kube_secret {
+        Some(Connection::infer().await)
+    } else {
+        None
+    };
+    let executor = build_executor(config, kube.as_ref())?;
     let engine = Engine::new(
         store,
         executor,
@@ -169,12 +182,14 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
         tracing::warn!("profiling is set but Brickyard serves no pprof routes");
     }
     if config.backup_db_to_kube_secret {
-        let connection = crate::kubernetes::Connection::infer()
-            .await
-            .and_then(|c| c.namespace("").map(|ns| (c, ns)));
+        let connection = match &kube {
+            Some(Ok(c)) => c.namespace("").map(|ns| (c, ns)),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("no Kubernetes connection was made".into()),
+        };
         match connection {
             Ok((c, namespace)) => {
-                let backups = SecretBackup::new(c.client, &namespace, &config.kube_db_secret_name);
+                let backups = SecretBackup::new(c.client.clone(), &namespace, &config.kube_db_secret_name);
                 tracing::info!(
                     namespace,
                     secret = config.kube_db_secret_name,

@@ -229,20 +229,18 @@ impl KubeTransport {
         }
     }
 
-    /// A client from the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or,
-    /// failing that, the pod's service account; and the namespace to use.
-    pub async fn connect(
+    /// On `connection`, in the configured namespace or the one it implies.
+    pub fn connect(
+        connection: &crate::kubernetes::Connection,
         namespace: &str,
         use_pod_names: bool,
         gluster_daemonset: bool,
         max_connections: i64,
     ) -> Result<KubeTransport, String> {
-        let connection = crate::kubernetes::Connection::infer().await?;
         let namespace = connection.namespace(namespace)?;
         tracing::info!(namespace, "kubernetes executor: exec into GlusterFS pods");
-        let client = connection.client;
         let settings = KubeSettings::new(namespace, use_pod_names, gluster_daemonset, max_connections);
-        Ok(KubeTransport::new(client, settings))
+        Ok(KubeTransport::new(connection.client.clone(), settings))
     }
 
     /// Heketi's `disable_timeout_prefix`: commands run bare in the pod.

@@ -233,12 +233,6 @@ impl SecretBackup {
     /// Creates the Secret or replaces its data. A Heketi database in it is
     /// first copied to `<name>-from-heketi`, so replacing it loses nothing.
     pub async fn write(&self, gz: Vec<u8>) -> Result<(), String> {
-        if gz.len() > SECRET_LIMIT {
-            return Err(format!(
-                "the backup is {} bytes, more than a Secret holds ({SECRET_LIMIT})",
-                gz.len()
-            ));
-        }
         let data = BTreeMap::from([(SECRET_KEY.to_string(), ByteString(gz))]);
         let params = PostParams::default();
         let existing = self
