@@ -7,7 +7,9 @@ use crate::store::{Abort, Tx};
 
 use super::{now_secs, Engine, OpError};
 
-/// Finished entries nobody collected are dropped after this long.
+/// Finished entries are dropped this long after they became final, whether
+/// or not anyone collected them. Until then every poll gets the same answer:
+/// a reply lost with its connection or a crash can be asked for again.
 pub const FINISHED_TTL_SECS: u64 = 3600;
 
 /// A new pending entry, written inside the caller's transaction.
@@ -47,30 +49,16 @@ pub fn finish(tx: &Tx<'_>, id: &str, outcome: QueueOutcome) -> Result<(), Abort<
 }
 
 impl Engine {
-    /// What a poll of `/queue/{id}` sees. A final outcome is delivered once,
-    /// and only after it is on disk.
+    /// What a poll of `/queue/{id}` sees. A final outcome is answered only
+    /// once it is on disk, and it stays answerable until it expires (Heketi
+    /// forgot it after the first delivery, so a lost reply lost the answer).
     pub async fn poll_queue(&self, id: &str) -> Result<QueueOutcome, OpError> {
-        // Pending polls are frequent and change nothing: answer them with a
-        // plain read, without taking the store's transaction lock.
-        match self.store.get::<QueueRecord>(id)? {
-            None => return Err(OpError::id_not_found()),
-            Some(record) if record.outcome == QueueOutcome::Pending => return Ok(QueueOutcome::Pending),
-            Some(_) => {}
-        }
-        let outcome = self.store.transact(|tx| {
-            let Some(record) = tx.get::<QueueRecord, OpError>(id)? else {
-                return Err(Abort::User(OpError::id_not_found()));
-            };
-            if record.outcome != QueueOutcome::Pending {
-                tx.remove::<QueueRecord, OpError>(id)?;
-            }
-            Ok(record.outcome)
-        })?;
-        if outcome != QueueOutcome::Pending {
+        let record = self.store.get::<QueueRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+        if record.outcome != QueueOutcome::Pending {
             // The commit that made it final may not be flushed yet.
             self.flush().await?;
         }
-        Ok(outcome)
+        Ok(record.outcome)
     }
 
     /// Drops finished entries older than the TTL; returns how many went.

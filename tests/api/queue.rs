@@ -4,7 +4,7 @@ use serde_json::json;
 use crate::harness::{Options, Redactor, Server};
 
 #[test]
-fn queue_reports_pending_then_the_outcome_once() {
+fn queue_reports_pending_then_the_outcome_until_it_expires() {
     let s = Server::with(Options {
         env: vec![("BRICKYARD_MOCK_FAULTS".into(), "device_setup:1:delay:1500".into())],
         ..Options::default()
@@ -22,7 +22,27 @@ fn queue_reports_pending_then_the_outcome_once() {
     let done = s.wait(&location);
     assert_snapshot!("queue_no_content", r.reply(&done));
     assert!(done.header("x-pending").is_none());
-    assert_snapshot!("queue_after_delivery", r.reply(&s.get(&location)));
+    // Delivered again on every poll until it expires: a reply lost with its
+    // connection or a crash is not an answer lost.
+    assert_eq!(r.reply(&s.get(&location)), r.reply(&done));
+    assert_eq!(r.reply(&s.get(&location)), r.reply(&done));
+}
+
+#[test]
+fn a_final_answer_outlives_a_crash() {
+    let mut s = Server::start();
+    let cluster = s.create_cluster();
+    let accepted = s.post(
+        "/nodes",
+        &json!({"zone": 1, "hostnames": {"manage": ["node1"], "storage": ["10.0.0.1"]}, "cluster": cluster})
+            .to_string(),
+    );
+    let done = s.wait(&accepted.location());
+    assert_eq!(done.status, 303);
+    // The process dies right after answering (or before the client read it).
+    s.restart();
+    let again = s.get(&accepted.location());
+    assert_eq!((again.status, again.location()), (303, done.location()));
 }
 
 #[test]
