@@ -278,7 +278,7 @@ impl CommandConfig {
             )
         };
         BrickDestroySteps {
-            umount: format!("umount {mnt}"),
+            umount: format!("umount {}", q(&mnt)),
             fstab: (!brick.mounted_by_gluster())
                 .then(|| format!("sed -i.save \"/brick_{}/d\" {}", brick.brick_id, q(&self.fstab))),
             lv_remove: lvremove(&brick.lv),
@@ -289,7 +289,7 @@ impl CommandConfig {
                 q(&brick.thin_pool)
             ),
             pool_remove: lvremove(&brick.thin_pool),
-            rmdir: format!("rmdir {mnt}"),
+            rmdir: format!("rmdir {}", q(&mnt)),
         }
     }
 
@@ -393,6 +393,15 @@ impl CommandConfig {
             q(old),
             q(new)
         )
+    }
+
+    /// Snapshot deactivate and delete (the undo of a clone's leftovers).
+    pub fn snapshot_destroy(&self, snapshot: &str) -> [String; 2] {
+        let g = self.gluster();
+        [
+            format!("{g} snapshot deactivate {}", q(snapshot)),
+            format!("{g} snapshot delete {}", q(snapshot)),
+        ]
     }
 
     /// Snapshot create, activate, clone, clone start, deactivate, delete.

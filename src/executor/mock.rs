@@ -13,14 +13,23 @@
 //! ```text
 //! <operation>[@<host>]:<calls>:fail[:<message>]
 //! <operation>[@<host>]:<calls>:delay:<milliseconds>
+//! <operation>[@<host>]:<calls>:lose[:<message>]
+//! <operation>[@<host>]:<calls>:stall:<milliseconds>
 //! ```
+//!
+//! `stall` carries the call out and then waits before answering: the window
+//! between a change on the nodes and the store's commit, for crash tests.
+//! `lose` carries the call out on the node and then reports the node
+//! unreachable, as a session lost after the command ran would: the caller
+//! cannot tell whether it happened.
 //!
 //! `<calls>` is `N` (the Nth matching call, counted from 1 since start-up),
 //! `N+` (the Nth and every later one) or `*` (every call). Operations:
 //! `glusterd_check`, `peer_probe`, `peer_detach`, `device_setup`,
 //! `device_info`, `device_teardown`, `device_forget`, `brick_create`,
 //! `brick_destroy`, `volume_create`, `volume_expand`, `volume_destroy`,
-//! `volume_clone`, `volume_info`, `heal_info`, `heal_start`, `brick_replace`.
+//! `volume_clone`, `snapshot_destroy`, `volume_info`, `heal_info`,
+//! `heal_start`, `brick_replace`.
 //!
 //! Heal info reports every brick `Connected` with nothing to heal.
 
@@ -35,8 +44,8 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::CommandConfig;
 use super::{
-    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec,
-    HealEntry, VolumeLayout,
+    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
+    GlusterVolumeSpec, HealEntry, VolumeLayout,
 };
 
 const EXTENT_KIB: u64 = 4096;
@@ -133,6 +142,39 @@ enum Calls {
 enum FaultAction {
     Fail(String),
     Delay(Duration),
+    /// Carry the call out, then report the node unreachable.
+    Lose(String),
+    /// Carry the call out, then wait before answering.
+    Stall(Duration),
+}
+
+/// What happens after a call that changes node state was carried out: a
+/// `stall` (the change made, the answer not yet back) and a `lose`.
+#[must_use]
+#[derive(Default)]
+struct Aftermath {
+    stall: Option<Duration>,
+    lost: Option<String>,
+}
+
+impl Aftermath {
+    async fn settle<T>(
+        self,
+        host: &str,
+        operation: &'static str,
+        result: Result<T, ExecError>,
+    ) -> Result<T, ExecError> {
+        if let Some(d) = self.stall {
+            tokio::time::sleep(d).await;
+        }
+        match (self.lost, result) {
+            (Some(message), Ok(_)) => Err(ExecError {
+                unreachable: true,
+                ..ExecError::new(host, operation, message)
+            }),
+            (_, result) => result,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +206,8 @@ fn parse_rule(spec: &str) -> Result<FaultRule, String> {
     let action = match (action, arg) {
         ("fail", msg) => FaultAction::Fail(msg.unwrap_or("injected failure").to_string()),
         ("delay", Some(ms)) => FaultAction::Delay(Duration::from_millis(ms.parse().map_err(|_| bad())?)),
+        ("stall", Some(ms)) => FaultAction::Stall(Duration::from_millis(ms.parse().map_err(|_| bad())?)),
+        ("lose", msg) => FaultAction::Lose(msg.unwrap_or("connection lost after the command was sent").to_string()),
         _ => return Err(bad()),
     };
     Ok(FaultRule {
@@ -258,14 +302,26 @@ impl MockExecutor {
         actions
     }
 
+    /// Applies the fault rules to a call that changes nothing: a lost
+    /// answer is just a failure.
     async fn enter(&self, operation: &'static str, host: &str) -> Result<(), ExecError> {
+        let after = self.enter_change(operation, host).await?;
+        after.settle(host, operation, Ok(())).await
+    }
+
+    /// Applies the fault rules to a call that changes node state; the
+    /// caller settles the returned `Aftermath` with its result.
+    async fn enter_change(&self, operation: &'static str, host: &str) -> Result<Aftermath, ExecError> {
+        let mut after = Aftermath::default();
         for action in self.faults_for(operation, host) {
             match action {
                 FaultAction::Delay(d) => tokio::time::sleep(d).await,
                 FaultAction::Fail(msg) => return Err(ExecError::new(host, operation, msg)),
+                FaultAction::Lose(msg) => after.lost = Some(msg),
+                FaultAction::Stall(d) => after.stall = Some(d),
             }
         }
-        Ok(())
+        Ok(after)
     }
 
     /// Applies `change` to the node state and writes it out before returning.
@@ -299,6 +355,12 @@ fn write_atomically(path: &Path, nodes: &MockNodes) -> std::io::Result<()> {
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// `(vg, lv)` of a `/dev/mapper/<vg>-<lv>` device (names here hold no `-`).
+fn mapper_name(device: &str) -> Option<(String, String)> {
+    let (vg, lv) = device.strip_prefix("/dev/mapper/")?.split_once('-')?;
+    Some((vg.to_string(), lv.to_string()))
 }
 
 /// An LVM-style PV UUID (6-4-4-4-4-4-6 characters), derived from the device id.
@@ -456,7 +518,7 @@ impl Executor for MockExecutor {
     }
 
     async fn brick_create(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
-        self.enter("brick_create", host).await?;
+        let lost = self.enter_change("brick_create", host).await?;
         let lines = self.commands.brick_create(brick);
         let fstab_line = format!(
             "/dev/mapper/{}-brick_{} {} xfs {} 1 2",
@@ -465,158 +527,171 @@ impl Executor for MockExecutor {
             brick.mount_point(),
             self.commands.mount_opts
         );
-        self.mutate(|n| {
-            let node = n.hosts.entry(host.to_string()).or_default();
-            let lv_key = format!("{}/{}", brick.vg(), brick.lv);
-            if node.lvs.contains_key(&lv_key) {
-                // A create interrupted after lvcreate: finish mounting it.
-                let device = format!("/dev/mapper/{}-brick_{}", brick.vg(), brick.brick_id);
-                node.mounts.entry(brick.mount_point()).or_insert(device);
-                if !node.fstab.contains(&fstab_line) {
-                    node.fstab.push(fstab_line.clone());
+        let result = self
+            .mutate(|n| {
+                let node = n.hosts.entry(host.to_string()).or_default();
+                let lv_key = format!("{}/{}", brick.vg(), brick.lv);
+                if node.lvs.contains_key(&lv_key) {
+                    // A create interrupted after lvcreate: finish mounting it.
+                    let device = format!("/dev/mapper/{}-brick_{}", brick.vg(), brick.brick_id);
+                    node.mounts.entry(brick.mount_point()).or_insert(device);
+                    if !node.fstab.contains(&fstab_line) {
+                        node.fstab.push(fstab_line.clone());
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
-            node.commands.extend(lines);
-            let vg_name = brick.vg();
-            let Some(vg) = node.vgs.get_mut(&vg_name) else {
-                return Err(format!("Volume group \"{vg_name}\" not found"));
-            };
-            let needed = (brick.tp_kib + brick.meta_kib).div_ceil(vg.extent_size);
-            let free = vg.extents - vg.allocated_extents;
-            if needed > free {
-                return Err(format!(
-                    "Insufficient free space: {needed} extents needed, but only {free} available"
-                ));
-            }
-            vg.allocated_extents += needed;
-            node.lvs.insert(
-                format!("{}/{}", vg_name, brick.thin_pool),
-                MockLv {
-                    pool: None,
-                    extents: needed,
-                    size_kib: brick.tp_kib,
-                },
-            );
-            node.lvs.insert(
-                lv_key,
-                MockLv {
-                    pool: Some(brick.thin_pool.clone()),
-                    extents: 0,
-                    size_kib: brick.size_kib,
-                },
-            );
-            node.mounts.insert(
-                brick.mount_point(),
-                format!("/dev/mapper/{}-brick_{}", vg_name, brick.brick_id),
-            );
-            node.fstab.push(fstab_line.clone());
-            Ok(())
-        })
-        .and_then(|r| r)
-        .map_err(|e| ExecError::new(host, "brick_create", e))
+                node.commands.extend(lines);
+                let vg_name = brick.vg();
+                let Some(vg) = node.vgs.get_mut(&vg_name) else {
+                    return Err(format!("Volume group \"{vg_name}\" not found"));
+                };
+                let needed = (brick.tp_kib + brick.meta_kib).div_ceil(vg.extent_size);
+                let free = vg.extents - vg.allocated_extents;
+                if needed > free {
+                    return Err(format!(
+                        "Insufficient free space: {needed} extents needed, but only {free} available"
+                    ));
+                }
+                vg.allocated_extents += needed;
+                node.lvs.insert(
+                    format!("{}/{}", vg_name, brick.thin_pool),
+                    MockLv {
+                        pool: None,
+                        extents: needed,
+                        size_kib: brick.tp_kib,
+                    },
+                );
+                node.lvs.insert(
+                    lv_key,
+                    MockLv {
+                        pool: Some(brick.thin_pool.clone()),
+                        extents: 0,
+                        size_kib: brick.size_kib,
+                    },
+                );
+                node.mounts.insert(
+                    brick.mount_point(),
+                    format!("/dev/mapper/{}-brick_{}", vg_name, brick.brick_id),
+                );
+                node.fstab.push(fstab_line.clone());
+                Ok(())
+            })
+            .and_then(|r| r)
+            .map_err(|e| ExecError::new(host, "brick_create", e));
+        lost.settle(host, "brick_create", result).await
     }
 
     async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError> {
-        self.enter("brick_destroy", host).await?;
+        let lost = self.enter_change("brick_destroy", host).await?;
         let lines = self.commands.brick_destroy(brick);
-        self.mutate(|n| {
-            let node = n.hosts.entry(host.to_string()).or_default();
-            node.commands.extend(lines);
-            node.mounts.remove(&brick.mount_point());
-            let marker = format!("brick_{}", brick.brick_id);
-            node.fstab.retain(|l| !l.contains(&marker));
-            let vg_name = brick.vg();
-            node.lvs.remove(&format!("{}/{}", vg_name, brick.lv));
-            let pool_key = format!("{}/{}", vg_name, brick.thin_pool);
-            let users = node
-                .lvs
-                .iter()
-                .filter(|(k, lv)| {
-                    k.starts_with(&format!("{vg_name}/")) && lv.pool.as_deref() == Some(brick.thin_pool.as_str())
-                })
-                .count();
-            if users > 0 {
-                return false;
-            }
-            if let Some(pool) = node.lvs.remove(&pool_key) {
-                if let Some(vg) = node.vgs.get_mut(&vg_name) {
-                    vg.allocated_extents = vg.allocated_extents.saturating_sub(pool.extents);
+        let result = self
+            .mutate(|n| {
+                let node = n.hosts.entry(host.to_string()).or_default();
+                node.commands.extend(lines);
+                node.mounts.remove(&brick.mount_point());
+                let marker = format!("brick_{}", brick.brick_id);
+                node.fstab.retain(|l| !l.contains(&marker));
+                let vg_name = brick.vg();
+                node.lvs.remove(&format!("{}/{}", vg_name, brick.lv));
+                let pool_key = format!("{}/{}", vg_name, brick.thin_pool);
+                let users = node
+                    .lvs
+                    .iter()
+                    .filter(|(k, lv)| {
+                        k.starts_with(&format!("{vg_name}/")) && lv.pool.as_deref() == Some(brick.thin_pool.as_str())
+                    })
+                    .count();
+                if users > 0 {
+                    return false;
                 }
-            }
-            true
-        })
-        .map_err(|e| ExecError::new(host, "brick_destroy", e))
+                if let Some(pool) = node.lvs.remove(&pool_key) {
+                    if let Some(vg) = node.vgs.get_mut(&vg_name) {
+                        vg.allocated_extents = vg.allocated_extents.saturating_sub(pool.extents);
+                    }
+                }
+                true
+            })
+            .map_err(|e| ExecError::new(host, "brick_destroy", e));
+        lost.settle(host, "brick_destroy", result).await
     }
 
     async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
-        self.enter("volume_create", host).await?;
+        let lost = self.enter_change("volume_create", host).await?;
         let lines = self.commands.volume_create(volume);
-        self.mutate(|n| {
-            if let Some(existing) = n.volumes.get(&volume.name) {
-                return if existing.bricks == volume.bricks {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "volume create: {}: failed: Volume {} already exists",
-                        volume.name, volume.name
-                    ))
-                };
-            }
-            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
-            n.volumes.insert(
-                volume.name.clone(),
-                MockVolume {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    layout: volume.layout,
-                    bricks: volume.bricks.clone(),
-                    options: volume.options.iter().filter(|o| !o.is_empty()).cloned().collect(),
-                    started: true,
-                },
-            );
-            Ok(())
-        })
-        .and_then(|r| r)
-        .map_err(|e| ExecError::new(host, "volume_create", e))
+        let result = self
+            .mutate(|n| {
+                if let Some(existing) = n.volumes.get(&volume.name) {
+                    return if existing.bricks == volume.bricks {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "volume create: {}: failed: Volume {} already exists",
+                            volume.name, volume.name
+                        ))
+                    };
+                }
+                n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+                n.volumes.insert(
+                    volume.name.clone(),
+                    MockVolume {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        layout: volume.layout,
+                        bricks: volume.bricks.clone(),
+                        options: volume.options.iter().filter(|o| !o.is_empty()).cloned().collect(),
+                        started: true,
+                    },
+                );
+                Ok(())
+            })
+            .and_then(|r| r)
+            .map_err(|e| ExecError::new(host, "volume_create", e));
+        lost.settle(host, "volume_create", result).await
     }
 
     async fn volume_expand(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
-        self.enter("volume_expand", host).await?;
+        let lost = self.enter_change("volume_expand", host).await?;
         let lines = self.commands.volume_expand(volume);
-        self.mutate(|n| {
-            let Some(existing) = n.volumes.get_mut(&volume.name) else {
-                return Err(format!(
-                    "volume add-brick: failed: Volume {} does not exist",
-                    volume.name
-                ));
-            };
-            let new: Vec<String> = volume
-                .bricks
-                .iter()
-                .filter(|b| !existing.bricks.contains(b))
-                .cloned()
-                .collect();
-            existing.bricks.extend(new);
-            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
-            Ok(())
-        })
-        .and_then(|r| r)
-        .map_err(|e| ExecError::new(host, "volume_expand", e))
+        let result = self
+            .mutate(|n| {
+                let Some(existing) = n.volumes.get_mut(&volume.name) else {
+                    return Err(format!(
+                        "volume add-brick: failed: Volume {} does not exist",
+                        volume.name
+                    ));
+                };
+                let new: Vec<String> = volume
+                    .bricks
+                    .iter()
+                    .filter(|b| !existing.bricks.contains(b))
+                    .cloned()
+                    .collect();
+                existing.bricks.extend(new);
+                n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+                Ok(())
+            })
+            .and_then(|r| r)
+            .map_err(|e| ExecError::new(host, "volume_expand", e));
+        lost.settle(host, "volume_expand", result).await
     }
 
     async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError> {
-        self.enter("volume_destroy", host).await?;
+        let lost = self.enter_change("volume_destroy", host).await?;
         let lines = self.commands.volume_destroy(name);
-        self.mutate(|n| {
-            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
-            n.volumes.remove(name);
-        })
-        .map_err(|e| ExecError::new(host, "volume_destroy", e))
+        let result = self
+            .mutate(|n| {
+                n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+                n.volumes.remove(name);
+            })
+            .map_err(|e| ExecError::new(host, "volume_destroy", e));
+        lost.settle(host, "volume_destroy", result).await
     }
 
-    async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError> {
+    async fn volume_info(&self, host: &str, name: &str) -> Result<Option<GlusterVolumeInfo>, ExecError> {
         self.enter("volume_info", host).await?;
-        Ok(self.lock().nodes.volumes.get(name).map(|v| v.bricks.clone()))
+        Ok(self.lock().nodes.volumes.get(name).map(|v| GlusterVolumeInfo {
+            id: v.id.replace('-', ""),
+            bricks: v.bricks.clone(),
+        }))
     }
 
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {
@@ -652,74 +727,102 @@ impl Executor for MockExecutor {
     }
 
     async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {
-        self.enter("brick_replace", host).await?;
+        let lost = self.enter_change("brick_replace", host).await?;
         let line = self.commands.brick_replace(volume, old, new);
-        self.mutate(|n| {
-            let Some(v) = n.volumes.get_mut(volume) else {
-                return Err(format!("volume replace-brick: failed: Volume {volume} does not exist"));
-            };
-            let Some(slot) = v.bricks.iter_mut().find(|b| b.as_str() == old) else {
-                return Err(format!(
-                    "volume replace-brick: failed: brick: {old} does not exist in volume: {volume}"
-                ));
-            };
-            *slot = new.to_string();
-            n.hosts.entry(host.to_string()).or_default().commands.push(line);
-            Ok(())
-        })
-        .and_then(|r| r)
-        .map_err(|e| ExecError::new(host, "brick_replace", e))
+        let result = self
+            .mutate(|n| {
+                let Some(v) = n.volumes.get_mut(volume) else {
+                    return Err(format!("volume replace-brick: failed: Volume {volume} does not exist"));
+                };
+                let Some(slot) = v.bricks.iter_mut().find(|b| b.as_str() == old) else {
+                    return Err(format!(
+                        "volume replace-brick: failed: brick: {old} does not exist in volume: {volume}"
+                    ));
+                };
+                *slot = new.to_string();
+                n.hosts.entry(host.to_string()).or_default().commands.push(line);
+                Ok(())
+            })
+            .and_then(|r| r)
+            .map_err(|e| ExecError::new(host, "brick_replace", e));
+        lost.settle(host, "brick_replace", result).await
     }
 
-    async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError> {
-        self.enter("volume_clone", host).await?;
-        let snapshot = format!("tmpsnap_{}", crate::ids::new_id());
-        let lines = self.commands.volume_clone(source, clone, &snapshot).to_vec();
-        self.mutate(|n| {
-            let Some(src) = n.volumes.get(source).cloned() else {
-                return Err(format!("snapshot create: failed: Volume ({source}) does not exist"));
-            };
-            if n.volumes.contains_key(clone) {
-                return Err(format!("snapshot clone: failed: Volume ({clone}) already exists"));
-            }
-            let gluster_id = uuid::Uuid::new_v4().simple().to_string();
-            let mut bricks = Vec::new();
-            for (i, b) in src.bricks.iter().enumerate() {
-                let (shost, path) = b.split_once(':').unwrap_or(("", b));
-                // The snapshot LV shares the source brick's thin pool.
-                let parts: Vec<&str> = path.trim_start_matches("/var/lib/heketi/mounts/").split('/').collect();
-                if let [vg, brick_dir, ..] = parts.as_slice() {
-                    for node in n.hosts.values_mut() {
-                        let key = format!("{vg}/{brick_dir}");
-                        if let Some(pool) = node.lvs.get(&key).and_then(|lv| lv.pool.clone()) {
-                            node.lvs.insert(
-                                format!("{vg}/{gluster_id}_{i}"),
-                                MockLv {
-                                    pool: Some(pool),
-                                    extents: 0,
-                                    size_kib: 0,
-                                },
-                            );
-                        }
-                    }
+    async fn volume_clone(
+        &self,
+        host: &str,
+        source: &str,
+        clone: &str,
+        snapshot: &str,
+    ) -> Result<CloneReport, ExecError> {
+        let lost = self.enter_change("volume_clone", host).await?;
+        let lines = self.commands.volume_clone(source, clone, snapshot).to_vec();
+        let result = self
+            .mutate(|n| {
+                let Some(src) = n.volumes.get(source).cloned() else {
+                    return Err(format!("snapshot create: failed: Volume ({source}) does not exist"));
+                };
+                if n.volumes.contains_key(clone) {
+                    return Err(format!("snapshot clone: failed: Volume ({clone}) already exists"));
                 }
-                bricks.push(format!("{shost}:/run/gluster/snaps/{gluster_id}/brick{}/brick", i + 1));
-            }
-            n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
-            n.volumes.insert(
-                clone.to_string(),
-                MockVolume {
-                    id: gluster_id.clone(),
-                    layout: src.layout,
-                    bricks: bricks.clone(),
-                    options: src.options,
-                    started: true,
-                },
-            );
-            Ok(CloneReport { gluster_id, bricks })
-        })
-        .and_then(|r| r)
-        .map_err(|e| ExecError::new(host, "volume_clone", e))
+                let gluster_id = uuid::Uuid::new_v4().simple().to_string();
+                let mut bricks = Vec::new();
+                for (i, b) in src.bricks.iter().enumerate() {
+                    let (shost, path) = b.split_once(':').unwrap_or(("", b));
+                    // As glusterd does: a thin snapshot of the LV mounted under the
+                    // source brick (a clone's own brick for a clone of a clone),
+                    // in the same thin pool, mounted under /run/gluster/snaps.
+                    let source_mount = path.strip_suffix("/brick").unwrap_or(path);
+                    let lv_name = format!("{gluster_id}_{i}");
+                    let mount = format!("/run/gluster/snaps/{gluster_id}/brick{}", i + 1);
+                    let origin = n.hosts.values_mut().find_map(|node| {
+                        let device = node.mounts.get(source_mount)?;
+                        let (vg, lv) = mapper_name(device)?;
+                        let pool = node.lvs.get(&format!("{vg}/{lv}"))?.pool.clone()?;
+                        Some((node, vg, pool))
+                    });
+                    let Some((node, vg, pool)) = origin else {
+                        return Err(format!(
+                            "snapshot create: failed: Brick {b} of volume {source} is not a mounted thin LV"
+                        ));
+                    };
+                    node.lvs.insert(
+                        format!("{vg}/{lv_name}"),
+                        MockLv {
+                            pool: Some(pool),
+                            extents: 0,
+                            size_kib: 0,
+                        },
+                    );
+                    node.mounts.insert(mount.clone(), format!("/dev/mapper/{vg}-{lv_name}"));
+                    bricks.push(format!("{shost}:{mount}/brick"));
+                }
+                n.hosts.entry(host.to_string()).or_default().commands.extend(lines);
+                n.volumes.insert(
+                    clone.to_string(),
+                    MockVolume {
+                        id: gluster_id.clone(),
+                        layout: src.layout,
+                        bricks: bricks.clone(),
+                        options: src.options,
+                        started: true,
+                    },
+                );
+                Ok(CloneReport { gluster_id, bricks })
+            })
+            .and_then(|r| r)
+            .map_err(|e| ExecError::new(host, "volume_clone", e));
+        lost.settle(host, "volume_clone", result).await
+    }
+
+    async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError> {
+        // Clones are made in one step here, so no snapshot is ever left.
+        let lost = self.enter_change("snapshot_destroy", host).await?;
+        let lines = self.commands.snapshot_destroy(snapshot);
+        let result = self
+            .mutate(|n| n.hosts.entry(host.to_string()).or_default().commands.extend(lines))
+            .map_err(|e| ExecError::new(host, "snapshot_destroy", e));
+        lost.settle(host, "snapshot_destroy", result).await
     }
 }
 

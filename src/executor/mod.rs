@@ -148,6 +148,21 @@ pub struct GlusterVolumeSpec {
     pub options: Vec<String>,
 }
 
+/// A gluster volume as `volume info` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlusterVolumeInfo {
+    /// Gluster's volume id, without dashes.
+    pub id: String,
+    /// `host:/path`, set by set.
+    pub bricks: Vec<String>,
+}
+
+/// The temporary snapshot a clone of `clone_id` is made from: named after
+/// the clone, so an undo after a crash can find one left behind.
+pub fn clone_snapshot_name(clone_id: &str) -> String {
+    format!("tmpsnap_{clone_id}")
+}
+
 /// A clone made from a snapshot of a volume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneReport {
@@ -192,11 +207,25 @@ pub trait Executor: Send + Sync {
     async fn volume_expand(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError>;
     /// Stops and deletes a gluster volume; a missing one counts as deleted.
     async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError>;
-    /// Snapshots `source` and clones the snapshot as `clone`.
-    async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError>;
+    /// Snapshots `source` as `snapshot`, clones the snapshot as `clone`,
+    /// starts the clone and deletes the snapshot.
+    async fn volume_clone(
+        &self,
+        host: &str,
+        source: &str,
+        clone: &str,
+        snapshot: &str,
+    ) -> Result<CloneReport, ExecError>;
+    /// Deactivates and deletes a snapshot; a missing one counts as deleted.
+    async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError>;
+    /// The volume's id and bricks as gluster reports them; `None` when
+    /// gluster has no such volume.
+    async fn volume_info(&self, host: &str, name: &str) -> Result<Option<GlusterVolumeInfo>, ExecError>;
     /// The volume's bricks as gluster lists them (`host:/path`, set by
     /// set); `None` when gluster has no such volume.
-    async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError>;
+    async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError> {
+        Ok(self.volume_info(host, name).await?.map(|v| v.bricks))
+    }
     /// Self-heal state of every brick of a replicated or dispersed volume.
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError>;
     /// `replace-brick ... commit force`: from here on gluster serves from

@@ -11,8 +11,8 @@ use super::commands::CommandConfig;
 use super::parse::{self, PvRow};
 use super::transport::{CommandOutput, StatsSnapshot, Transport, TransportError};
 use super::{
-    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec,
-    HealEntry,
+    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
+    GlusterVolumeSpec, HealEntry,
 };
 
 /// Batch timeouts, in minutes, as Heketi sets them.
@@ -538,11 +538,30 @@ impl Executor for RemoteExecutor {
         }
     }
 
-    async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError> {
+    async fn volume_info(&self, host: &str, name: &str) -> Result<Option<GlusterVolumeInfo>, ExecError> {
         self.volume(host, name)
             .await
-            .map(|v| v.map(|v| v.bricks))
+            .map(|v| {
+                v.map(|v| GlusterVolumeInfo {
+                    id: v.id.replace('-', ""),
+                    bricks: v.bricks,
+                })
+            })
             .map_err(|f| f.into_error(host, "volume_info"))
+    }
+
+    async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError> {
+        let [deactivate, delete] = self.commands.snapshot_destroy(snapshot);
+        // Deactivating an inactive snapshot fails; only the delete decides.
+        if let Err(f) = self.one(host, deactivate, self.cli_minutes()).await {
+            if f.unreachable() {
+                return Err(f.into_error(host, "snapshot_destroy"));
+            }
+        }
+        match self.one(host, delete, self.cli_minutes()).await {
+            Err(f) if !f.mentions("does not exist") => Err(f.into_error(host, "snapshot_destroy")),
+            _ => Ok(()),
+        }
     }
 
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {
@@ -569,10 +588,15 @@ impl Executor for RemoteExecutor {
             .map_err(|f| f.into_error(host, "brick_replace"))
     }
 
-    async fn volume_clone(&self, host: &str, source: &str, clone: &str) -> Result<CloneReport, ExecError> {
-        let snapshot = format!("tmpsnap_{}", uuid::Uuid::new_v4().simple());
+    async fn volume_clone(
+        &self,
+        host: &str,
+        source: &str,
+        clone: &str,
+        snapshot: &str,
+    ) -> Result<CloneReport, ExecError> {
         let [create, activate, make_clone, start, deactivate, delete] =
-            self.commands.volume_clone(source, clone, &snapshot);
+            self.commands.volume_clone(source, clone, snapshot);
         let err = |f: Failure| f.into_error(host, "volume_clone");
         self.gluster_xml(host, &create).await.map_err(err)?;
         let cloned = async {

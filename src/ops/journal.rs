@@ -215,18 +215,39 @@ impl Action {
         }
     }
 
+    /// Whether an interrupted run is settled by reading gluster's state
+    /// (evictions), so a failure to settle it leaves it undecided.
+    pub fn settled_from_gluster(&self) -> bool {
+        matches!(self, Action::EvictBrick { .. } | Action::Evacuate { .. })
+    }
+
+    /// The queue answer for an entry stuck past its point of no return:
+    /// what is already true for the client (a deleted volume is gone), none
+    /// (still pending) when the change is yet to take effect (an expansion
+    /// gluster has begun), or the failure for evictions, which report
+    /// failure and are settled by a later cleanup or a repeated request.
+    pub fn outcome_when_stuck(&self, why: &str) -> Option<QueueOutcome> {
+        match self {
+            Action::DeleteVolume { .. } => Some(QueueOutcome::NoContent),
+            Action::ExpandVolume { .. } => None,
+            _ => Some(QueueOutcome::Failed(why.to_string())),
+        }
+    }
+
+    /// The direction start-up recovery and cleanup take when the kind alone
+    /// decides it; an expansion asks gluster (`Engine::recovery_direction`).
     pub fn recovery(&self) -> Recovery {
         match self {
             Action::DeleteNode { .. }
             | Action::DeleteDevice { .. }
             | Action::DeleteVolume { .. }
-            | Action::ExpandVolume { .. }
             | Action::EvictBrick { .. }
             | Action::Evacuate { .. } => Recovery::Forward,
             Action::AddNode { .. }
             | Action::AddDevice { .. }
             | Action::ResyncDevice { .. }
             | Action::CreateVolume { .. }
+            | Action::ExpandVolume { .. }
             | Action::CloneVolume { .. } => Recovery::Back,
         }
     }
@@ -325,6 +346,38 @@ impl Engine {
         });
     }
 
+    /// Which way to take an entry a previous run left: an expansion goes
+    /// forward once gluster holds any of its new bricks (`add-brick`, its
+    /// point of no return), back otherwise; other kinds by their kind. An
+    /// error means gluster could not say: the entry waits for a cleanup.
+    pub async fn recovery_direction(&self, entry: &JournalEntry) -> Result<Recovery, OpError> {
+        match &entry.action {
+            Action::ExpandVolume { volume_id, bricks, .. } => {
+                Ok(if self.expansion_reached_gluster(volume_id, bricks).await? {
+                    Recovery::Forward
+                } else {
+                    Recovery::Back
+                })
+            }
+            other => Ok(other.recovery()),
+        }
+    }
+
+    /// Settles a leftover entry: decides its direction, then drives it.
+    pub async fn settle(self: &Arc<Self>, entry: &JournalEntry) {
+        match self.recovery_direction(entry).await {
+            Ok(direction) => {
+                tracing::info!(op = %entry.id, kind = entry.action.type_name(), ?direction, "settling interrupted operation");
+                self.drive(&entry.id, direction).await;
+            }
+            Err(e) => {
+                tracing::warn!(op = %entry.id, kind = entry.action.type_name(), error = %e,
+                    "cannot tell how far the operation got; it waits for a cleanup");
+                self.mark_failed(entry, e.to_string());
+            }
+        }
+    }
+
     /// Executes (or, for `Recovery::Back`, undoes) one stored entry to its
     /// end, unless this process is already doing so or it is gone.
     pub async fn drive(self: &Arc<Self>, id: &str, direction: Recovery) {
@@ -347,9 +400,9 @@ impl Engine {
         match direction {
             Recovery::Forward => match self.execute(&entry).await {
                 Ok(()) => {}
-                // A re-run of an entry that only goes forward never reverts:
-                // its first run may have passed the point of no return.
-                Err(e) if entry.status != JournalStatus::New && entry.action.recovery() == Recovery::Forward => {
+                // An interrupted eviction is settled from gluster's brick
+                // list; when that fails nobody knows which side it is on.
+                Err(e) if entry.status != JournalStatus::New && entry.action.settled_from_gluster() => {
                     tracing::error!(op = %entry.id, kind = label, error = %e, "resumed operation failed again");
                     self.mark_failed(&entry, e.to_string());
                 }
@@ -452,14 +505,20 @@ impl Engine {
         }
     }
 
-    /// Leaves an entry for a later cleanup to finish, reporting `why`.
+    /// Leaves an entry past its point of no return for a later cleanup to
+    /// finish. The client hears what will be true once it is finished, or
+    /// keeps polling until then: a final answer is never taken back.
     fn mark_failed(&self, entry: &JournalEntry, why: String) {
+        let outcome = entry.action.outcome_when_stuck(&why);
         let result = self.store.transact(|tx| {
             if let Some(mut stored) = tx.get::<JournalEntry, OpError>(&entry.id)? {
                 stored.status = JournalStatus::Failed;
                 tx.put(&stored)?;
             }
-            queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(why.clone()))
+            match &outcome {
+                Some(outcome) => queue::finish(tx, &entry.queue_id, outcome.clone()),
+                None => Ok(()),
+            }
         });
         if let Err(e) = result {
             tracing::error!(op = %entry.id, error = %e, "cannot mark operation failed");
@@ -482,7 +541,7 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string()),
             Action::CreateVolume { volume_id, bricks } => self.undo_volume(volume_id, bricks).await,
-            Action::CloneVolume { clone_id, bricks, .. } => self.undo_volume(clone_id, bricks).await,
+            Action::CloneVolume { clone_id, bricks, .. } => self.undo_clone(clone_id, bricks).await,
             Action::ExpandVolume { volume_id, bricks, .. } => self.undo_bricks(volume_id, bricks).await,
             Action::DeleteNode { .. }
             | Action::DeleteDevice { .. }

@@ -52,14 +52,7 @@ impl Engine {
                 tracing::warn!(op = %entry.id, kind = entry.action.type_name(), "failed operation awaits cleanup");
                 continue;
             }
-            let direction = entry.action.recovery();
-            tracing::info!(
-                op = %entry.id,
-                kind = entry.action.type_name(),
-                ?direction,
-                "recovering operation interrupted by restart"
-            );
-            self.drive(&entry.id, direction).await;
+            self.settle(&entry).await;
             handled += 1;
         }
         handled
@@ -100,8 +93,7 @@ impl Engine {
                 continue;
             }
             tracing::info!(op = %entry.id, kind = entry.action.type_name(), "cleaning operation");
-            let direction = entry.action.recovery();
-            self.drive(&entry.id, direction).await;
+            self.settle(&entry).await;
         }
         if ids.is_empty() {
             self.reap_retired_bricks(None).await?;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 
 use crate::config::VolumeLimits;
-use crate::executor::{brick_path, BrickSpec, GlusterVolumeSpec, VolumeLayout};
+use crate::executor::{brick_path, clone_snapshot_name, BrickSpec, GlusterVolumeSpec, VolumeLayout};
 use crate::ids::new_id;
 use crate::placement::filters::{merged, TagRule};
 use crate::placement::sizing::{BrickLimits, KIB_PER_GIB};
@@ -695,7 +695,43 @@ impl Engine {
         Ok(ids)
     }
 
-    /// Node-side undo of a create (or clone): the gluster volume and the bricks.
+    /// Node-side undo of a clone: the snapshot it was made from (left by a
+    /// crash in the middle), the gluster volume, then the clone's own brick
+    /// LVs and mounts, which the store learns only at commit and so are
+    /// read from gluster first.
+    pub(crate) async fn undo_clone(&self, clone_id: &str, brick_ids: &[String]) -> Result<(), String> {
+        let Some(clone) = self.store.get::<VolumeRecord>(clone_id).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let host = self.gluster_host(&clone.cluster).map_err(|e| e.to_string())?;
+        self.executor
+            .snapshot_destroy(&host, &clone_snapshot_name(clone_id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let made = self
+            .executor
+            .volume_info(&host, &clone.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.destroy_gluster_volume(&clone.cluster, &clone.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(made) = made else {
+            return Ok(());
+        };
+        let mut bricks = Vec::new();
+        for (id, (path, lv)) in brick_ids.iter().zip(clone_brick_places(&made.id, &made.bricks)) {
+            if let Some(b) = self.store.get::<BrickRecord>(id).map_err(|e| e.to_string())? {
+                bricks.push(BrickRecord { path, lvm_lv: lv, ..b });
+            }
+        }
+        self.destroy_bricks(&bricks, clone.gid)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Node-side undo of a create: the gluster volume and the bricks.
     pub(crate) async fn undo_volume(&self, volume_id: &str, brick_ids: &[String]) -> Result<(), String> {
         let Some(volume) = self.store.get::<VolumeRecord>(volume_id).map_err(|e| e.to_string())? else {
             return Ok(());
@@ -704,12 +740,9 @@ impl Engine {
             Err(OpError::Internal(e)) if e.starts_with("No online node") => {}
             other => other.map_err(|e| e.to_string())?,
         }
-        // Clone bricks get their paths only at commit; gluster removes a
-        // clone's snapshot bricks with the volume.
         let bricks: Vec<BrickRecord> = brick_ids
             .iter()
             .filter_map(|id| self.store.get::<BrickRecord>(id).ok().flatten())
-            .filter(|b| !b.path.is_empty())
             .collect();
         self.destroy_bricks(&bricks, volume.gid)
             .await
@@ -829,16 +862,44 @@ impl Engine {
         });
         let op = entry.id.clone();
         let bricks = marked_pending(bricks, &op);
+        let linked = self.store.children(TreeName::VolumeBricks, id)?;
         self.submit(entry, Some(permit), |tx| {
             let v = tx
                 .get::<VolumeRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
-            if !v.pending.is_empty() || bricks_busy(tx, &v.brick_order)? {
+            if volume_busy(tx, &v, &linked)? {
                 return Err(Abort::User(in_use("Failed to allocate volume expansion")));
             }
             reserve_bricks(tx, id, &bricks)
         })
         .await
+    }
+
+    /// How many of an expansion's new bricks gluster lists in the volume:
+    /// none means `add-brick` (its point of no return) never took effect.
+    async fn new_bricks_in_gluster(&self, volume: &VolumeRecord, bricks: &[BrickRecord]) -> Result<usize, OpError> {
+        let host = self.gluster_host(&volume.cluster)?;
+        let listed = self
+            .executor
+            .volume_bricks(&host, &volume.name)
+            .await
+            .map_err(|e| OpError::Internal(e.to_string()))?
+            .unwrap_or_default();
+        let spec = self.gluster_spec(volume, bricks)?;
+        Ok(spec.bricks.iter().filter(|b| listed.contains(b)).count())
+    }
+
+    /// Whether gluster holds any of an expansion's new bricks.
+    pub(crate) async fn expansion_reached_gluster(
+        &self,
+        volume_id: &str,
+        brick_ids: &[String],
+    ) -> Result<bool, OpError> {
+        let Some(volume) = self.store.get::<VolumeRecord>(volume_id)? else {
+            return Ok(false);
+        };
+        let bricks = self.bricks_by_id(brick_ids)?;
+        Ok(self.new_bricks_in_gluster(&volume, &bricks).await? > 0)
     }
 
     pub(crate) async fn expand_volume_execute(
@@ -853,15 +914,39 @@ impl Engine {
             .get::<VolumeRecord>(volume_id)?
             .ok_or_else(|| OpError::Internal(format!("volume {volume_id} is missing from the store")))?;
         let bricks = self.bricks_by_id(brick_ids)?;
-        self.create_bricks(&bricks, volume.gid).await?;
-        let spec = self.gluster_spec(&volume, &bricks)?;
-        let (host, _) = self.hosts_of(&bricks[0].node)?;
-        // add-brick may have taken some bricks before failing: from here on
-        // the bricks are never destroyed, only finished by a cleanup.
-        self.executor
-            .volume_expand(&host, &spec)
-            .await
-            .map_err(|e| OpError::Incomplete(e.to_string()))?;
+        let expanded = async {
+            self.create_bricks(&bricks, volume.gid).await?;
+            let spec = self.gluster_spec(&volume, &bricks)?;
+            let (host, _) = self.hosts_of(&bricks[0].node)?;
+            self.executor
+                .volume_expand(&host, &spec)
+                .await
+                .map_err(|e| OpError::Internal(e.to_string()))
+        }
+        .await;
+        if let Err(error) = expanded {
+            // `add-brick` is the point of no return, and only gluster knows
+            // whether it happened (a lost session, a commit failing on one
+            // peer): before it, the expansion is undone like a create; past
+            // it, the bricks are gluster's and it can only be finished.
+            match self.new_bricks_in_gluster(&volume, &bricks).await {
+                Ok(0) => return Err(error),
+                Ok(n) if n == bricks.len() => {
+                    tracing::warn!(volume = volume_id, error = %error, "expansion reported a failure, but gluster holds every new brick");
+                }
+                Ok(n) => {
+                    return Err(OpError::Incomplete(format!(
+                        "{error}; gluster holds {n} of the {} new bricks",
+                        bricks.len()
+                    )))
+                }
+                Err(check) => {
+                    return Err(OpError::Incomplete(format!(
+                        "{error}; and gluster could not say whether it took the new bricks: {check}"
+                    )))
+                }
+            }
+        }
         self.commit(entry, QueueOutcome::SeeOther(format!("/volumes/{volume_id}")), |tx| {
             let mut v = tx
                 .get::<VolumeRecord, OpError>(volume_id)?
@@ -944,6 +1029,7 @@ impl Engine {
             ..source.clone()
         };
         let clone_bricks = marked_pending(clone_bricks, &op);
+        let linked = self.store.children(TreeName::VolumeBricks, id)?;
         self.submit(entry, Some(permit), |tx| {
             let mut src = tx
                 .get::<VolumeRecord, OpError>(id)?
@@ -951,8 +1037,9 @@ impl Engine {
             if !src.pending.is_empty() {
                 return Err(Abort::User(OpError::id_not_found()));
             }
-            // The clone copies these bricks: none may be moving meanwhile.
-            if src.brick_order != source.brick_order || bricks_busy(tx, &src.brick_order)? {
+            // The clone copies these bricks: none may be moving or being
+            // added meanwhile.
+            if src.brick_order != source.brick_order || volume_busy(tx, &src, &linked)? {
                 return Err(Abort::User(in_use(&format!("Failed clone volume {id}"))));
             }
             // As in Heketi, the source answers 404 while it is being cloned
@@ -983,7 +1070,7 @@ impl Engine {
         let host = self.gluster_host(&source.cluster)?;
         let report = self
             .executor
-            .volume_clone(&host, &source.name, &clone.name)
+            .volume_clone(&host, &source.name, &clone.name, &clone_snapshot_name(clone_id))
             .await
             .map_err(|e| OpError::Internal(format!("Failed clone volume {source_id}: {e}")))?;
         if report.bricks.len() != brick_ids.len() {
@@ -993,18 +1080,12 @@ impl Engine {
                 brick_ids.len()
             )));
         }
-        // Snapshot LVs are named after the clone's gluster id and the brick's
-        // position, so two bricks in one volume group never share a name.
-        let lv_prefix = report.gluster_id.replace('-', "");
+        let placed = clone_brick_places(&report.gluster_id, &report.bricks);
         self.commit(entry, QueueOutcome::SeeOther(format!("/volumes/{clone_id}")), |tx| {
-            for (i, (brick_id, gluster_brick)) in brick_ids.iter().zip(&report.bricks).enumerate() {
+            for (brick_id, (path, lv)) in brick_ids.iter().zip(&placed) {
                 if let Some(mut b) = tx.get::<BrickRecord, OpError>(brick_id)? {
-                    b.path = gluster_brick
-                        .split_once(':')
-                        .map(|(_, p)| p)
-                        .unwrap_or(gluster_brick)
-                        .to_string();
-                    b.lvm_lv = format!("{lv_prefix}_{i}");
+                    b.path = path.clone();
+                    b.lvm_lv = lv.clone();
                     b.pending.clear();
                     tx.put(&b)?;
                 }
@@ -1093,6 +1174,35 @@ impl VolumeRecord {
     fn blockinfo_has_no_block_volumes(&self) -> bool {
         self.blockinfo.block_volumes.is_empty()
     }
+}
+
+/// The path and LV of each brick of a snapshot clone, in gluster's order:
+/// glusterd names the LVs after the clone's volume id and the brick's
+/// position, so two bricks in one volume group never share a name.
+fn clone_brick_places(gluster_id: &str, bricks: &[String]) -> Vec<(String, String)> {
+    let prefix = gluster_id.replace('-', "");
+    bricks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let path = b.split_once(':').map(|(_, p)| p).unwrap_or(b).to_string();
+            (path, format!("{prefix}_{i}"))
+        })
+        .collect()
+}
+
+/// Whether a volume is part of another operation: marked pending (being
+/// deleted or cloned), a brick of it pending or retired (an eviction), or
+/// bricks linked to it beyond `linked`, the links read before the
+/// transaction (an expansion's new bricks, listed only at its commit).
+fn volume_busy(tx: &Tx<'_>, volume: &VolumeRecord, linked: &[String]) -> Result<bool, Abort<OpError>> {
+    if !volume.pending.is_empty()
+        || tx.child_count::<OpError>(TreeName::VolumeBricks, &volume.id)? != linked.len() as u64
+        || bricks_busy(tx, linked)?
+    {
+        return Ok(true);
+    }
+    bricks_busy(tx, &volume.brick_order)
 }
 
 /// Whether any of the bricks is missing, retired, or part of an operation

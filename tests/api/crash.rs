@@ -77,7 +77,7 @@ fn create_is_rolled_back_wherever_it_dies() {
 }
 
 #[test]
-fn expand_is_finished_wherever_it_dies() {
+fn expand_is_undone_when_it_dies_before_add_brick() {
     // The create makes bricks 1-3; the expansion's bricks are calls 4-6.
     for fault in ["brick_create:4", "brick_create:6", "volume_expand:1"] {
         let (s, volume, outcome) = kill_during(
@@ -90,17 +90,73 @@ fn expand_is_finished_wherever_it_dies() {
                 )
             },
         );
-        assert_eq!(outcome.status, 303, "{fault}: {outcome:?}");
+        assert_eq!(outcome.status, 500, "{fault}: {outcome:?}");
+        assert!(
+            outcome.body.contains("interrupted by restart, rolled back"),
+            "{fault}: {}",
+            outcome.body
+        );
         let info = s.get(&format!("/volumes/{}", volume["id"].as_str().unwrap())).json();
-        assert_eq!(info["size"], 20, "{fault}");
-        assert_eq!(info["bricks"].as_array().unwrap().len(), 6, "{fault}");
+        assert_eq!(info["size"], 10, "{fault}");
+        assert_eq!(info["bricks"].as_array().unwrap().len(), 3, "{fault}");
         let name = volume["name"].as_str().unwrap();
         assert_eq!(
             s.mock_nodes()["volumes"][name]["bricks"].as_array().unwrap().len(),
-            6,
+            3,
             "{fault}"
         );
         assert_no_dangling_bricks(&s);
+        // The answer was final: nothing later makes the volume grow.
+        assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
+        let again = s.get(&format!("/volumes/{}", volume["id"].as_str().unwrap())).json();
+        assert_eq!(again["size"], 10, "{fault}");
+    }
+}
+
+#[test]
+fn expand_is_finished_when_it_dies_after_add_brick() {
+    let mut s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_expand:1:stall:5000".into())],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let (id, name) = (volume["id"].as_str().unwrap(), volume["name"].as_str().unwrap());
+    let accepted = s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":10}"#);
+    // Kill once gluster holds the new bricks, before the store commits.
+    wait_until(&s, "gluster holds the new bricks", |s| {
+        s.mock_nodes()["volumes"][name]["bricks"]
+            .as_array()
+            .is_some_and(|b| b.len() == 6)
+    });
+    assert_eq!(s.get(&accepted.location()).header("x-pending"), Some("true"));
+    s.restart_with_env(vec![]);
+    let outcome = s.wait(&accepted.location());
+    assert_eq!(outcome.status, 303, "{outcome:?}");
+    let info = s.get(&format!("/volumes/{id}")).json();
+    assert_eq!(info["size"], 20);
+    assert_eq!(info["bricks"].as_array().unwrap().len(), 6);
+    s.assert_consistent();
+    assert_no_dangling_bricks(&s);
+}
+
+/// The volume grew once (10 to 20 GiB, 3 to 6 bricks) and all is in order.
+fn assert_expanded_once(s: &Server, id: &str) {
+    let info = s.get(&format!("/volumes/{id}")).json();
+    assert_eq!(
+        (info["size"].as_u64(), info["bricks"].as_array().unwrap().len()),
+        (Some(20), 6)
+    );
+    s.assert_consistent();
+    assert_no_dangling_bricks(s);
+}
+
+/// Polls (bounded) until `reached` holds.
+fn wait_until(s: &Server, what: &str, reached: impl Fn(&Server) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !reached(s) {
+        assert!(std::time::Instant::now() < deadline, "not reached in 20 s: {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -188,7 +244,7 @@ fn a_step_failing_every_time_rolls_back() {
 }
 
 #[test]
-fn an_expand_stuck_past_add_brick_is_finished_by_cleanup() {
+fn an_expand_failing_at_add_brick_is_undone_and_stays_undone() {
     let s = Server::with(Options {
         env: vec![(
             "BRICKYARD_MOCK_FAULTS".into(),
@@ -204,20 +260,232 @@ fn an_expand_stuck_past_add_brick_is_finished_by_cleanup() {
         (failed.status, failed.body.as_str()),
         (500, "volume add-brick: failed: Commit failed on 10.0.0.2\n")
     );
-    // The new bricks are kept (gluster may hold them), and the operation waits.
-    let ops = s.get("/operations").json();
-    assert_eq!((ops["total"].as_u64(), ops["failed"].as_u64()), (Some(1), Some(1)));
-    let pending = s.get("/operations/pending").json();
-    assert_eq!(pending["pendingoperations"][0]["type_name"], "expand-volume");
+    // Gluster never took the bricks: they are gone again, and so is the operation.
+    assert_eq!(s.get("/operations").json()["total"], 0);
+    assert_no_dangling_bricks(&s);
+    assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
+    assert_eq!(s.get(&format!("/volumes/{id}")).json()["size"], 10);
+    s.assert_consistent();
+    // A retry expands once.
+    assert_eq!(
+        s.finish(s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":10}"#))
+            .status,
+        303
+    );
+    assert_eq!(s.get(&format!("/volumes/{id}")).json()["size"], 20);
+    assert_no_dangling_bricks(&s);
+}
+
+#[test]
+fn an_expand_whose_add_brick_answer_is_lost_is_finished() {
+    let s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_expand:1:lose".into())],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let id = volume["id"].as_str().unwrap();
+    let done = s.finish(s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":10}"#));
+    assert_eq!(
+        done.status, 303,
+        "gluster holds the bricks, so the expansion happened: {done:?}"
+    );
+    assert_expanded_once(&s, id);
+}
+
+#[test]
+fn an_expand_nobody_can_settle_stays_pending_until_cleanup_finishes_it() {
+    // add-brick's answer is lost and gluster cannot be asked at once.
+    let s = Server::with(Options {
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "volume_expand:1:lose,volume_info:1:fail:Connection failed. Please check if gluster daemon is operational."
+                .into(),
+        )],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let id = volume["id"].as_str().unwrap();
+    let accepted = s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":10}"#);
+    wait_until(&s, "the expansion is marked failed", |s| {
+        s.get("/operations").json()["failed"] == 1
+    });
+    // No final answer yet: it would have to be taken back.
+    assert_eq!(s.get(&accepted.location()).header("x-pending"), Some("true"));
     assert_eq!(s.get(&format!("/volumes/{id}")).json()["size"], 10);
     assert_eq!(s.get("/db/check").json()["totalinconsistencies"], 0);
-    // A cleanup takes it forward to the end.
+    // A cleanup asks gluster, finds the bricks there, and finishes.
     assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
-    let info = s.get(&format!("/volumes/{id}")).json();
-    assert_eq!(info["size"], 20);
-    assert_eq!(info["bricks"].as_array().unwrap().len(), 6);
+    assert_eq!(s.wait(&accepted.location()).status, 303);
+    assert_expanded_once(&s, id);
+}
+
+#[test]
+fn operations_on_one_volume_exclude_each_other() {
+    let s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "brick_create:4:delay:2000".into())],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let id = volume["id"].as_str().unwrap();
+    let expand = s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":10}"#);
+    assert_eq!(expand.status, 202);
+    let clone = s.post(&format!("/volumes/{id}/clone"), "{}");
+    assert_eq!(
+        (clone.status, clone.body.as_str()),
+        (
+            500,
+            format!("Failed clone volume {id}: The target exists, contains other items, or is in use.\n").as_str()
+        )
+    );
+    let second = s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":10}"#);
+    assert_eq!(
+        (second.status, second.body.as_str()),
+        (
+            500,
+            "Failed to allocate volume expansion: The target exists, contains other items, or is in use.\n"
+        )
+    );
+    let delete = s.delete(&format!("/volumes/{id}"));
+    assert_eq!(
+        (delete.status, delete.body.as_str()),
+        (
+            500,
+            "Failed to set up volume delete: The target exists, contains other items, or is in use.\n"
+        )
+    );
+    assert_eq!(s.wait(&expand.location()).status, 303);
+    // Once the expansion is done, a clone copies all six bricks.
+    let done = s.finish(s.post(&format!("/volumes/{id}/clone"), "{}"));
+    assert_eq!(done.status, 303, "{done:?}");
+    let clone = s.get(&done.location()).json();
+    assert_eq!(clone["bricks"].as_array().unwrap().len(), 6);
     s.assert_consistent();
-    assert_no_dangling_bricks(&s);
+}
+
+#[test]
+fn a_clone_killed_after_gluster_made_it_leaves_nothing_behind() {
+    let mut s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_clone:1:stall:5000".into())],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let id = volume["id"].as_str().unwrap();
+    let lvs_before = s.mock_lvs();
+    let accepted = s.post(&format!("/volumes/{id}/clone"), r#"{"name":"copy"}"#);
+    wait_until(&s, "gluster holds the clone", |s| {
+        !s.mock_nodes()["volumes"]["copy"].is_null()
+    });
+    assert_eq!(
+        s.mock_lvs().len(),
+        lvs_before.len() + 3,
+        "the clone's snapshot LVs exist"
+    );
+    s.restart_with_env(vec![]);
+    let outcome = s.wait(&accepted.location());
+    assert_eq!(outcome.status, 500, "{outcome:?}");
+    assert_eq!(s.mock_lvs(), lvs_before, "the clone's snapshot LVs are removed");
+    assert_eq!(gluster_volumes(&s), vec![volume["name"].as_str().unwrap().to_string()]);
+    assert_eq!(snapshot_mounts(&s), Vec::<String>::new());
+    s.assert_consistent();
+    // The undo removed the temporary snapshot a crash mid-clone could leave.
+    let commands: Vec<String> = (1..=3).flat_map(|i| s.mock_commands(&format!("node{i}"))).collect();
+    assert!(
+        commands.iter().any(|c| c.contains(" snapshot delete tmpsnap_")),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn a_clone_whose_answer_is_lost_is_undone_completely() {
+    let s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_clone:1:lose".into())],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let id = volume["id"].as_str().unwrap();
+    let lvs_before = s.mock_lvs();
+    let failed = s.finish(s.post(&format!("/volumes/{id}/clone"), r#"{"name":"copy"}"#));
+    assert_eq!(failed.status, 500, "{failed:?}");
+    assert_eq!(s.mock_lvs(), lvs_before);
+    assert_eq!(snapshot_mounts(&s), Vec::<String>::new());
+    assert_eq!(gluster_volumes(&s), vec![volume["name"].as_str().unwrap().to_string()]);
+    s.assert_consistent();
+}
+
+#[test]
+fn clones_of_clones_share_the_pool_until_the_last_one_goes() {
+    let s = Server::start();
+    s.topology(3, 1);
+    let origin = s.create_volume(R3);
+    let first = clone_of(&s, origin["id"].as_str().unwrap());
+    let second = clone_of(&s, first["id"].as_str().unwrap());
+    // Every clone brick has its own snapshot LV in its origin brick's pool.
+    let lvs = s.mock_lvs();
+    assert_eq!(lvs.len(), 3 * 4, "3 pools, 3 origin LVs, 3 + 3 snapshot LVs: {lvs:?}");
+    for clone in [&first, &second] {
+        for b in clone["bricks"].as_array().unwrap() {
+            let path = b["path"].as_str().unwrap();
+            assert!(path.starts_with("/run/gluster/snaps/"), "{path}");
+            assert!(snapshot_mounts(&s).contains(&path.trim_end_matches("/brick").to_string()));
+        }
+    }
+    let used = |s: &Server| -> Vec<u64> {
+        s.devices()
+            .iter()
+            .map(|d| d["storage"]["used"].as_u64().unwrap())
+            .collect()
+    };
+    let used_with_all = used(&s);
+    for gone in [&origin, &first] {
+        assert_eq!(
+            s.finish(s.delete(&format!("/volumes/{}", gone["id"].as_str().unwrap())))
+                .status,
+            204
+        );
+        // The pool stays with the clone still in it, and so does its space.
+        assert_eq!(used(&s), used_with_all);
+        s.assert_consistent();
+    }
+    assert_eq!(
+        s.mock_lvs().len(),
+        3 * 2,
+        "the pools and the last clone's LVs: {:?}",
+        s.mock_lvs()
+    );
+    assert_eq!(
+        s.finish(s.delete(&format!("/volumes/{}", second["id"].as_str().unwrap())))
+            .status,
+        204
+    );
+    assert!(s.mock_lvs().is_empty(), "{:?}", s.mock_lvs());
+    assert_eq!(snapshot_mounts(&s), Vec::<String>::new());
+    assert!(used(&s).iter().all(|u| *u == 0));
+    s.assert_consistent();
+}
+
+fn clone_of(s: &Server, id: &str) -> Value {
+    let done = s.finish(s.post(&format!("/volumes/{id}/clone"), "{}"));
+    assert_eq!(done.status, 303, "{done:?}");
+    s.get(&done.location()).json()
+}
+
+/// Mount points under /run/gluster/snaps on every simulated node.
+fn snapshot_mounts(s: &Server) -> Vec<String> {
+    let nodes = s.mock_nodes();
+    let mut out: Vec<String> = nodes["hosts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|h| h["mounts"].as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+        .filter(|m| m.starts_with("/run/gluster/snaps/"))
+        .collect();
+    out.sort();
+    out
 }
 
 #[test]

@@ -401,6 +401,19 @@ impl Server {
         (cluster, ids)
     }
 
+    /// Every device of every node of every cluster, as node info shows it.
+    pub fn devices(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for c in self.get("/clusters").json()["clusters"].as_array().unwrap() {
+            let cluster = self.get(&format!("/clusters/{}", c.as_str().unwrap())).json();
+            for n in cluster["nodes"].as_array().unwrap() {
+                let node = self.get(&format!("/nodes/{}", n.as_str().unwrap())).json();
+                out.extend(node["devices"].as_array().unwrap().iter().cloned());
+            }
+        }
+        out
+    }
+
     /// The first node of the first cluster.
     pub fn first_node(&self) -> String {
         let cluster = self.get("/clusters").json()["clusters"][0]

@@ -288,21 +288,7 @@ fn expand_clone_and_restrictions() {
 }
 
 fn device_used(s: &Server) -> u64 {
-    let mut used = 0;
-    for c in s.get("/clusters").json()["clusters"].as_array().unwrap() {
-        for n in s.get(&format!("/clusters/{}", c.as_str().unwrap())).json()["nodes"]
-            .as_array()
-            .unwrap()
-        {
-            for d in s.get(&format!("/nodes/{}", n.as_str().unwrap())).json()["devices"]
-                .as_array()
-                .unwrap()
-            {
-                used += d["storage"]["used"].as_u64().unwrap();
-            }
-        }
-    }
-    used
+    s.devices().iter().map(|d| d["storage"]["used"].as_u64().unwrap()).sum()
 }
 
 #[test]
