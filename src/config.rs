@@ -214,6 +214,74 @@ struct HeketiFile {
     glusterfs: Option<GlusterfsFile>,
     /// Brickyard extension: seconds of slack after `exp`.
     jwt_exp_leeway_seconds: Option<u64>,
+    /// Brickyard extension: limits of the HTTP server.
+    http: HttpFile,
+}
+
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+struct HttpFile {
+    max_body_bytes: u64,
+    header_timeout_secs: u64,
+    max_connections: u64,
+    max_pending_handshakes: u64,
+}
+
+/// What one client may cost the HTTP server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpLimits {
+    /// Request bodies past this are refused with `413` before they are read.
+    pub max_body_bytes: usize,
+    /// A connection must send a request's headers within this long, which
+    /// also closes idle keep-alive connections after it.
+    pub header_timeout: std::time::Duration,
+    /// Open connections; past it new ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// TLS handshakes in progress; past it new connections are dropped.
+    pub max_pending_handshakes: usize,
+    /// Time a TLS handshake may take.
+    pub handshake_timeout: std::time::Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            // Heketi's largest real requests (tags, options) are a few KiB.
+            max_body_bytes: 1024 * 1024,
+            header_timeout: std::time::Duration::from_secs(30),
+            max_connections: 4096,
+            max_pending_handshakes: 1024,
+            handshake_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl HttpLimits {
+    fn from_file(file: &HttpFile, env: &dyn Env) -> Result<HttpLimits, ConfigError> {
+        let d = HttpLimits::default();
+        let pick = |name: &str, from_file: u64, default: u64| -> Result<u64, ConfigError> {
+            Ok(env_u64(env, name)?.unwrap_or(or_default(from_file, default)).max(1))
+        };
+        Ok(HttpLimits {
+            max_body_bytes: pick("BRICKYARD_MAX_BODY_BYTES", file.max_body_bytes, d.max_body_bytes as u64)? as usize,
+            header_timeout: std::time::Duration::from_secs(pick(
+                "BRICKYARD_HEADER_TIMEOUT_SECS",
+                file.header_timeout_secs,
+                d.header_timeout.as_secs(),
+            )?),
+            max_connections: pick(
+                "BRICKYARD_MAX_CONNECTIONS",
+                file.max_connections,
+                d.max_connections as u64,
+            )? as usize,
+            max_pending_handshakes: pick(
+                "BRICKYARD_MAX_PENDING_HANDSHAKES",
+                file.max_pending_handshakes,
+                d.max_pending_handshakes as u64,
+            )? as usize,
+            handshake_timeout: d.handshake_timeout,
+        })
+    }
 }
 
 /// Placement and volume limits (used by volume operations).
@@ -286,6 +354,7 @@ pub struct Config {
     pub cleaner_start_secs: u64,
     pub cleaner_period_secs: u64,
     pub db_read_only: bool,
+    pub http: HttpLimits,
 }
 
 /// Overrides given on Brickyard's command line.
@@ -667,6 +736,7 @@ impl Config {
             cleaner_start_secs: or_default(gfs.start_time_background_cleaner, 60),
             cleaner_period_secs: or_default(gfs.refresh_time_background_cleaner, 3600),
             db_read_only: gfs.db_read_only,
+            http: HttpLimits::from_file(&file.http, env)?,
         })
     }
 

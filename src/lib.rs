@@ -13,6 +13,7 @@ pub mod kubernetes;
 pub mod logging;
 pub mod ops;
 pub mod placement;
+pub mod serve;
 pub mod server;
 pub mod store;
 pub mod tls;

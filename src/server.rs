@@ -204,7 +204,10 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
         }
     }
     let app = App::new(engine, config.auth.clone(), config.default_admin_mode, log);
-    Ok((app.with_read_only_store(config.db_read_only), finishing))
+    Ok((
+        app.with_server_settings(config.db_read_only, config.http.max_body_bytes),
+        finishing,
+    ))
 }
 
 fn spawn_background(app: &AppState, config: &Config, leftovers: Vec<crate::ops::journal::JournalEntry>) {
@@ -273,8 +276,34 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Raises the soft limit on open files to the hard one, as Go's runtime
+/// does for Heketi: each client connection holds a descriptor, and a soft
+/// limit of 1024 would cap the server far below `max_connections`.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write `limit`.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+                let wanted = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+                    tracing::warn!(soft = limit.rlim_cur, "cannot raise the open file limit");
+                }
+            }
+        }
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
+    raise_open_file_limit();
     if !config.auth.enabled {
         eprintln!(
             "WARNING: authentication is disabled: every client that reaches {} has full control",
@@ -309,19 +338,7 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
     // Test harnesses read this line to learn the port.
     println!("Listening on {addr}{}", if tls.is_some() { " (https)" } else { "" });
     tracing::info!(%addr, store = %config.store_path.display(), executor = ?config.executor, tls = tls.is_some(), "Brickyard serving");
-    let service = api::router(app).into_make_service_with_connect_info::<crate::tls::Peer>();
-    match tls {
-        Some(tls) => {
-            axum::serve(crate::tls::TlsListener::new(listener, tls), service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?
-        }
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?
-        }
-    }
+    crate::serve::serve(listener, tls, api::router(app), &config.http, shutdown_signal()).await;
     finishing.finish(Duration::from_secs(20)).await;
     Ok(())
 }

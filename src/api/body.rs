@@ -1,6 +1,7 @@
 //! Request bodies decoded as Go's `encoding/json` would: no Content-Type
-//! check, unknown keys ignored, `null` as zero values, and an empty body an
-//! error.
+//! check, unknown keys ignored, `null` as zero values, an empty body an
+//! error, and (`strict_json`) no array where an object belongs and no
+//! duplicate key. Bodies past the server's limit are `413`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -8,19 +9,27 @@ use axum::http::header::CONTENT_LENGTH;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::BodyLimit;
+use axum::http::StatusCode;
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let value = super::strict_json::parse(bytes)?;
     let value = if value.is_null() {
         serde_json::Value::Object(Default::default())
     } else {
         value
     };
-    serde_json::from_value(value).map_err(|e| e.to_string())
+    super::strict_json::from_value(&value)
 }
 
 async fn read(req: Request) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, &()).await.map_err(|_| ApiError::unparsable())
+    let limit = req.extensions().get::<BodyLimit>().copied();
+    Bytes::from_request(req, &())
+        .await
+        .map_err(|rejection| match (rejection.status(), limit) {
+            (StatusCode::PAYLOAD_TOO_LARGE, Some(BodyLimit(limit))) => ApiError::body_too_large(limit),
+            _ => ApiError::unparsable(),
+        })
 }
 
 /// A JSON body; failures are `422 request unable to be parsed`.
@@ -88,5 +97,19 @@ mod tests {
         assert!(decode::<NodeAddRequest>(b"").is_err());
         assert!(decode::<NodeAddRequest>(br#"{"zone":"1"}"#).is_err());
         assert!(decode::<NodeAddRequest>(br#"{"zone":1.5}"#).is_err());
+    }
+
+    #[test]
+    fn arrays_for_objects_and_duplicate_keys_are_refused() {
+        // Go refuses both; serde would fill fields by position or keep the last.
+        assert!(decode::<NodeAddRequest>(br#"[1,{"manage":[],"storage":[]},"c",{}]"#).is_err());
+        assert!(decode::<NodeAddRequest>(br#"{"zone":1,"hostnames":[["a"],["b"]]}"#).is_err());
+        assert!(decode::<NodeAddRequest>(br#"{"zone":"x","zone":1}"#).is_err());
+        assert!(decode::<NodeAddRequest>(br#"{"hostnames":{"manage":["a"],"manage":["b"]}}"#).is_err());
+        let n: NodeAddRequest = decode(br#"{"zone":2,"hostnames":{"manage":["a"],"storage":["b"]}}"#).unwrap();
+        assert_eq!(
+            (n.zone, n.hostnames.manage.as_slice()),
+            (2, ["a".to_string()].as_slice())
+        );
     }
 }

@@ -30,6 +30,14 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "request unable to be parsed")
     }
 
+    /// A body over the limit; Heketi had no limit, so the text is Brickyard's.
+    pub fn body_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: the limit is {limit} bytes"),
+        )
+    }
+
     pub fn validation(v: Violations) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, format!("validation failed: {v}"))
     }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod operations;
 pub mod queue;
+pub mod strict_json;
 pub mod volumes;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -47,7 +48,13 @@ pub struct App {
     pub log: LogControl,
     /// `db_read_only`: every change is refused with a 500.
     pub read_only_store: bool,
+    /// Request bodies past this many bytes are refused with `413`.
+    pub max_body_bytes: usize,
 }
+
+/// The body limit, as the body extractors see it (for their message).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
 
 pub type AppState = Arc<App>;
 
@@ -59,13 +66,16 @@ impl App {
             admin_mode: AtomicU8::new(mode_code(mode)),
             log,
             read_only_store: false,
+            max_body_bytes: crate::config::HttpLimits::default().max_body_bytes,
         })
     }
 
-    pub fn with_read_only_store(self: Arc<Self>, read_only: bool) -> AppState {
+    /// Sets `db_read_only` and the request body limit.
+    pub fn with_server_settings(self: Arc<Self>, read_only: bool, max_body_bytes: usize) -> AppState {
         match Arc::try_unwrap(self) {
             Ok(mut app) => {
                 app.read_only_store = read_only;
+                app.max_body_bytes = max_body_bytes;
                 Arc::new(app)
             }
             Err(shared) => shared,
@@ -134,8 +144,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for HexId {
 }
 
 /// Auth, issuer check and admin mode, in Heketi's order. `/hello` and
-/// `/metrics` bypass all of it.
-async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Response {
+/// `/metrics` bypass all of it. Then a body announced larger than the limit
+/// is refused before any of it is read.
+async fn gatekeeper(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if req.method() == Method::GET && (path == "/hello" || path == "/metrics") {
         return next.run(req).await;
@@ -158,7 +169,7 @@ async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Re
         AdminMode::LocalClient => {
             let peer = req
                 .extensions()
-                .get::<ConnectInfo<crate::tls::Peer>>()
+                .get::<ConnectInfo<crate::serve::Peer>>()
                 .map(|ci| ci.0 .0.ip());
             writes && !peer.is_some_and(is_local_client)
         }
@@ -173,6 +184,24 @@ async fn gatekeeper(State(app): State<AppState>, req: Request, next: Next) -> Re
             "Unable to change the database: it is open read-only (db_read_only)",
         )
         .into_response();
+    }
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > app.max_body_bytes as u64) {
+        return ApiError::body_too_large(app.max_body_bytes).into_response();
+    }
+    req.extensions_mut().insert(BodyLimit(app.max_body_bytes));
+    next.run(req).await
+}
+
+/// Heketi registers its routes for their methods only, so `HEAD` on a GET
+/// route is `405` there too; axum would answer it from the GET handler.
+async fn no_head(req: Request, next: Next) -> Response {
+    if req.method() == Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     next.run(req).await
 }
@@ -278,10 +307,12 @@ pub fn router(app: AppState) -> Router {
         .route("/operations/pending", get(operations::list))
         .route("/operations/pending/{id}", get(operations::details))
         .route("/operations/pending/cleanup", post(operations::cleanup))
+        .route_layer(middleware::from_fn(no_head))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(app.clone(), gatekeeper))
-        // Heketi reads bodies without a size limit.
-        .layer(DefaultBodyLimit::disable())
+        // Heketi read bodies without a limit; a body streamed past this one
+        // stops being read there (bodies announced larger never start).
+        .layer(DefaultBodyLimit::max(app.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::{accepted, json, AppState, HexId};
 use crate::ops::volumes::VolumeCreate;
 use crate::store::records::{DurabilityRecord, SnapshotRecord};
-use crate::wire::validate::{Violations, BLANK};
+use crate::wire::validate::{limits, Violations, BLANK};
 use crate::wire::volumes::{
     volume_info, BlockRestrictionRequest, VolumeCloneRequest, VolumeCreateRequest, VolumeExpandRequest,
     VolumeListResponse,
@@ -30,8 +30,35 @@ fn check_size(v: &mut Violations, field: &str, size: i64) {
 }
 
 fn check_name(v: &mut Violations, name: &str) {
-    if !name.is_empty() && !VOLUME_NAME.is_match(name) {
+    if name.len() > limits::VOLUME_NAME {
+        v.add(
+            "name",
+            format!("the length must be no more than {}", limits::VOLUME_NAME),
+        );
+    } else if !name.is_empty() && !VOLUME_NAME.is_match(name) {
         v.add("name", "must be in a valid format");
+    }
+}
+
+/// Limits Heketi did not have: a client cannot make the server store and
+/// echo megabytes in a name or an option.
+fn check_create_lists(v: &mut Violations, req: &VolumeCreateRequest) {
+    let options = &req.glustervolumeoptions;
+    if options.len() > limits::VOLUME_OPTIONS || options.iter().any(|o| o.len() > limits::VOLUME_OPTION) {
+        v.add(
+            "glustervolumeoptions",
+            format!(
+                "at most {} options of at most {} characters each",
+                limits::VOLUME_OPTIONS,
+                limits::VOLUME_OPTION
+            ),
+        );
+    }
+    if req.clusters.iter().any(|c| c.len() > limits::ID) {
+        v.add(
+            "clusters",
+            format!("each cluster id must be no more than {} characters", limits::ID),
+        );
     }
 }
 
@@ -42,6 +69,7 @@ pub async fn create(
     let mut v = Violations::default();
     check_size(&mut v, "size", req.size);
     check_name(&mut v, &req.name);
+    check_create_lists(&mut v, &req);
     v.into_result().map_err(ApiError::validation)?;
     let queue_id = app
         .engine

@@ -57,6 +57,21 @@ impl fmt::Display for Violations {
 
 pub const BLANK: &str = "cannot be blank";
 
+/// Length limits on what clients send, where Heketi had none.
+pub mod limits {
+    /// GlusterFS refuses volume names of 256 characters or more.
+    pub const VOLUME_NAME: usize = 255;
+    /// Linux's `PATH_MAX`, less its terminating NUL.
+    pub const DEVICE_NAME: usize = 4095;
+    pub const VOLUME_OPTIONS: usize = 256;
+    pub const VOLUME_OPTION: usize = 4096;
+    /// Ids are 32 hex digits; longer ones are refused before any lookup.
+    pub const ID: usize = 64;
+    /// DNS's limit on a name.
+    pub const HOSTNAME: usize = 255;
+    pub const HOSTNAMES: usize = 64;
+}
+
 static DNS_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^([a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})*[._]?$").expect("static pattern")
 });
@@ -108,6 +123,8 @@ fn check_tags(v: &mut Violations, tags: &Tags) {
 fn check_uuid(v: &mut Violations, field: &str, value: &str) {
     if value.is_empty() {
         v.add(field, BLANK);
+    } else if value.len() > limits::ID {
+        v.add(field, format!("the length must be no more than {}", limits::ID));
     } else if !is_full_id(value) {
         v.add(field, format!("{value} is not a valid UUID"));
     }
@@ -128,6 +145,15 @@ impl NodeAddRequest {
         ] {
             if list.is_empty() {
                 hosts.add(field, BLANK);
+            } else if list.len() > limits::HOSTNAMES || list.iter().any(|h| h.len() > limits::HOSTNAME) {
+                hosts.add(
+                    field,
+                    format!(
+                        "at most {} hostnames of at most {} characters each",
+                        limits::HOSTNAMES,
+                        limits::HOSTNAME
+                    ),
+                );
             } else if list.iter().any(|h| h.is_empty() || !is_host(h)) {
                 hosts.add(field, format!("{} is not a valid {role} hostname", go_list(list)));
             }
@@ -144,6 +170,11 @@ impl DeviceAddRequest {
         let mut v = Violations::default();
         if self.name.is_empty() {
             v.add("name", BLANK);
+        } else if self.name.len() > limits::DEVICE_NAME {
+            v.add(
+                "name",
+                format!("the length must be no more than {}", limits::DEVICE_NAME),
+            );
         } else if !is_device_name(&self.name) {
             v.add("name", "must be in a valid format");
         }
@@ -220,6 +251,34 @@ mod tests {
         assert_eq!(
             req.validate().unwrap_err().to_string(),
             "cluster: bad_id is not a valid UUID; hostnames: (manage: [node1 bad host;rm -rf /] is not a valid manage hostname.); zone: must be no less than 1."
+        );
+    }
+
+    #[test]
+    fn over_long_values_are_refused_without_being_echoed() {
+        let long = "a".repeat(1 << 20);
+        let req = NodeAddRequest {
+            zone: 1,
+            hostnames: HostAddresses {
+                manage: vec![long.clone()],
+                storage: vec!["10.0.0.1".into()],
+            },
+            cluster: long.clone(),
+            tags: Tags::default(),
+        };
+        let err = req.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "cluster: the length must be no more than 64; hostnames: (manage: at most 64 hostnames of at most 255 characters each.)."
+        );
+        let device = DeviceAddRequest {
+            name: format!("/dev/{long}"),
+            node: "0".repeat(32),
+            ..DeviceAddRequest::default()
+        };
+        assert_eq!(
+            device.validate().unwrap_err().to_string(),
+            "name: the length must be no more than 4095."
         );
     }
 

@@ -189,11 +189,14 @@ fn metrics_use_heketis_names() {
 }
 
 #[test]
-fn path_ids_are_checked_before_bodies_and_bodies_have_no_size_limit() {
-    let s = Server::start();
+fn path_ids_are_checked_before_bodies_and_bodies_up_to_the_limit_are_read() {
+    let s = Server::with(Options {
+        env: vec![("BRICKYARD_MAX_BODY_BYTES".into(), (8 * 1024 * 1024).to_string())],
+        ..Options::default()
+    });
     let bad = s.post("/nodes/not-hex/state", "not json");
     assert_eq!((bad.status, bad.body.as_str()), (404, "Invalid path or request\n"));
-    // Heketi reads bodies of any size.
+    // Heketi read bodies of any size; Brickyard reads them up to its limit.
     let padding = "x".repeat(3 * 1024 * 1024);
     let big = s.post("/clusters", &format!(r#"{{"file":true,"padding":"{padding}"}}"#));
     assert_eq!(big.status, 201);

@@ -15,6 +15,7 @@ mod kube;
 #[path = "../support/kube_standin.rs"]
 mod kube_standin;
 mod lifecycle;
+mod limits;
 mod migrations;
 mod nodes;
 mod personality;

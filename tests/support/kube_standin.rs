@@ -745,20 +745,10 @@ impl KubeStandin {
                     ))
                     .with_state(app_shared);
                 let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                match tls {
-                    Some(config) => {
-                        let listener = brickyard::tls::TlsListener::new(listener, config);
-                        tokio::select! {
-                            _ = axum::serve(listener, app) => {}
-                            _ = stop => {}
-                        }
-                    }
-                    None => {
-                        tokio::select! {
-                            _ = axum::serve(listener, app) => {}
-                            _ = stop => {}
-                        }
-                    }
+                let limits = brickyard::config::HttpLimits::default();
+                tokio::select! {
+                    _ = brickyard::serve::serve(listener, tls, app, &limits, std::future::pending()) => {}
+                    _ = stop => {}
                 }
             });
             runtime.shutdown_timeout(Duration::from_secs(2));
