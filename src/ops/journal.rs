@@ -363,33 +363,30 @@ impl Engine {
         }
     }
 
-    /// Settles a leftover entry: decides its direction, then drives it.
-    pub async fn settle(self: &Arc<Self>, entry: &JournalEntry) {
-        match self.recovery_direction(entry).await {
-            Ok(direction) => {
-                tracing::info!(op = %entry.id, kind = entry.action.type_name(), ?direction, "settling interrupted operation");
-                self.drive(&entry.id, direction).await;
-            }
-            Err(e) => {
-                tracing::warn!(op = %entry.id, kind = entry.action.type_name(), error = %e,
-                    "cannot tell how far the operation got; it waits for a cleanup");
-                self.mark_failed(entry, e.to_string());
-            }
-        }
-    }
-
-    /// Executes (or, for `Recovery::Back`, undoes) one stored entry to its
-    /// end, unless this process is already doing so or it is gone.
-    pub async fn drive(self: &Arc<Self>, id: &str, direction: Recovery) {
+    /// Settles a leftover entry: claims it (so start-up recovery and a
+    /// cleanup never decide about one entry at once), re-reads it (someone
+    /// may have finished it meanwhile), decides its direction, then runs it.
+    pub async fn settle(self: &Arc<Self>, id: &str) {
         if !self.begin(id) {
             return;
         }
-        // Work on the stored copy: someone may have finished it meanwhile.
-        match self.store.get::<JournalEntry>(id) {
-            Ok(Some(entry)) => self.run(entry, direction).await,
-            Ok(None) => self.end(id),
+        let entry = match self.store.get::<JournalEntry>(id) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return self.end(id),
             Err(e) => {
                 tracing::error!(op = id, error = %e, "cannot read journal entry");
+                return self.end(id);
+            }
+        };
+        let kind = entry.action.type_name();
+        match self.recovery_direction(&entry).await {
+            Ok(direction) => {
+                tracing::info!(op = id, kind, ?direction, "settling interrupted operation");
+                self.run(entry, direction).await;
+            }
+            Err(e) => {
+                tracing::warn!(op = id, kind, error = %e, "cannot tell how far the operation got; it waits for a cleanup");
+                self.mark_failed(&entry, e.to_string());
                 self.end(id);
             }
         }

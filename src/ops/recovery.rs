@@ -52,7 +52,7 @@ impl Engine {
                 tracing::warn!(op = %entry.id, kind = entry.action.type_name(), "failed operation awaits cleanup");
                 continue;
             }
-            self.settle(&entry).await;
+            self.settle(&entry.id).await;
             handled += 1;
         }
         handled
@@ -93,7 +93,7 @@ impl Engine {
                 continue;
             }
             tracing::info!(op = %entry.id, kind = entry.action.type_name(), "cleaning operation");
-            self.settle(&entry).await;
+            self.settle(&entry.id).await;
         }
         if ids.is_empty() {
             self.reap_retired_bricks(None).await?;

@@ -697,8 +697,10 @@ impl Engine {
 
     /// Node-side undo of a clone: the snapshot it was made from (left by a
     /// crash in the middle), the gluster volume, then the clone's own brick
-    /// LVs and mounts, which the store learns only at commit and so are
-    /// read from gluster first.
+    /// LVs and mounts, which gluster's volume delete leaves behind. The
+    /// store learns where those are only at commit, so they are read from
+    /// gluster and recorded (durably) before the volume, gluster's own
+    /// record of them, is deleted: an undo cut short can be run again.
     pub(crate) async fn undo_clone(&self, clone_id: &str, brick_ids: &[String]) -> Result<(), String> {
         let Some(clone) = self.store.get::<VolumeRecord>(clone_id).map_err(|e| e.to_string())? else {
             return Ok(());
@@ -713,18 +715,30 @@ impl Engine {
             .volume_info(&host, &clone.name)
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(made) = made {
+            let placed = clone_brick_places(&made.id, &made.bricks);
+            self.store
+                .transact(|tx| {
+                    for (id, (path, lv)) in brick_ids.iter().zip(&placed) {
+                        if let Some(mut b) = tx.get::<BrickRecord, OpError>(id)? {
+                            b.path = path.clone();
+                            b.lvm_lv = lv.clone();
+                            tx.put(&b)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|e| OpError::from(e).to_string())?;
+            self.flush().await.map_err(|e| e.to_string())?;
+        }
         self.destroy_gluster_volume(&clone.cluster, &clone.name)
             .await
             .map_err(|e| e.to_string())?;
-        let Some(made) = made else {
-            return Ok(());
-        };
-        let mut bricks = Vec::new();
-        for (id, (path, lv)) in brick_ids.iter().zip(clone_brick_places(&made.id, &made.bricks)) {
-            if let Some(b) = self.store.get::<BrickRecord>(id).map_err(|e| e.to_string())? {
-                bricks.push(BrickRecord { path, lvm_lv: lv, ..b });
-            }
-        }
+        let bricks: Vec<BrickRecord> = brick_ids
+            .iter()
+            .filter_map(|id| self.store.get::<BrickRecord>(id).ok().flatten())
+            .filter(|b| !b.path.is_empty())
+            .collect();
         self.destroy_bricks(&bricks, clone.gid)
             .await
             .map(|_| ())

@@ -367,14 +367,8 @@ fn operations_on_one_volume_exclude_each_other() {
 
 #[test]
 fn a_clone_killed_after_gluster_made_it_leaves_nothing_behind() {
-    let mut s = Server::with(Options {
-        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_clone:1:stall:5000".into())],
-        ..Options::default()
-    });
-    s.topology(3, 2);
-    let volume = s.create_volume(R3);
+    let (mut s, volume, lvs_before) = cloning_server("volume_clone:1:stall:5000");
     let id = volume["id"].as_str().unwrap();
-    let lvs_before = s.mock_lvs();
     let accepted = s.post(&format!("/volumes/{id}/clone"), r#"{"name":"copy"}"#);
     wait_until(&s, "gluster holds the clone", |s| {
         !s.mock_nodes()["volumes"]["copy"].is_null()
@@ -401,19 +395,32 @@ fn a_clone_killed_after_gluster_made_it_leaves_nothing_behind() {
 
 #[test]
 fn a_clone_whose_answer_is_lost_is_undone_completely() {
-    let s = Server::with(Options {
-        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_clone:1:lose".into())],
-        ..Options::default()
-    });
-    s.topology(3, 2);
-    let volume = s.create_volume(R3);
+    let (s, volume, lvs_before) = cloning_server("volume_clone:1:lose");
     let id = volume["id"].as_str().unwrap();
-    let lvs_before = s.mock_lvs();
     let failed = s.finish(s.post(&format!("/volumes/{id}/clone"), r#"{"name":"copy"}"#));
     assert_eq!(failed.status, 500, "{failed:?}");
     assert_eq!(s.mock_lvs(), lvs_before);
     assert_eq!(snapshot_mounts(&s), Vec::<String>::new());
     assert_eq!(gluster_volumes(&s), vec![volume["name"].as_str().unwrap().to_string()]);
+    s.assert_consistent();
+}
+
+#[test]
+fn a_clone_undo_cut_short_after_gluster_deleted_the_clone_is_finished() {
+    // The clone's answer is lost, so it is undone; the kill comes after the
+    // undo deleted the gluster volume, gluster's only record of the clone's
+    // LVs (found by the randomised crash test).
+    let (mut s, volume, lvs_before) = cloning_server("volume_clone:1:lose,volume_destroy:1:stall:5000");
+    let id = volume["id"].as_str().unwrap();
+    let accepted = s.post(&format!("/volumes/{id}/clone"), r#"{"name":"copy"}"#);
+    wait_until(&s, "the undo deleted the clone's gluster volume", |s| {
+        s.mock_lvs().len() > lvs_before.len() && s.mock_nodes()["volumes"]["copy"].is_null()
+    });
+    s.restart_with_env(vec![]);
+    assert_eq!(s.wait(&accepted.location()).status, 500);
+    s.wait_recovered();
+    assert_eq!(s.mock_lvs(), lvs_before, "the clone's LVs are removed");
+    assert_eq!(snapshot_mounts(&s), Vec::<String>::new());
     s.assert_consistent();
 }
 
@@ -466,6 +473,19 @@ fn clones_of_clones_share_the_pool_until_the_last_one_goes() {
     assert_eq!(snapshot_mounts(&s), Vec::<String>::new());
     assert!(used(&s).iter().all(|u| *u == 0));
     s.assert_consistent();
+}
+
+/// A server with `faults`, a replica-3 volume to clone, and the LVs the
+/// nodes hold before any clone.
+fn cloning_server(faults: &str) -> (Server, Value, Vec<String>) {
+    let s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), faults.into())],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let lvs = s.mock_lvs();
+    (s, volume, lvs)
 }
 
 fn clone_of(s: &Server, id: &str) -> Value {
