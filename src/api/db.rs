@@ -1,9 +1,9 @@
 //! `/db/check`, `/db/dump` and `/backup/db`
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::AppState;
@@ -25,8 +25,21 @@ fn indented<T: Serialize>(value: &T) -> Response {
     resp
 }
 
-pub async fn check(State(app): State<AppState>) -> Result<Response, ApiError> {
-    Ok(indented(&app.engine.check()?))
+#[derive(Deserialize, Default)]
+pub struct CheckQuery {
+    #[serde(default)]
+    nodes: Option<String>,
+}
+
+/// `?nodes=true` adds the store against the nodes (Brickyard's extension).
+pub async fn check(State(app): State<AppState>, Query(query): Query<CheckQuery>) -> Result<Response, ApiError> {
+    let with_nodes = matches!(query.nodes.as_deref(), Some("true" | "1"));
+    let report = if with_nodes {
+        app.engine.check_with_nodes().await?
+    } else {
+        app.engine.check()?
+    };
+    Ok(indented(&report))
 }
 
 /// Heketi's export document of the live store, taken as one snapshot.

@@ -209,6 +209,20 @@ impl CommandConfig {
         format!("lsof {}", q(mount_point))
     }
 
+    /// Every volume of the trusted pool.
+    pub fn volume_info_all(&self) -> String {
+        format!("{} volume info --xml", self.gluster())
+    }
+
+    /// What a node holds: LVs, mounts, fstab (for the check against the store).
+    pub fn inventory(&self) -> [String; 3] {
+        [
+            format!("{} lvs --reportformat=json -o vg_name,lv_name,pool_lv", self.lvm()),
+            "cat /proc/mounts".into(),
+            format!("cat {}", q(&self.fstab)),
+        ]
+    }
+
     pub fn volume_info(&self, name: &str) -> String {
         format!("{} volume info {} --xml", self.gluster(), q(name))
     }

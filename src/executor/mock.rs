@@ -28,8 +28,8 @@
 //! `glusterd_check`, `peer_probe`, `peer_detach`, `device_setup`,
 //! `device_info`, `device_teardown`, `device_forget`, `brick_create`,
 //! `brick_destroy`, `volume_create`, `volume_expand`, `volume_destroy`,
-//! `volume_clone`, `snapshot_destroy`, `volume_info`, `heal_info`,
-//! `heal_start`, `brick_replace`.
+//! `volume_clone`, `snapshot_destroy`, `volume_info`, `node_inventory`,
+//! `heal_info`, `heal_start`, `brick_replace`.
 //!
 //! Heal info reports every brick `Connected` with nothing to heal.
 
@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use super::commands::CommandConfig;
 use super::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
-    GlusterVolumeSpec, HealEntry, VolumeLayout,
+    GlusterVolumeSpec, HealEntry, LvEntry, NodeInventory, VolumeLayout,
 };
 
 const EXTENT_KIB: u64 = 4096;
@@ -692,6 +692,48 @@ impl Executor for MockExecutor {
             id: v.id.replace('-', ""),
             bricks: v.bricks.clone(),
         }))
+    }
+
+    async fn gluster_volumes(&self, host: &str) -> Result<Vec<(String, GlusterVolumeInfo)>, ExecError> {
+        self.enter("volume_info", host).await?;
+        Ok(self
+            .lock()
+            .nodes
+            .volumes
+            .iter()
+            .map(|(name, v)| {
+                let info = GlusterVolumeInfo {
+                    id: v.id.replace('-', ""),
+                    bricks: v.bricks.clone(),
+                };
+                (name.clone(), info)
+            })
+            .collect())
+    }
+
+    async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError> {
+        self.enter("node_inventory", host).await?;
+        let inner = self.lock();
+        let Some(node) = inner.nodes.hosts.get(host) else {
+            return Ok(NodeInventory::default());
+        };
+        let lvs = node
+            .lvs
+            .iter()
+            .filter_map(|(key, lv)| {
+                let (vg, name) = key.split_once('/')?;
+                Some(LvEntry {
+                    vg: vg.to_string(),
+                    lv: name.to_string(),
+                    pool: lv.pool.clone(),
+                })
+            })
+            .collect();
+        Ok(NodeInventory {
+            lvs,
+            mounts: node.mounts.keys().cloned().collect(),
+            fstab: node.fstab.clone(),
+        })
     }
 
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {

@@ -157,6 +157,34 @@ pub struct GlusterVolumeInfo {
     pub bricks: Vec<String>,
 }
 
+/// A logical volume in one of Brickyard's volume groups (`vg_<device id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvEntry {
+    pub vg: String,
+    pub lv: String,
+    /// For a thin LV, its pool; `None` for a pool (or any other LV).
+    pub pool: Option<String>,
+}
+
+/// What a node holds of Brickyard's making, as the node itself reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeInventory {
+    /// LVs in volume groups named `vg_*`.
+    pub lvs: Vec<LvEntry>,
+    /// Mount points under Heketi's mount root or glusterd's snapshot root.
+    pub mounts: Vec<String>,
+    /// fstab lines that mount something under Heketi's mount root.
+    pub fstab: Vec<String>,
+}
+
+/// Where brick file systems are mounted: Heketi's root, and glusterd's for
+/// snapshot clones.
+pub const BRICK_MOUNT_ROOTS: [&str; 3] = [
+    "/var/lib/heketi/mounts/",
+    "/run/gluster/snaps/",
+    "/var/run/gluster/snaps/",
+];
+
 /// The temporary snapshot a clone of `clone_id` is made from: named after
 /// the clone, so an undo after a crash can find one left behind.
 pub fn clone_snapshot_name(clone_id: &str) -> String {
@@ -226,6 +254,11 @@ pub trait Executor: Send + Sync {
     async fn volume_bricks(&self, host: &str, name: &str) -> Result<Option<Vec<String>>, ExecError> {
         Ok(self.volume_info(host, name).await?.map(|v| v.bricks))
     }
+    /// Every gluster volume of the trusted pool `host` is in, by name.
+    async fn gluster_volumes(&self, host: &str) -> Result<Vec<(String, GlusterVolumeInfo)>, ExecError>;
+    /// LVs, brick mounts and brick fstab lines on `host` (for the check of
+    /// the store against the nodes).
+    async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError>;
     /// Self-heal state of every brick of a replicated or dispersed volume.
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError>;
     /// `replace-brick ... commit force`: from here on gluster serves from

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::{LvEntry, BRICK_MOUNT_ROOTS};
+
 /// Sizes from `vgdisplay -c`, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VgSizes {
@@ -48,6 +50,7 @@ struct Report {
 struct ReportSection {
     pv: Vec<PvRow>,
     vg: Vec<PvRow>,
+    lv: Vec<LvRow>,
 }
 
 /// A row of `pvs`/`vgs -o pv_name,pv_uuid,vg_name`.
@@ -56,6 +59,80 @@ pub struct PvRow {
     pub pv_name: String,
     pub pv_uuid: String,
     pub vg_name: String,
+}
+
+/// A row of `lvs -o vg_name,lv_name,pool_lv`.
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+struct LvRow {
+    vg_name: String,
+    lv_name: String,
+    #[serde(default)]
+    pool_lv: String,
+}
+
+/// The LVs of `lvs --reportformat=json -o vg_name,lv_name,pool_lv` in
+/// volume groups named `vg_*` (Heketi's and Brickyard's).
+pub fn lv_report(output: &str) -> Result<Vec<LvEntry>, String> {
+    let report: Report = serde_json::from_str(output.trim()).map_err(|e| format!("unreadable LVM report: {e}"))?;
+    Ok(report
+        .report
+        .into_iter()
+        .flat_map(|section| section.lv)
+        .filter(|row| row.vg_name.starts_with("vg_"))
+        .map(|row| LvEntry {
+            vg: row.vg_name,
+            lv: row.lv_name,
+            pool: (!row.pool_lv.is_empty()).then_some(row.pool_lv),
+        })
+        .collect())
+}
+
+/// Mount points of `/proc/mounts` under the brick mount roots, with the
+/// kernel's octal escapes (`\040` for a space) decoded.
+pub fn brick_mounts(proc_mounts: &str) -> Vec<String> {
+    proc_mounts
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .map(unescape_octal)
+        .filter(|m| BRICK_MOUNT_ROOTS.iter().any(|root| m.starts_with(root)))
+        .collect()
+}
+
+/// fstab lines that mount something under Heketi's mount root.
+pub fn brick_fstab_lines(fstab: &str) -> Vec<String> {
+    fstab
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|m| m.starts_with(BRICK_MOUNT_ROOTS[0]))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let digits = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d[0] <= b'3' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (bytes[i], digits) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Exactly one report holding exactly one PV (or one VG) row.
@@ -209,6 +286,49 @@ pub fn cli_result(xml: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inventories_keep_only_brickyards_objects() {
+        let lvs = r#"{"report":[{"lv":[
+            {"vg_name":"vg_abc","lv_name":"tp_1","pool_lv":""},
+            {"vg_name":"vg_abc","lv_name":"brick_1","pool_lv":"tp_1"},
+            {"vg_name":"system","lv_name":"root","pool_lv":""}]}]}"#;
+        assert_eq!(
+            lv_report(lvs).unwrap(),
+            vec![
+                LvEntry {
+                    vg: "vg_abc".into(),
+                    lv: "tp_1".into(),
+                    pool: None
+                },
+                LvEntry {
+                    vg: "vg_abc".into(),
+                    lv: "brick_1".into(),
+                    pool: Some("tp_1".into())
+                },
+            ]
+        );
+        assert!(lv_report("not json").is_err());
+        let mounts = "/dev/sda1 / ext4 rw 0 0\n\
+            /dev/mapper/vg_abc-brick_1 /var/lib/heketi/mounts/vg_abc/brick_1 xfs rw 0 0\n\
+            /dev/mapper/vg_abc-x_0 /run/gluster/snaps/x/brick1 xfs rw 0 0\n\
+            /dev/sdb /var/lib/heketi/mounts/odd\\040name xfs rw 0 0\n";
+        assert_eq!(
+            brick_mounts(mounts),
+            vec![
+                "/var/lib/heketi/mounts/vg_abc/brick_1",
+                "/run/gluster/snaps/x/brick1",
+                "/var/lib/heketi/mounts/odd name"
+            ]
+        );
+        let fstab = "# /var/lib/heketi/mounts/commented\n\
+            UUID=1 / ext4 defaults 0 1\n\
+            /dev/mapper/vg_abc-brick_1 /var/lib/heketi/mounts/vg_abc/brick_1 xfs rw,inode64,noatime,nouuid 1 2\n";
+        assert_eq!(
+            brick_fstab_lines(fstab),
+            vec!["/dev/mapper/vg_abc-brick_1 /var/lib/heketi/mounts/vg_abc/brick_1 xfs rw,inode64,noatime,nouuid 1 2"]
+        );
+    }
 
     #[test]
     fn vgdisplay_gives_heketi_sizes() {

@@ -12,7 +12,7 @@ use super::parse::{self, PvRow};
 use super::transport::{CommandOutput, StatsSnapshot, Transport, TransportError};
 use super::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
-    GlusterVolumeSpec, HealEntry,
+    GlusterVolumeSpec, HealEntry, NodeInventory,
 };
 
 /// Batch timeouts, in minutes, as Heketi sets them.
@@ -548,6 +548,46 @@ impl Executor for RemoteExecutor {
                 })
             })
             .map_err(|f| f.into_error(host, "volume_info"))
+    }
+
+    async fn gluster_volumes(&self, host: &str) -> Result<Vec<(String, GlusterVolumeInfo)>, ExecError> {
+        let command = self.commands.volume_info_all();
+        let out = self
+            .one(host, command.clone(), self.cli_minutes())
+            .await
+            .map_err(|f| f.into_error(host, "volume_info"))?;
+        let volumes = parse::volume_info(&out.stdout)
+            .map_err(|e| Failure::unreadable(command, e).into_error(host, "volume_info"))?;
+        Ok(volumes
+            .into_iter()
+            .map(|v| {
+                let info = GlusterVolumeInfo {
+                    id: v.id.replace('-', ""),
+                    bricks: v.bricks,
+                };
+                (v.name, info)
+            })
+            .collect())
+    }
+
+    async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError> {
+        let [lvs, mounts, fstab] = self.commands.inventory();
+        let run = |command: String| async move {
+            self.one(host, command, DEVICE_MINUTES)
+                .await
+                .map_err(|f| f.into_error(host, "node_inventory"))
+        };
+        let lv_out = run(lvs.clone()).await?;
+        let lvs = parse::lv_report(&lv_out.stdout)
+            .map_err(|e| Failure::unreadable(lvs, e).into_error(host, "node_inventory"))?;
+        let mounts = parse::brick_mounts(&run(mounts).await?.stdout);
+        // A node without an fstab has no brick lines in it.
+        let fstab = match self.one(host, fstab, DEVICE_MINUTES).await {
+            Ok(out) => parse::brick_fstab_lines(&out.stdout),
+            Err(f) if !f.unreachable() && f.mentions("No such file") => Vec::new(),
+            Err(f) => return Err(f.into_error(host, "node_inventory")),
+        };
+        Ok(NodeInventory { lvs, mounts, fstab })
     }
 
     async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError> {

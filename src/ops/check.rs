@@ -49,11 +49,24 @@ pub struct CheckReport {
     pub dbattributes: Bucket,
     pub pendingoperations: Bucket,
     pub totalinconsistencies: usize,
+    /// With `?nodes=true`: the store against the nodes (Brickyard's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<super::check_nodes::NodesReport>,
 }
 
 impl Engine {
     pub fn check(&self) -> Result<CheckReport, OpError> {
         check_store(&self.store)
+    }
+
+    /// The store check, then the store against the nodes; each drift
+    /// counts as an inconsistency.
+    pub async fn check_with_nodes(&self) -> Result<CheckReport, OpError> {
+        let mut report = self.check()?;
+        let nodes = self.check_nodes().await?;
+        report.totalinconsistencies += nodes.findings.len();
+        report.drift = Some(nodes);
+        Ok(report)
     }
 }
 

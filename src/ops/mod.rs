@@ -8,6 +8,7 @@
 
 pub mod block_volumes;
 pub mod check;
+pub mod check_nodes;
 pub mod clusters;
 pub mod devices;
 pub mod dump;

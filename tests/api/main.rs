@@ -9,6 +9,7 @@ mod cli;
 mod clusters;
 mod crash;
 mod devices;
+mod drift;
 mod dump;
 mod durability;
 mod import;

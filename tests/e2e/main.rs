@@ -307,7 +307,37 @@ fn replica3_lifecycle(tb: &Testbed) {
     let unmounted = std::process::Command::new("umount").arg(&mnt).status().unwrap();
     assert!(unmounted.success());
 
+    assert_drift_found_on_real_nodes(tb, &s, &bricks[0]);
     delete_volume_then_topology(tb, &s, &id);
+}
+
+/// `/db/check?nodes=true` reads the real nodes (lvs, /proc/mounts, fstab,
+/// gluster): in agreement it finds nothing; a brick's fstab line deleted by
+/// hand is found, named by node and mount point; restored, all agrees again.
+fn assert_drift_found_on_real_nodes(tb: &Testbed, s: &Server, brick: &Value) {
+    let clean = s.get("/db/check?nodes=true").json();
+    assert_eq!(clean["totalinconsistencies"], 0, "{clean}");
+    assert_eq!(clean["drift"]["checked"].as_array().unwrap().len(), 3, "{clean}");
+    let node = node_of_brick(tb, s, brick);
+    let id = brick["id"].as_str().unwrap();
+    tb.sh(
+        node,
+        &format!("cp /etc/fstab /etc/fstab.e2e && sed -i '/brick_{id}/d' /etc/fstab"),
+    );
+    let report = s.get("/db/check?nodes=true").json();
+    tb.sh(node, "mv /etc/fstab.e2e /etc/fstab");
+    let mount = brick["path"].as_str().unwrap().trim_end_matches("/brick");
+    assert_eq!(
+        report["drift"]["findings"],
+        json!([{
+            "kind": "missing-fstab-line",
+            "node": tb.ip(node),
+            "object": mount,
+            "evidence": format!("brick {id} of volume {}", brick["volume"].as_str().unwrap()),
+        }]),
+        "{report}"
+    );
+    assert_eq!(s.get("/db/check?nodes=true").json()["totalinconsistencies"], 0);
 }
 
 /// Deletes the volume, checks that the three nodes are clean and every

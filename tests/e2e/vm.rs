@@ -142,6 +142,52 @@ pub fn real_lvm_thin_and_gluster(_tb: &crate::testbed::Testbed) {
     let clone_path = clone["bricks"][0]["path"].as_str().unwrap().to_string();
     assert!(clone_path.starts_with("/run/gluster/snaps/"), "{clone_path}");
     assert_eq!(vm.sh(&format!("cat {clone_path}/f")).trim(), "thin-brick");
+    // What glusterd makes for a clone, as the mock models it: an LV named
+    // after the clone's volume id and the brick's position, in the origin
+    // brick's thin pool, mounted under /run/gluster/snaps/<that id>.
+    let gluster_id = vm
+        .sh("gluster --mode=script volume info vmclone | sed -n 's/^Volume ID: //p'")
+        .trim()
+        .replace('-', "");
+    let pool = format!("tp_{brick_id}");
+    let thin = |lv: &str| {
+        vm.sh(&format!("/usr/sbin/lvm lvs --noheadings -o pool_lv {vg}/{lv}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(thin(&format!("{gluster_id}_0")), pool);
+    assert_eq!(clone_path, format!("/run/gluster/snaps/{gluster_id}/brick1/brick"));
+    // A clone of the clone: its LV goes to the same pool.
+    let done = s.finish(s.post(
+        &format!("/volumes/{}/clone", clone["id"].as_str().unwrap()),
+        r#"{"name": "vmclone2"}"#,
+    ));
+    assert_eq!(done.status, 303, "clone of a clone: {done:?}");
+    let clone2 = s.get(&done.location()).json();
+    let clone2_id = vm
+        .sh("gluster --mode=script volume info vmclone2 | sed -n 's/^Volume ID: //p'")
+        .trim()
+        .replace('-', "");
+    assert_eq!(thin(&format!("{clone2_id}_0")), pool);
+    // The store against the real node (real lvs JSON, /proc/mounts, fstab).
+    let check = s.get("/db/check?nodes=true").json();
+    assert_eq!(check["totalinconsistencies"], 0, "{check}");
+    // gluster's own volume delete of a clone leaves its LV and its mount:
+    // that is why Brickyard destroys clone bricks itself.
+    vm.sh("gluster --mode=script volume stop vmclone2 force && gluster --mode=script volume delete vmclone2");
+    assert!(lvs(&vm, &vg).iter().any(|l| l.starts_with(&format!("{clone2_id}_0 "))));
+    assert!(vm
+        .sh("findmnt -rn -o TARGET")
+        .contains(&format!("/run/gluster/snaps/{clone2_id}/brick1")));
+    let report = s.get("/db/check?nodes=true").json();
+    assert_eq!(
+        report["drift"]["findings"][0]["kind"], "missing-gluster-volume",
+        "{report}"
+    );
+    let done = s.finish(s.delete(&format!("/volumes/{}", clone2["id"].as_str().unwrap())));
+    assert_eq!(done.status, 204, "clone delete after gluster's: {done:?}");
+    assert!(!lvs(&vm, &vg).iter().any(|l| l.starts_with(&format!("{clone2_id}_0 "))));
+    assert!(!vm.sh("findmnt -rn -o TARGET").contains(&clone2_id));
     let done = s.finish(s.delete(&format!("/volumes/{}", clone["id"].as_str().unwrap())));
     assert_eq!(done.status, 204, "clone delete: {done:?}");
     let lvs_now = lvs(&vm, &vg);

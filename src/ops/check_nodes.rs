@@ -1,0 +1,384 @@
+//! The store against the nodes (`GET /db/check?nodes=true`): what each
+//! brick should have on its node (its LV, thin pool and mount, and its
+//! fstab line unless glusterd mounts it), what gluster should hold, and
+//! what the nodes hold that no brick or volume explains. `/db/check` alone
+//! looks at the store only, so drift between store and nodes (a leaked LV,
+//! a volume gluster lost) shows here. Only Brickyard's own objects are
+//! looked at: LVs in `vg_<device id>` groups of devices the store knows,
+//! mounts under the brick mount roots, fstab lines mounting there. Objects
+//! of operations in progress may or may not exist yet and are not judged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::executor::BRICK_MOUNT_ROOTS;
+use crate::store::records::{BrickRecord, ClusterRecord, DeviceRecord, EntityState, NodeRecord, VolumeRecord};
+use crate::store::TreeName;
+
+use super::volumes::brick_spec;
+use super::{Engine, OpError};
+
+/// What kind of disagreement a finding is.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftKind {
+    MissingLv,
+    MissingThinPool,
+    MissingMount,
+    MissingFstabLine,
+    OrphanLv,
+    OrphanMount,
+    OrphanFstabLine,
+    MissingGlusterVolume,
+    UnknownGlusterVolume,
+    GlusterBricksDiffer,
+}
+
+/// One disagreement between the store and a node.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Drift {
+    pub kind: DriftKind,
+    /// The node's manage host, or the cluster id for gluster findings.
+    pub node: String,
+    /// The object: `vg/lv`, a mount point, an fstab line, a volume name.
+    pub object: String,
+    /// What the store says about it.
+    pub evidence: String,
+}
+
+/// A node whose state could not be read.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    pub node: String,
+    pub error: String,
+}
+
+#[derive(Serialize, Debug, Default, Clone, PartialEq)]
+pub struct NodesReport {
+    /// Manage hosts of the nodes read.
+    pub checked: Vec<String>,
+    pub unreachable: Vec<Unreachable>,
+    pub findings: Vec<Drift>,
+}
+
+/// What the store expects on one node.
+#[derive(Default)]
+struct Expected {
+    lvs: BTreeMap<String, String>,
+    pools: BTreeMap<String, String>,
+    mounts: BTreeMap<String, String>,
+    fstab: BTreeMap<String, String>,
+    /// Objects of operations in progress: neither required nor orphans.
+    unsettled: BTreeSet<String>,
+    /// A clone in progress: its LVs and mounts have no names yet.
+    clone_in_progress: bool,
+    /// Volume groups of the store's devices on this node: LVs elsewhere are
+    /// not Brickyard's to judge.
+    vgs: BTreeSet<String>,
+}
+
+impl Engine {
+    pub async fn check_nodes(&self) -> Result<NodesReport, OpError> {
+        let mut report = NodesReport::default();
+        for cluster in self.store.scan::<ClusterRecord>()? {
+            let nodes: Vec<NodeRecord> = self
+                .store
+                .children(TreeName::ClusterNodes, &cluster.id)?
+                .iter()
+                .filter_map(|id| self.store.get::<NodeRecord>(id).ok().flatten())
+                .collect();
+            for node in &nodes {
+                let host = node.manage_host().to_string();
+                match self.executor.node_inventory(&host).await {
+                    Ok(inventory) => {
+                        let expected = self.expected_on(node)?;
+                        report.findings.extend(compare_node(&host, &expected, &inventory));
+                        report.checked.push(host);
+                    }
+                    Err(e) => report.unreachable.push(Unreachable {
+                        node: host,
+                        error: e.to_string(),
+                    }),
+                }
+            }
+            if let Some(node) = nodes.iter().find(|n| n.state == EntityState::Online) {
+                match self.executor.gluster_volumes(node.manage_host()).await {
+                    Ok(volumes) => report.findings.extend(self.compare_gluster(&cluster.id, &volumes)?),
+                    Err(e) => report.unreachable.push(Unreachable {
+                        node: node.manage_host().to_string(),
+                        error: e.to_string(),
+                    }),
+                }
+            }
+        }
+        report.findings.sort();
+        Ok(report)
+    }
+
+    fn expected_on(&self, node: &NodeRecord) -> Result<Expected, OpError> {
+        let mut expected = Expected::default();
+        for device_id in self.store.children(TreeName::NodeDevices, &node.id)? {
+            if self.store.get::<DeviceRecord>(&device_id)?.is_none() {
+                continue;
+            }
+            expected.vgs.insert(format!("vg_{device_id}"));
+            for brick_id in self.store.children(TreeName::DeviceBricks, &device_id)? {
+                let Some(brick) = self.store.get::<BrickRecord>(&brick_id)? else {
+                    continue;
+                };
+                let spec = brick_spec(&brick, 0);
+                let lv = format!("{}/{}", spec.vg(), spec.lv);
+                let pool = format!("{}/{}", spec.vg(), spec.thin_pool);
+                // A clone's brick learns its path only at commit.
+                let mount = (!brick.path.is_empty()).then(|| spec.mount_point());
+                if !brick.pending.is_empty() {
+                    expected.unsettled.extend([lv, pool]);
+                    expected.unsettled.extend(mount);
+                    // Before its commit a clone brick's LV and mount have no name.
+                    expected.clone_in_progress |= brick.path.is_empty();
+                    continue;
+                }
+                let what = format!("brick {} of volume {}", brick.id, brick.volume);
+                expected.lvs.insert(lv, what.clone());
+                expected.pools.insert(pool, what.clone());
+                if let Some(mount) = mount {
+                    if !spec.mounted_by_gluster() {
+                        expected.fstab.insert(mount.clone(), what.clone());
+                    }
+                    expected.mounts.insert(mount, what);
+                }
+            }
+        }
+        Ok(expected)
+    }
+
+    fn compare_gluster(
+        &self,
+        cluster: &str,
+        volumes: &[(String, crate::executor::GlusterVolumeInfo)],
+    ) -> Result<Vec<Drift>, OpError> {
+        let mut drift = Vec::new();
+        let mut stored = BTreeMap::new();
+        for id in self.store.children(TreeName::ClusterVolumes, cluster)? {
+            if let Some(v) = self.store.get::<VolumeRecord>(&id)? {
+                stored.insert(v.name.clone(), v);
+            }
+        }
+        let mut settled_names = BTreeMap::new();
+        for (name, v) in &stored {
+            let bricks = self.bricks_in_order(&v.brick_order)?;
+            let names = self.gluster_brick_names(&bricks)?;
+            settled_names.insert(name.clone(), (v.pending.is_empty(), names));
+        }
+        let in_gluster: BTreeMap<&str, &crate::executor::GlusterVolumeInfo> =
+            volumes.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        for (name, (settled, want)) in &settled_names {
+            match in_gluster.get(name.as_str()) {
+                None if *settled => drift.push(Drift {
+                    kind: DriftKind::MissingGlusterVolume,
+                    node: cluster.to_string(),
+                    object: name.clone(),
+                    evidence: format!("volume {} in the store", stored[name].id),
+                }),
+                Some(g) if *settled => {
+                    let (mut have, mut want) = (g.bricks.clone(), want.clone());
+                    have.sort();
+                    want.sort();
+                    if have != want {
+                        drift.push(Drift {
+                            kind: DriftKind::GlusterBricksDiffer,
+                            node: cluster.to_string(),
+                            object: name.clone(),
+                            evidence: format!("gluster has {have:?}, the store {want:?}"),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (name, _) in volumes {
+            if !stored.contains_key(name) {
+                drift.push(Drift {
+                    kind: DriftKind::UnknownGlusterVolume,
+                    node: cluster.to_string(),
+                    object: name.clone(),
+                    evidence: "no volume of this name in the store".into(),
+                });
+            }
+        }
+        Ok(drift)
+    }
+
+    fn bricks_in_order(&self, ids: &[String]) -> Result<Vec<BrickRecord>, OpError> {
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.store.get::<BrickRecord>(id).ok().flatten())
+            .collect())
+    }
+
+    fn gluster_brick_names(&self, bricks: &[BrickRecord]) -> Result<Vec<String>, OpError> {
+        let mut out = Vec::new();
+        for b in bricks {
+            let node = self
+                .store
+                .get::<NodeRecord>(&b.node)?
+                .ok_or_else(|| OpError::Internal(format!("node {} of brick {} is gone", b.node, b.id)))?;
+            out.push(format!("{}:{}", node.storage_host(), b.path));
+        }
+        Ok(out)
+    }
+}
+
+/// Findings on one node: what the store expects and the node lacks, and
+/// what the node holds in Brickyard's places that no brick explains.
+fn compare_node(host: &str, expected: &Expected, inventory: &crate::executor::NodeInventory) -> Vec<Drift> {
+    let finding = |kind, object: &str, evidence: &str| Drift {
+        kind,
+        node: host.to_string(),
+        object: object.to_string(),
+        evidence: evidence.to_string(),
+    };
+    let mut drift = Vec::new();
+    let lvs: BTreeSet<String> = inventory.lvs.iter().map(|l| format!("{}/{}", l.vg, l.lv)).collect();
+    for (lv, what) in &expected.lvs {
+        if !lvs.contains(lv) {
+            drift.push(finding(DriftKind::MissingLv, lv, what));
+        }
+    }
+    for (pool, what) in &expected.pools {
+        if !lvs.contains(pool) {
+            drift.push(finding(DriftKind::MissingThinPool, pool, what));
+        }
+    }
+    for lv in &inventory.lvs {
+        let key = format!("{}/{}", lv.vg, lv.lv);
+        let explained = expected.lvs.contains_key(&key)
+            || expected.pools.contains_key(&key)
+            || expected.unsettled.contains(&key)
+            || (expected.clone_in_progress && lv.pool.is_some())
+            || !expected.vgs.contains(&lv.vg);
+        if !explained {
+            drift.push(finding(DriftKind::OrphanLv, &key, "no brick of the store uses it"));
+        }
+    }
+    let mounts: BTreeSet<&str> = inventory.mounts.iter().map(String::as_str).collect();
+    for (mount, what) in &expected.mounts {
+        if !mounts.contains(mount.as_str()) {
+            drift.push(finding(DriftKind::MissingMount, mount, what));
+        }
+    }
+    for mount in &inventory.mounts {
+        let explained = expected.mounts.contains_key(mount)
+            || expected.unsettled.contains(mount)
+            || (expected.clone_in_progress && !mount.starts_with(BRICK_MOUNT_ROOTS[0]));
+        if !explained {
+            drift.push(finding(
+                DriftKind::OrphanMount,
+                mount,
+                "no brick of the store is mounted there",
+            ));
+        }
+    }
+    let fstab_mounts: BTreeMap<&str, &str> = inventory
+        .fstab
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(1).map(|m| (m, l.as_str())))
+        .collect();
+    for (mount, what) in &expected.fstab {
+        if !fstab_mounts.contains_key(mount.as_str()) {
+            drift.push(finding(DriftKind::MissingFstabLine, mount, what));
+        }
+    }
+    for (mount, line) in &fstab_mounts {
+        let explained = expected.fstab.contains_key(*mount) || expected.unsettled.contains(*mount);
+        if !explained {
+            drift.push(finding(
+                DriftKind::OrphanFstabLine,
+                line,
+                "no brick of the store is mounted there",
+            ));
+        }
+    }
+    drift
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::{LvEntry, NodeInventory};
+
+    fn lv(vg: &str, lv: &str, pool: Option<&str>) -> LvEntry {
+        LvEntry {
+            vg: vg.into(),
+            lv: lv.into(),
+            pool: pool.map(str::to_string),
+        }
+    }
+
+    /// What the store expects of one brick, `brick_1` in `vg_d`.
+    fn one_brick() -> Expected {
+        let mut expected = Expected::default();
+        expected.lvs.insert("vg_d/brick_1".into(), "brick 1".into());
+        expected.pools.insert("vg_d/tp_1".into(), "brick 1".into());
+        expected
+            .mounts
+            .insert("/var/lib/heketi/mounts/vg_d/brick_1".into(), "brick 1".into());
+        expected
+            .fstab
+            .insert("/var/lib/heketi/mounts/vg_d/brick_1".into(), "brick 1".into());
+        expected.vgs.insert("vg_d".into());
+        expected
+    }
+
+    #[test]
+    fn every_kind_of_node_drift_is_found() {
+        let mut expected = one_brick();
+        expected.unsettled.insert("vg_d/brick_9".into());
+        // The node lost the brick's LV, mount and fstab line, kept its pool,
+        // and holds an orphan pool, mount and fstab line, an LV of an
+        // operation in progress, and an LV of a VG that is not Brickyard's.
+        let inventory = NodeInventory {
+            lvs: vec![
+                lv("vg_d", "tp_1", None),
+                lv("vg_d", "tp_2", None),
+                lv("vg_d", "brick_9", Some("tp_1")),
+                lv("vg_other", "data", None),
+            ],
+            mounts: vec!["/var/lib/heketi/mounts/vg_d/brick_2".into()],
+            fstab: vec!["/dev/mapper/vg_d-brick_2 /var/lib/heketi/mounts/vg_d/brick_2 xfs rw 1 2".into()],
+        };
+        let kinds: Vec<(DriftKind, String)> = compare_node("n1", &expected, &inventory)
+            .into_iter()
+            .map(|d| (d.kind, d.object))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (DriftKind::MissingLv, "vg_d/brick_1".into()),
+                (DriftKind::OrphanLv, "vg_d/tp_2".into()),
+                (DriftKind::MissingMount, "/var/lib/heketi/mounts/vg_d/brick_1".into()),
+                (DriftKind::OrphanMount, "/var/lib/heketi/mounts/vg_d/brick_2".into()),
+                (
+                    DriftKind::MissingFstabLine,
+                    "/var/lib/heketi/mounts/vg_d/brick_1".into()
+                ),
+                (
+                    DriftKind::OrphanFstabLine,
+                    "/dev/mapper/vg_d-brick_2 /var/lib/heketi/mounts/vg_d/brick_2 xfs rw 1 2".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_node_matching_the_store_has_no_drift() {
+        let expected = one_brick();
+        let inventory = NodeInventory {
+            lvs: vec![lv("vg_d", "tp_1", None), lv("vg_d", "brick_1", Some("tp_1"))],
+            mounts: vec!["/var/lib/heketi/mounts/vg_d/brick_1".into()],
+            fstab: vec!["/dev/mapper/vg_d-brick_1 /var/lib/heketi/mounts/vg_d/brick_1 xfs rw 1 2".into()],
+        };
+        assert_eq!(compare_node("n1", &expected, &inventory), Vec::new());
+    }
+}
