@@ -256,11 +256,19 @@ impl Default for HttpLimits {
     }
 }
 
+/// The largest value any HTTP limit takes: past any real use, and within
+/// what the semaphores and timers it sizes accept.
+const HTTP_SETTING_MAX: u64 = 1 << 30;
+
 impl HttpLimits {
     fn from_file(file: &HttpFile, env: &dyn Env) -> Result<HttpLimits, ConfigError> {
         let d = HttpLimits::default();
+        // Bounded both ways: zero would refuse everything, and huge values
+        // overflow the semaphores and timers they size.
         let pick = |name: &str, from_file: u64, default: u64| -> Result<u64, ConfigError> {
-            Ok(env_u64(env, name)?.unwrap_or(or_default(from_file, default)).max(1))
+            Ok(env_u64(env, name)?
+                .unwrap_or(or_default(from_file, default))
+                .clamp(1, HTTP_SETTING_MAX))
         };
         Ok(HttpLimits {
             max_body_bytes: pick("BRICKYARD_MAX_BODY_BYTES", file.max_body_bytes, d.max_body_bytes as u64)? as usize,

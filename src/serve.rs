@@ -2,9 +2,11 @@
 //! handshakes when enabled) and serves the router on each, with the limits
 //! a server facing a cluster network needs. A slow or silent client costs
 //! only its own connection: handshakes run in their own tasks, a request's
-//! headers must arrive within `header_timeout` (which also closes idle
-//! keep-alive connections), and at most `max_connections` are open at once,
-//! the rest waiting in the kernel's listen backlog.
+//! headers, and then its body, must each arrive within `header_timeout`
+//! (which also closes idle keep-alive connections), and at most
+//! `max_connections` are open at once, the rest waiting in the kernel's
+//! listen backlog. A client that does not read its answer still holds its
+//! slot until the kernel gives up on it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,6 +26,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+use tower_http::timeout::RequestBodyTimeout;
 
 use crate::config::HttpLimits;
 
@@ -76,12 +79,14 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = router
-            .clone()
-            .map_request(move |mut req: Request<hyper::body::Incoming>| {
+        // A body must arrive within the header timeout too: a client that
+        // sends headers and trickles the rest would hold its slot for ever.
+        let service = RequestBodyTimeout::new(router.clone(), limits.header_timeout).map_request(
+            move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(Peer(addr)));
                 req
-            });
+            },
+        );
         let (builder, stopping) = (builder.clone(), stopping.clone());
         match &acceptor {
             None => {

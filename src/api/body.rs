@@ -1,7 +1,8 @@
 //! Request bodies decoded as Go's `encoding/json` would: no Content-Type
 //! check, unknown keys ignored, `null` as zero values, an empty body an
 //! error, and (`strict_json`) no array where an object belongs and no
-//! duplicate key. Bodies past the server's limit are `413`.
+//! earlier value of a repeated key of the wrong type. Bodies past the
+//! server's limit are `413`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -13,13 +14,11 @@ use super::BodyLimit;
 use axum::http::StatusCode;
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let value = super::strict_json::parse(bytes)?;
-    let value = if value.is_null() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        value
-    };
-    super::strict_json::from_value(&value)
+    let mut doc = super::strict_json::parse(bytes)?;
+    if doc.value.is_null() {
+        doc.value = serde_json::Value::Object(Default::default());
+    }
+    super::strict_json::from_document(&doc)
 }
 
 async fn read(req: Request) -> Result<Bytes, ApiError> {
@@ -105,7 +104,9 @@ mod tests {
         assert!(decode::<NodeAddRequest>(br#"[1,{"manage":[],"storage":[]},"c",{}]"#).is_err());
         assert!(decode::<NodeAddRequest>(br#"{"zone":1,"hostnames":[["a"],["b"]]}"#).is_err());
         assert!(decode::<NodeAddRequest>(br#"{"zone":"x","zone":1}"#).is_err());
-        assert!(decode::<NodeAddRequest>(br#"{"hostnames":{"manage":["a"],"manage":["b"]}}"#).is_err());
+        // As in Go, a repeated key of the right type is fine: the last wins.
+        let n: NodeAddRequest = decode(br#"{"hostnames":{"manage":["a"],"manage":["b"]}}"#).unwrap();
+        assert_eq!(n.hostnames.manage, ["b"]);
         let n: NodeAddRequest = decode(br#"{"zone":2,"hostnames":{"manage":["a"],"storage":["b"]}}"#).unwrap();
         assert_eq!(
             (n.zone, n.hostnames.manage.as_slice()),

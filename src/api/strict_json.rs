@@ -1,10 +1,10 @@
 //! JSON decoding with the two refusals Go's `encoding/json` makes and serde
 //! does not: an array where an object (a struct or map) belongs, which
-//! serde would read field by field in declaration order, and a key given
-//! twice in one object, which serde would take the last of, even after an
-//! earlier value of the wrong type.
+//! serde would read field by field in declaration order; and, for a key
+//! given twice in one object, an earlier value of the wrong type. Go
+//! decodes every occurrence into the field, so the last one wins but each
+//! must fit; serde would look at the last only.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::value::BorrowedStrDeserializer;
@@ -12,83 +12,150 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess
 use serde::forward_to_deserialize_any;
 use serde_json::{Map, Number, Value};
 
-/// Parses a document, refusing a key repeated within one object.
-pub fn parse(bytes: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice::<Unique>(bytes)
-        .map(|u| u.0)
-        .map_err(|e| e.to_string())
+/// A parsed document: its value (the last occurrence of a repeated key
+/// wins) and, for each earlier occurrence, the document as it would read
+/// with that occurrence instead, so its type is checked too.
+pub struct Document {
+    pub value: Value,
+    variants: Vec<Value>,
 }
 
-/// Builds `T` from a parsed document, refusing an array where `T` (or a
-/// struct or map inside it) expects an object.
-pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    T::deserialize(Strict(value)).map_err(|e| e.to_string())
+/// Parses a document, keeping every occurrence of a repeated key.
+pub fn parse(bytes: &[u8]) -> Result<Document, String> {
+    let node = serde_json::from_slice::<Node>(bytes).map_err(|e| e.to_string())?;
+    Ok(Document {
+        value: node.last(),
+        variants: node.variants(),
+    })
 }
 
-/// A `Value` whose objects had no repeated keys.
-struct Unique(Value);
+/// Builds `T` from a document, refusing an array where `T` (or a struct or
+/// map inside it) expects an object, and an earlier occurrence of a
+/// repeated key that `T` could not take.
+pub fn from_document<T: DeserializeOwned>(doc: &Document) -> Result<T, String> {
+    for variant in &doc.variants {
+        T::deserialize(Strict(variant)).map_err(|e| format!("a repeated key's earlier value: {e}"))?;
+    }
+    T::deserialize(Strict(&doc.value)).map_err(|e| e.to_string())
+}
 
-impl<'de> de::Deserialize<'de> for Unique {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueVisitor).map(Unique)
+/// A JSON value with every occurrence of every key.
+enum Node {
+    Leaf(Value),
+    Array(Vec<Node>),
+    Object(Vec<(String, Node)>),
+}
+
+impl Node {
+    /// The value Go's decoder sees last: each key's last occurrence.
+    fn last(&self) -> Value {
+        match self {
+            Node::Leaf(v) => v.clone(),
+            Node::Array(items) => Value::Array(items.iter().map(Node::last).collect()),
+            Node::Object(pairs) => {
+                let mut map = Map::new();
+                for (k, v) in pairs {
+                    map.insert(k.clone(), v.last());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    /// The document with one earlier occurrence (at any depth) in place of
+    /// the last, once for every earlier occurrence there is.
+    fn variants(&self) -> Vec<Value> {
+        match self {
+            Node::Leaf(_) => Vec::new(),
+            Node::Array(items) => {
+                let base: Vec<Value> = items.iter().map(Node::last).collect();
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    for v in item.variants() {
+                        let mut doc = base.clone();
+                        doc[i] = v;
+                        out.push(Value::Array(doc));
+                    }
+                }
+                out
+            }
+            Node::Object(pairs) => {
+                let base = self.last();
+                let mut out = Vec::new();
+                for (i, (key, node)) in pairs.iter().enumerate() {
+                    let shadowed = pairs[i + 1..].iter().any(|(k, _)| k == key);
+                    let mut choices = node.variants();
+                    if shadowed {
+                        choices.push(node.last());
+                    }
+                    for v in choices {
+                        let mut doc = base.clone();
+                        doc[key.as_str()] = v;
+                        out.push(doc);
+                    }
+                }
+                out
+            }
+        }
     }
 }
 
-struct UniqueVisitor;
+impl<'de> de::Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
 
-impl<'de> Visitor<'de> for UniqueVisitor {
-    type Value = Value;
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Leaf(Value::Bool(v)))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Leaf(Value::Number(v.into())))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Leaf(Value::Number(v.into())))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
         Number::from_f64(v)
-            .map(Value::Number)
+            .map(|n| Node::Leaf(Value::Number(n)))
             .ok_or_else(|| E::custom("number out of range"))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Leaf(Value::String(v.to_string())))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Leaf(Value::String(v)))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Leaf(Value::Null))
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Leaf(Value::Null))
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
         d.deserialize_any(self)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut items = Vec::new();
-        while let Some(Unique(v)) = seq.next_element()? {
-            items.push(v);
+        while let Some(node) = seq.next_element()? {
+            items.push(node);
         }
-        Ok(Value::Array(items))
+        Ok(Node::Array(items))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        let mut seen = BTreeSet::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut pairs = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                return Err(de::Error::custom(format!("duplicate key {key:?}")));
-            }
-            let Unique(value) = map.next_value()?;
-            out.insert(key, value);
+            pairs.push((key, map.next_value()?));
         }
-        Ok(Value::Object(out))
+        Ok(Node::Object(pairs))
     }
 }
 
@@ -253,9 +320,13 @@ mod tests {
         file: bool,
     }
 
+    fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, String> {
+        from_document(&parse(json).unwrap())
+    }
+
     #[test]
     fn objects_decode_and_arrays_do_not_stand_in_for_them() {
-        let ok: Flags = from_value(&parse(br#"{"file":true,"block":false}"#).unwrap()).unwrap();
+        let ok: Flags = decode(br#"{"file":true,"block":false}"#).unwrap();
         assert_eq!(
             ok,
             Flags {
@@ -263,26 +334,34 @@ mod tests {
                 file: true
             }
         );
-        assert!(from_value::<Flags>(&parse(b"[true,true]").unwrap()).is_err());
-        assert!(from_value::<BTreeMap<String, String>>(&parse(br#"[["a","b"]]"#).unwrap()).is_err());
-        let list: Vec<u8> = from_value(&parse(b"[1,2]").unwrap()).unwrap();
+        assert!(decode::<Flags>(b"[true,true]").is_err());
+        assert!(decode::<BTreeMap<String, String>>(br#"[["a","b"]]"#).is_err());
+        let list: Vec<u8> = decode(b"[1,2]").unwrap();
         assert_eq!(list, [1, 2]);
-        assert!(from_value::<Vec<u8>>(&parse(br#"{"0":1}"#).unwrap()).is_err());
+        assert!(decode::<Vec<u8>>(br#"{"0":1}"#).is_err());
     }
 
     #[test]
-    fn repeated_keys_are_refused_at_every_depth() {
-        assert!(parse(br#"{"a":1,"a":1}"#).unwrap_err().contains("duplicate key \"a\""));
-        assert!(parse(br#"{"a":{"b":1,"b":"x"}}"#).is_err());
-        assert!(parse(br#"[{"b":1},{"b":2}]"#).is_ok());
+    fn repeated_keys_follow_go_the_last_wins_and_each_must_fit() {
+        let last: Flags = decode(br#"{"file":true,"block":true,"file":false}"#).unwrap();
+        assert_eq!(
+            last,
+            Flags {
+                block: true,
+                file: false
+            }
+        );
+        assert!(decode::<Flags>(br#"{"file":"yes","block":true,"file":true}"#).is_err());
+        assert!(decode::<Vec<Flags>>(br#"[{"file":true,"block":true},{"block":1,"file":true,"block":true}]"#).is_err());
+        assert!(decode::<BTreeMap<String, Flags>>(br#"{"a":{"file":true,"block":true},"a":[]}"#).is_err());
     }
 
     #[test]
     fn scalars_keep_their_types() {
-        assert!(from_value::<u8>(&parse(b"300").unwrap()).is_err());
-        assert!(from_value::<i64>(&parse(b"1.5").unwrap()).is_err());
-        assert!(from_value::<String>(&parse(b"1").unwrap()).is_err());
-        assert_eq!(from_value::<Option<i64>>(&parse(b"null").unwrap()).unwrap(), None);
-        assert_eq!(from_value::<f64>(&parse(b"2.5").unwrap()).unwrap(), 2.5);
+        assert!(decode::<u8>(b"300").is_err());
+        assert!(decode::<i64>(b"1.5").is_err());
+        assert!(decode::<String>(b"1").is_err());
+        assert_eq!(decode::<Option<i64>>(b"null").unwrap(), None);
+        assert_eq!(decode::<f64>(b"2.5").unwrap(), 2.5);
     }
 }

@@ -217,7 +217,10 @@ impl CommandConfig {
     /// What a node holds: LVs, mounts, fstab (for the check against the store).
     pub fn inventory(&self) -> [String; 3] {
         [
-            format!("{} lvs --reportformat=json -o vg_name,lv_name,pool_lv", self.lvm()),
+            format!(
+                "{} lvs --reportformat=json -o vg_name,lv_name,pool_lv,origin",
+                self.lvm()
+            ),
             "cat /proc/mounts".into(),
             format!("cat {}", q(&self.fstab)),
         ]
@@ -250,7 +253,7 @@ impl CommandConfig {
             format!("mkfs.xfs -i size=512 -n size=8192 {dev}")
         };
         let mut out = vec![
-            format!("mkdir -p {mnt}"),
+            format!("mkdir -p {}", q(&mnt)),
             format!(
                 "{} lvcreate -qq --autobackup={} --poolmetadatasize {}K --chunksize {} --size {}K --thin {}/{} --virtualsize {}K --name {}",
                 self.lvm(),
@@ -268,12 +271,12 @@ impl CommandConfig {
                 "awk \"BEGIN {{print \\\"{dev} {mnt} xfs {} 1 2\\\" >> \\\"{}\\\"}}\"",
                 self.mount_opts, self.fstab
             ),
-            format!("mount -o {} {dev} {mnt}", q(&self.mount_opts)),
-            format!("mkdir {}", brick.path),
+            format!("mount -o {} {} {}", q(&self.mount_opts), q(&dev), q(&mnt)),
+            format!("mkdir {}", q(&brick.path)),
         ];
         if brick.gid != 0 {
-            out.push(format!("chown :{} {}", brick.gid, brick.path));
-            out.push(format!("chmod 2775 {}", brick.path));
+            out.push(format!("chown :{} {}", brick.gid, q(&brick.path)));
+            out.push(format!("chmod 2775 {}", q(&brick.path)));
         }
         out
     }

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use super::commands::CommandConfig;
 use super::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
-    GlusterVolumeSpec, HealEntry, LvEntry, NodeInventory, VolumeLayout,
+    GlusterVolumeSpec, HealEntry, LvEntry, MountEntry, NodeInventory, VolumeLayout,
 };
 
 const EXTENT_KIB: u64 = 4096;
@@ -726,12 +726,21 @@ impl Executor for MockExecutor {
                     vg: vg.to_string(),
                     lv: name.to_string(),
                     pool: lv.pool.clone(),
+                    origin: None,
                 })
+            })
+            .collect();
+        let mounts = node
+            .mounts
+            .iter()
+            .map(|(target, source)| MountEntry {
+                source: source.clone(),
+                target: target.clone(),
             })
             .collect();
         Ok(NodeInventory {
             lvs,
-            mounts: node.mounts.keys().cloned().collect(),
+            mounts,
             fstab: node.fstab.clone(),
         })
     }

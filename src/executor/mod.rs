@@ -164,6 +164,16 @@ pub struct LvEntry {
     pub lv: String,
     /// For a thin LV, its pool; `None` for a pool (or any other LV).
     pub pool: Option<String>,
+    /// For a snapshot, the LV it was taken of (gluster snapshots of bricks).
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
+/// A mounted file system: its device and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountEntry {
+    pub source: String,
+    pub target: String,
 }
 
 /// What a node holds of Brickyard's making, as the node itself reports it.
@@ -171,8 +181,8 @@ pub struct LvEntry {
 pub struct NodeInventory {
     /// LVs in volume groups named `vg_*`.
     pub lvs: Vec<LvEntry>,
-    /// Mount points under Heketi's mount root or glusterd's snapshot root.
-    pub mounts: Vec<String>,
+    /// Mounts under Heketi's mount root or glusterd's snapshot root.
+    pub mounts: Vec<MountEntry>,
     /// fstab lines that mount something under Heketi's mount root.
     pub fstab: Vec<String>,
 }

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{LvEntry, BRICK_MOUNT_ROOTS};
+use super::{LvEntry, MountEntry, BRICK_MOUNT_ROOTS};
 
 /// Sizes from `vgdisplay -c`, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +68,11 @@ struct LvRow {
     lv_name: String,
     #[serde(default)]
     pool_lv: String,
+    #[serde(default)]
+    origin: String,
 }
 
-/// The LVs of `lvs --reportformat=json -o vg_name,lv_name,pool_lv` in
+/// The LVs of `lvs --reportformat=json -o vg_name,lv_name,pool_lv,origin` in
 /// volume groups named `vg_*` (Heketi's and Brickyard's).
 pub fn lv_report(output: &str) -> Result<Vec<LvEntry>, String> {
     let report: Report = serde_json::from_str(output.trim()).map_err(|e| format!("unreadable LVM report: {e}"))?;
@@ -83,18 +85,24 @@ pub fn lv_report(output: &str) -> Result<Vec<LvEntry>, String> {
             vg: row.vg_name,
             lv: row.lv_name,
             pool: (!row.pool_lv.is_empty()).then_some(row.pool_lv),
+            origin: (!row.origin.is_empty()).then_some(row.origin),
         })
         .collect())
 }
 
 /// Mount points of `/proc/mounts` under the brick mount roots, with the
 /// kernel's octal escapes (`\040` for a space) decoded.
-pub fn brick_mounts(proc_mounts: &str) -> Vec<String> {
+pub fn brick_mounts(proc_mounts: &str) -> Vec<MountEntry> {
     proc_mounts
         .lines()
-        .filter_map(|line| line.split_whitespace().nth(1))
-        .map(unescape_octal)
-        .filter(|m| BRICK_MOUNT_ROOTS.iter().any(|root| m.starts_with(root)))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            Some(MountEntry {
+                source: unescape_octal(fields.next()?),
+                target: unescape_octal(fields.next()?),
+            })
+        })
+        .filter(|m| BRICK_MOUNT_ROOTS.iter().any(|root| m.target.starts_with(root)))
         .collect()
 }
 
@@ -291,21 +299,21 @@ mod tests {
     fn inventories_keep_only_brickyards_objects() {
         let lvs = r#"{"report":[{"lv":[
             {"vg_name":"vg_abc","lv_name":"tp_1","pool_lv":""},
-            {"vg_name":"vg_abc","lv_name":"brick_1","pool_lv":"tp_1"},
+            {"vg_name":"vg_abc","lv_name":"brick_1","pool_lv":"tp_1","origin":""},
+            {"vg_name":"vg_abc","lv_name":"s_0","pool_lv":"tp_1","origin":"brick_1"},
             {"vg_name":"system","lv_name":"root","pool_lv":""}]}]}"#;
+        let entry = |lv: &str, pool: Option<&str>, origin: Option<&str>| LvEntry {
+            vg: "vg_abc".into(),
+            lv: lv.into(),
+            pool: pool.map(str::to_string),
+            origin: origin.map(str::to_string),
+        };
         assert_eq!(
             lv_report(lvs).unwrap(),
             vec![
-                LvEntry {
-                    vg: "vg_abc".into(),
-                    lv: "tp_1".into(),
-                    pool: None
-                },
-                LvEntry {
-                    vg: "vg_abc".into(),
-                    lv: "brick_1".into(),
-                    pool: Some("tp_1".into())
-                },
+                entry("tp_1", None, None),
+                entry("brick_1", Some("tp_1"), None),
+                entry("s_0", Some("tp_1"), Some("brick_1")),
             ]
         );
         assert!(lv_report("not json").is_err());
@@ -313,14 +321,16 @@ mod tests {
             /dev/mapper/vg_abc-brick_1 /var/lib/heketi/mounts/vg_abc/brick_1 xfs rw 0 0\n\
             /dev/mapper/vg_abc-x_0 /run/gluster/snaps/x/brick1 xfs rw 0 0\n\
             /dev/sdb /var/lib/heketi/mounts/odd\\040name xfs rw 0 0\n";
+        let targets: Vec<String> = brick_mounts(mounts).into_iter().map(|m| m.target).collect();
         assert_eq!(
-            brick_mounts(mounts),
+            targets,
             vec![
                 "/var/lib/heketi/mounts/vg_abc/brick_1",
                 "/run/gluster/snaps/x/brick1",
                 "/var/lib/heketi/mounts/odd name"
             ]
         );
+        assert_eq!(brick_mounts(mounts)[1].source, "/dev/mapper/vg_abc-x_0");
         let fstab = "# /var/lib/heketi/mounts/commented\n\
             UUID=1 / ext4 defaults 0 1\n\
             /dev/mapper/vg_abc-brick_1 /var/lib/heketi/mounts/vg_abc/brick_1 xfs rw,inode64,noatime,nouuid 1 2\n";

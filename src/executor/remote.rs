@@ -642,11 +642,10 @@ impl Executor for RemoteExecutor {
         let cloned = async {
             self.gluster_xml(host, &activate).await?;
             self.gluster_xml(host, &make_clone).await?;
-            if let Err(f) = self.gluster_xml(host, &start).await {
-                let _ = self.volume_destroy(host, clone).await;
-                return Err(f);
-            }
-            Ok(())
+            // A clone that will not start is left for the caller's undo,
+            // which records its bricks first: gluster's own delete of a
+            // clone leaves the clone's LVs and mounts behind.
+            self.gluster_xml(host, &start).await
         }
         .await;
         let _ = self.gluster_xml(host, &deactivate).await;

@@ -3,10 +3,14 @@
 //! fstab line unless glusterd mounts it), what gluster should hold, and
 //! what the nodes hold that no brick or volume explains. `/db/check` alone
 //! looks at the store only, so drift between store and nodes (a leaked LV,
-//! a volume gluster lost) shows here. Only Brickyard's own objects are
-//! looked at: LVs in `vg_<device id>` groups of devices the store knows,
-//! mounts under the brick mount roots, fstab lines mounting there. Objects
-//! of operations in progress may or may not exist yet and are not judged.
+//! a volume gluster lost) shows here. On the nodes only Brickyard's own
+//! places are looked at: LVs in `vg_<device id>` groups of devices the
+//! store knows (gluster snapshots, LVs with an origin, excepted), mounts
+//! under the brick mount roots, fstab lines mounting there; in gluster,
+//! every volume of the pool, since one the store does not know was made
+//! outside Brickyard or left behind. Objects of operations in progress may
+//! or may not exist yet and are not judged; a check the store changed
+//! under is made again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,6 +62,10 @@ pub struct Unreachable {
 pub struct NodesReport {
     /// Manage hosts of the nodes read.
     pub checked: Vec<String>,
+    /// The store kept changing while the nodes were read (operations
+    /// starting or ending): findings may be of those, not drift.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub store_changed: bool,
     pub unreachable: Vec<Unreachable>,
     pub findings: Vec<Drift>,
 }
@@ -78,8 +86,28 @@ struct Expected {
     vgs: BTreeSet<String>,
 }
 
+/// How often the check is made again when the store changed meanwhile.
+const CHECK_ATTEMPTS: usize = 3;
+
 impl Engine {
+    /// Reads the nodes and compares; an operation accepted or committed
+    /// while the nodes were read would show as drift, so a check the store
+    /// changed under is made again (and, failing that, says so).
     pub async fn check_nodes(&self) -> Result<NodesReport, OpError> {
+        let commits = self.store.commits();
+        let mut report = NodesReport::default();
+        for _ in 0..CHECK_ATTEMPTS {
+            let before = *commits.borrow();
+            report = self.check_nodes_once().await?;
+            if *commits.borrow() == before {
+                return Ok(report);
+            }
+        }
+        report.store_changed = true;
+        Ok(report)
+    }
+
+    async fn check_nodes_once(&self) -> Result<NodesReport, OpError> {
         let mut report = NodesReport::default();
         for cluster in self.store.scan::<ClusterRecord>()? {
             let nodes: Vec<NodeRecord> = self
@@ -230,6 +258,16 @@ impl Engine {
     }
 }
 
+/// `vg/lv` of a `/dev/mapper/<vg>-<lv>` device (a `-` in a name is `--`).
+fn mapper_lv(source: &str) -> Option<String> {
+    let name = source.strip_prefix("/dev/mapper/")?;
+    let bytes = name.as_bytes();
+    let split = (0..bytes.len())
+        .find(|&i| bytes[i] == b'-' && bytes.get(i + 1) != Some(&b'-') && (i == 0 || bytes[i - 1] != b'-'))?;
+    let (vg, lv) = (&name[..split], &name[split + 1..]);
+    Some(format!("{}/{}", vg.replace("--", "-"), lv.replace("--", "-")))
+}
+
 /// Findings on one node: what the store expects and the node lacks, and
 /// what the node holds in Brickyard's places that no brick explains.
 fn compare_node(host: &str, expected: &Expected, inventory: &crate::executor::NodeInventory) -> Vec<Drift> {
@@ -251,31 +289,43 @@ fn compare_node(host: &str, expected: &Expected, inventory: &crate::executor::No
             drift.push(finding(DriftKind::MissingThinPool, pool, what));
         }
     }
+    // Gluster snapshots of bricks (an operator's, or a clone's temporary
+    // one) are LVs with an origin: gluster's, not judged here.
+    let snapshots: BTreeSet<String> = inventory
+        .lvs
+        .iter()
+        .filter(|l| l.origin.is_some())
+        .map(|l| format!("{}/{}", l.vg, l.lv))
+        .collect();
     for lv in &inventory.lvs {
         let key = format!("{}/{}", lv.vg, lv.lv);
         let explained = expected.lvs.contains_key(&key)
             || expected.pools.contains_key(&key)
             || expected.unsettled.contains(&key)
+            || snapshots.contains(&key)
             || (expected.clone_in_progress && lv.pool.is_some())
             || !expected.vgs.contains(&lv.vg);
         if !explained {
             drift.push(finding(DriftKind::OrphanLv, &key, "no brick of the store uses it"));
         }
     }
-    let mounts: BTreeSet<&str> = inventory.mounts.iter().map(String::as_str).collect();
+    let mounts: BTreeSet<&str> = inventory.mounts.iter().map(|m| m.target.as_str()).collect();
     for (mount, what) in &expected.mounts {
         if !mounts.contains(mount.as_str()) {
             drift.push(finding(DriftKind::MissingMount, mount, what));
         }
     }
     for mount in &inventory.mounts {
-        let explained = expected.mounts.contains_key(mount)
-            || expected.unsettled.contains(mount)
-            || (expected.clone_in_progress && !mount.starts_with(BRICK_MOUNT_ROOTS[0]));
+        let target = mount.target.as_str();
+        let of_snapshot = mapper_lv(&mount.source).is_some_and(|lv| snapshots.contains(&lv));
+        let explained = expected.mounts.contains_key(target)
+            || expected.unsettled.contains(target)
+            || of_snapshot
+            || (expected.clone_in_progress && !target.starts_with(BRICK_MOUNT_ROOTS[0]));
         if !explained {
             drift.push(finding(
                 DriftKind::OrphanMount,
-                mount,
+                target,
                 "no brick of the store is mounted there",
             ));
         }
@@ -306,13 +356,28 @@ fn compare_node(host: &str, expected: &Expected, inventory: &crate::executor::No
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::{LvEntry, NodeInventory};
+    use crate::executor::{LvEntry, MountEntry, NodeInventory};
+
+    #[test]
+    fn mapper_names_decode() {
+        assert_eq!(mapper_lv("/dev/mapper/vg_d-brick_1").as_deref(), Some("vg_d/brick_1"));
+        assert_eq!(mapper_lv("/dev/mapper/my--vg-lv--x").as_deref(), Some("my-vg/lv-x"));
+        assert_eq!(mapper_lv("/dev/sdb"), None);
+    }
 
     fn lv(vg: &str, lv: &str, pool: Option<&str>) -> LvEntry {
         LvEntry {
             vg: vg.into(),
             lv: lv.into(),
             pool: pool.map(str::to_string),
+            origin: None,
+        }
+    }
+
+    fn mount(source: &str, target: &str) -> MountEntry {
+        MountEntry {
+            source: source.into(),
+            target: target.into(),
         }
     }
 
@@ -337,15 +402,23 @@ mod tests {
         expected.unsettled.insert("vg_d/brick_9".into());
         // The node lost the brick's LV, mount and fstab line, kept its pool,
         // and holds an orphan pool, mount and fstab line, an LV of an
-        // operation in progress, and an LV of a VG that is not Brickyard's.
+        // operation in progress, an LV of a VG that is not Brickyard's, and
+        // a gluster snapshot of the brick, mounted.
         let inventory = NodeInventory {
             lvs: vec![
                 lv("vg_d", "tp_1", None),
                 lv("vg_d", "tp_2", None),
                 lv("vg_d", "brick_9", Some("tp_1")),
                 lv("vg_other", "data", None),
+                LvEntry {
+                    origin: Some("brick_1".into()),
+                    ..lv("vg_d", "snap_0", Some("tp_1"))
+                },
             ],
-            mounts: vec!["/var/lib/heketi/mounts/vg_d/brick_2".into()],
+            mounts: vec![
+                mount("/dev/mapper/vg_d-brick_2", "/var/lib/heketi/mounts/vg_d/brick_2"),
+                mount("/dev/mapper/vg_d-snap_0", "/run/gluster/snaps/snap/brick1"),
+            ],
             fstab: vec!["/dev/mapper/vg_d-brick_2 /var/lib/heketi/mounts/vg_d/brick_2 xfs rw 1 2".into()],
         };
         let kinds: Vec<(DriftKind, String)> = compare_node("n1", &expected, &inventory)
@@ -376,7 +449,7 @@ mod tests {
         let expected = one_brick();
         let inventory = NodeInventory {
             lvs: vec![lv("vg_d", "tp_1", None), lv("vg_d", "brick_1", Some("tp_1"))],
-            mounts: vec!["/var/lib/heketi/mounts/vg_d/brick_1".into()],
+            mounts: vec![mount("/dev/mapper/vg_d-brick_1", "/var/lib/heketi/mounts/vg_d/brick_1")],
             fstab: vec!["/dev/mapper/vg_d-brick_1 /var/lib/heketi/mounts/vg_d/brick_1 xfs rw 1 2".into()],
         };
         assert_eq!(compare_node("n1", &expected, &inventory), Vec::new());

@@ -386,7 +386,7 @@ impl Engine {
             }
             Err(e) => {
                 tracing::warn!(op = id, kind, error = %e, "cannot tell how far the operation got; it waits for a cleanup");
-                self.mark_failed(&entry, e.to_string());
+                self.mark_failed(&entry, None);
                 self.end(id);
             }
         }
@@ -401,11 +401,16 @@ impl Engine {
                 // list; when that fails nobody knows which side it is on.
                 Err(e) if entry.status != JournalStatus::New && entry.action.settled_from_gluster() => {
                     tracing::error!(op = %entry.id, kind = label, error = %e, "resumed operation failed again");
-                    self.mark_failed(&entry, e.to_string());
+                    self.mark_failed(&entry, Some(QueueOutcome::Failed(e.to_string())));
                 }
                 Err(OpError::Incomplete(why)) => {
                     tracing::error!(op = %entry.id, kind = label, error = %why, "operation stuck past its point of no return");
-                    self.mark_failed(&entry, why);
+                    let answer = entry.action.outcome_when_stuck(&why);
+                    self.mark_failed(&entry, answer);
+                }
+                Err(OpError::Undecided(why)) => {
+                    tracing::error!(op = %entry.id, kind = label, error = %why, "cannot tell how far the operation got; it waits for a cleanup");
+                    self.mark_failed(&entry, None);
                 }
                 Err(e) => {
                     tracing::warn!(op = %entry.id, kind = label, error = %e, "operation failed; rolling back");
@@ -502,11 +507,11 @@ impl Engine {
         }
     }
 
-    /// Leaves an entry past its point of no return for a later cleanup to
-    /// finish. The client hears what will be true once it is finished, or
+    /// Leaves an entry for a later cleanup to finish. The client hears
+    /// `answer` (what will be true once it is finished), or, with none,
     /// keeps polling until then: a final answer is never taken back.
-    fn mark_failed(&self, entry: &JournalEntry, why: String) {
-        let outcome = entry.action.outcome_when_stuck(&why);
+    fn mark_failed(&self, entry: &JournalEntry, answer: Option<QueueOutcome>) {
+        let outcome = answer;
         let result = self.store.transact(|tx| {
             if let Some(mut stored) = tx.get::<JournalEntry, OpError>(&entry.id)? {
                 stored.status = JournalStatus::Failed;

@@ -53,6 +53,11 @@ pub enum OpError {
     /// marked failed, for a cleanup to finish it.
     #[error("{0}")]
     Incomplete(String),
+    /// Nobody can tell yet which side of its point of no return the
+    /// operation is on (gluster cannot be asked): the entry stays, marked
+    /// failed, and its queue entry pending, for a cleanup to settle.
+    #[error("{0}")]
+    Undecided(String),
 }
 
 impl OpError {

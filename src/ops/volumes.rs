@@ -23,7 +23,7 @@ use crate::store::records::{
 };
 use crate::store::{Abort, TreeName, Tx};
 
-use super::journal::{Action, JournalEntry};
+use super::journal::{Action, JournalEntry, JournalStatus};
 use super::{queue, Engine, OpError};
 
 /// How often a create or expand re-plans when the store changed under it.
@@ -819,7 +819,26 @@ impl Engine {
         let Some(volume) = self.store.get::<VolumeRecord>(volume_id)? else {
             return self.commit(entry, QueueOutcome::NoContent, |_| Ok(()));
         };
-        self.destroy_gluster_volume(&volume.cluster, &volume.name).await?;
+        if let Err(error) = self.destroy_gluster_volume(&volume.cluster, &volume.name).await {
+            // The gluster volume gone is the point of no return, and only
+            // gluster can say whether it is (a delete that ran before a
+            // crash, a lost answer): still there, the delete is undone;
+            // gone, it goes on; gluster silent, it waits for a cleanup.
+            let fresh = entry.status == JournalStatus::New;
+            match self.gluster_has_volume(&volume).await {
+                Ok(true) => return Err(error),
+                // No node to run gluster on, in this run: nothing was deleted.
+                Err(_) if fresh && self.gluster_host(&volume.cluster).is_err() => return Err(error),
+                Ok(false) => {
+                    tracing::warn!(volume = %volume.name, error = %error, "volume delete failed, but gluster no longer has the volume")
+                }
+                Err(check) => {
+                    return Err(OpError::Undecided(format!(
+                        "{error}; and gluster could not say whether it still has the volume: {check}"
+                    )))
+                }
+            }
+        }
         // Past this point the gluster volume is gone: finish, never revert.
         let bricks: Vec<BrickRecord> = brick_ids
             .iter()
@@ -889,6 +908,16 @@ impl Engine {
         .await
     }
 
+    /// Whether gluster still has a volume, asked of a node of its cluster.
+    async fn gluster_has_volume(&self, volume: &VolumeRecord) -> Result<bool, OpError> {
+        let host = self.gluster_host(&volume.cluster)?;
+        self.executor
+            .volume_info(&host, &volume.name)
+            .await
+            .map(|v| v.is_some())
+            .map_err(|e| OpError::Internal(e.to_string()))
+    }
+
     /// How many of an expansion's new bricks gluster lists in the volume:
     /// none means `add-brick` (its point of no return) never took effect.
     async fn new_bricks_in_gluster(&self, volume: &VolumeRecord, bricks: &[BrickRecord]) -> Result<usize, OpError> {
@@ -928,8 +957,15 @@ impl Engine {
             .get::<VolumeRecord>(volume_id)?
             .ok_or_else(|| OpError::Internal(format!("volume {volume_id} is missing from the store")))?;
         let bricks = self.bricks_by_id(brick_ids)?;
+        // A first run that fails creating bricks never reached add-brick;
+        // a resumed one runs forward because gluster already has some.
+        let resumed = entry.status != JournalStatus::New;
+        let created = self.create_bricks(&bricks, volume.gid).await;
+        if let (Err(e), false) = (&created, resumed) {
+            return Err(e.clone());
+        }
         let expanded = async {
-            self.create_bricks(&bricks, volume.gid).await?;
+            created?;
             let spec = self.gluster_spec(&volume, &bricks)?;
             let (host, _) = self.hosts_of(&bricks[0].node)?;
             self.executor
@@ -955,7 +991,7 @@ impl Engine {
                     )))
                 }
                 Err(check) => {
-                    return Err(OpError::Incomplete(format!(
+                    return Err(OpError::Undecided(format!(
                         "{error}; and gluster could not say whether it took the new bricks: {check}"
                     )))
                 }

@@ -322,6 +322,65 @@ fn an_expand_nobody_can_settle_stays_pending_until_cleanup_finishes_it() {
 }
 
 #[test]
+fn a_delete_is_settled_from_gluster_and_a_204_is_never_taken_back() {
+    // The bricks cannot be removed at once: the delete answers 204 (gluster
+    // has dropped the volume) and waits for a cleanup.
+    let mut s = Server::with(Options {
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "brick_destroy:1:fail:umount: target is busy".into(),
+        )],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    let volume = s.create_volume(R3);
+    let id = volume["id"].as_str().unwrap();
+    let accepted = s.delete(&format!("/volumes/{id}"));
+    assert_eq!(s.wait(&accepted.location()).status, 204);
+    assert_eq!(s.get("/operations").json()["failed"], 1);
+    // A cleanup whose gluster volume delete now fails everywhere still
+    // finishes: gluster says the volume is gone, so there is no going back.
+    s.restart_with_env(vec![(
+        "BRICKYARD_MOCK_FAULTS".into(),
+        "volume_destroy:*:fail:volume stop: failed: Another transaction is in progress".into(),
+    )]);
+    assert_eq!(s.finish(s.post("/operations/pending/cleanup", "{}")).status, 204);
+    assert_eq!(s.get("/operations").json()["total"], 0);
+    assert_eq!(s.get(&accepted.location()).status, 204);
+    assert_eq!(s.get(&format!("/volumes/{id}")).status, 404);
+    assert_eq!(s.get("/volumes").json(), json!({"volumes": []}));
+    assert!(s.mock_lvs().is_empty(), "{:?}", s.mock_lvs());
+    s.assert_consistent();
+}
+
+#[test]
+fn a_delete_whose_answer_is_lost_is_finished_and_one_gluster_refused_is_undone() {
+    let s = Server::with(Options {
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "volume_destroy:1:lose,volume_destroy:2+:fail:volume stop: failed: Another transaction is in progress"
+                .into(),
+        )],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    // Gluster deleted it, the answer was lost: finished.
+    let first = s.create_volume(R3);
+    let done = s.finish(s.delete(&format!("/volumes/{}", first["id"].as_str().unwrap())));
+    assert_eq!(done.status, 204, "{done:?}");
+    assert_eq!(gluster_volumes(&s), Vec::<String>::new());
+    // Gluster refused on every node and still has it: undone, visible again.
+    let second = s.create_volume(R3);
+    let id = second["id"].as_str().unwrap();
+    let refused = s.finish(s.delete(&format!("/volumes/{id}")));
+    assert_eq!(refused.status, 500, "{refused:?}");
+    assert_eq!(s.get(&format!("/volumes/{id}")).status, 200);
+    assert_eq!(gluster_volumes(&s), vec![second["name"].as_str().unwrap().to_string()]);
+    assert_no_dangling_bricks(&s);
+    s.assert_consistent();
+}
+
+#[test]
 fn operations_on_one_volume_exclude_each_other() {
     let s = Server::with(Options {
         env: vec![("BRICKYARD_MOCK_FAULTS".into(), "brick_create:4:delay:2000".into())],

@@ -160,6 +160,28 @@ fn silent_connections_are_closed_after_the_header_timeout_and_free_their_slots()
 }
 
 #[test]
+fn a_trickled_body_is_given_up_on_after_the_header_timeout() {
+    let s = Server::with(Options {
+        env: vec![
+            ("BRICKYARD_MAX_CONNECTIONS".into(), "1".into()),
+            ("BRICKYARD_HEADER_TIMEOUT_SECS".into(), "1".into()),
+        ],
+        ..Options::default()
+    });
+    // Headers in full, then one byte of the hundred announced, then nothing:
+    // the only connection slot is taken.
+    let mut slow = connect(&s);
+    slow.write_all(b"POST /clusters HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    let reply = read_reply(&mut slow);
+    assert!(reply.starts_with("HTTP/1.1 422"), "{reply}");
+    drop(slow);
+    // The slot is free again: another client is served.
+    assert_eq!(s.get("/clusters").status, 200);
+    assert_eq!(s.get("/clusters").json()["clusters"], serde_json::json!([]));
+}
+
+#[test]
 fn a_silent_tls_client_stalls_nobody() {
     let s = Server::with(Options {
         tls: true,
