@@ -511,13 +511,12 @@ impl Engine {
     /// `answer` (what will be true once it is finished), or, with none,
     /// keeps polling until then: a final answer is never taken back.
     fn mark_failed(&self, entry: &JournalEntry, answer: Option<QueueOutcome>) {
-        let outcome = answer;
         let result = self.store.transact(|tx| {
             if let Some(mut stored) = tx.get::<JournalEntry, OpError>(&entry.id)? {
                 stored.status = JournalStatus::Failed;
                 tx.put(&stored)?;
             }
-            match &outcome {
+            match &answer {
                 Some(outcome) => queue::finish(tx, &entry.queue_id, outcome.clone()),
                 None => Ok(()),
             }

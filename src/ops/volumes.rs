@@ -961,8 +961,8 @@ impl Engine {
         // a resumed one runs forward because gluster already has some.
         let resumed = entry.status != JournalStatus::New;
         let created = self.create_bricks(&bricks, volume.gid).await;
-        if let (Err(e), false) = (&created, resumed) {
-            return Err(e.clone());
+        if created.is_err() && !resumed {
+            return created;
         }
         let expanded = async {
             created?;
