@@ -238,7 +238,7 @@ fn spawn_background(app: &AppState, config: &Config, leftovers: Vec<crate::ops::
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            if let Err(e) = engine.expire_queue(now_secs()) {
+            if let Err(e) = crate::ops::queue::expire_queue(&engine, now_secs()) {
                 tracing::warn!(error = %e, "queue expiry failed");
             }
         }

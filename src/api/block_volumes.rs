@@ -11,12 +11,12 @@ use super::{json, AppState, HexId};
 use crate::wire::block_volumes::BlockVolumeInfoResponse;
 
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let ids = app.engine.list_block_volumes()?;
+    let ids = crate::ops::block_volumes::list_block_volumes(&app.engine)?;
     Ok(json(StatusCode::OK, &serde_json::json!({ "blockvolumes": ids })))
 }
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let record = app.engine.block_volume_info(&id)?;
+    let record = crate::ops::block_volumes::block_volume_info(&app.engine, &id)?;
     Ok(json(StatusCode::OK, &BlockVolumeInfoResponse::from(&record)))
 }
 

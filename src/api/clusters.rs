@@ -13,17 +13,17 @@ pub async fn create(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<ClusterFlagsRequest>,
 ) -> Result<Response, ApiError> {
-    let view = app.engine.create_cluster(req.block, req.file).await?;
+    let view = crate::ops::clusters::create_cluster(&app.engine, req.block, req.file).await?;
     Ok(json(StatusCode::CREATED, &ClusterInfoResponse::from(view)))
 }
 
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let clusters = app.engine.list_clusters()?;
+    let clusters = crate::ops::clusters::list_clusters(&app.engine)?;
     Ok(json(StatusCode::OK, &ClusterListResponse { clusters }))
 }
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let view = app.engine.cluster_info(&id)?;
+    let view = crate::ops::clusters::cluster_info(&app.engine, &id)?;
     Ok(json(StatusCode::OK, &ClusterInfoResponse::from(view)))
 }
 
@@ -32,7 +32,7 @@ pub async fn set_flags(
     HexId(id): HexId,
     JsonBody(req): JsonBody<ClusterFlagsRequest>,
 ) -> Result<Response, ApiError> {
-    app.engine.set_cluster_flags(&id, req.block, req.file).await?;
+    crate::ops::clusters::set_cluster_flags(&app.engine, &id, req.block, req.file).await?;
     // Heketi answers with a JSON content type and no body.
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut().insert(
@@ -43,6 +43,6 @@ pub async fn set_flags(
 }
 
 pub async fn delete(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    app.engine.delete_cluster(&id).await?;
+    crate::ops::clusters::delete_cluster(&app.engine, &id).await?;
     Ok(StatusCode::OK.into_response())
 }

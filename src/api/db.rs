@@ -35,9 +35,9 @@ pub struct CheckQuery {
 pub async fn check(State(app): State<AppState>, Query(query): Query<CheckQuery>) -> Result<Response, ApiError> {
     let with_nodes = matches!(query.nodes.as_deref(), Some("true" | "1"));
     let report = if with_nodes {
-        app.engine.check_with_nodes().await?
+        crate::ops::check::check_with_nodes(&app.engine).await?
     } else {
-        app.engine.check()?
+        crate::ops::check::check(&app.engine)?
     };
     Ok(indented(&report))
 }

@@ -13,20 +13,21 @@ use crate::wire::{DeviceAddRequest, DeviceDeleteOptions, DeviceInfoResponse, Sta
 
 pub async fn add(State(app): State<AppState>, JsonBody(req): JsonBody<DeviceAddRequest>) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::validation)?;
-    let queue_id = app
-        .engine
-        .add_device(NewDevice {
+    let queue_id = crate::ops::devices::add_device(
+        &app.engine,
+        NewDevice {
             node: req.node,
             name: req.name,
             destroy_data: req.destroydata,
             tags: req.tags,
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(accepted(&queue_id))
 }
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let view = app.engine.device_info(&id)?;
+    let view = crate::ops::devices::device_info(&app.engine, &id)?;
     Ok(json(StatusCode::OK, &DeviceInfoResponse::from(view)))
 }
 
@@ -35,7 +36,7 @@ pub async fn delete(
     HexId(id): HexId,
     OptionalJsonBody(options): OptionalJsonBody<DeviceDeleteOptions>,
 ) -> Result<Response, ApiError> {
-    let queue_id = app.engine.delete_device(&id, options.forceforget).await?;
+    let queue_id = crate::ops::devices::delete_device(&app.engine, &id, options.forceforget).await?;
     Ok(accepted(&queue_id))
 }
 
@@ -46,14 +47,11 @@ pub async fn set_state(
 ) -> Result<Response, ApiError> {
     let id = &id;
     let target = parse_state(&req)?;
-    let queue_id = app
-        .engine
-        .set_device_state(id, target, req.healcheck != "disable")
-        .await?;
+    let queue_id = crate::ops::devices::set_device_state(&app.engine, id, target, req.healcheck != "disable").await?;
     Ok(accepted(&queue_id))
 }
 
 pub async fn resync(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let queue_id = app.engine.resync_device(&id).await?;
+    let queue_id = crate::ops::devices::resync_device(&app.engine, &id).await?;
     Ok(accepted(&queue_id))
 }

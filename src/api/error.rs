@@ -50,7 +50,13 @@ impl From<OpError> for ApiError {
             OpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             OpError::Conflict(_) => StatusCode::CONFLICT,
             OpError::Busy | OpError::Retry => StatusCode::TOO_MANY_REQUESTS,
-            OpError::Internal(_) | OpError::Incomplete(_) | OpError::Undecided(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            OpError::Internal(_)
+            | OpError::Incomplete(_)
+            | OpError::Undecided(_)
+            | OpError::Exec(_)
+            | OpError::Store(_)
+            | OpError::NoGlusterNode(_)
+            | OpError::NoReplacement(_) => StatusCode::INTERNAL_SERVER_ERROR,
             OpError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         };
         let busy = matches!(e, OpError::Busy | OpError::Retry);

@@ -6,10 +6,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 
 use super::AppState;
-use crate::ops::journal::{JournalEntry, JournalStatus};
-use crate::ops::Engine;
-use crate::store::records::{ClusterRecord, DeviceRecord, NodeRecord};
-use crate::store::TreeName;
+use crate::ops::{status, Engine};
 
 const DEVICE_LABELS: [&str; 6] = ["cluster", "hostname", "storage_hostname", "id", "device", "pv_uuid"];
 
@@ -26,8 +23,7 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Re
 }
 
 fn collect_topology(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn std::error::Error>> {
-    let store = &engine.store;
-    let clusters = store.scan::<ClusterRecord>()?;
+    let clusters = status::topology(engine)?;
     gauge(registry, "heketi_cluster_count", "Number of clusters")?.set(clusters.len() as f64);
     let volumes = gauge_vec(
         registry,
@@ -74,28 +70,17 @@ fn collect_topology(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn 
 
     for cluster in &clusters {
         let c = cluster.id.as_str();
-        volumes
-            .with_label_values(&[c])
-            .set(engine.visible_volumes(c)?.len() as f64);
-        block_volumes
-            .with_label_values(&[c])
-            .set(engine.visible_block_volumes(c)?.len() as f64);
-        let node_ids = store.children(TreeName::ClusterNodes, c)?;
-        nodes.with_label_values(&[c]).set(node_ids.len() as f64);
-        for node_id in node_ids {
-            let Some(node) = store.get::<NodeRecord>(&node_id)? else {
-                continue;
-            };
-            let device_ids = store.children(TreeName::NodeDevices, &node_id)?;
+        volumes.with_label_values(&[c]).set(cluster.volumes as f64);
+        block_volumes.with_label_values(&[c]).set(cluster.block_volumes as f64);
+        nodes.with_label_values(&[c]).set(cluster.nodes.len() as f64);
+        for node in &cluster.nodes {
+            let (manage, storage) = (node.record.manage_host(), node.record.storage_host());
             device_count
-                .with_label_values(&[c, node.manage_host(), node.storage_host()])
-                .set(device_ids.len() as f64);
-            for device_id in device_ids {
-                let Some(d) = store.get::<DeviceRecord>(&device_id)? else {
-                    continue;
-                };
-                let labels = [c, node.manage_host(), node.storage_host(), &d.id, &d.name, &d.pv_uuid];
-                let bricks = store.children(TreeName::DeviceBricks, &device_id)?.len() as f64;
+                .with_label_values(&[c, manage, storage])
+                .set(node.devices.len() as f64);
+            for device in &node.devices {
+                let d = &device.record;
+                let labels = [c, manage, storage, &d.id, &d.name, &d.pv_uuid];
                 let values = [
                     d.space.total as f64,
                     d.space.free as f64,
@@ -103,7 +88,7 @@ fn collect_topology(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn 
                     d.space.total as f64 * 1024.0,
                     d.space.free as f64 * 1024.0,
                     d.space.used as f64 * 1024.0,
-                    bricks,
+                    device.bricks as f64,
                 ];
                 for (g, v) in per_device.iter().zip(values) {
                     g.with_label_values(&labels).set(v);
@@ -115,28 +100,22 @@ fn collect_topology(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn 
 }
 
 fn collect_operations(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn std::error::Error>> {
-    let entries: Vec<JournalEntry> = engine
-        .store
-        .scan::<JournalEntry>()?
-        .into_iter()
-        .filter(|e| e.action.heketi_type().is_some())
-        .collect();
-    let count = |s: JournalStatus| entries.iter().filter(|e| e.status == s).count() as f64;
-    gauge(registry, "heketi_operations_total_count", "Total Number of Operations")?.set(entries.len() as f64);
-    gauge(registry, "heketi_operations_new_count", "Number of New Operations")?.set(count(JournalStatus::New));
-    gauge(registry, "heketi_operations_stale_count", "Number of Stale Operations")?.set(count(JournalStatus::Stale));
+    let counts = status::operation_counts(engine)?;
+    gauge(registry, "heketi_operations_total_count", "Total Number of Operations")?.set(counts.total as f64);
+    gauge(registry, "heketi_operations_new_count", "Number of New Operations")?.set(counts.new as f64);
+    gauge(registry, "heketi_operations_stale_count", "Number of Stale Operations")?.set(counts.stale as f64);
     gauge(
         registry,
         "heketi_operations_failed_count",
         "Number of Failed Operations",
     )?
-    .set(count(JournalStatus::Failed));
+    .set(counts.failed as f64);
     gauge(
         registry,
         "heketi_operations_inFlight_count",
         "Number of in flight Operations",
     )?
-    .set(engine.in_flight_count() as f64);
+    .set(counts.in_flight as f64);
     Ok(())
 }
 
@@ -149,7 +128,7 @@ fn counter(registry: &Registry, name: &str, help: &str, value: f64) -> Result<()
 
 /// Brickyard's own: what the remote executor's transport has done.
 fn collect_transport(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn std::error::Error>> {
-    let Some(stats) = engine.executor.transport_stats() else {
+    let Some(stats) = status::transport_stats(engine) else {
         return Ok(());
     };
     counter(

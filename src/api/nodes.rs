@@ -13,26 +13,27 @@ use crate::wire::{NodeAddRequest, NodeInfoResponse, StateRequest, TagsChangeRequ
 
 pub async fn add(State(app): State<AppState>, JsonBody(req): JsonBody<NodeAddRequest>) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::validation)?;
-    let queue_id = app
-        .engine
-        .add_node(NewNode {
+    let queue_id = crate::ops::nodes::add_node(
+        &app.engine,
+        NewNode {
             cluster: req.cluster,
             zone: req.zone,
             manage: req.hostnames.manage,
             storage: req.hostnames.storage,
             tags: req.tags,
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(accepted(&queue_id))
 }
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let view = app.engine.node_info(&id)?;
+    let view = crate::ops::nodes::node_info(&app.engine, &id)?;
     Ok(json(StatusCode::OK, &NodeInfoResponse::from(view)))
 }
 
 pub async fn delete(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let queue_id = app.engine.delete_node(&id).await?;
+    let queue_id = crate::ops::nodes::delete_node(&app.engine, &id).await?;
     Ok(accepted(&queue_id))
 }
 
@@ -62,10 +63,7 @@ pub async fn set_state(
 ) -> Result<Response, ApiError> {
     let id = &id;
     let target = parse_state(&req)?;
-    let queue_id = app
-        .engine
-        .set_node_state(id, target, req.healcheck != "disable")
-        .await?;
+    let queue_id = crate::ops::nodes::set_node_state(&app.engine, id, target, req.healcheck != "disable").await?;
     Ok(accepted(&queue_id))
 }
 
@@ -76,6 +74,6 @@ pub async fn set_tags<R: Tagged>(
     JsonBody(req): JsonBody<TagsChangeRequest>,
 ) -> Result<Response, ApiError> {
     let change = parse_tags(&req)?;
-    let tags = app.engine.set_tags::<R>(&id, change, &req.tags).await?;
+    let tags = crate::ops::nodes::set_tags::<R>(&app.engine, &id, change, &req.tags).await?;
     Ok(json(StatusCode::OK, &tags))
 }

@@ -8,36 +8,23 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::{accepted, json, AppState, HexId};
 use crate::ids::is_full_id;
-use crate::ops::journal::{JournalEntry, JournalStatus};
+use crate::ops::status;
 use crate::wire::validate::Violations;
 use crate::wire::{
     OperationsCleanupRequest, OperationsInfo, PendingChange, PendingOperationDetails, PendingOperationInfo,
     PendingOperationList,
 };
 
-/// Journal entries of the kinds Heketi reports as pending operations.
-fn entries(app: &AppState) -> Result<Vec<(JournalEntry, &'static str)>, ApiError> {
-    Ok(app
-        .engine
-        .store
-        .scan::<JournalEntry>()
-        .map_err(crate::ops::OpError::from)?
-        .into_iter()
-        .filter_map(|e| e.action.heketi_type().map(|t| (e, t)))
-        .collect())
-}
-
 pub async fn summary(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let all = entries(&app)?;
-    let count = |s: JournalStatus| all.iter().filter(|(e, _)| e.status == s).count();
+    let counts = status::operation_counts(&app.engine)?;
     Ok(json(
         StatusCode::OK,
         &OperationsInfo {
-            total: all.len(),
-            in_flight: app.engine.throttle.in_use(),
-            stale: count(JournalStatus::Stale),
-            failed: count(JournalStatus::Failed),
-            new: count(JournalStatus::New),
+            total: counts.total,
+            in_flight: counts.in_flight,
+            stale: counts.stale,
+            failed: counts.failed,
+            new: counts.new,
         },
     ))
 }
@@ -51,13 +38,13 @@ fn sub_status(app: &AppState, id: &str) -> String {
 }
 
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let pendingoperations = entries(&app)?
+    let pendingoperations = status::pending_operations(&app.engine)?
         .into_iter()
-        .map(|(e, type_name)| PendingOperationInfo {
-            sub_status: sub_status(&app, &e.id),
-            type_name: type_name.into(),
-            status: e.status.wire_name().into(),
-            id: e.id,
+        .map(|p| PendingOperationInfo {
+            sub_status: sub_status(&app, &p.entry.id),
+            type_name: p.heketi_type.name().into(),
+            status: p.entry.status.wire_name().into(),
+            id: p.entry.id,
         })
         .collect();
     Ok(json(StatusCode::OK, &PendingOperationList { pendingoperations }))
@@ -65,23 +52,24 @@ pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
 
 pub async fn details(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
     let id = &id;
-    let (entry, type_name) = entries(&app)?
+    let status::PendingOperation { entry, heketi_type } = status::pending_operations(&app.engine)?
         .into_iter()
-        .find(|(e, _)| e.id == *id)
+        .find(|p| p.entry.id == *id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Id not found: {id}")))?;
     Ok(json(
         StatusCode::OK,
         &PendingOperationDetails {
-            type_name: type_name.into(),
+            type_name: heketi_type.name().into(),
             status: entry.status.wire_name().into(),
             sub_status: String::new(),
             changes: entry
                 .action
+                .op()
                 .changes()
                 .into_iter()
-                .map(|(id, d)| PendingChange {
-                    id,
-                    description: d.into(),
+                .map(|c| PendingChange {
+                    description: c.kind.description().into(),
+                    id: c.id,
                 })
                 .collect(),
             id: entry.id,

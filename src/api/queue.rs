@@ -9,7 +9,7 @@ use super::{AppState, HexId};
 use crate::store::records::QueueOutcome;
 
 pub async fn poll(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let outcome = app.engine.poll_queue(&id).await?;
+    let outcome = crate::ops::queue::poll_queue(&app.engine, &id).await?;
     Ok(match outcome {
         QueueOutcome::Pending => {
             let mut resp = StatusCode::OK.into_response();

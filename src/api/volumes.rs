@@ -71,9 +71,9 @@ pub async fn create(
     check_name(&mut v, &req.name);
     check_create_lists(&mut v, &req);
     v.into_result().map_err(ApiError::validation)?;
-    let queue_id = app
-        .engine
-        .create_volume(VolumeCreate {
+    let queue_id = crate::ops::volumes::create_volume(
+        &app.engine,
+        VolumeCreate {
             size: req.size,
             name: req.name,
             clusters: req.clusters,
@@ -85,24 +85,25 @@ pub async fn create(
                 enable: req.snapshot.enable,
                 factor: req.snapshot.factor,
             },
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(accepted(&queue_id))
 }
 
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let volumes = app.engine.list_volumes()?;
+    let volumes = crate::ops::volumes::list_volumes(&app.engine)?;
     Ok(json(StatusCode::OK, &VolumeListResponse { volumes }))
 }
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let view = app.engine.volume_info(&id)?;
+    let view = crate::ops::volumes::volume_info(&app.engine, &id)?;
     let bricks = view.bricks.into_iter().map(BrickInfo::from).collect();
     Ok(json(StatusCode::OK, &volume_info(&view.record, bricks, view.hosts)))
 }
 
 pub async fn delete(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
-    let queue_id = app.engine.delete_volume(&id).await?;
+    let queue_id = crate::ops::volumes::delete_volume(&app.engine, &id).await?;
     Ok(accepted(&queue_id))
 }
 
@@ -114,7 +115,7 @@ pub async fn expand(
     let mut v = Violations::default();
     check_size(&mut v, "expand_size", req.expand_size);
     v.into_result().map_err(ApiError::validation)?;
-    let queue_id = app.engine.expand_volume(&id, req.expand_size as u64).await?;
+    let queue_id = crate::ops::volumes::expand_volume(&app.engine, &id, req.expand_size as u64).await?;
     Ok(accepted(&queue_id))
 }
 
@@ -126,7 +127,7 @@ pub async fn clone(
     let mut v = Violations::default();
     check_name(&mut v, &req.name);
     v.into_result().map_err(ApiError::validation)?;
-    let queue_id = app.engine.clone_volume(&id, &req.name).await?;
+    let queue_id = crate::ops::volumes::clone_volume(&app.engine, &id, &req.name).await?;
     Ok(accepted(&queue_id))
 }
 
@@ -140,7 +141,7 @@ pub async fn block_restriction(
         v.add("restriction", "must be a valid value");
         return Err(ApiError::validation(v));
     }
-    let queue_id = app.engine.set_block_restriction(&id, &req.restriction).await?;
+    let queue_id = crate::ops::volumes::set_block_restriction(&app.engine, &id, &req.restriction).await?;
     Ok(accepted(&queue_id))
 }
 
@@ -152,6 +153,6 @@ pub async fn evict_brick(
     OptionalJsonBody(req): OptionalJsonBody<BrickEvictRequest>,
 ) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::validation)?;
-    let queue_id = app.engine.evict_brick(&id, req.healcheck != "disable").await?;
+    let queue_id = crate::ops::evict::evict_brick(&app.engine, &id, req.healcheck != "disable").await?;
     Ok(accepted(&queue_id))
 }

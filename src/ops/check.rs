@@ -10,7 +10,9 @@ use serde::Serialize;
 use crate::store::records::{BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
 use crate::store::{Store, TreeName};
 
+use super::evict::EvictBrick;
 use super::journal::{Action, JournalEntry, JournalStatus};
+use super::volumes::{CloneVolume, CreateVolume, DeleteVolume, ExpandVolume};
 use super::{Engine, OpError};
 
 #[derive(Serialize, Debug, Default, Clone, PartialEq)]
@@ -54,20 +56,18 @@ pub struct CheckReport {
     pub drift: Option<super::check_nodes::NodesReport>,
 }
 
-impl Engine {
-    pub fn check(&self) -> Result<CheckReport, OpError> {
-        check_store(&self.store)
-    }
+pub fn check(engine: &Engine) -> Result<CheckReport, OpError> {
+    check_store(&engine.store)
+}
 
-    /// The store check, then the store against the nodes; each drift
-    /// counts as an inconsistency.
-    pub async fn check_with_nodes(&self) -> Result<CheckReport, OpError> {
-        let mut report = self.check()?;
-        let nodes = self.check_nodes().await?;
-        report.totalinconsistencies += nodes.findings.len();
-        report.drift = Some(nodes);
-        Ok(report)
-    }
+/// The store check, then the store against the nodes; each drift
+/// counts as an inconsistency.
+pub async fn check_with_nodes(engine: &Engine) -> Result<CheckReport, OpError> {
+    let mut report = check(engine)?;
+    let nodes = crate::ops::check_nodes::check_nodes(engine).await?;
+    report.totalinconsistencies += nodes.findings.len();
+    report.drift = Some(nodes);
+    Ok(report)
 }
 
 /// Heketi's consistency rules over a whole store (also used offline).
@@ -191,9 +191,9 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             }
             // A replacement brick joins its volume only once gluster has
             // it; a retired brick has left its volume for good.
-            let joining = journal
-                .get(&b.pending)
-                .is_some_and(|e| matches!(&e.action, Action::EvictBrick { new_brick: Some(n), .. } if *n == b.id));
+            let joining = journal.get(&b.pending).is_some_and(
+                |e| matches!(&e.action, Action::EvictBrick(EvictBrick { new_brick: Some(n), .. }) if *n == b.id),
+            );
             let listed = s.children(TreeName::VolumeBricks, &b.volume)?.contains(&b.id);
             if b.retired || joining {
                 if listed {
@@ -228,9 +228,9 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             }
             let visible = s.index_get(TreeName::VisibleVolumes, &v.id)?.is_some();
             // A clone's source stays listed while it is being cloned.
-            let cloning = journal
-                .get(&v.pending)
-                .is_some_and(|e| matches!(&e.action, Action::CloneVolume { source_id, .. } if source_id == &v.id));
+            let cloning = journal.get(&v.pending).is_some_and(
+                |e| matches!(&e.action, Action::CloneVolume(CloneVolume { source_id, .. }) if source_id == &v.id),
+            );
             if visible != (v.pending.is_empty() || cloning) {
                 p.push(format!("Volume {} visibility does not match its pending marker", v.id));
             }
@@ -284,11 +284,11 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
         for e in sorted(&journal) {
             let mut p = Vec::new();
             let volume = match &e.action {
-                Action::CreateVolume { volume_id, .. }
-                | Action::DeleteVolume { volume_id, .. }
-                | Action::ExpandVolume { volume_id, .. } => Some(volume_id),
-                Action::CloneVolume { clone_id, .. } => Some(clone_id),
-                Action::EvictBrick { volume_id, .. } => Some(volume_id),
+                Action::CreateVolume(CreateVolume { volume_id, .. })
+                | Action::DeleteVolume(DeleteVolume { volume_id, .. })
+                | Action::ExpandVolume(ExpandVolume { volume_id, .. })
+                | Action::EvictBrick(EvictBrick { volume_id, .. }) => Some(volume_id),
+                Action::CloneVolume(CloneVolume { clone_id, .. }) => Some(clone_id),
                 _ => None,
             };
             if let Some(v) = volume {

@@ -89,173 +89,171 @@ struct Expected {
 /// How often the check is made again when the store changed meanwhile.
 const CHECK_ATTEMPTS: usize = 3;
 
-impl Engine {
-    /// Reads the nodes and compares; an operation accepted or committed
-    /// while the nodes were read would show as drift, so a check the store
-    /// changed under is made again (and, failing that, says so).
-    pub async fn check_nodes(&self) -> Result<NodesReport, OpError> {
-        let commits = self.store.commits();
-        let mut report = NodesReport::default();
-        for _ in 0..CHECK_ATTEMPTS {
-            let before = *commits.borrow();
-            report = self.check_nodes_once().await?;
-            if *commits.borrow() == before {
-                return Ok(report);
+/// Reads the nodes and compares; an operation accepted or committed
+/// while the nodes were read would show as drift, so a check the store
+/// changed under is made again (and, failing that, says so).
+pub async fn check_nodes(engine: &Engine) -> Result<NodesReport, OpError> {
+    let commits = engine.store.commits();
+    let mut report = NodesReport::default();
+    for _ in 0..CHECK_ATTEMPTS {
+        let before = *commits.borrow();
+        report = check_nodes_once(engine).await?;
+        if *commits.borrow() == before {
+            return Ok(report);
+        }
+    }
+    report.store_changed = true;
+    Ok(report)
+}
+
+async fn check_nodes_once(engine: &Engine) -> Result<NodesReport, OpError> {
+    let mut report = NodesReport::default();
+    for cluster in engine.store.scan::<ClusterRecord>()? {
+        let nodes: Vec<NodeRecord> = engine
+            .store
+            .children(TreeName::ClusterNodes, &cluster.id)?
+            .iter()
+            .filter_map(|id| engine.store.get::<NodeRecord>(id).ok().flatten())
+            .collect();
+        for node in &nodes {
+            let host = node.manage_host().to_string();
+            match engine.executor.node_inventory(&host).await {
+                Ok(inventory) => {
+                    let expected = expected_on(engine, node)?;
+                    report.findings.extend(compare_node(&host, &expected, &inventory));
+                    report.checked.push(host);
+                }
+                Err(e) => report.unreachable.push(Unreachable {
+                    node: host,
+                    error: e.to_string(),
+                }),
             }
         }
-        report.store_changed = true;
-        Ok(report)
-    }
-
-    async fn check_nodes_once(&self) -> Result<NodesReport, OpError> {
-        let mut report = NodesReport::default();
-        for cluster in self.store.scan::<ClusterRecord>()? {
-            let nodes: Vec<NodeRecord> = self
-                .store
-                .children(TreeName::ClusterNodes, &cluster.id)?
-                .iter()
-                .filter_map(|id| self.store.get::<NodeRecord>(id).ok().flatten())
-                .collect();
-            for node in &nodes {
-                let host = node.manage_host().to_string();
-                match self.executor.node_inventory(&host).await {
-                    Ok(inventory) => {
-                        let expected = self.expected_on(node)?;
-                        report.findings.extend(compare_node(&host, &expected, &inventory));
-                        report.checked.push(host);
-                    }
-                    Err(e) => report.unreachable.push(Unreachable {
-                        node: host,
-                        error: e.to_string(),
-                    }),
-                }
-            }
-            if let Some(node) = nodes.iter().find(|n| n.state == EntityState::Online) {
-                match self.executor.gluster_volumes(node.manage_host()).await {
-                    Ok(volumes) => report.findings.extend(self.compare_gluster(&cluster.id, &volumes)?),
-                    Err(e) => report.unreachable.push(Unreachable {
-                        node: node.manage_host().to_string(),
-                        error: e.to_string(),
-                    }),
-                }
+        if let Some(node) = nodes.iter().find(|n| n.state == EntityState::Online) {
+            match engine.executor.gluster_volumes(node.manage_host()).await {
+                Ok(volumes) => report.findings.extend(compare_gluster(engine, &cluster.id, &volumes)?),
+                Err(e) => report.unreachable.push(Unreachable {
+                    node: node.manage_host().to_string(),
+                    error: e.to_string(),
+                }),
             }
         }
-        report.findings.sort();
-        Ok(report)
     }
+    report.findings.sort();
+    Ok(report)
+}
 
-    fn expected_on(&self, node: &NodeRecord) -> Result<Expected, OpError> {
-        let mut expected = Expected::default();
-        for device_id in self.store.children(TreeName::NodeDevices, &node.id)? {
-            if self.store.get::<DeviceRecord>(&device_id)?.is_none() {
+fn expected_on(engine: &Engine, node: &NodeRecord) -> Result<Expected, OpError> {
+    let mut expected = Expected::default();
+    for device_id in engine.store.children(TreeName::NodeDevices, &node.id)? {
+        if engine.store.get::<DeviceRecord>(&device_id)?.is_none() {
+            continue;
+        }
+        expected.vgs.insert(format!("vg_{device_id}"));
+        for brick_id in engine.store.children(TreeName::DeviceBricks, &device_id)? {
+            let Some(brick) = engine.store.get::<BrickRecord>(&brick_id)? else {
+                continue;
+            };
+            let spec = brick_spec(&brick, 0);
+            let lv = format!("{}/{}", spec.vg(), spec.lv);
+            let pool = format!("{}/{}", spec.vg(), spec.thin_pool);
+            // A clone's brick learns its path only at commit.
+            let mount = (!brick.path.is_empty()).then(|| spec.mount_point());
+            if !brick.pending.is_empty() {
+                expected.unsettled.extend([lv, pool]);
+                expected.unsettled.extend(mount);
+                // Before its commit a clone brick's LV and mount have no name.
+                expected.clone_in_progress |= brick.path.is_empty();
                 continue;
             }
-            expected.vgs.insert(format!("vg_{device_id}"));
-            for brick_id in self.store.children(TreeName::DeviceBricks, &device_id)? {
-                let Some(brick) = self.store.get::<BrickRecord>(&brick_id)? else {
-                    continue;
-                };
-                let spec = brick_spec(&brick, 0);
-                let lv = format!("{}/{}", spec.vg(), spec.lv);
-                let pool = format!("{}/{}", spec.vg(), spec.thin_pool);
-                // A clone's brick learns its path only at commit.
-                let mount = (!brick.path.is_empty()).then(|| spec.mount_point());
-                if !brick.pending.is_empty() {
-                    expected.unsettled.extend([lv, pool]);
-                    expected.unsettled.extend(mount);
-                    // Before its commit a clone brick's LV and mount have no name.
-                    expected.clone_in_progress |= brick.path.is_empty();
-                    continue;
+            let what = format!("brick {} of volume {}", brick.id, brick.volume);
+            expected.lvs.insert(lv, what.clone());
+            expected.pools.insert(pool, what.clone());
+            if let Some(mount) = mount {
+                if !spec.mounted_by_gluster() {
+                    expected.fstab.insert(mount.clone(), what.clone());
                 }
-                let what = format!("brick {} of volume {}", brick.id, brick.volume);
-                expected.lvs.insert(lv, what.clone());
-                expected.pools.insert(pool, what.clone());
-                if let Some(mount) = mount {
-                    if !spec.mounted_by_gluster() {
-                        expected.fstab.insert(mount.clone(), what.clone());
-                    }
-                    expected.mounts.insert(mount, what);
+                expected.mounts.insert(mount, what);
+            }
+        }
+    }
+    Ok(expected)
+}
+
+fn compare_gluster(
+    engine: &Engine,
+    cluster: &str,
+    volumes: &[(String, crate::executor::GlusterVolumeInfo)],
+) -> Result<Vec<Drift>, OpError> {
+    let mut drift = Vec::new();
+    let mut stored = BTreeMap::new();
+    for id in engine.store.children(TreeName::ClusterVolumes, cluster)? {
+        if let Some(v) = engine.store.get::<VolumeRecord>(&id)? {
+            stored.insert(v.name.clone(), v);
+        }
+    }
+    let mut settled_names = BTreeMap::new();
+    for (name, v) in &stored {
+        let bricks = bricks_in_order(engine, &v.brick_order)?;
+        let names = gluster_brick_names(engine, &bricks)?;
+        settled_names.insert(name.clone(), (v.pending.is_empty(), names));
+    }
+    let in_gluster: BTreeMap<&str, &crate::executor::GlusterVolumeInfo> =
+        volumes.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    for (name, (settled, want)) in &settled_names {
+        match in_gluster.get(name.as_str()) {
+            None if *settled => drift.push(Drift {
+                kind: DriftKind::MissingGlusterVolume,
+                node: cluster.to_string(),
+                object: name.clone(),
+                evidence: format!("volume {} in the store", stored[name].id),
+            }),
+            Some(g) if *settled => {
+                let (mut have, mut want) = (g.bricks.clone(), want.clone());
+                have.sort();
+                want.sort();
+                if have != want {
+                    drift.push(Drift {
+                        kind: DriftKind::GlusterBricksDiffer,
+                        node: cluster.to_string(),
+                        object: name.clone(),
+                        evidence: format!("gluster has {have:?}, the store {want:?}"),
+                    });
                 }
             }
+            _ => {}
         }
-        Ok(expected)
     }
+    for (name, _) in volumes {
+        if !stored.contains_key(name) {
+            drift.push(Drift {
+                kind: DriftKind::UnknownGlusterVolume,
+                node: cluster.to_string(),
+                object: name.clone(),
+                evidence: "no volume of this name in the store".into(),
+            });
+        }
+    }
+    Ok(drift)
+}
 
-    fn compare_gluster(
-        &self,
-        cluster: &str,
-        volumes: &[(String, crate::executor::GlusterVolumeInfo)],
-    ) -> Result<Vec<Drift>, OpError> {
-        let mut drift = Vec::new();
-        let mut stored = BTreeMap::new();
-        for id in self.store.children(TreeName::ClusterVolumes, cluster)? {
-            if let Some(v) = self.store.get::<VolumeRecord>(&id)? {
-                stored.insert(v.name.clone(), v);
-            }
-        }
-        let mut settled_names = BTreeMap::new();
-        for (name, v) in &stored {
-            let bricks = self.bricks_in_order(&v.brick_order)?;
-            let names = self.gluster_brick_names(&bricks)?;
-            settled_names.insert(name.clone(), (v.pending.is_empty(), names));
-        }
-        let in_gluster: BTreeMap<&str, &crate::executor::GlusterVolumeInfo> =
-            volumes.iter().map(|(n, v)| (n.as_str(), v)).collect();
-        for (name, (settled, want)) in &settled_names {
-            match in_gluster.get(name.as_str()) {
-                None if *settled => drift.push(Drift {
-                    kind: DriftKind::MissingGlusterVolume,
-                    node: cluster.to_string(),
-                    object: name.clone(),
-                    evidence: format!("volume {} in the store", stored[name].id),
-                }),
-                Some(g) if *settled => {
-                    let (mut have, mut want) = (g.bricks.clone(), want.clone());
-                    have.sort();
-                    want.sort();
-                    if have != want {
-                        drift.push(Drift {
-                            kind: DriftKind::GlusterBricksDiffer,
-                            node: cluster.to_string(),
-                            object: name.clone(),
-                            evidence: format!("gluster has {have:?}, the store {want:?}"),
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (name, _) in volumes {
-            if !stored.contains_key(name) {
-                drift.push(Drift {
-                    kind: DriftKind::UnknownGlusterVolume,
-                    node: cluster.to_string(),
-                    object: name.clone(),
-                    evidence: "no volume of this name in the store".into(),
-                });
-            }
-        }
-        Ok(drift)
-    }
+fn bricks_in_order(engine: &Engine, ids: &[String]) -> Result<Vec<BrickRecord>, OpError> {
+    Ok(ids
+        .iter()
+        .filter_map(|id| engine.store.get::<BrickRecord>(id).ok().flatten())
+        .collect())
+}
 
-    fn bricks_in_order(&self, ids: &[String]) -> Result<Vec<BrickRecord>, OpError> {
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.store.get::<BrickRecord>(id).ok().flatten())
-            .collect())
+fn gluster_brick_names(engine: &Engine, bricks: &[BrickRecord]) -> Result<Vec<String>, OpError> {
+    let mut out = Vec::new();
+    for b in bricks {
+        let node = engine
+            .store
+            .get::<NodeRecord>(&b.node)?
+            .ok_or_else(|| OpError::Internal(format!("node {} of brick {} is gone", b.node, b.id)))?;
+        out.push(format!("{}:{}", node.storage_host(), b.path));
     }
-
-    fn gluster_brick_names(&self, bricks: &[BrickRecord]) -> Result<Vec<String>, OpError> {
-        let mut out = Vec::new();
-        for b in bricks {
-            let node = self
-                .store
-                .get::<NodeRecord>(&b.node)?
-                .ok_or_else(|| OpError::Internal(format!("node {} of brick {} is gone", b.node, b.id)))?;
-            out.push(format!("{}:{}", node.storage_host(), b.path));
-        }
-        Ok(out)
-    }
+    Ok(out)
 }
 
 /// `vg/lv` of a `/dev/mapper/<vg>-<lv>` device (a `-` in a name is `--`).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::journal::{Action, JournalEntry, JournalStatus};
+use super::journal::{JournalEntry, JournalStatus};
 use crate::store::migrations::v2_attributes::GENERATION_ID;
 use crate::store::records::{BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
 use crate::store::{Store, StoreError, TreeName};
@@ -17,62 +17,19 @@ use crate::wire::{BrickInfo, HostAddresses, StorageSize};
 
 /// Heketi's persisted numbers for an operation type and its changes.
 fn heketi_operation(entry: &JournalEntry) -> Option<PendingOperationEntry> {
-    let change = |c: u8, id: &str| PendingAction {
-        change: c,
-        id: id.to_string(),
-        delta: None,
-    };
-    let (kind, actions): (u8, Vec<PendingAction>) = match &entry.action {
-        Action::CreateVolume { volume_id, bricks } => {
-            let mut a: Vec<_> = bricks.iter().map(|b| change(1, b)).collect();
-            a.push(change(2, volume_id));
-            (1, a)
-        }
-        Action::DeleteVolume { volume_id, bricks } => {
-            let mut a: Vec<_> = bricks.iter().map(|b| change(3, b)).collect();
-            a.push(change(4, volume_id));
-            (2, a)
-        }
-        Action::ExpandVolume {
-            volume_id,
-            bricks,
-            delta_gib,
-        } => {
-            let mut a: Vec<_> = bricks.iter().map(|b| change(1, b)).collect();
-            a.push(PendingAction {
-                delta: Some((*delta_gib).into()),
-                ..change(5, volume_id)
-            });
-            (3, a)
-        }
-        Action::CloneVolume {
-            source_id,
-            clone_id,
-            bricks,
-        } => {
-            let mut a = vec![change(9, source_id)];
-            a.extend(bricks.iter().map(|b| change(1, b)));
-            a.push(change(11, clone_id));
-            (7, a)
-        }
-        Action::EvictBrick {
-            old_brick,
-            new_brick,
-            parent,
-            ..
-        } => {
-            let mut a = vec![change(3, old_brick)];
-            a.extend(new_brick.iter().map(|b| change(1, b)));
-            a.extend(parent.iter().map(|p| change(13, p)));
-            (8, a)
-        }
-        Action::Evacuate { devices, child, .. } => {
-            let mut a: Vec<_> = devices.iter().map(|d| change(8, d)).collect();
-            a.extend(child.iter().map(|c| change(12, c)));
-            (6, a)
-        }
-        _ => return None,
-    };
+    let op = entry.action.op();
+    let kind = op.heketi_type()?.code();
+    let actions = op
+        .changes()
+        .into_iter()
+        .filter_map(|c| {
+            Some(PendingAction {
+                change: c.kind.heketi_code()?,
+                id: c.id,
+                delta: c.delta.map(Into::into),
+            })
+        })
+        .collect();
     Some(PendingOperationEntry {
         id: entry.id.clone(),
         timestamp: entry.timestamp as i64,

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::check::{check_store, CheckReport};
 use super::devices::name_key;
 use super::journal::{Action, JournalEntry, JournalStatus};
-use super::volumes::{pool_key, volume_name_key};
+use super::ledger::pool_key;
+use super::volumes::{volume_name_key, CloneVolume, CreateVolume, DeleteVolume, ExpandVolume};
 use crate::store::migrations::v2_attributes::GENERATION_ID;
 use crate::store::records::{
     BlockInfoRecord, BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, DurabilityRecord, EntityState,
@@ -119,14 +120,16 @@ fn action(op: &PendingOperationEntry) -> Result<Action, String> {
             .ok_or_else(|| format!("pending operation {} lacks its change {change}", op.id))
     };
     Ok(match op.kind {
-        1 => Action::CreateVolume {
+        1 => CreateVolume {
             volume_id: one(2)?,
             bricks: of(1),
-        },
-        2 => Action::DeleteVolume {
+        }
+        .into(),
+        2 => DeleteVolume {
             volume_id: one(4)?,
             bricks: of(3),
-        },
+        }
+        .into(),
         3 => {
             let delta = op
                 .actions
@@ -135,17 +138,19 @@ fn action(op: &PendingOperationEntry) -> Result<Action, String> {
                 .and_then(|a| a.delta.as_ref())
                 .and_then(|d| d.as_f64())
                 .ok_or_else(|| format!("pending expand {} has no expand size", op.id))?;
-            Action::ExpandVolume {
+            ExpandVolume {
                 volume_id: one(5)?,
                 bricks: of(1),
                 delta_gib: delta as u64,
             }
+            .into()
         }
-        7 => Action::CloneVolume {
+        7 => CloneVolume {
             source_id: one(9)?,
             clone_id: one(11)?,
             bricks: of(1),
-        },
+        }
+        .into(),
         other => {
             return Err(format!(
                 "pending operation {} has type {other}, which Brickyard does not run",
@@ -317,7 +322,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
     for op in db.pendingoperations.values() {
         match action(op) {
             Ok(action) => {
-                if let Action::CloneVolume { bricks: new, .. } = &action {
+                if let Action::CloneVolume(CloneVolume { bricks: new, .. }) = &action {
                     // Heketi's pending clone bricks still carry their source
                     // brick's path and LV: undoing them must not touch those.
                     for b in bricks.iter_mut().filter(|b| new.contains(&b.id)) {
@@ -416,7 +421,7 @@ fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
         .journal
         .iter()
         .filter_map(|j| match &j.action {
-            Action::CloneVolume { source_id, .. } => Some(source_id.as_str()),
+            Action::CloneVolume(CloneVolume { source_id, .. }) => Some(source_id.as_str()),
             _ => None,
         })
         .collect();

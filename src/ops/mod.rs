@@ -12,27 +12,33 @@ pub mod check_nodes;
 pub mod clusters;
 pub mod devices;
 pub mod dump;
+pub mod engine;
+pub mod evacuate;
 pub mod evict;
 pub mod hosts;
 pub mod import;
 pub mod journal;
+pub mod ledger;
 pub mod nodes;
+pub mod operation;
 pub mod queue;
-pub mod recovery;
+pub mod retired;
+pub mod status;
 pub mod throttle;
 pub mod volumes;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::executor::Executor;
-use crate::store::{Store, StoreError, TxFailure};
+use crate::executor::ExecError;
+use crate::store::{StoreError, TxFailure};
 
+pub use engine::Engine;
 pub use throttle::{Permit, Throttle};
 
 /// The one error type of the operations layer; `api::error` maps each kind
-/// to its HTTP status.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// to its HTTP status. The texts are what clients read (Heketi's where
+/// Heketi had one); failures from below keep their source.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OpError {
     #[error("{0}")]
     NotFound(String),
@@ -58,6 +64,39 @@ pub enum OpError {
     /// failed, and its queue entry pending, for a cleanup to settle.
     #[error("{0}")]
     Undecided(String),
+    /// A command on a storage node failed; its message is the answer.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// No node of the cluster is online to run gluster commands on.
+    #[error("No online node in cluster {0} to run gluster on")]
+    NoGlusterNode(String),
+    /// Placement found no device to take an evicted brick; says why.
+    #[error("{prefix}: {0}", prefix = crate::placement::NO_REPLACEMENT)]
+    NoReplacement(String),
+}
+
+impl PartialEq for OpError {
+    fn eq(&self, other: &Self) -> bool {
+        use OpError::*;
+        match (self, other) {
+            (NotFound(a), NotFound(b))
+            | (BadRequest(a), BadRequest(b))
+            | (Conflict(a), Conflict(b))
+            | (Internal(a), Internal(b))
+            | (NotImplemented(a), NotImplemented(b))
+            | (Incomplete(a), Incomplete(b))
+            | (Undecided(a), Undecided(b))
+            | (NoGlusterNode(a), NoGlusterNode(b))
+            | (NoReplacement(a), NoReplacement(b)) => a == b,
+            (Busy, Busy) | (Retry, Retry) => true,
+            (Exec(a), Exec(b)) => a == b,
+            (Store(a), Store(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl OpError {
@@ -68,7 +107,7 @@ impl OpError {
 
 impl From<StoreError> for OpError {
     fn from(e: StoreError) -> Self {
-        OpError::Internal(e.to_string())
+        OpError::Store(Arc::new(e))
     }
 }
 
@@ -100,57 +139,6 @@ impl Default for Settings {
             node_concurrency: 4,
             limits: crate::config::VolumeLimits::default(),
         }
-    }
-}
-
-/// Shared state of the operations layer.
-pub struct Engine {
-    pub store: Store,
-    pub executor: Arc<dyn Executor>,
-    pub throttle: Throttle,
-    pub settings: Settings,
-    /// Bounds concurrent executor calls per storage node.
-    pub hosts: hosts::HostGate,
-    /// Journal entries this process is executing right now.
-    in_flight: Mutex<HashSet<String>>,
-}
-
-impl Engine {
-    pub fn new(store: Store, executor: Arc<dyn Executor>, settings: Settings) -> Arc<Engine> {
-        Arc::new(Engine {
-            store,
-            executor,
-            throttle: Throttle::new(settings.max_inflight, settings.max_queued),
-            hosts: hosts::HostGate::new(settings.node_concurrency),
-            settings,
-            in_flight: Mutex::new(HashSet::new()),
-        })
-    }
-
-    fn in_flight_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn is_in_flight(&self, journal_id: &str) -> bool {
-        self.in_flight_set().contains(journal_id)
-    }
-
-    pub fn in_flight_count(&self) -> usize {
-        self.in_flight_set().len()
-    }
-
-    /// Marks a journal entry as executing; false if it already is.
-    fn begin(&self, journal_id: &str) -> bool {
-        self.in_flight_set().insert(journal_id.to_string())
-    }
-
-    fn end(&self, journal_id: &str) {
-        self.in_flight_set().remove(journal_id);
-    }
-
-    /// Commits durably: the client hears of success only after this.
-    pub async fn flush(&self) -> Result<(), OpError> {
-        Ok(self.store.flush().await?)
     }
 }
 

@@ -48,37 +48,35 @@ pub fn finish(tx: &Tx<'_>, id: &str, outcome: QueueOutcome) -> Result<(), Abort<
     Ok(())
 }
 
-impl Engine {
-    /// What a poll of `/queue/{id}` sees. A final outcome is answered only
-    /// once it is on disk, and it stays answerable until it expires (Heketi
-    /// forgot it after the first delivery, so a lost reply lost the answer).
-    pub async fn poll_queue(&self, id: &str) -> Result<QueueOutcome, OpError> {
-        let record = self.store.get::<QueueRecord>(id)?.ok_or_else(OpError::id_not_found)?;
-        if record.outcome != QueueOutcome::Pending {
-            // The commit that made it final may not be flushed yet.
-            self.flush().await?;
-        }
-        Ok(record.outcome)
+/// What a poll of `/queue/{id}` sees. A final outcome is answered only
+/// once it is on disk, and it stays answerable until it expires (Heketi
+/// forgot it after the first delivery, so a lost reply lost the answer).
+pub async fn poll_queue(engine: &Engine, id: &str) -> Result<QueueOutcome, OpError> {
+    let record = engine.store.get::<QueueRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+    if record.outcome != QueueOutcome::Pending {
+        // The commit that made it final may not be flushed yet.
+        engine.flush().await?;
     }
+    Ok(record.outcome)
+}
 
-    /// Drops finished entries older than the TTL; returns how many went.
-    pub fn expire_queue(&self, now: u64) -> Result<usize, OpError> {
-        let stale: Vec<String> = self
-            .store
-            .scan::<QueueRecord>()?
-            .into_iter()
-            .filter(|r| {
-                r.finished_at
-                    .is_some_and(|t| now.saturating_sub(t) >= FINISHED_TTL_SECS)
-            })
-            .map(|r| r.id)
-            .collect();
-        self.store.transact(|tx| {
-            for id in &stale {
-                tx.remove::<QueueRecord, OpError>(id)?;
-            }
-            Ok(())
-        })?;
-        Ok(stale.len())
-    }
+/// Drops finished entries older than the TTL; returns how many went.
+pub fn expire_queue(engine: &Engine, now: u64) -> Result<usize, OpError> {
+    let stale: Vec<String> = engine
+        .store
+        .scan::<QueueRecord>()?
+        .into_iter()
+        .filter(|r| {
+            r.finished_at
+                .is_some_and(|t| now.saturating_sub(t) >= FINISHED_TTL_SECS)
+        })
+        .map(|r| r.id)
+        .collect();
+    engine.store.transact(|tx| {
+        for id in &stale {
+            tx.remove::<QueueRecord, OpError>(id)?;
+        }
+        Ok(())
+    })?;
+    Ok(stale.len())
 }

@@ -193,6 +193,27 @@ impl Record for BrickRecord {
     }
 }
 
+impl BrickRecord {
+    /// Its thin pool's name; records imported from old Heketi databases
+    /// may leave it empty, meaning Heketi's default.
+    pub fn thin_pool(&self) -> String {
+        if self.lvm_thin_pool.is_empty() {
+            format!("tp_{}", self.id)
+        } else {
+            self.lvm_thin_pool.clone()
+        }
+    }
+
+    /// Its LV's name, with the same default rule.
+    pub fn lv_name(&self) -> String {
+        if self.lvm_lv.is_empty() {
+            format!("brick_{}", self.id)
+        } else {
+            self.lvm_lv.clone()
+        }
+    }
+}
+
 /// The durability object exactly as the client sent it (Heketi echoes it).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct DurabilityRecord {

@@ -1,0 +1,366 @@
+//! The engine: shared state of the operations layer and the one generic
+//! runner every journalled operation goes through. Operations are types
+//! implementing `operation::Operation`; the runner journals them, executes
+//! them, rolls them back, settles what a crash or a failure left, and
+//! answers through the queue, the same way for every kind.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use crate::executor::Executor;
+use crate::store::records::{QueueOutcome, QueueRecord};
+use crate::store::{Abort, Store, Tx};
+
+use super::journal::{JournalEntry, JournalStatus};
+use super::operation::Direction;
+use super::{hosts, queue, OpError, Permit, Settings, Throttle};
+
+/// Shared state of the operations layer.
+pub struct Engine {
+    pub store: Store,
+    pub executor: Arc<dyn Executor>,
+    pub throttle: Throttle,
+    pub settings: Settings,
+    /// Bounds concurrent executor calls per storage node.
+    pub hosts: hosts::HostGate,
+    /// Journal entries this process is executing right now.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, executor: Arc<dyn Executor>, settings: Settings) -> Arc<Engine> {
+        Arc::new(Engine {
+            store,
+            executor,
+            throttle: Throttle::new(settings.max_inflight, settings.max_queued),
+            hosts: hosts::HostGate::new(settings.node_concurrency),
+            settings,
+            in_flight: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn in_flight_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_in_flight(&self, journal_id: &str) -> bool {
+        self.in_flight_set().contains(journal_id)
+    }
+
+    pub fn in_flight_count(&self) -> usize {
+        self.in_flight_set().len()
+    }
+
+    /// Marks a journal entry as executing; false if it already is.
+    pub(crate) fn begin(&self, journal_id: &str) -> bool {
+        self.in_flight_set().insert(journal_id.to_string())
+    }
+
+    pub(crate) fn end(&self, journal_id: &str) {
+        self.in_flight_set().remove(journal_id);
+    }
+
+    /// Commits durably: the client hears of success only after this.
+    pub async fn flush(&self) -> Result<(), OpError> {
+        Ok(self.store.flush().await?)
+    }
+
+    /// Journals `entry` with its pending queue entry and whatever `reserve`
+    /// writes, in one transaction, starts it, and returns its queue id once
+    /// the journal is on disk. The work runs in its own task, so a client
+    /// that hangs up cannot strand an accepted request.
+    pub async fn submit(
+        self: &Arc<Self>,
+        entry: JournalEntry,
+        permit: Option<Permit>,
+        reserve: impl Fn(&Tx<'_>) -> Result<(), Abort<OpError>>,
+    ) -> Result<String, OpError> {
+        self.store.transact(|tx| {
+            reserve(tx)?;
+            tx.put(&entry)?;
+            queue::pending(tx, &entry.queue_id)
+        })?;
+        let queue_id = entry.queue_id.clone();
+        self.spawn(entry, permit);
+        self.flush().await?;
+        Ok(queue_id)
+    }
+
+    /// Runs a journalled entry in the background once the journal is
+    /// durable. `permit` is held until it ends. The entry counts as in
+    /// flight from this call on.
+    fn spawn(self: &Arc<Self>, entry: JournalEntry, permit: Option<Permit>) {
+        if !self.begin(&entry.id) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            // Nothing touches a node before its journal entry is on disk.
+            let direction = match engine.flush().await {
+                Ok(()) => Direction::Forward,
+                Err(e) => {
+                    tracing::error!(op = %entry.id, error = %e, "journal flush failed; undoing");
+                    Direction::Back
+                }
+            };
+            engine.run(entry, direction).await;
+            drop(permit);
+        });
+    }
+
+    /// Settles a leftover entry: claims it (so start-up recovery and a
+    /// cleanup never decide about one entry at once), re-reads it (someone
+    /// may have finished it meanwhile), asks it which way to go, then runs it.
+    pub async fn settle(self: &Arc<Self>, id: &str) {
+        if !self.begin(id) {
+            return;
+        }
+        let entry = match self.store.get::<JournalEntry>(id) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return self.end(id),
+            Err(e) => {
+                tracing::error!(op = id, error = %e, "cannot read journal entry");
+                return self.end(id);
+            }
+        };
+        let kind = entry.action.op().name();
+        match entry.action.op().direction(self).await {
+            Ok(direction) => {
+                tracing::info!(op = id, kind, ?direction, "settling interrupted operation");
+                self.run(entry, direction).await;
+            }
+            Err(e) => {
+                tracing::warn!(op = id, kind, error = %e, "cannot tell how far the operation got; it waits for a cleanup");
+                self.mark_failed(&entry, None);
+                self.end(id);
+            }
+        }
+    }
+
+    async fn run(&self, entry: JournalEntry, direction: Direction) {
+        let op = entry.action.op();
+        let label = op.name();
+        match direction {
+            Direction::Forward => match op.execute(self, &entry).await {
+                Ok(()) => {}
+                // An interrupted eviction is settled from gluster's brick
+                // list; when that fails nobody knows which side it is on.
+                Err(e) if entry.status != JournalStatus::New && op.settled_from_gluster() => {
+                    tracing::error!(op = %entry.id, kind = label, error = %e, "resumed operation failed again");
+                    self.mark_failed(&entry, Some(QueueOutcome::Failed(e.to_string())));
+                }
+                Err(OpError::Incomplete(why)) => {
+                    tracing::error!(op = %entry.id, kind = label, error = %why, "operation stuck past its point of no return");
+                    self.mark_failed(&entry, op.answer_when_stuck(&why));
+                }
+                Err(OpError::Undecided(why)) => {
+                    tracing::error!(op = %entry.id, kind = label, error = %why, "cannot tell how far the operation got; it waits for a cleanup");
+                    self.mark_failed(&entry, None);
+                }
+                Err(e) => {
+                    tracing::warn!(op = %entry.id, kind = label, error = %e, "operation failed; rolling back");
+                    self.roll_back(&entry, e.to_string(), op.undo_after_failure()).await;
+                }
+            },
+            Direction::Back => {
+                let reason = format!("{label} operation {} interrupted by restart, rolled back", entry.id);
+                self.roll_back(&entry, reason, true).await;
+            }
+        }
+        if let Err(e) = self.flush().await {
+            tracing::error!(op = %entry.id, error = %e, "store flush failed");
+        }
+        self.end(&entry.id);
+    }
+
+    /// Releases an entry's reservations and reports `reason` through its
+    /// queue entry. With `node_side`, first undoes what may have been done on
+    /// the nodes (after a crash nobody knows how far it got); if that fails,
+    /// the entry stays, marked `failed`, for a later cleanup to retry.
+    pub(crate) async fn roll_back(&self, entry: &JournalEntry, reason: String, node_side: bool) {
+        // The stored entry names what exists now (a retried create swaps bricks).
+        let stored = self.store.get::<JournalEntry>(&entry.id).ok().flatten();
+        let entry = stored.as_ref().unwrap_or(entry);
+        let op = entry.action.op();
+        let undone = if node_side { op.undo(self).await } else { Ok(()) };
+        // Reservations go only with what they stand for: after a failed undo
+        // the bricks (or names) still exist on the nodes and stay recorded.
+        let outcome = self.store.transact(|tx| match &undone {
+            Ok(()) => {
+                op.release(tx, entry)?;
+                tx.remove::<JournalEntry, OpError>(&entry.id)?;
+                queue::finish(tx, &entry.queue_id, QueueOutcome::Failed(reason.clone()))
+            }
+            Err(undo_error) => {
+                let mut failed = entry.clone();
+                failed.status = JournalStatus::Failed;
+                tx.put(&failed)?;
+                queue::finish(
+                    tx,
+                    &entry.queue_id,
+                    QueueOutcome::Failed(format!("{reason}; undoing it on the node failed: {undo_error}")),
+                )
+            }
+        });
+        if let Err(e) = &undone {
+            tracing::error!(op = %entry.id, error = %e, "node-side undo failed; operation marked failed");
+        }
+        if let Err(e) = outcome {
+            tracing::error!(op = %entry.id, error = %e, "cannot record rollback");
+        }
+    }
+
+    /// Leaves an entry for a later cleanup to finish. The client hears
+    /// `answer` (what will be true once it is finished), or, with none,
+    /// keeps polling until then: a final answer is never taken back.
+    pub(crate) fn mark_failed(&self, entry: &JournalEntry, answer: Option<QueueOutcome>) {
+        let result = self.store.transact(|tx| {
+            if let Some(mut stored) = tx.get::<JournalEntry, OpError>(&entry.id)? {
+                stored.status = JournalStatus::Failed;
+                tx.put(&stored)?;
+            }
+            match &answer {
+                Some(outcome) => queue::finish(tx, &entry.queue_id, outcome.clone()),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = result {
+            tracing::error!(op = %entry.id, error = %e, "cannot mark operation failed");
+        }
+    }
+
+    /// The committing transaction: `body`'s changes, the journal entry gone and
+    /// the queue entry final, all at once.
+    pub(crate) fn commit(
+        &self,
+        entry: &JournalEntry,
+        outcome: QueueOutcome,
+        body: impl Fn(&Tx<'_>) -> Result<(), Abort<OpError>>,
+    ) -> Result<(), OpError> {
+        self.store.transact(|tx| {
+            if tx.get::<JournalEntry, OpError>(&entry.id)?.is_none() {
+                // Someone else (a cleanup) already finished it.
+                return Err(Abort::User(OpError::Conflict(format!(
+                    "operation {} is no longer pending",
+                    entry.id
+                ))));
+            }
+            body(tx)?;
+            tx.remove::<JournalEntry, OpError>(&entry.id)?;
+            queue::finish(tx, &entry.queue_id, outcome.clone())
+        })?;
+        Ok(())
+    }
+
+    /// Marks every journal entry a previous run left behind `stale` (as
+    /// Heketi does at start-up) and returns them. Call before serving, so
+    /// that new requests are never mistaken for leftovers.
+    pub fn mark_stale(&self) -> Result<Vec<JournalEntry>, OpError> {
+        let mut leftovers = Vec::new();
+        for mut entry in self.store.scan::<JournalEntry>()? {
+            if entry.status == JournalStatus::New {
+                entry.status = JournalStatus::Stale;
+                self.store.transact(|tx| tx.put(&entry))?;
+            }
+            leftovers.push(entry);
+        }
+        // Pending queue entries no journal entry will finish (a cleanup that
+        // was running) would otherwise poll as pending for ever.
+        let owned: HashSet<&str> = leftovers.iter().map(|e| e.queue_id.as_str()).collect();
+        let orphans: Vec<String> = self
+            .store
+            .scan::<QueueRecord>()?
+            .into_iter()
+            .filter(|q| q.outcome == QueueOutcome::Pending && !owned.contains(q.id.as_str()))
+            .map(|q| q.id)
+            .collect();
+        self.store.transact(|tx| {
+            for id in &orphans {
+                queue::finish(tx, id, QueueOutcome::Failed("interrupted by restart".into()))?;
+            }
+            Ok(())
+        })?;
+        self.store.flush_blocking()?;
+        Ok(leftovers)
+    }
+
+    /// Takes the leftovers of a previous run to their end, each the way it
+    /// says. Entries whose rollback already failed wait for a cleanup.
+    pub async fn recover(self: &Arc<Self>, leftovers: Vec<JournalEntry>) -> usize {
+        let mut handled = 0;
+        for entry in leftovers {
+            if entry.status == JournalStatus::Failed {
+                tracing::warn!(op = %entry.id, kind = entry.action.op().name(), "failed operation awaits cleanup");
+                continue;
+            }
+            self.settle(&entry.id).await;
+            handled += 1;
+        }
+        handled
+    }
+
+    /// Starts cleaning the given (or all) stale and failed journal entries;
+    /// returns the queue id. Individual failures are only logged.
+    pub async fn cleanup(self: &Arc<Self>, ids: Vec<String>) -> Result<String, OpError> {
+        let queue_id = crate::ids::new_id();
+        self.store.transact(|tx| queue::pending(tx, &queue_id))?;
+        self.flush().await?;
+        let engine = self.clone();
+        let qid = queue_id.clone();
+        tokio::spawn(async move {
+            let outcome = match engine.clean_entries(&ids, None).await {
+                Ok(()) => QueueOutcome::NoContent,
+                Err(e) => QueueOutcome::Failed(e.to_string()),
+            };
+            if let Err(e) = engine.store.transact(|tx| queue::finish(tx, &qid, outcome.clone())) {
+                tracing::error!(error = %e, "cannot record cleanup outcome");
+            }
+            let _ = engine.flush().await;
+        });
+        Ok(queue_id)
+    }
+
+    /// Drives stale and failed entries (all, or those in `ids`) again, and
+    /// with all, removes bricks retired while their node was away.
+    /// `older_than` skips entries accepted after that Unix time.
+    pub async fn clean_entries(self: &Arc<Self>, ids: &[String], older_than: Option<u64>) -> Result<(), OpError> {
+        for entry in self.store.scan::<JournalEntry>()? {
+            if !ids.is_empty() && !ids.contains(&entry.id) {
+                continue;
+            }
+            if older_than.is_some_and(|t| entry.timestamp > t) {
+                continue;
+            }
+            if entry.status == JournalStatus::New || self.is_in_flight(&entry.id) {
+                continue;
+            }
+            tracing::info!(op = %entry.id, kind = entry.action.op().name(), "cleaning operation");
+            self.settle(&entry.id).await;
+        }
+        if ids.is_empty() {
+            super::retired::reap_retired_bricks(self, None).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::mock::MockExecutor;
+
+    #[tokio::test]
+    async fn pending_queue_entries_without_an_owner_fail_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let engine = Engine::new(
+            store,
+            Arc::new(MockExecutor::in_memory(1, &[]).unwrap()),
+            Default::default(),
+        );
+        engine.store.transact(|tx| queue::pending(tx, "orphan")).unwrap();
+        assert!(engine.mark_stale().unwrap().is_empty());
+        let record = engine.store.get::<QueueRecord>("orphan").unwrap().unwrap();
+        assert_eq!(record.outcome, QueueOutcome::Failed("interrupted by restart".into()));
+    }
+}
