@@ -6,10 +6,15 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
+pub mod clock;
 pub mod config;
+pub mod dbtool;
 pub mod executor;
 pub mod ids;
 pub mod kubernetes;
+#[cfg(test)]
+mod layering;
 pub mod logging;
 pub mod ops;
 pub mod placement;

@@ -115,9 +115,9 @@ enum HeketiCommand {
 #[derive(Subcommand)]
 enum HeketiDbCommand {
     /// Export the store as JSON (the server must be stopped)
-    Export(cli::dbfile::DbFileArgs),
+    Export(brickyard::dbtool::DbFileArgs),
     /// Import a JSON export into a store
-    Import(cli::dbfile::ImportArgs),
+    Import(brickyard::dbtool::ImportArgs),
 }
 
 fn serve(flags: Flags) -> ExitCode {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::api::{self, App, AppState};
+use crate::clock::now_secs;
 use crate::config::{AdminMode, Config, ExecutorKind};
 use crate::executor::commands::CommandConfig;
 use crate::executor::kube::KubeTransport;
@@ -18,7 +19,7 @@ use crate::executor::Executor;
 use crate::kubernetes::backup_secret::{adopt_backup_file, restore_into_empty, Restore, SecretBackup};
 use crate::kubernetes::Connection;
 use crate::logging::LogControl;
-use crate::ops::{now_secs, Engine, Settings};
+use crate::ops::{Engine, Settings};
 use crate::store::Store;
 
 fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {

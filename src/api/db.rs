@@ -44,22 +44,14 @@ pub async fn check(State(app): State<AppState>, Query(query): Query<CheckQuery>)
 
 /// Heketi's export document of the live store, taken as one snapshot.
 pub async fn dump(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let store = app.engine.store.clone();
-    let db = tokio::task::spawn_blocking(move || crate::ops::dump::export(&store))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("dump failed: {e}")))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let db = crate::ops::dump::export_live(&app.engine).await?;
     Ok(indented(&db))
 }
 
 /// A consistent copy of the whole store, taken online, in Brickyard's own
 /// format; `db import` restores it.
 pub async fn backup(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let store = app.engine.store.clone();
-    let backup = tokio::task::spawn_blocking(move || store.backup())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("backup failed: {e}")))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let backup = crate::ops::dump::backup_live(&app.engine).await?;
     let body = serde_json::to_vec(&backup)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("backup failed: {e}")))?;
     let mut resp = (StatusCode::OK, body).into_response();

@@ -157,7 +157,7 @@ async fn gatekeeper(State(app): State<AppState>, mut req: Request, next: Next) -
             req.method(),
             &path,
             req.headers(),
-            crate::ops::now_secs() as i64,
+            crate::clock::now_secs() as i64,
         ) {
             return e.into_response();
         }

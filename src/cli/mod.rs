@@ -4,9 +4,7 @@
 //! server.
 
 mod blockvolume;
-pub mod client;
 mod cluster;
-pub mod dbfile;
 mod node;
 mod server;
 mod storage;
@@ -18,7 +16,36 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-pub use client::{CliError, Client};
+pub use crate::client::Client;
+
+/// What a failed command prints after `Error: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        CliError(s)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(s: &str) -> Self {
+        CliError(s.to_string())
+    }
+}
+
+impl From<crate::dbtool::ToolError> for CliError {
+    fn from(e: crate::dbtool::ToolError) -> Self {
+        CliError(e.0)
+    }
+}
+
+impl From<crate::client::ClientError> for CliError {
+    fn from(e: crate::client::ClientError) -> Self {
+        CliError(e.to_string())
+    }
+}
 
 /// heketi-cli's global options.
 #[derive(Args, Debug, Clone, Default)]
@@ -64,13 +91,13 @@ impl Global {
     }
 
     fn client(&self) -> Result<Client, CliError> {
-        Client::new(
+        Ok(Client::new(
             &self.server,
             &self.user,
             &self.secret,
             self.insecure_tls,
             &self.tls_cert,
-        )
+        )?)
     }
 }
 
@@ -171,10 +198,10 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
     let command = match command {
         Command::Db {
             command: server::DbCommand::Export(args),
-        } => return finish(dbfile::export(&args)),
+        } => return finish(crate::dbtool::export(&args).map_err(CliError::from)),
         Command::Db {
             command: server::DbCommand::Import(args),
-        } => return finish(dbfile::import(&args)),
+        } => return finish(crate::dbtool::import(&args).map_err(CliError::from)),
         other => other,
     };
     let result = global.client().and_then(|client| match command {
@@ -210,13 +237,13 @@ fn finish(result: Result<String, CliError>) -> ExitCode {
 }
 
 /// `heketi db export`: the server binary's offline tool.
-pub fn heketi_db_export(args: &dbfile::DbFileArgs) -> ExitCode {
-    finish(dbfile::export(args))
+pub fn heketi_db_export(args: &crate::dbtool::DbFileArgs) -> ExitCode {
+    finish(crate::dbtool::export(args).map_err(CliError::from))
 }
 
 /// `heketi db import`.
-pub fn heketi_db_import(args: &dbfile::ImportArgs) -> ExitCode {
-    finish(dbfile::import(args))
+pub fn heketi_db_import(args: &crate::dbtool::ImportArgs) -> ExitCode {
+    finish(crate::dbtool::import(args).map_err(CliError::from))
 }
 
 #[cfg(test)]

@@ -71,9 +71,9 @@ pub enum DbCommand {
     /// Check the database's consistency
     Check,
     /// Export a stopped server's store as Heketi's JSON (offline)
-    Export(super::dbfile::DbFileArgs),
+    Export(crate::dbtool::DbFileArgs),
     /// Import Heketi's JSON export into a store (offline)
-    Import(super::dbfile::ImportArgs),
+    Import(crate::dbtool::ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,7 +194,7 @@ pub fn run_server(client: &Client, command: ServerCommand) -> Result<String, Cli
             command: StateCommand::Examine {
                 command: ExamineCommand::Gluster,
             },
-        } => client.get_text("/internal/state/examine/gluster"),
+        } => Ok(client.get_text("/internal/state/examine/gluster")?),
         ServerCommand::Operations {
             command: OperationsCommand::List,
         } => {
@@ -237,10 +237,10 @@ pub fn run_server(client: &Client, command: ServerCommand) -> Result<String, Cli
 
 pub fn run_db(client: &Client, command: DbCommand) -> Result<String, CliError> {
     match command {
-        DbCommand::Dump => client.get_text("/db/dump"),
-        DbCommand::Check => client.get_text("/db/check"),
-        DbCommand::Export(args) => super::dbfile::export(&args),
-        DbCommand::Import(args) => super::dbfile::import(&args),
+        DbCommand::Dump => Ok(client.get_text("/db/dump")?),
+        DbCommand::Check => Ok(client.get_text("/db/check")?),
+        DbCommand::Export(args) => Ok(crate::dbtool::export(&args)?),
+        DbCommand::Import(args) => Ok(crate::dbtool::import(&args)?),
     }
 }
 

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::client::Client;
 use super::CliError;
+use crate::client::Client;
 use crate::wire::volumes::VolumeInfoResponse;
 use crate::wire::ClusterListResponse;
 

@@ -381,7 +381,8 @@ fn load(client: &Client, file: &str, strict: bool, dry_run: bool) -> Result<Stri
                         }
                         let added = client
                             .call(Method::POST, "/nodes", Some(&body), StatusCode::OK)
-                            .and_then(|r| r.json::<NodeInfoResponse>().map_err(|e| CliError(e.to_string())));
+                            .and_then(|r| Ok(r.json::<NodeInfoResponse>()?))
+                            .map_err(CliError::from);
                         match added {
                             Ok(info) => {
                                 print(&mut out, &format!("ID: {}\n", info.id));

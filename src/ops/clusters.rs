@@ -5,15 +5,7 @@ use crate::store::records::ClusterRecord;
 use crate::store::{Abort, TreeName};
 
 use super::{Engine, OpError};
-
-/// A cluster with its member ids, as info responses need it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClusterView {
-    pub record: ClusterRecord,
-    pub nodes: Vec<String>,
-    pub volumes: Vec<String>,
-    pub block_volumes: Vec<String>,
-}
+use crate::store::views::ClusterView;
 
 pub async fn create_cluster(engine: &Engine, block: bool, file: bool) -> Result<ClusterView, OpError> {
     let record = ClusterRecord {

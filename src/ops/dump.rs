@@ -178,3 +178,21 @@ pub fn export(store: &Store) -> Result<HeketiDb, StoreError> {
         Ok(db)
     })
 }
+
+/// Heketi's export document of the live store, read off the async runtime.
+pub async fn export_live(engine: &super::Engine) -> Result<HeketiDb, super::OpError> {
+    let store = engine.store.clone();
+    tokio::task::spawn_blocking(move || export(&store))
+        .await
+        .map_err(|e| super::OpError::Internal(format!("dump failed: {e}")))?
+        .map_err(super::OpError::from)
+}
+
+/// A consistent copy of the whole live store in Brickyard's own format.
+pub async fn backup_live(engine: &super::Engine) -> Result<crate::store::backup::Backup, super::OpError> {
+    let store = engine.store.clone();
+    tokio::task::spawn_blocking(move || store.backup())
+        .await
+        .map_err(|e| super::OpError::Internal(format!("backup failed: {e}")))?
+        .map_err(super::OpError::from)
+}

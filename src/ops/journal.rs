@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Record, TreeName};
 
-use super::now_secs;
 use super::operation::Operation;
+use crate::clock::now_secs;
 
 /// Heketi's pending-operation status: "" (new), "stale" or "failed".
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -5,7 +5,8 @@ use crate::ids::new_id;
 use crate::store::records::{QueueOutcome, QueueRecord};
 use crate::store::{Abort, Tx};
 
-use super::{now_secs, Engine, OpError};
+use super::{Engine, OpError};
+use crate::clock::now_secs;
 
 /// Finished entries are dropped this long after they became final, whether
 /// or not anyone collected them. Until then every poll gets the same answer:

@@ -7,6 +7,7 @@ pub mod backup;
 #[path = "../../migrations/mod.rs"]
 pub mod migrations;
 pub mod records;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,7 @@
 
 pub mod block_volumes;
 pub mod heketi_db;
+pub mod qsh;
 pub mod validate;
 pub mod volumes;
 
@@ -10,10 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::ops::clusters::ClusterView;
-use crate::ops::devices::DeviceView;
-use crate::ops::nodes::NodeView;
 use crate::store::records::{BrickRecord, Tags};
+use crate::store::views::{ClusterView, DeviceView, NodeView};
 
 /// Go leaves a field at its zero value for an explicit `null`; so do we.
 pub fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>

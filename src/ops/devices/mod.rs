@@ -13,6 +13,7 @@ use crate::store::records::{BrickRecord, DeviceRecord, EntityState, NodeRecord, 
 use crate::store::{Abort, TreeName, Tx};
 
 use super::{queue, Engine, OpError};
+use crate::store::views::DeviceView;
 
 pub use add::{add_device, AddDevice};
 pub use delete::{delete_device, DeleteDevice};
@@ -28,13 +29,6 @@ pub struct NewDevice {
     pub name: String,
     pub destroy_data: bool,
     pub tags: Tags,
-}
-
-/// A device with its bricks, as info responses need it.
-#[derive(Debug, Clone)]
-pub struct DeviceView {
-    pub record: DeviceRecord,
-    pub bricks: Vec<BrickRecord>,
 }
 
 pub(crate) fn name_key(node: &str, name: &str) -> String {

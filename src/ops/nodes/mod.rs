@@ -10,6 +10,7 @@ use crate::store::records::{DeviceRecord, EntityState, NodeRecord, QueueOutcome,
 use crate::store::{Abort, TreeName, Tx};
 
 use super::{queue, Engine, OpError};
+use crate::store::views::NodeView;
 
 pub use add::{add_node, AddNode};
 pub use delete::{delete_node, DeleteNode};
@@ -38,13 +39,6 @@ pub fn apply_tag_change(current: &mut Tags, change: TagChange, tags: &Tags) {
         TagChange::Update => current.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone()))),
         TagChange::Delete => current.retain(|k, _| !tags.contains_key(k)),
     }
-}
-
-/// A node with its devices (and their bricks), as info responses need it.
-#[derive(Debug, Clone)]
-pub struct NodeView {
-    pub record: NodeRecord,
-    pub devices: Vec<super::devices::DeviceView>,
 }
 
 pub(crate) fn host_conflict(host: &str, owner: &str) -> OpError {

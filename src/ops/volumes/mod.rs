@@ -24,6 +24,7 @@ use crate::store::{Abort, TreeName, Tx};
 
 use super::ledger;
 use super::{Engine, OpError};
+use crate::store::views::VolumeView;
 
 pub use clone::{clone_volume, CloneVolume};
 pub use create::{create_volume, CreateVolume, VolumeCreate};
@@ -34,14 +35,6 @@ pub use restriction::set_block_restriction;
 
 /// The name of the volume holding Heketi's own database.
 pub const DB_VOLUME: &str = "heketidbstorage";
-
-/// A volume with its bricks and mount hosts, as info responses need it.
-#[derive(Debug, Clone)]
-pub struct VolumeView {
-    pub record: VolumeRecord,
-    pub bricks: Vec<BrickRecord>,
-    pub hosts: Vec<String>,
-}
 
 pub(crate) fn volume_name_key(cluster: &str, name: &str) -> String {
     format!("{cluster}/{name}")

@@ -1,6 +1,8 @@
-//! The HTTP client heketi-cli uses, rebuilt: a fresh JWT per request (with
-//! `qsh`), the async protocol (poll `/queue/<id>` every 400 ms, follow the
-//! 303 with a new token), and retries of `429 Server busy`.
+//! The client of Heketi's API that the CLI (and any other Brickyard
+//! client) uses: a fresh JWT per request (with `qsh`), the async protocol
+//! (poll `/queue/<id>` every 400 ms, follow the 303 with a new token), and
+//! retries of `429 Server busy`, as heketi-cli's client does. Errors read
+//! as heketi-cli's do.
 
 use std::time::Duration;
 
@@ -10,21 +12,38 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// What a failed call prints after `Error: `.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct CliError(pub String);
-
-impl From<String> for CliError {
-    fn from(s: String) -> Self {
-        CliError(s)
-    }
-}
-
-impl From<&str> for CliError {
-    fn from(s: &str) -> Self {
-        CliError(s.to_string())
-    }
+/// Why a call failed; the text is what heketi-cli prints after `Error: `.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("failed to read cert file {file}: {source}")]
+    CertFile {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to load PEM encoded cert from {0}")]
+    CertPem(String),
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Token(#[from] jsonwebtoken::errors::Error),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// The server's own message (or, without one, its status).
+    #[error("{0}")]
+    Server(String),
+    /// Go's client's words for a refused connection, which scripts match.
+    #[error("{verb} \"{url}\": dial tcp {host}: connect: connection refused")]
+    Refused { verb: String, url: String, host: String },
+    #[error("{verb} \"{url}\": {source}")]
+    Transport {
+        verb: String,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("server answered without a Location header")]
+    NoLocation,
 }
 
 const POLL_DELAY: Duration = Duration::from_millis(400);
@@ -74,41 +93,44 @@ pub struct Client {
 }
 
 /// The error text Heketi's client makes of a failed response.
-fn error_of(resp: Response) -> CliError {
+fn error_of(resp: Response) -> ClientError {
     let status = resp.status();
     let body = resp.text().unwrap_or_default();
     let text: String = body.chars().take(4096).collect();
     let text = text.trim();
-    if text.is_empty() {
-        CliError(format!(
+    ClientError::Server(if text.is_empty() {
+        format!(
             "server did not provide a message (status {}: {})",
             status.as_u16(),
             status.canonical_reason().unwrap_or("")
-        ))
+        )
     } else {
-        CliError(text.to_string())
-    }
+        text.to_string()
+    })
 }
 
 impl Client {
     /// `insecure` skips certificate checks; `certs` are PEM files of
     /// certificates to trust (heketi-cli's `--insecure-tls`, `--tls-cert`).
-    pub fn new(server: &str, user: &str, key: &str, insecure: bool, certs: &[String]) -> Result<Client, CliError> {
+    pub fn new(server: &str, user: &str, key: &str, insecure: bool, certs: &[String]) -> Result<Client, ClientError> {
         let mut builder = Http::builder()
             .redirect(reqwest::redirect::Policy::none())
             .use_rustls_tls()
             .danger_accept_invalid_certs(insecure);
         for file in certs.iter().flat_map(|c| c.split(',')).filter(|c| !c.is_empty()) {
-            let pem = std::fs::read(file).map_err(|e| CliError(format!("failed to read cert file {file}: {e}")))?;
+            let pem = std::fs::read(file).map_err(|source| ClientError::CertFile {
+                file: file.to_string(),
+                source,
+            })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
                 .filter(|c| !c.is_empty())
-                .ok_or_else(|| CliError(format!("failed to load PEM encoded cert from {file}")))?;
+                .ok_or_else(|| ClientError::CertPem(file.to_string()))?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let http = builder.build().map_err(|e| CliError(e.to_string()))?;
+        let http = builder.build()?;
         let poll_delay = std::env::var("BRICKYARD_CLI_POLL_MS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -123,24 +145,23 @@ impl Client {
         })
     }
 
-    fn token(&self, method: &Method, path: &str) -> Result<String, CliError> {
-        let now = crate::ops::now_secs() as i64;
+    fn token(&self, method: &Method, path: &str) -> Result<String, ClientError> {
+        let now = crate::clock::now_secs() as i64;
         let claims = serde_json::json!({
             "iss": self.user,
             "iat": now,
             "exp": now + 300,
-            "qsh": crate::api::auth::qsh(method.as_str(), path),
+            "qsh": crate::wire::qsh::qsh(method.as_str(), path),
         });
-        jsonwebtoken::encode(
+        Ok(jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims,
             &jsonwebtoken::EncodingKey::from_secret(self.key.as_bytes()),
-        )
-        .map_err(|e| CliError(e.to_string()))
+        )?)
     }
 
     /// One request, signed, retried on 429 as Heketi's client does.
-    fn send(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<Response, CliError> {
+    fn send(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<Response, ClientError> {
         let mut attempt = 0;
         loop {
             let mut req = self
@@ -150,7 +171,7 @@ impl Client {
             if let Some(b) = body {
                 req = req.header("Content-Type", "application/json").body(b.to_vec());
             }
-            let resp = req.send().map_err(|e| transport_error(&method, &self.base, path, &e))?;
+            let resp = req.send().map_err(|e| transport_error(&method, &self.base, path, e))?;
             if resp.status() != StatusCode::TOO_MANY_REQUESTS || attempt >= RETRIES {
                 return Ok(resp);
             }
@@ -160,7 +181,7 @@ impl Client {
     }
 
     /// Follows a 202 to its final answer, and a 303 to its resource.
-    fn settle(&self, resp: Response) -> Result<Response, CliError> {
+    fn settle(&self, resp: Response) -> Result<Response, ClientError> {
         if resp.status() != StatusCode::ACCEPTED {
             return Ok(resp);
         }
@@ -191,9 +212,9 @@ impl Client {
         path: &str,
         body: Option<&B>,
         expect: StatusCode,
-    ) -> Result<Response, CliError> {
+    ) -> Result<Response, ClientError> {
         let bytes = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| CliError(e.to_string()))?),
+            Some(b) => Some(serde_json::to_vec(b)?),
             None => None,
         };
         let resp = self.send(method, path, bytes.as_deref())?;
@@ -204,31 +225,27 @@ impl Client {
         Ok(resp)
     }
 
-    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
-        self.call::<()>(Method::GET, path, None, StatusCode::OK)?
-            .json()
-            .map_err(|e| CliError(e.to_string()))
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        Ok(self.call::<()>(Method::GET, path, None, StatusCode::OK)?.json()?)
     }
 
-    pub fn get_text(&self, path: &str) -> Result<String, CliError> {
-        self.call::<()>(Method::GET, path, None, StatusCode::OK)?
-            .text()
-            .map_err(|e| CliError(e.to_string()))
+    pub fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        Ok(self.call::<()>(Method::GET, path, None, StatusCode::OK)?.text()?)
     }
 }
 
-pub(crate) fn location_of(resp: &Response) -> Result<String, CliError> {
+pub fn location_of(resp: &Response) -> Result<String, ClientError> {
     resp.headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .ok_or_else(|| CliError("server answered without a Location header".into()))
+        .ok_or(ClientError::NoLocation)
 }
 
 /// A failed connection in the words of Go's HTTP client, which scripts see
 /// from heketi-cli: `Get "http://host:8080/clusters": dial tcp host:8080:
 /// connect: connection refused`.
-fn transport_error(method: &Method, base: &str, path: &str, e: &reqwest::Error) -> CliError {
+fn transport_error(method: &Method, base: &str, path: &str, e: reqwest::Error) -> ClientError {
     let verb = {
         let m = method.as_str().to_ascii_lowercase();
         let mut c = m.chars();
@@ -239,11 +256,13 @@ fn transport_error(method: &Method, base: &str, path: &str, e: &reqwest::Error) 
     let url = format!("{base}{path}");
     if e.is_connect() {
         let host = base.split("://").nth(1).unwrap_or(base).trim_end_matches('/');
-        return CliError(format!(
-            "{verb} \"{url}\": dial tcp {host}: connect: connection refused"
-        ));
+        return ClientError::Refused {
+            verb,
+            url,
+            host: host.to_string(),
+        };
     }
-    CliError(format!("{verb} \"{url}\": {e}"))
+    ClientError::Transport { verb, url, source: e }
 }
 
 /// `Retry-After` seconds plus 0–9 s, else a random 10–29 s.

@@ -1,10 +1,16 @@
 //! Offline store tools, run on a stopped server's store as Heketi's
-//! `heketi db export --dbfile=STORE --jsonfile=OUT|-` is.
+//! `heketi db export --dbfile=STORE --jsonfile=OUT|-` is: Heketi's export
+//! document out of a store, and a Heketi export or a Brickyard backup into
+//! one. The CLI's `db export` and `db import` commands call these; they
+//! are the one place the CLI binary reaches a store.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::CliError;
+/// What a failed tool run prints after `Error: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolError(pub String);
 use crate::store::Store;
 use crate::wire::heketi_db::to_heketi_json;
 
@@ -28,23 +34,23 @@ pub struct ImportArgs {
 }
 
 /// Reads Heketi's export JSON into a store and reports what it did.
-pub fn import(args: &ImportArgs) -> Result<String, CliError> {
+pub fn import(args: &ImportArgs) -> Result<String, ToolError> {
     let files = &args.files;
     let text = if files.jsonfile == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError(format!("unable to read stdin: {e}")))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| ToolError(format!("unable to read stdin: {e}")))?
     } else {
         std::fs::read_to_string(&files.jsonfile)
-            .map_err(|e| CliError(format!("unable to read {}: {e}", files.jsonfile)))?
+            .map_err(|e| ToolError(format!("unable to read {}: {e}", files.jsonfile)))?
     };
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| CliError(format!("{} is not JSON: {e}", files.jsonfile)))?;
-    let open = || Store::open(&files.dbfile).map_err(|e| CliError(format!("{e} (is the server still running?)")));
+        serde_json::from_str(&text).map_err(|e| ToolError(format!("{} is not JSON: {e}", files.jsonfile)))?;
+    let open = || Store::open(&files.dbfile).map_err(|e| ToolError(format!("{e} (is the server still running?)")));
     if value.get("format").and_then(|f| f.as_str()) == Some(crate::store::backup::FORMAT) {
         return restore(args, value, open()?);
     }
     let db: crate::wire::heketi_db::HeketiDb = serde_json::from_value(value)
-        .map_err(|e| CliError(format!("{} is not a Heketi database export: {e}", files.jsonfile)))?;
-    let report = crate::ops::import::import(&open()?, &db, args.force).map_err(CliError)?;
+        .map_err(|e| ToolError(format!("{} is not a Heketi database export: {e}", files.jsonfile)))?;
+    let report = crate::ops::import::import(&open()?, &db, args.force).map_err(ToolError)?;
     let mut out = String::new();
     for (what, count) in &report.imported {
         out.push_str(&format!("Imported {count} {what}\n"));
@@ -78,20 +84,20 @@ pub fn import(args: &ImportArgs) -> Result<String, CliError> {
 }
 
 /// Restores a `GET /backup/db` document into an empty store.
-fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<String, CliError> {
+fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<String, ToolError> {
     let backup: crate::store::backup::Backup =
-        serde_json::from_value(value).map_err(|e| CliError(format!("unreadable Brickyard backup: {e}")))?;
+        serde_json::from_value(value).map_err(|e| ToolError(format!("unreadable Brickyard backup: {e}")))?;
     let occupied = store.count::<crate::store::records::ClusterRecord>()
         + store.count::<crate::store::records::NodeRecord>()
         + store.count::<crate::store::records::VolumeRecord>();
     if occupied > 0 && !args.force {
-        return Err(CliError(format!(
+        return Err(ToolError(format!(
             "the store {} is not empty; use --force to replace its contents",
             args.files.dbfile.display()
         )));
     }
-    store.restore(&backup).map_err(|e| CliError(e.to_string()))?;
-    let check = crate::ops::check::check_store(&store).map_err(|e| CliError(e.to_string()))?;
+    store.restore(&backup).map_err(|e| ToolError(e.to_string()))?;
+    let check = crate::ops::check::check_store(&store).map_err(|e| ToolError(e.to_string()))?;
     Ok(format!(
         "Restored a Brickyard backup of schema version {}\nConsistency check: {} inconsistencies\nDB imported to {}\n",
         backup.schema_version,
@@ -101,13 +107,13 @@ fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<
 }
 
 /// Writes the store as Heketi's export JSON; refuses to overwrite a file.
-pub fn export(args: &DbFileArgs) -> Result<String, CliError> {
+pub fn export(args: &DbFileArgs) -> Result<String, ToolError> {
     if !args.dbfile.exists() {
-        return Err(CliError(format!("store {} does not exist", args.dbfile.display())));
+        return Err(ToolError(format!("store {} does not exist", args.dbfile.display())));
     }
-    let store = Store::open(&args.dbfile).map_err(|e| CliError(format!("{e} (is the server still running?)")))?;
-    let db = crate::ops::dump::export(&store).map_err(|e| CliError(e.to_string()))?;
-    let text = to_heketi_json(&db).map_err(|e| CliError(e.to_string()))?;
+    let store = Store::open(&args.dbfile).map_err(|e| ToolError(format!("{e} (is the server still running?)")))?;
+    let db = crate::ops::dump::export(&store).map_err(|e| ToolError(e.to_string()))?;
+    let text = to_heketi_json(&db).map_err(|e| ToolError(e.to_string()))?;
     if args.jsonfile == "-" {
         return Ok(text);
     }
@@ -117,9 +123,9 @@ pub fn export(args: &DbFileArgs) -> Result<String, CliError> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
         .open(&args.jsonfile)
-        .map_err(|e| CliError(format!("unable to create {}: {e}", args.jsonfile)))?;
+        .map_err(|e| ToolError(format!("unable to create {}: {e}", args.jsonfile)))?;
     file.write_all(text.as_bytes())
         .and_then(|_| file.sync_all())
-        .map_err(|e| CliError(format!("unable to write {}: {e}", args.jsonfile)))?;
+        .map_err(|e| ToolError(format!("unable to write {}: {e}", args.jsonfile)))?;
     Ok(format!("DB exported to {}\n", args.jsonfile))
 }
