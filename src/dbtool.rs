@@ -50,7 +50,7 @@ pub fn import(args: &ImportArgs) -> Result<String, ToolError> {
     }
     let db: crate::wire::heketi_db::HeketiDb = serde_json::from_value(value)
         .map_err(|e| ToolError(format!("{} is not a Heketi database export: {e}", files.jsonfile)))?;
-    let report = crate::ops::import::import(&open()?, &db, args.force).map_err(ToolError)?;
+    let report = crate::ops::import::import(&open()?, &db, args.force).map_err(|e| ToolError(e.to_string()))?;
     let mut out = String::new();
     for (what, count) in &report.imported {
         out.push_str(&format!("Imported {count} {what}\n"));

@@ -10,8 +10,8 @@ use regex::Regex;
 use super::body::{JsonBody, OptionalJsonBody};
 use super::error::ApiError;
 use super::{accepted, json, AppState, HexId};
-use crate::ops::volumes::VolumeCreate;
-use crate::store::records::{DurabilityRecord, SnapshotRecord};
+use crate::ops::volumes::{DurabilityRequest, VolumeCreate};
+use crate::store::records::SnapshotRecord;
 use crate::wire::validate::{limits, Violations, BLANK};
 use crate::wire::volumes::{
     volume_info, BlockRestrictionRequest, VolumeCloneRequest, VolumeCreateRequest, VolumeExpandRequest,
@@ -77,7 +77,12 @@ pub async fn create(
             size: req.size,
             name: req.name,
             clusters: req.clusters,
-            durability: DurabilityRecord::from(&req.durability),
+            durability: DurabilityRequest {
+                kind: req.durability.kind.clone(),
+                replica: req.durability.replicate.replica,
+                data: req.durability.disperse.data,
+                redundancy: req.durability.disperse.redundancy,
+            },
             gid: req.gid,
             options: req.glustervolumeoptions,
             block: req.block,

@@ -11,7 +11,7 @@ fn visible_block_volume(engine: &Engine, id: &str) -> Result<Option<BlockVolumeR
     Ok(engine
         .store
         .get::<BlockVolumeRecord>(id)?
-        .filter(|b| b.pending.is_empty()))
+        .filter(|b| b.pending.is_none()))
 }
 
 /// `GET /blockvolumes`: every visible block volume, in id order.
@@ -20,7 +20,7 @@ pub fn list_block_volumes(engine: &Engine) -> Result<Vec<String>, OpError> {
         .store
         .scan::<BlockVolumeRecord>()?
         .into_iter()
-        .filter(|b| b.pending.is_empty())
+        .filter(|b| b.pending.is_none())
         .map(|b| b.id)
         .collect())
 }

@@ -191,7 +191,7 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             }
             // A replacement brick joins its volume only once gluster has
             // it; a retired brick has left its volume for good.
-            let joining = journal.get(&b.pending).is_some_and(
+            let joining = b.pending.as_ref().and_then(|p| journal.get(p)).is_some_and(
                 |e| matches!(&e.action, Action::EvictBrick(EvictBrick { new_brick: Some(n), .. }) if *n == b.id),
             );
             let listed = s.children(TreeName::VolumeBricks, &b.volume)?.contains(&b.id);
@@ -205,13 +205,13 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             } else if !volumes.contains_key(&b.volume) || !listed {
                 p.push(format!("Brick {} is not listed by its volume {}", b.id, b.volume));
             }
-            if !b.pending.is_empty() && !journal.contains_key(&b.pending) {
+            if let Some(missing) = b.pending.as_ref().filter(|p| !journal.contains_key(*p)) {
                 p.push(format!(
                     "Brick {} is marked pending by missing operation {}",
-                    b.id, b.pending
+                    b.id, missing
                 ));
             }
-            report.bricks.judge(!b.pending.is_empty(), p);
+            report.bricks.judge(b.pending.is_some(), p);
         }
 
         for v in sorted(&volumes) {
@@ -220,18 +220,18 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
             {
                 p.push(format!("Volume {} is not listed by its cluster {}", v.id, v.cluster));
             }
-            if !v.pending.is_empty() && !journal.contains_key(&v.pending) {
+            if let Some(missing) = v.pending.as_ref().filter(|p| !journal.contains_key(*p)) {
                 p.push(format!(
                     "Volume {} is marked pending by missing operation {}",
-                    v.id, v.pending
+                    v.id, missing
                 ));
             }
             let visible = s.index_get(TreeName::VisibleVolumes, &v.id)?.is_some();
             // A clone's source stays listed while it is being cloned.
-            let cloning = journal.get(&v.pending).is_some_and(
+            let cloning = v.pending.as_ref().and_then(|p| journal.get(p)).is_some_and(
                 |e| matches!(&e.action, Action::CloneVolume(CloneVolume { source_id, .. }) if source_id == &v.id),
             );
-            if visible != (v.pending.is_empty() || cloning) {
+            if visible != (v.pending.is_none() || cloning) {
                 p.push(format!("Volume {} visibility does not match its pending marker", v.id));
             }
             for b in &v.brick_order {
@@ -248,7 +248,7 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
                     )),
                 }
             }
-            report.volumes.judge(!v.pending.is_empty(), p);
+            report.volumes.judge(v.pending.is_some(), p);
         }
 
         for b in sorted(&block_volumes) {
@@ -272,13 +272,13 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
                     b.id, b.hosting_volume
                 )),
             }
-            if !b.pending.is_empty() && !journal.contains_key(&b.pending) {
+            if let Some(missing) = b.pending.as_ref().filter(|p| !journal.contains_key(*p)) {
                 p.push(format!(
                     "Block volume {} is marked pending by missing operation {}",
-                    b.id, b.pending
+                    b.id, missing
                 ));
             }
-            report.blockvolumes.judge(!b.pending.is_empty(), p);
+            report.blockvolumes.judge(b.pending.is_some(), p);
         }
 
         for e in sorted(&journal) {

@@ -159,7 +159,7 @@ fn expected_on(engine: &Engine, node: &NodeRecord) -> Result<Expected, OpError> 
             let pool = format!("{}/{}", spec.vg(), spec.thin_pool);
             // A clone's brick learns its path only at commit.
             let mount = (!brick.path.is_empty()).then(|| spec.mount_point());
-            if !brick.pending.is_empty() {
+            if brick.pending.is_some() {
                 expected.unsettled.extend([lv, pool]);
                 expected.unsettled.extend(mount);
                 // Before its commit a clone brick's LV and mount have no name.
@@ -196,7 +196,7 @@ fn compare_gluster(
     for (name, v) in &stored {
         let bricks = bricks_in_order(engine, &v.brick_order)?;
         let names = gluster_brick_names(engine, &bricks)?;
-        settled_names.insert(name.clone(), (v.pending.is_empty(), names));
+        settled_names.insert(name.clone(), (v.pending.is_none(), names));
     }
     let in_gluster: BTreeMap<&str, &crate::executor::GlusterVolumeInfo> =
         volumes.iter().map(|(n, v)| (n.as_str(), v)).collect();

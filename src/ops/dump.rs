@@ -48,10 +48,12 @@ fn brick_entry(b: &BrickRecord) -> BrickEntry {
         info: BrickInfo::from(b.clone()),
         tp_size: b.tp_size,
         pool_metadata_size: b.pool_metadata_size,
-        pending: PendingRef { id: b.pending.clone() },
+        pending: PendingRef {
+            id: b.pending.clone().unwrap_or_default(),
+        },
         lvm_thin_pool: b.lvm_thin_pool.clone(),
         lvm_lv: b.lvm_lv.clone(),
-        sub_type: b.sub_type,
+        sub_type: b.sub_type.number(),
     }
 }
 
@@ -152,14 +154,18 @@ pub fn export(store: &Store) -> Result<HeketiDb, StoreError> {
                 },
                 bricks,
                 gluster_volume_options: v.options.clone(),
-                pending: PendingRef { id: v.pending.clone() },
+                pending: PendingRef {
+                    id: v.pending.clone().unwrap_or_default(),
+                },
             };
             db.volumeentries.insert(v.id, entry);
         }
         for b in store.scan::<BlockVolumeRecord>()? {
             let entry = BlockVolumeEntry {
                 info: BlockVolumeDbInfo::from(&b),
-                pending: PendingRef { id: b.pending.clone() },
+                pending: PendingRef {
+                    id: b.pending.clone().unwrap_or_default(),
+                },
             };
             db.blockvolumeentries.insert(b.id, entry);
         }

@@ -128,7 +128,7 @@ pub(crate) fn mark_for_eviction(
     if brick.retired {
         return Err(Abort::User(OpError::id_not_found()));
     }
-    if !brick.pending.is_empty() {
+    if brick.pending.is_some() {
         return Err(busy(format!("Can not evict brick {brick_id}: brick is pending")));
     }
     let volume = tx
@@ -140,18 +140,18 @@ pub(crate) fn mark_for_eviction(
             volume.id
         ))
     };
-    if !volume.pending.is_empty()
+    if volume.pending.is_some()
         || tx.child_count::<OpError>(TreeName::VolumeBricks, &volume.id)? != siblings.len() as u64
     {
         return Err(volume_busy());
     }
     for id in siblings.iter().chain(&volume.brick_order) {
         match tx.get::<BrickRecord, OpError>(id)? {
-            Some(b) if b.pending.is_empty() || b.id == brick_id => {}
+            Some(b) if b.pending.is_none() || b.id == brick_id => {}
             _ => return Err(volume_busy()),
         }
     }
-    brick.pending = op.to_string();
+    brick.pending = Some(op.to_string());
     tx.put(&brick)
 }
 
@@ -165,8 +165,8 @@ pub(crate) fn release_eviction(tx: &Tx<'_>, entry: &JournalEntry) -> Result<(), 
         return Ok(());
     };
     if let Some(mut b) = tx.get::<BrickRecord, OpError>(old_brick)? {
-        if b.pending == entry.id {
-            b.pending.clear();
+        if b.pending.as_deref() == Some(entry.id.as_str()) {
+            b.pending = None;
             tx.put(&b)?;
         }
     }
@@ -194,11 +194,7 @@ pub async fn evict_brick(engine: &Arc<Engine>, brick_id: &str, heal_check: bool)
     if layout_of(&volume.durability) == Layout::Distribute {
         return Err(OpError::Internal(format!(
             "Failed to set up brick eviction: replace brick is not supported for volume durability type {}",
-            if volume.durability.kind.is_empty() {
-                "none"
-            } else {
-                &volume.durability.kind
-            }
+            volume.durability.kind.as_str()
         )));
     }
     let permit = engine.throttle.acquire().await?;
@@ -383,7 +379,7 @@ fn allocate_replacement(
         old_device: old.device.clone(),
         others,
         size_kib: old.size,
-        arbiter: old.sub_type == 2,
+        arbiter: old.sub_type == crate::store::records::BrickRole::Arbiter,
     };
     for _ in 0..PLACE_ATTEMPTS {
         let slot = crate::ops::volumes::cluster_slot(engine, &cluster)?;
@@ -404,7 +400,7 @@ fn allocate_replacement(
             lvm_lv: format!("brick_{}", planned.id),
             sub_type: old.sub_type,
             charged: planned.pool.total(),
-            pending: entry.id.clone(),
+            pending: Some(entry.id.clone()),
             retired: false,
             id: planned.id.clone(),
         };
@@ -555,14 +551,14 @@ async fn finish_eviction(
             (Some(mut old), None) => {
                 tx.unlink(TreeName::VolumeBricks, &old.volume, &old.id)?;
                 old.retired = true;
-                old.pending.clear();
+                old.pending = None;
                 tx.put(&old)?;
             }
         }
         let mut new = tx
             .get::<BrickRecord, OpError>(&new.id)?
             .ok_or(Abort::User(OpError::Internal(format!("new brick {} is gone", new.id))))?;
-        new.pending.clear();
+        new.pending = None;
         tx.put(&new)?;
         tx.link(TreeName::VolumeBricks, &new.volume, &new.id)?;
         if let Some(mut v) = tx.get::<VolumeRecord, OpError>(&new.volume)? {
@@ -584,8 +580,8 @@ async fn settle_eviction(engine: &Engine, entry: &JournalEntry) -> Result<Settle
     let evict = evict_of(&stored)?;
     let release_old = |tx: &Tx<'_>| -> Result<(), Abort<OpError>> {
         if let Some(mut b) = tx.get::<BrickRecord, OpError>(&evict.old_brick)? {
-            if b.pending == entry.id {
-                b.pending.clear();
+            if b.pending.as_deref() == Some(entry.id.as_str()) {
+                b.pending = None;
                 tx.put(&b)?;
             }
         }

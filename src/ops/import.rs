@@ -11,12 +11,13 @@ use super::devices::name_key;
 use super::journal::{Action, JournalEntry, JournalStatus};
 use super::ledger::pool_key;
 use super::volumes::{volume_name_key, CloneVolume, CreateVolume, DeleteVolume, ExpandVolume};
+use super::OpError;
 use crate::store::migrations::v2_attributes::GENERATION_ID;
 use crate::store::records::{
-    BlockInfoRecord, BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, DurabilityRecord, EntityState,
-    NodeRecord, SnapshotRecord, Space, VolumeRecord,
+    BlockInfoRecord, BlockVolumeRecord, BrickRecord, BrickRole, ClusterRecord, DeviceRecord, DurabilityKind,
+    DurabilityRecord, EntityState, NodeRecord, SnapshotRecord, Space, VolumeRecord,
 };
-use crate::store::{Abort, Store, TreeName, Tx};
+use crate::store::{Abort, Store, StoreError, TreeName, Tx, TxFailure};
 use crate::wire::heketi_db::{HeketiDb, PendingOperationEntry, VolumeEntry};
 
 /// What an import did, for the operator.
@@ -43,37 +44,37 @@ fn state(text: &str, what: &str, report: &mut Vec<String>) -> EntityState {
 }
 
 /// Heketi's importer re-derives durability from its type, applying defaults.
-fn durability(v: &VolumeEntry, fixed: &mut Vec<String>) -> Result<DurabilityRecord, String> {
+fn durability(v: &VolumeEntry, fixed: &mut Vec<String>) -> Result<DurabilityRecord, ImportError> {
     let d = &v.info.durability;
-    // Values of other types stay as stored: Heketi echoes what the client sent.
+    let kind = DurabilityKind::parse(&d.kind)
+        .ok_or_else(|| ImportError::Refused(format!("volume {}: unknown durability type {:?}", v.info.id, d.kind)))?;
     let mut out = DurabilityRecord {
-        kind: d.kind.clone(),
+        kind,
         replica: d.replicate.replica,
         data: d.disperse.data,
         redundancy: d.disperse.redundancy,
     };
-    match d.kind.as_str() {
-        "replicate" => {
+    match kind {
+        DurabilityKind::Replicate => {
             if out.replica == 0 {
                 out.replica = 2;
                 fixed.push(format!("volume {}: replica 0 set to Heketi's default 2", v.info.id));
             }
         }
-        "disperse" => {
+        DurabilityKind::Disperse => {
             if out.data == 0 || out.redundancy == 0 {
                 (out.data, out.redundancy) = (4, 2);
                 fixed.push(format!("volume {}: disperse 0 set to Heketi's default 4+2", v.info.id));
             }
         }
-        "none" => {}
-        other => return Err(format!("volume {}: unknown durability type {other:?}", v.info.id)),
+        DurabilityKind::None => {}
     }
     Ok(out)
 }
 
 /// Refuses what the store's indexes cannot hold, before anything is
 /// written or cleared: a hostname on two nodes, a device name twice on a node.
-fn check_unique_names(db: &HeketiDb) -> Result<(), String> {
+fn check_unique_names(db: &HeketiDb) -> Result<(), ImportError> {
     for (role, pick) in [
         (
             "manage",
@@ -85,10 +86,10 @@ fn check_unique_names(db: &HeketiDb) -> Result<(), String> {
         for n in db.nodeentries.values() {
             for host in pick(n) {
                 if let Some(other) = seen.insert(host.clone(), &n.info.id) {
-                    return Err(format!(
+                    return Err(ImportError::Refused(format!(
                         "{role} hostname {host} belongs to nodes {other} and {}; fix the export first",
                         n.info.id
-                    ));
+                    )));
                 }
             }
         }
@@ -96,16 +97,16 @@ fn check_unique_names(db: &HeketiDb) -> Result<(), String> {
     let mut names: HashMap<String, &str> = HashMap::new();
     for d in db.deviceentries.values() {
         if let Some(other) = names.insert(name_key(&d.node_id, &d.info.name), &d.info.id) {
-            return Err(format!(
+            return Err(ImportError::Refused(format!(
                 "device {} appears twice on node {} (devices {other} and {}); fix the export first",
                 d.info.name, d.node_id, d.info.id
-            ));
+            )));
         }
     }
     Ok(())
 }
 
-fn action(op: &PendingOperationEntry) -> Result<Action, String> {
+fn action(op: &PendingOperationEntry) -> Result<Action, ImportError> {
     let of = |change: u8| -> Vec<String> {
         op.actions
             .iter()
@@ -113,11 +114,11 @@ fn action(op: &PendingOperationEntry) -> Result<Action, String> {
             .map(|a| a.id.clone())
             .collect()
     };
-    let one = |change: u8| -> Result<String, String> {
+    let one = |change: u8| -> Result<String, ImportError> {
         of(change)
             .into_iter()
             .next()
-            .ok_or_else(|| format!("pending operation {} lacks its change {change}", op.id))
+            .ok_or_else(|| ImportError::Refused(format!("pending operation {} lacks its change {change}", op.id)))
     };
     Ok(match op.kind {
         1 => CreateVolume {
@@ -137,7 +138,7 @@ fn action(op: &PendingOperationEntry) -> Result<Action, String> {
                 .find(|a| a.change == 5)
                 .and_then(|a| a.delta.as_ref())
                 .and_then(|d| d.as_f64())
-                .ok_or_else(|| format!("pending expand {} has no expand size", op.id))?;
+                .ok_or_else(|| ImportError::Refused(format!("pending expand {} has no expand size", op.id)))?;
             ExpandVolume {
                 volume_id: one(5)?,
                 bricks: of(1),
@@ -152,10 +153,10 @@ fn action(op: &PendingOperationEntry) -> Result<Action, String> {
         }
         .into(),
         other => {
-            return Err(format!(
+            return Err(ImportError::Refused(format!(
                 "pending operation {} has type {other}, which Brickyard does not run",
                 op.id
-            ))
+            )))
         }
     })
 }
@@ -173,7 +174,7 @@ struct Plan {
     report: ImportReport,
 }
 
-fn plan(db: &HeketiDb) -> Result<Plan, String> {
+fn plan(db: &HeketiDb) -> Result<Plan, ImportError> {
     let mut report = ImportReport::default();
     let mut fixed = Vec::new();
     // Heketi's upgrade steps (§5.4) that a database without their flag never ran.
@@ -264,13 +265,13 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
             pool_metadata_size: b.pool_metadata_size,
             lvm_thin_pool: b.lvm_thin_pool.clone(),
             lvm_lv: b.lvm_lv.clone(),
-            sub_type: b.sub_type,
+            sub_type: BrickRole::try_from(b.sub_type).map_err(ImportError::Refused)?,
             charged: 0,
-            pending: b.pending.id.clone(),
+            pending: Some(b.pending.id.clone()).filter(|p| !p.is_empty()),
             retired: false,
         };
-        if record.sub_type == 0 {
-            record.sub_type = 1;
+        if record.sub_type == BrickRole::Unknown {
+            record.sub_type = BrickRole::Data;
             fixed.push(format!(
                 "brick {}: no sub-type recorded, taken as a normal brick",
                 record.id
@@ -309,7 +310,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
             },
             // Heketi keeps no brick order; its sorted list is what it has.
             brick_order: v.bricks.clone(),
-            pending: v.pending.id.clone(),
+            pending: Some(v.pending.id.clone()).filter(|p| !p.is_empty()),
         });
     }
     let mut block_volumes: Vec<BlockVolumeRecord> = db
@@ -340,23 +341,32 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
                 })
             }
             Err(e) => {
-                report.refused.push(e);
+                report.refused.push(e.to_string());
                 dropped_ops.push(op.id.clone());
             }
         }
     }
     // Markers of operations left out would point nowhere and pin their space.
-    for b in bricks.iter_mut().filter(|b| dropped_ops.contains(&b.pending)) {
+    for b in bricks
+        .iter_mut()
+        .filter(|b| b.pending.as_ref().is_some_and(|p| dropped_ops.contains(p)))
+    {
         fixed.push(format!("brick {}: marker of a left-out operation cleared", b.id));
-        b.pending.clear();
+        b.pending = None;
     }
-    for v in volumes.iter_mut().filter(|v| dropped_ops.contains(&v.pending)) {
+    for v in volumes
+        .iter_mut()
+        .filter(|v| v.pending.as_ref().is_some_and(|p| dropped_ops.contains(p)))
+    {
         fixed.push(format!("volume {}: marker of a left-out operation cleared", v.id));
-        v.pending.clear();
+        v.pending = None;
     }
-    for b in block_volumes.iter_mut().filter(|b| dropped_ops.contains(&b.pending)) {
+    for b in block_volumes
+        .iter_mut()
+        .filter(|b| b.pending.as_ref().is_some_and(|p| dropped_ops.contains(p)))
+    {
         fixed.push(format!("block volume {}: marker of a left-out operation cleared", b.id));
-        b.pending.clear();
+        b.pending = None;
     }
     let mut attributes: BTreeMap<String, String> = db
         .dbattributeentries
@@ -392,7 +402,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, String> {
     })
 }
 
-fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
+fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<ImportError>> {
     for c in &p.clusters {
         tx.put(c)?;
     }
@@ -401,11 +411,11 @@ fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
         tx.link(TreeName::ClusterNodes, &n.cluster, &n.id)?;
         for (index, hosts) in [(TreeName::ManageHosts, &n.manage), (TreeName::StorageHosts, &n.storage)] {
             for host in hosts {
-                if let Some(owner) = tx.index_get::<String>(index, host)? {
-                    return Err(Abort::User(format!(
+                if let Some(owner) = tx.index_get::<ImportError>(index, host)? {
+                    return Err(Abort::User(ImportError::Refused(format!(
                         "hostname {host} belongs to nodes {owner} and {}",
                         n.id
-                    )));
+                    ))));
                 }
                 tx.index_put(index, host, &n.id)?;
             }
@@ -429,7 +439,7 @@ fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
         tx.put(v)?;
         tx.link(TreeName::ClusterVolumes, &v.cluster, &v.id)?;
         tx.index_put(TreeName::VolumeNames, &volume_name_key(&v.cluster, &v.name), &v.id)?;
-        if v.pending.is_empty() || clone_sources.contains(&v.id.as_str()) {
+        if v.pending.is_none() || clone_sources.contains(&v.id.as_str()) {
             tx.index_put(TreeName::VisibleVolumes, &v.id, &v.cluster)?;
         }
     }
@@ -456,24 +466,49 @@ fn write(tx: &Tx<'_>, p: &Plan) -> Result<(), Abort<String>> {
     Ok(())
 }
 
+/// Why an import was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The document cannot be imported as it is; the text says why.
+    #[error("{0}")]
+    Refused(String),
+    #[error(
+        "the store {path} is not empty ({occupied} clusters, nodes and volumes); use --force to replace its contents"
+    )]
+    NotEmpty { path: String, occupied: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("import failed, nothing was written: {0}")]
+    Unwritten(#[source] Box<ImportError>),
+    #[error(transparent)]
+    Check(#[from] OpError),
+}
+
+impl From<TxFailure<ImportError>> for ImportError {
+    fn from(e: TxFailure<ImportError>) -> Self {
+        ImportError::Unwritten(Box::new(match e {
+            TxFailure::User(e) => e,
+            TxFailure::Store(e) => ImportError::Store(e),
+        }))
+    }
+}
+
 /// Imports `db` into `store`; a store holding anything is refused unless
 /// `force`, which empties it first.
-pub fn import(store: &Store, db: &HeketiDb, force: bool) -> Result<ImportReport, String> {
+pub fn import(store: &Store, db: &HeketiDb, force: bool) -> Result<ImportReport, ImportError> {
     let occupied = store.count::<ClusterRecord>() + store.count::<NodeRecord>() + store.count::<VolumeRecord>();
     if occupied > 0 && !force {
-        return Err(format!(
-            "the store {} is not empty ({occupied} clusters, nodes and volumes); use --force to replace its contents",
-            store.path().display()
-        ));
+        return Err(ImportError::NotEmpty {
+            path: store.path().display().to_string(),
+            occupied,
+        });
     }
     let mut plan = plan(db)?;
     if occupied > 0 {
-        store.clear_records().map_err(|e| e.to_string())?;
+        store.clear_records()?;
     }
-    store
-        .transact(|tx| write(tx, &plan))
-        .map_err(|e| format!("import failed, nothing was written: {e}"))?;
-    store.flush_blocking().map_err(|e| e.to_string())?;
-    plan.report.check = Some(check_store(store).map_err(|e| e.to_string())?);
+    store.transact(|tx| write(tx, &plan))?;
+    store.flush_blocking()?;
+    plan.report.check = Some(check_store(store)?);
     Ok(plan.report)
 }

@@ -19,11 +19,14 @@ pub struct TagRule {
 static RULE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^([a-zA-Z0-9.-_]+)(!?=)([a-zA-Z0-9.-_]+)$").expect("static pattern"));
 
+/// A `device-tag-match` option that is not a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid tag matching rule: {0}")]
+pub struct InvalidTagRule(pub String);
+
 impl TagRule {
-    pub fn parse(rule: &str) -> Result<TagRule, String> {
-        let caps = RULE
-            .captures(rule)
-            .ok_or_else(|| format!("Invalid tag matching rule: {rule}"))?;
+    pub fn parse(rule: &str) -> Result<TagRule, InvalidTagRule> {
+        let caps = RULE.captures(rule).ok_or_else(|| InvalidTagRule(rule.to_string()))?;
         Ok(TagRule {
             key: caps[1].to_string(),
             negate: &caps[2] == "!=",

@@ -9,7 +9,10 @@ pub mod sizing;
 use std::collections::BTreeSet;
 
 use filters::{arbiter_role, ArbiterRole, TagRule};
-use sizing::{arbiter_brick, extended, halving, thin_pool, BrickLimits, PoolSize, SetSizing, SizingEnd, KIB_PER_GIB};
+use sizing::{
+    arbiter_brick, extended, halving, thin_pool, ArbiterTooSmall, BrickLimits, PoolSize, SetSizing, SizingEnd,
+    KIB_PER_GIB,
+};
 
 use crate::store::records::Tags;
 
@@ -107,7 +110,8 @@ pub enum Refusal {
     NoOnlineDevices,
     /// The placement ran out of room; the text says why.
     NoSpace(String),
-    Other(String),
+    /// Arbiter bricks cannot be sized for the volume's average file size.
+    Arbiter(ArbiterTooSmall),
 }
 
 impl std::fmt::Display for Refusal {
@@ -116,7 +120,7 @@ impl std::fmt::Display for Refusal {
             Refusal::NoNodes => f.write_str("No nodes in cluster"),
             Refusal::NoOnlineDevices => f.write_str("No online storage devices in cluster"),
             Refusal::NoSpace(why) => write!(f, "No space: {why}"),
-            Refusal::Other(why) => f.write_str(why),
+            Refusal::Arbiter(e) => e.fmt(f),
         }
     }
 }
@@ -239,7 +243,7 @@ impl<'a> Placer<'a> {
         &mut self,
         sizing: SetSizing,
         new_id: &mut dyn FnMut() -> String,
-    ) -> Result<Option<Vec<Vec<PlannedBrick>>>, String> {
+    ) -> Result<Option<Vec<Vec<PlannedBrick>>>, ArbiterTooSmall> {
         let arbiter_kib = if self.request.arbiter {
             Some(arbiter_brick(sizing.brick_kib, self.request.average_file_kib)?)
         } else {
@@ -350,7 +354,7 @@ pub fn place_in_cluster(
             match placer.place(sizing, new_id) {
                 Ok(Some(sets)) => return Ok(Plan { sets, sizing }),
                 Ok(None) => continue,
-                Err(e) => return Err(Refusal::Other(e)),
+                Err(e) => return Err(Refusal::Arbiter(e)),
             }
         }
     }

@@ -43,13 +43,22 @@ pub fn thin_pool(brick_kib: u64, factor: f32, extent_kib: u64) -> PoolSize {
     PoolSize { tp, meta }
 }
 
+/// Data bricks too small for the expected average file size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Average file size ({average_kib}) is greater than Brick size ({brick_kib})")]
+pub struct ArbiterTooSmall {
+    pub average_kib: u64,
+    pub brick_kib: u64,
+}
+
 /// The arbiter brick for data bricks of `data_brick_kib`.
-pub fn arbiter_brick(data_brick_kib: u64, average_file_kib: u64) -> Result<u64, String> {
+pub fn arbiter_brick(data_brick_kib: u64, average_file_kib: u64) -> Result<u64, ArbiterTooSmall> {
     let average = average_file_kib.max(1);
     if data_brick_kib < average {
-        return Err(format!(
-            "Average file size ({average}) is greater than Brick size ({data_brick_kib})"
-        ));
+        return Err(ArbiterTooSmall {
+            average_kib: average,
+            brick_kib: data_brick_kib,
+        });
     }
     Ok((data_brick_kib / average).max(MIN_ARBITER_KIB))
 }

@@ -169,16 +169,16 @@ pub struct BrickRecord {
     pub pool_metadata_size: u64,
     pub lvm_thin_pool: String,
     pub lvm_lv: String,
-    /// 1 normal, 2 arbiter (Heketi's numbering).
-    pub sub_type: u8,
+    /// Data or arbiter brick; stored as Heketi's number.
+    pub sub_type: BrickRole,
     /// KiB this brick holds on its device's account: its pool's size, or 0
     /// for a snapshot clone sharing another brick's pool. A device's `used`
     /// is the sum of its bricks' charges.
     #[serde(default)]
     pub charged: u64,
     /// The journal entry creating or removing this brick, if any.
-    #[serde(default)]
-    pub pending: String,
+    #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
     /// Replaced in its volume while its node was unreachable: no longer
     /// part of the volume, still holding its space until it is destroyed on
     /// its node (when the node answers again) or forgotten with its device.
@@ -190,6 +190,44 @@ impl Record for BrickRecord {
     const TREE: TreeName = TreeName::Bricks;
     fn id(&self) -> &str {
         &self.id
+    }
+}
+
+/// What a brick holds, stored as Heketi's `SubType` number.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum BrickRole {
+    /// Heketi's 0: written by versions before arbiter support.
+    Unknown,
+    Data,
+    Arbiter,
+}
+
+impl BrickRole {
+    pub fn number(self) -> u8 {
+        match self {
+            BrickRole::Unknown => 0,
+            BrickRole::Data => 1,
+            BrickRole::Arbiter => 2,
+        }
+    }
+}
+
+impl From<BrickRole> for u8 {
+    fn from(role: BrickRole) -> u8 {
+        role.number()
+    }
+}
+
+impl TryFrom<u8> for BrickRole {
+    type Error = String;
+    fn try_from(n: u8) -> Result<BrickRole, String> {
+        match n {
+            0 => Ok(BrickRole::Unknown),
+            1 => Ok(BrickRole::Data),
+            2 => Ok(BrickRole::Arbiter),
+            other => Err(format!("unknown brick sub-type {other}")),
+        }
     }
 }
 
@@ -214,11 +252,45 @@ impl BrickRecord {
     }
 }
 
-/// The durability object exactly as the client sent it (Heketi echoes it).
+/// How a volume keeps its data.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityKind {
+    /// Distribute only; records of early versions may hold `""` for it.
+    #[default]
+    #[serde(alias = "")]
+    None,
+    Replicate,
+    Disperse,
+}
+
+impl DurabilityKind {
+    /// Heketi's name, as responses carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DurabilityKind::None => "none",
+            DurabilityKind::Replicate => "replicate",
+            DurabilityKind::Disperse => "disperse",
+        }
+    }
+
+    /// Heketi's names; `None` for any other text.
+    pub fn parse(text: &str) -> Option<DurabilityKind> {
+        match text {
+            "none" => Some(DurabilityKind::None),
+            "replicate" => Some(DurabilityKind::Replicate),
+            "disperse" => Some(DurabilityKind::Disperse),
+            _ => None,
+        }
+    }
+}
+
+/// The durability object as the client sent it (Heketi echoes it), with
+/// its type checked.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct DurabilityRecord {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: DurabilityKind,
     pub replica: i64,
     pub data: i64,
     pub redundancy: i64,
@@ -259,8 +331,8 @@ pub struct VolumeRecord {
     /// Brick ids in gluster order (set by set, position by position).
     pub brick_order: Vec<String>,
     /// The journal entry creating, deleting or cloning this volume, if any.
-    #[serde(default)]
-    pub pending: String,
+    #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 impl Record for VolumeRecord {
@@ -293,8 +365,8 @@ pub struct BlockVolumeRecord {
     pub username: String,
     pub password: String,
     /// The journal entry creating, deleting or expanding it, if any.
-    #[serde(default)]
-    pub pending: String,
+    #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 impl Record for BlockVolumeRecord {
@@ -302,4 +374,10 @@ impl Record for BlockVolumeRecord {
     fn id(&self) -> &str {
         &self.id
     }
+}
+
+/// Reads `""` (how records written before `Option` said "none") as `None`.
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    Ok(text.filter(|t| !t.is_empty()))
 }

@@ -142,7 +142,7 @@ impl BlockVolumeDbInfo {
             lun: self.blockvolume.lun,
             username: self.blockvolume.username.clone(),
             password: self.blockvolume.password.clone(),
-            pending: pending.to_string(),
+            pending: Some(pending.to_string()).filter(|p| !p.is_empty()),
         }
     }
 }

@@ -148,21 +148,10 @@ pub struct VolumeListResponse {
     pub volumes: Vec<String>,
 }
 
-impl From<&Durability> for DurabilityRecord {
-    fn from(d: &Durability) -> Self {
-        DurabilityRecord {
-            kind: d.kind.clone(),
-            replica: d.replicate.replica,
-            data: d.disperse.data,
-            redundancy: d.disperse.redundancy,
-        }
-    }
-}
-
 impl From<&DurabilityRecord> for Durability {
     fn from(d: &DurabilityRecord) -> Self {
         Durability {
-            kind: d.kind.clone(),
+            kind: d.kind.as_str().to_string(),
             replicate: ReplicaDurability { replica: d.replica },
             disperse: DisperseDurability {
                 data: d.data,

@@ -106,7 +106,7 @@ pub async fn clone_volume(engine: &Arc<Engine>, id: &str, name: &str) -> Result<
         id: clone_id.clone(),
         name: clone_name,
         brick_order: clone_bricks.iter().map(|b| b.id.clone()).collect(),
-        pending: op.clone(),
+        pending: Some(op.clone()),
         ..source.clone()
     };
     let clone_bricks = marked_pending(clone_bricks, &op);
@@ -116,7 +116,7 @@ pub async fn clone_volume(engine: &Arc<Engine>, id: &str, name: &str) -> Result<
             let mut src = tx
                 .get::<VolumeRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
-            if !src.pending.is_empty() {
+            if src.pending.is_some() {
                 return Err(Abort::User(OpError::id_not_found()));
             }
             // The clone copies these bricks: none may be moving or being
@@ -126,7 +126,7 @@ pub async fn clone_volume(engine: &Arc<Engine>, id: &str, name: &str) -> Result<
             }
             // As in Heketi, the source answers 404 while it is being cloned
             // but stays listed.
-            src.pending = op.clone();
+            src.pending = Some(op.clone());
             tx.put(&src)?;
             reserve_volume(tx, &clone, limits(engine).max_volumes_per_cluster)?;
             ledger::add_bricks(tx, &clone_bricks)
@@ -190,13 +190,13 @@ impl Operation for CloneVolume {
                 if let Some(mut b) = tx.get::<BrickRecord, OpError>(brick_id)? {
                     b.path = path.clone();
                     b.lvm_lv = lv.clone();
-                    b.pending.clear();
+                    b.pending = None;
                     tx.put(&b)?;
                 }
             }
             for v in [source_id, clone_id] {
                 if let Some(mut rec) = tx.get::<VolumeRecord, OpError>(v)? {
-                    rec.pending.clear();
+                    rec.pending = None;
                     tx.index_put(TreeName::VisibleVolumes, v, &rec.cluster)?;
                     tx.put(&rec)?;
                 }

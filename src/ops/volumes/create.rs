@@ -13,7 +13,7 @@ use crate::ids::new_id;
 use crate::placement;
 use crate::placement::sizing::KIB_PER_GIB;
 use crate::store::records::{
-    BlockInfoRecord, ClusterRecord, DurabilityRecord, QueueOutcome, SnapshotRecord, VolumeRecord,
+    BlockInfoRecord, ClusterRecord, DurabilityKind, DurabilityRecord, QueueOutcome, SnapshotRecord, VolumeRecord,
 };
 use crate::store::{Abort, TreeName, Tx};
 
@@ -28,13 +28,22 @@ use crate::ops::{Engine, OpError};
 /// How often a create or expand re-plans when the store changed under it.
 const PLAN_ATTEMPTS: usize = 5;
 
+/// The durability a client asked for, its type not yet checked.
+#[derive(Debug, Clone, Default)]
+pub struct DurabilityRequest {
+    pub kind: String,
+    pub replica: i64,
+    pub data: i64,
+    pub redundancy: i64,
+}
+
 /// A volume-create request after decoding, before Heketi's semantic checks.
 #[derive(Debug, Clone, Default)]
 pub struct VolumeCreate {
     pub size: i64,
     pub name: String,
     pub clusters: Vec<String>,
-    pub durability: DurabilityRecord,
+    pub durability: DurabilityRequest,
     pub gid: i64,
     pub options: Vec<String>,
     pub block: bool,
@@ -49,19 +58,24 @@ fn prepare_create(engine: &Engine, req: &VolumeCreate) -> Result<(VolumeRecord, 
     if req.gid >= i64::from(i32::MAX) {
         return Err(bad("Bad group id equal or greater than 2**32"));
     }
-    let mut durability = req.durability.clone();
-    match durability.kind.as_str() {
-        "" => durability.kind = "none".into(),
-        "none" | "replicate" | "disperse" => {}
-        _ => return Err(bad("Unknown durability type")),
-    }
+    let wanted = &req.durability;
+    let kind = match wanted.kind.as_str() {
+        "" => DurabilityKind::None,
+        text => DurabilityKind::parse(text).ok_or_else(|| bad("Unknown durability type"))?,
+    };
+    let durability = DurabilityRecord {
+        kind,
+        replica: wanted.replica,
+        data: wanted.data,
+        redundancy: wanted.redundancy,
+    };
     if req.snapshot.enable && !(1.0..=100.0).contains(&req.snapshot.factor) {
         return Err(bad("Invalid snapshot factor"));
     }
-    if durability.kind == "replicate" && !(0..=3).contains(&durability.replica) {
+    if durability.kind == DurabilityKind::Replicate && !(0..=3).contains(&durability.replica) {
         return Err(bad("Invalid replica value"));
     }
-    if durability.kind == "disperse"
+    if durability.kind == DurabilityKind::Disperse
         && !matches!(
             (durability.data, durability.redundancy),
             (2, 1) | (4, 2) | (8, 3) | (8, 4)
@@ -137,7 +151,7 @@ fn prepare_create(engine: &Engine, req: &VolumeCreate) -> Result<(VolumeRecord, 
         },
         blockinfo,
         brick_order: vec![],
-        pending: String::new(),
+        pending: None,
     };
     // Arbiter and tag settings are checked before anything is reserved.
     placement_request(&volume, size_gib, 0, limits).map_err(|e| match e {
@@ -158,7 +172,7 @@ pub async fn create_volume(engine: &Arc<Engine>, req: VolumeCreate) -> Result<St
             volume_id: volume.id.clone(),
             bricks: vec![],
         });
-        volume.pending = entry.id.clone();
+        volume.pending = Some(entry.id.clone());
         let bricks = new_bricks(&volume, &plan);
         volume.brick_order = bricks.iter().map(|b| b.id.clone()).collect();
         entry.action = CreateVolume {

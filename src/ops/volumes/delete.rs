@@ -42,22 +42,22 @@ pub async fn delete_volume(engine: &Arc<Engine>, id: &str) -> Result<String, OpE
             let mut v = tx
                 .get::<VolumeRecord, OpError>(id)?
                 .ok_or(Abort::User(OpError::id_not_found()))?;
-            if !v.pending.is_empty() {
+            if v.pending.is_some() {
                 return Err(Abort::User(in_use("Failed to set up volume delete")));
             }
             if tx.child_count::<OpError>(TreeName::VolumeBricks, id)? != bricks.len() as u64 {
                 return Err(Abort::User(in_use("Failed to set up volume delete")));
             }
-            v.pending = op.clone();
+            v.pending = Some(op.clone());
             tx.put(&v)?;
             for b in &bricks {
                 let mut brick = tx
                     .get::<BrickRecord, OpError>(b)?
                     .ok_or(Abort::User(in_use("Failed to set up volume delete")))?;
-                if !brick.pending.is_empty() {
+                if brick.pending.is_some() {
                     return Err(Abort::User(in_use("Failed to set up volume delete")));
                 }
-                brick.pending = op.clone();
+                brick.pending = Some(op.clone());
                 tx.put(&brick)?;
             }
             tx.index_remove(TreeName::VisibleVolumes, id)

@@ -27,7 +27,7 @@ use super::{Engine, OpError};
 use crate::store::views::VolumeView;
 
 pub use clone::{clone_volume, CloneVolume};
-pub use create::{create_volume, CreateVolume, VolumeCreate};
+pub use create::{create_volume, CreateVolume, DurabilityRequest, VolumeCreate};
 pub use delete::{delete_volume, DeleteVolume};
 pub use expand::{expand_volume, ExpandVolume};
 pub(crate) use plan::{brick_spec, cluster_slot, layout_of, placement_request};
@@ -81,7 +81,7 @@ pub(crate) fn visible_volume(engine: &Engine, id: &str) -> Result<VolumeRecord, 
         .store
         .get::<VolumeRecord>(id)?
         .ok_or_else(OpError::id_not_found)?;
-    if !volume.pending.is_empty() {
+    if volume.pending.is_some() {
         return Err(OpError::id_not_found());
     }
     Ok(volume)
@@ -154,7 +154,7 @@ impl VolumeRecord {
 /// bricks linked to it beyond `linked`, the links read before the
 /// transaction (an expansion's new bricks, listed only at its commit).
 pub(crate) fn volume_busy(tx: &Tx<'_>, volume: &VolumeRecord, linked: &[String]) -> Result<bool, Abort<OpError>> {
-    if !volume.pending.is_empty()
+    if volume.pending.is_some()
         || tx.child_count::<OpError>(TreeName::VolumeBricks, &volume.id)? != linked.len() as u64
         || bricks_busy(tx, linked)?
     {
@@ -168,7 +168,7 @@ pub(crate) fn volume_busy(tx: &Tx<'_>, volume: &VolumeRecord, linked: &[String])
 pub(crate) fn bricks_busy(tx: &Tx<'_>, ids: &[String]) -> Result<bool, Abort<OpError>> {
     for id in ids {
         match tx.get::<BrickRecord, OpError>(id)? {
-            Some(b) if b.pending.is_empty() && !b.retired => {}
+            Some(b) if b.pending.is_none() && !b.retired => {}
             _ => return Ok(true),
         }
     }
@@ -179,7 +179,7 @@ pub(crate) fn marked_pending(bricks: Vec<BrickRecord>, op: &str) -> Vec<BrickRec
     bricks
         .into_iter()
         .map(|b| BrickRecord {
-            pending: op.to_string(),
+            pending: Some(op.to_string()),
             ..b
         })
         .collect()
@@ -212,13 +212,13 @@ pub(crate) fn reserve_volume(tx: &Tx<'_>, volume: &VolumeRecord, max: Option<u64
 pub(crate) fn clear_pending(tx: &Tx<'_>, volume: Option<&str>, brick_ids: &[String]) -> Result<(), Abort<OpError>> {
     if let Some(volume_id) = volume {
         if let Some(mut v) = tx.get::<VolumeRecord, OpError>(volume_id)? {
-            v.pending.clear();
+            v.pending = None;
             tx.put(&v)?;
         }
     }
     for id in brick_ids {
         if let Some(mut b) = tx.get::<BrickRecord, OpError>(id)? {
-            b.pending.clear();
+            b.pending = None;
             tx.put(&b)?;
         }
     }
@@ -248,7 +248,7 @@ pub(crate) fn release_volume(tx: &Tx<'_>, volume_id: &str, brick_ids: &[String])
 /// for its source): visible again.
 pub(crate) fn unmark_volume(tx: &Tx<'_>, volume_id: &str, brick_ids: &[String]) -> Result<(), Abort<OpError>> {
     if let Some(mut v) = tx.get::<VolumeRecord, OpError>(volume_id)? {
-        v.pending.clear();
+        v.pending = None;
         tx.index_put(TreeName::VisibleVolumes, volume_id, &v.cluster)?;
         tx.put(&v)?;
     }

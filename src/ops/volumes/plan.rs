@@ -11,7 +11,8 @@ use crate::placement::filters::{merged, TagRule};
 use crate::placement::sizing::{BrickLimits, KIB_PER_GIB};
 use crate::placement::{self, ClusterSlot, DeviceSlot, Layout, Plan, Refusal};
 use crate::store::records::{
-    BrickRecord, ClusterRecord, DeviceRecord, DurabilityRecord, EntityState, NodeRecord, VolumeRecord,
+    BrickRecord, BrickRole, ClusterRecord, DeviceRecord, DurabilityKind, DurabilityRecord, EntityState, NodeRecord,
+    VolumeRecord,
 };
 use crate::store::TreeName;
 
@@ -41,13 +42,13 @@ pub(crate) fn option_map(options: &[String]) -> BTreeMap<String, String> {
 
 /// The layout a stored durability means (Heketi's defaults applied).
 pub(crate) fn layout_of(d: &DurabilityRecord) -> Layout {
-    match d.kind.as_str() {
-        "replicate" => Layout::Replicate(if d.replica == 0 { 2 } else { d.replica as u64 }),
-        "disperse" => Layout::Disperse {
+    match d.kind {
+        DurabilityKind::Replicate => Layout::Replicate(if d.replica == 0 { 2 } else { d.replica as u64 }),
+        DurabilityKind::Disperse => Layout::Disperse {
             data: d.data as u64,
             redundancy: d.redundancy as u64,
         },
-        _ => Layout::Distribute,
+        DurabilityKind::None => Layout::Distribute,
     }
 }
 
@@ -79,7 +80,7 @@ pub(crate) fn placement_request(
         None => limits.zone_checking == "strict",
     };
     let tag_rule = match options.get("user.heketi.device-tag-match") {
-        Some(rule) => Some(TagRule::parse(rule).map_err(OpError::Internal)?),
+        Some(rule) => Some(TagRule::parse(rule).map_err(|e| OpError::Internal(e.to_string()))?),
         None => None,
     };
     let average_file_kib = options
@@ -128,7 +129,7 @@ pub(crate) fn brick_spec(brick: &BrickRecord, gid: i64) -> BrickSpec {
         tp_kib: brick.tp_size,
         meta_kib: brick.pool_metadata_size,
         gid,
-        arbiter: brick.sub_type == 2,
+        arbiter: brick.sub_type == BrickRole::Arbiter,
         path: brick.path.clone(),
     }
 }
@@ -230,7 +231,7 @@ pub(crate) fn plan_create(
         let slot = cluster_slot(engine, cluster).map_err(|e| fail(e.to_string()))?;
         match placement::place_in_cluster(&slot, &request, &mut new_id) {
             Ok(plan) => return Ok((cluster.id.clone(), plan)),
-            Err(Refusal::Other(e)) => return Err(fail(e)),
+            Err(Refusal::Arbiter(e)) => return Err(fail(e.to_string())),
             Err(r) => unfit.push((cluster.id.clone(), Unfit::Refused(r))),
         }
     }
@@ -278,7 +279,7 @@ pub(crate) fn new_bricks(volume: &VolumeRecord, plan: &Plan) -> Vec<BrickRecord>
             pool_metadata_size: b.pool.meta,
             lvm_thin_pool: format!("tp_{}", b.id),
             lvm_lv: format!("brick_{}", b.id),
-            sub_type: if b.arbiter { 2 } else { 1 },
+            sub_type: if b.arbiter { BrickRole::Arbiter } else { BrickRole::Data },
             charged: b.pool.total(),
             pending: volume.pending.clone(),
             retired: false,

@@ -22,7 +22,7 @@ pub async fn set_block_restriction(engine: &Engine, id: &str, restriction: &str)
         let mut v = tx
             .get::<VolumeRecord, OpError>(id)?
             .ok_or(Abort::User(OpError::id_not_found()))?;
-        if !v.pending.is_empty() {
+        if v.pending.is_some() {
             return Err(Abort::User(OpError::id_not_found()));
         }
         v.blockinfo.restriction = restriction.to_string();

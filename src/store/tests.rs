@@ -1,0 +1,153 @@
+//! The store's own tests: records, relations, aborts, schema versions.
+
+use super::records::*;
+use super::*;
+
+fn cluster(id: &str) -> ClusterRecord {
+    ClusterRecord {
+        id: id.into(),
+        block: true,
+        file: false,
+    }
+}
+
+#[test]
+fn put_get_scan_and_relations_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    store
+        .transact::<_, ()>(|tx| {
+            tx.put(&cluster("b"))?;
+            tx.put(&cluster("a"))?;
+            tx.link(TreeName::ClusterNodes, "a", "n2")?;
+            tx.link(TreeName::ClusterNodes, "a", "n1")?;
+            tx.link(TreeName::ClusterNodes, "ab", "n3")?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.get::<ClusterRecord>("a").unwrap(), Some(cluster("a")));
+    let ids: Vec<_> = store
+        .scan::<ClusterRecord>()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(store.children(TreeName::ClusterNodes, "a").unwrap(), ["n1", "n2"]);
+    assert!(!store.has_children(TreeName::ClusterNodes, "b").unwrap());
+    assert!(store.has_children(TreeName::ClusterNodes, "a").unwrap());
+    store
+        .transact::<_, ()>(|tx| {
+            assert!(tx.has_children(TreeName::ClusterNodes, "a")?);
+            tx.link(TreeName::ClusterNodes, "a", "n1")?;
+            tx.unlink(TreeName::ClusterNodes, "a", "n1")?;
+            tx.unlink(TreeName::ClusterNodes, "a", "n2")?;
+            tx.unlink(TreeName::ClusterNodes, "a", "n2")?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(!store.has_children(TreeName::ClusterNodes, "a").unwrap());
+    assert!(store.has_children(TreeName::ClusterNodes, "ab").unwrap());
+}
+
+#[test]
+fn a_user_abort_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let result = store.transact(|tx| {
+        tx.put(&cluster("a"))?;
+        abort::<(), _>("no")
+    });
+    assert!(matches!(result, Err(TxFailure::User("no"))));
+    assert_eq!(store.get::<ClusterRecord>("a").unwrap(), None);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("meta").unwrap().insert("schema_version", "999").unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(&path).err().unwrap().to_string();
+    assert!(err.contains("schema version 999 is newer"), "{err}");
+}
+
+/// Copies a store fixture written by an older binary.
+fn fixture(version: u64, dir: &Path) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/store-v{version}/store"));
+    let to = dir.join("store");
+    std::fs::create_dir_all(to.join("blobs")).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    to
+}
+
+#[test]
+fn a_version_1_store_is_backed_up_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(1, dir.path());
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let attributes = store.attributes().unwrap();
+    assert_eq!(attributes["DB_GENERATION_ID"].len(), 32);
+    for (flag, value) in migrations::v2_attributes::FLAGS {
+        assert_eq!(attributes[flag], value);
+    }
+    assert_eq!(store.scan::<records::VolumeRecord>().unwrap().len(), 6);
+    assert_eq!(store.scan::<records::DeviceRecord>().unwrap().len(), 6);
+    drop(store);
+
+    // The backup is the untouched version 1 store.
+    let backups: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("store.v1-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = sled::open(&backups[0]).unwrap();
+    assert_eq!(
+        &*backup
+            .open_tree("meta")
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap(),
+        b"1"
+    );
+    assert!(backup.open_tree("attributes").unwrap().is_empty());
+    assert_eq!(backup.open_tree("volumes").unwrap().len(), 6);
+    drop(backup);
+
+    // Opening again migrates nothing and keeps the generation id.
+    let again = Store::open(&path).unwrap();
+    assert_eq!(again.attributes().unwrap(), attributes);
+}
+
+#[test]
+fn a_new_store_gets_the_latest_schema_without_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("fresh")).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(store.attributes().unwrap().contains_key("DB_GENERATION_ID"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no backup of an empty store"
+    );
+}
+
+#[test]
+fn a_heketi_bolt_file_is_refused_with_the_migration_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heketi.db");
+    std::fs::write(&path, b"bolt").unwrap();
+    let err = Store::open(&path).err().unwrap().to_string();
+    assert!(err.contains("heketi db export"), "{err}");
+}
