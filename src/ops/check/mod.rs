@@ -319,3 +319,6 @@ fn sorted<T>(map: &HashMap<String, T>) -> Vec<&T> {
     let ordered: BTreeMap<&String, &T> = map.iter().collect();
     ordered.into_values().collect()
 }
+
+#[cfg(test)]
+mod tests;
