@@ -1,5 +1,5 @@
 use insta::assert_snapshot;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::harness::{Options, Redactor, Server};
 
@@ -199,19 +199,38 @@ fn device_states_tags_and_resync() {
         json!({"tier": "gold"})
     );
 
-    // Resync takes the size from LVM: the node's disk "grew" to 600 GiB.
+    // Resync takes the size from LVM. A volume holds space on the device,
+    // then the node's disk grows (its volume group gains 100 GiB, written
+    // into the mock's node state while the server is down).
+    s.create_volume(r#"{"size":10,"durability":{"type":"none"}}"#);
+    let before = s.get(&format!("/devices/{dev}")).json()["storage"].clone();
+    let used = before["used"].as_u64().unwrap();
+    assert!(used > 0, "{before}");
+    s.kill9();
+    let state = s.mock_state_path();
+    let mut nodes: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let vg = nodes["hosts"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .find_map(|host| host["vgs"].get_mut(format!("vg_{dev}")))
+        .expect("the device's volume group on its node");
+    let extent_kib = vg["extent_size"].as_u64().unwrap();
+    let grown = vg["extents"].as_u64().unwrap() + 100 * 1024 * 1024 / extent_kib;
+    vg["extents"] = json!(grown);
+    std::fs::write(&state, serde_json::to_vec(&nodes).unwrap()).unwrap();
+    s.restart();
     let resync = s.get(&format!("/devices/{dev}/resync"));
     assert_eq!(resync.status, 202);
     assert_eq!(s.wait(&resync.location()).status, 204);
-    s.restart_with_env(vec![("HEKETI_MOCK_DEVICE_SIZE_GB".into(), "600".into())]);
-    // The mock reports sizes from its VGs; a new VG picks up the new size.
-    let dev2 = s.add_device(&node, "/dev/sdc");
+    let after = s.get(&format!("/devices/{dev}")).json()["storage"].clone();
+    assert_eq!(after["total"].as_u64().unwrap(), grown * extent_kib);
     assert_eq!(
-        s.get(&format!("/devices/{dev2}")).json()["storage"]["total"],
-        600 * 1024 * 1024
+        after["total"].as_u64().unwrap(),
+        before["total"].as_u64().unwrap() + 100 * 1024 * 1024
     );
-    assert_eq!(s.finish(s.get(&format!("/devices/{dev2}/resync"))).status, 204);
-    let storage = s.get(&format!("/devices/{dev2}")).json()["storage"].clone();
-    assert_eq!(storage["total"], storage["free"]);
+    assert_eq!(after["used"].as_u64().unwrap(), used, "the bricks' account is kept");
+    assert_eq!(after["free"].as_u64().unwrap(), grown * extent_kib - used);
+    s.assert_consistent();
     assert_eq!(s.get("/devices/0123456789abcdef0123456789abcdef/resync").status, 404);
 }

@@ -472,9 +472,12 @@ impl Server {
         serde_json::from_value(self.mock_nodes()["hosts"][host]["commands"].clone()).unwrap_or_default()
     }
 
+    /// The mock's node state as it wrote it. A missing or unreadable file
+    /// fails the test: "nothing on the nodes" must be read, not assumed.
     pub fn mock_nodes(&self) -> Value {
-        let bytes = std::fs::read(self.mock_state_path()).unwrap_or_else(|_| b"{}".to_vec());
-        serde_json::from_slice(&bytes).unwrap()
+        let path = self.mock_state_path();
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("mock node state {}: {e}", path.display()));
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("mock node state {}: {e}", path.display()))
     }
 
     pub fn path(&self) -> &Path {
