@@ -111,3 +111,187 @@ fn pool_sharer(tx: &Tx<'_>, brick: &BrickRecord) -> Result<Option<BrickRecord>, 
 pub fn pool_key(brick: &BrickRecord) -> String {
     format!("{}/{}", brick.device, brick.thin_pool())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::VolumeLimits;
+    use crate::ops::volumes::{new_bricks, placement_request};
+    use crate::placement::{place_in_cluster, ClusterSlot, DeviceSlot};
+    use crate::store::records::{DurabilityKind, DurabilityRecord, Space, VolumeRecord};
+    use crate::store::{Store, TxFailure};
+
+    const GIB: u64 = 1024 * 1024;
+
+    fn device(i: usize, free_gib: u64) -> DeviceRecord {
+        DeviceRecord {
+            id: format!("{i:032x}"),
+            node: format!("node{i}"),
+            name: "/dev/sdb".into(),
+            tags: Default::default(),
+            state: EntityState::Online,
+            space: Space {
+                total: free_gib * GIB,
+                free: free_gib * GIB,
+                used: 0,
+            },
+            extent_size: 4096,
+            paths: vec![],
+            pv_uuid: String::new(),
+        }
+    }
+
+    fn store_with(devices: &[DeviceRecord]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        store
+            .transact(|tx| devices.iter().try_for_each(|d| tx.put::<_, OpError>(d)))
+            .unwrap();
+        (dir, store)
+    }
+
+    /// What placement sees of the store's devices now.
+    fn slot(store: &Store) -> ClusterSlot {
+        let devices: Vec<DeviceSlot> = store
+            .scan::<DeviceRecord>()
+            .unwrap()
+            .into_iter()
+            .map(|d| DeviceSlot {
+                node: d.node.clone(),
+                zone: 1,
+                free: d.space.free,
+                extent_kib: d.extent_size,
+                tags: d.tags.clone(),
+                id: d.id,
+            })
+            .collect();
+        ClusterSlot {
+            id: "c".into(),
+            block: false,
+            file: true,
+            node_count: devices.len(),
+            devices,
+        }
+    }
+
+    fn volume(size_gib: u64) -> VolumeRecord {
+        VolumeRecord {
+            id: crate::ids::new_id(),
+            name: "v".into(),
+            cluster: "c".into(),
+            size_gib,
+            durability: DurabilityRecord {
+                kind: DurabilityKind::Replicate,
+                replica: 2,
+                data: 0,
+                redundancy: 0,
+            },
+            gid: 0,
+            options: vec![],
+            block: false,
+            snapshot: Default::default(),
+            blockinfo: Default::default(),
+            brick_order: vec![],
+            pending: None,
+        }
+    }
+
+    fn assert_accounted(store: &Store) {
+        for d in store.scan::<DeviceRecord>().unwrap() {
+            let charged: u64 = store
+                .children(TreeName::DeviceBricks, &d.id)
+                .unwrap()
+                .iter()
+                .map(|b| store.get::<BrickRecord>(b).unwrap().unwrap().charged)
+                .sum();
+            assert_eq!(d.space.used, charged, "device {}", d.id);
+            assert_eq!(d.space.used + d.space.free, d.space.total, "device {}", d.id);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Real placements recorded through the ledger, then every brick
+        /// dropped through it: each device is whole again, and the account
+        /// held at every step.
+        #[test]
+        fn dropping_every_brick_restores_every_device(
+            frees in prop::collection::vec(5u64..400, 2..6),
+            sizes in prop::collection::vec(1u64..120, 1..8),
+        ) {
+            let devices: Vec<DeviceRecord> = frees.iter().enumerate().map(|(i, f)| device(i, *f)).collect();
+            let (_dir, store) = store_with(&devices);
+            let mut added = Vec::new();
+            for size in sizes {
+                let v = volume(size);
+                let request = placement_request(&v, size, 0, &VolumeLimits::default()).unwrap();
+                let Ok(plan) = place_in_cluster(&slot(&store), &request, &mut crate::ids::new_id) else {
+                    continue;
+                };
+                let bricks = new_bricks(&v, &plan);
+                match store.transact(|tx| add_bricks(tx, &bricks)) {
+                    Ok(()) => added.extend(bricks.iter().map(|b| b.id.clone())),
+                    // The ledger refuses what the device cannot hold.
+                    Err(TxFailure::User(OpError::Retry)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+                assert_accounted(&store);
+            }
+            store.transact(|tx| drop_bricks(tx, &added)).unwrap();
+            for (before, after) in devices.iter().zip(store.scan::<DeviceRecord>().unwrap()) {
+                prop_assert_eq!(&before.space, &after.space);
+            }
+            prop_assert!(store.index_keys(TreeName::PoolBricks).unwrap().is_empty());
+        }
+    }
+
+    /// A clone's brick shares its source brick's pool: the pool's space
+    /// passes to it when the source brick goes first, and returns to the
+    /// device with the last brick in the pool.
+    #[test]
+    fn a_shared_pool_is_charged_to_whichever_brick_remains() {
+        let (_dir, store) = store_with(&[device(0, 100)]);
+        let v = volume(10);
+        let request = placement_request(&v, 10, 0, &VolumeLimits::default()).unwrap();
+        let single = ClusterSlot {
+            node_count: 2,
+            devices: vec![slot(&store).devices[0].clone(), {
+                let mut other = slot(&store).devices[0].clone();
+                other.node = "elsewhere".into();
+                other.id = format!("{:032x}", 99);
+                other
+            }],
+            ..slot(&store)
+        };
+        let plan = place_in_cluster(&single, &request, &mut crate::ids::new_id).unwrap();
+        let source = new_bricks(&v, &plan)
+            .into_iter()
+            .find(|b| b.device == device(0, 100).id)
+            .unwrap();
+        let clone = BrickRecord {
+            id: crate::ids::new_id(),
+            volume: "clone".into(),
+            charged: 0,
+            lvm_thin_pool: source.thin_pool(),
+            ..source.clone()
+        };
+        store
+            .transact(|tx| {
+                add_brick(tx, &source, Join::Volume)?;
+                add_brick(tx, &clone, Join::Volume)
+            })
+            .unwrap();
+        assert_accounted(&store);
+        // The source goes, its pool stays (gluster's clone still uses it).
+        store.transact(|tx| drop_brick(tx, &source, false)).unwrap();
+        assert_accounted(&store);
+        let heir = store.get::<BrickRecord>(&clone.id).unwrap().unwrap();
+        assert_eq!(heir.charged, source.charged);
+        store.transact(|tx| drop_brick(tx, &heir, true)).unwrap();
+        let d = store.get::<DeviceRecord>(&device(0, 100).id).unwrap().unwrap();
+        assert_eq!((d.space.used, d.space.free), (0, d.space.total));
+    }
+}

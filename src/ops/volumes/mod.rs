@@ -31,6 +31,8 @@ pub use create::{create_volume, CreateVolume, DurabilityRequest, VolumeCreate};
 pub use delete::{delete_volume, DeleteVolume};
 pub use expand::{expand_volume, ExpandVolume};
 pub(crate) use plan::{brick_spec, cluster_slot, layout_of, placement_request};
+#[cfg(test)]
+pub(crate) use plan::new_bricks;
 pub use restriction::set_block_restriction;
 
 /// The name of the volume holding Heketi's own database.
