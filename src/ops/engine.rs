@@ -363,4 +363,49 @@ mod tests {
         let record = engine.store.get::<QueueRecord>("orphan").unwrap().unwrap();
         assert_eq!(record.outcome, QueueOutcome::Failed("interrupted by restart".into()));
     }
+
+    fn failed_entry(engine: &Engine, timestamp: u64, status: JournalStatus) -> JournalEntry {
+        let entry = JournalEntry {
+            timestamp,
+            status,
+            ..JournalEntry::new(crate::ops::nodes::DeleteNode {
+                node_id: crate::ids::new_id(),
+                detach_from: None,
+            })
+        };
+        engine
+            .store
+            .transact(|tx| {
+                tx.put(&entry)?;
+                queue::pending(tx, &entry.queue_id)
+            })
+            .unwrap();
+        entry
+    }
+
+    /// The background cleaner's pass: failed and stale entries older than
+    /// the cut-off are driven again; newer ones, and new ones, are left.
+    #[tokio::test]
+    async fn a_cleaning_pass_settles_only_old_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let engine = Engine::new(
+            store,
+            Arc::new(MockExecutor::in_memory(1, &[]).unwrap()),
+            Default::default(),
+        );
+        let old = failed_entry(&engine, 100, JournalStatus::Failed);
+        let stale = failed_entry(&engine, 200, JournalStatus::Stale);
+        let recent = failed_entry(&engine, 10_000, JournalStatus::Failed);
+        let running = failed_entry(&engine, 100, JournalStatus::New);
+        engine.clean_entries(&[], Some(5_000)).await.unwrap();
+        for gone in [&old, &stale] {
+            assert!(engine.store.get::<JournalEntry>(&gone.id).unwrap().is_none());
+            let answer = engine.store.get::<QueueRecord>(&gone.queue_id).unwrap().unwrap();
+            assert_eq!(answer.outcome, QueueOutcome::NoContent);
+        }
+        for kept in [&recent, &running] {
+            assert_eq!(engine.store.get::<JournalEntry>(&kept.id).unwrap().as_ref(), Some(kept));
+        }
+    }
 }

@@ -32,3 +32,32 @@ impl HostGate {
         gate.acquire_owned().await.ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_takes_at_most_its_share_and_other_nodes_are_not_held() {
+        let gate = HostGate::new(2);
+        let first = gate.enter("node1").await;
+        let second = gate.enter("node1").await;
+        // A third call on the same node waits for a slot...
+        let third = tokio::time::timeout(Duration::from_millis(100), gate.enter("node1")).await;
+        assert!(third.is_err(), "a third concurrent call on node1 ran");
+        // ...while another node is free.
+        let other = tokio::time::timeout(Duration::from_millis(100), gate.enter("node2")).await;
+        assert!(other.is_ok(), "node2 waited for node1's slots");
+        drop(first);
+        let third = tokio::time::timeout(Duration::from_secs(5), gate.enter("node1")).await;
+        assert!(third.is_ok(), "a freed slot was not handed on");
+        drop(second);
+    }
+
+    #[test]
+    fn a_limit_of_zero_still_lets_calls_through() {
+        assert_eq!(HostGate::new(0).per_host, 1);
+    }
+}

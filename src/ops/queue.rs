@@ -81,3 +81,60 @@ pub fn expire_queue(engine: &Engine, now: u64) -> Result<usize, OpError> {
     })?;
     Ok(stale.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::executor::mock::MockExecutor;
+    use crate::store::Store;
+
+    fn engine() -> (tempfile::TempDir, Arc<Engine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let executor = Arc::new(MockExecutor::in_memory(1, &[]).unwrap());
+        (dir, Engine::new(store, executor, Default::default()))
+    }
+
+    fn put(engine: &Engine, id: &str, finished_at: Option<u64>, outcome: QueueOutcome) {
+        let record = QueueRecord {
+            id: id.into(),
+            accepted_at: 1000,
+            finished_at,
+            outcome,
+        };
+        engine.store.transact(|tx| tx.put::<_, OpError>(&record)).unwrap();
+    }
+
+    #[test]
+    fn final_answers_expire_an_hour_after_they_became_final_and_pending_ones_never() {
+        let (_dir, engine) = engine();
+        put(&engine, "done", Some(10_000), QueueOutcome::NoContent);
+        put(&engine, "pending", None, QueueOutcome::Pending);
+        assert_eq!(expire_queue(&engine, 10_000 + FINISHED_TTL_SECS - 1).unwrap(), 0);
+        assert!(engine.store.get::<QueueRecord>("done").unwrap().is_some());
+        assert_eq!(expire_queue(&engine, 10_000 + FINISHED_TTL_SECS).unwrap(), 1);
+        assert!(engine.store.get::<QueueRecord>("done").unwrap().is_none());
+        assert_eq!(expire_queue(&engine, u64::MAX).unwrap(), 0);
+        assert!(engine.store.get::<QueueRecord>("pending").unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_final_answer_is_repeated_until_it_expires() {
+        let (_dir, engine) = engine();
+        put(
+            &engine,
+            "done",
+            Some(10_000),
+            QueueOutcome::SeeOther("/volumes/x".into()),
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                poll_queue(&engine, "done").await.unwrap(),
+                QueueOutcome::SeeOther("/volumes/x".into())
+            );
+        }
+        assert_eq!(poll_queue(&engine, "unknown").await, Err(OpError::id_not_found()));
+    }
+}

@@ -30,9 +30,9 @@ pub use clone::{clone_volume, CloneVolume};
 pub use create::{create_volume, CreateVolume, DurabilityRequest, VolumeCreate};
 pub use delete::{delete_volume, DeleteVolume};
 pub use expand::{expand_volume, ExpandVolume};
-pub(crate) use plan::{brick_spec, cluster_slot, layout_of, placement_request};
 #[cfg(test)]
 pub(crate) use plan::new_bricks;
+pub(crate) use plan::{brick_spec, cluster_slot, layout_of, placement_request};
 pub use restriction::set_block_restriction;
 
 /// The name of the volume holding Heketi's own database.
