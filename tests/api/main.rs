@@ -23,5 +23,6 @@ mod nodes;
 mod personality;
 mod python_client;
 mod queue;
+mod settings;
 mod tls;
 mod volumes;
