@@ -23,7 +23,7 @@ pub use faults::FaultRuleError;
 use state::Refusal;
 pub use state::{MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
-use super::commands::CommandConfig;
+use super::commands::{Command, CommandConfig};
 use super::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
     GlusterVolumeSpec, HealEntry, NodeInventory,
@@ -31,6 +31,11 @@ use super::{
 use faults::Faults;
 
 const KIB_PER_GIB: u64 = 1024 * 1024;
+
+/// The lines of commands, as recorded.
+fn lines(commands: impl IntoIterator<Item = Command>) -> Vec<String> {
+    commands.into_iter().map(String::from).collect()
+}
 
 /// Why a mock executor could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +148,7 @@ impl Executor for MockExecutor {
 
     async fn peer_probe(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
         self.faults.enter("peer_probe", exec_host).await?;
-        let lines = self.commands.peer_probe(storage_host);
+        let lines = lines(self.commands.peer_probe(storage_host));
         self.apply(exec_host, "peer_probe", |n| {
             let host = n.host(exec_host);
             host.commands.extend(lines);
@@ -154,7 +159,7 @@ impl Executor for MockExecutor {
 
     async fn peer_detach(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
         self.faults.enter("peer_detach", exec_host).await?;
-        let lines = self.commands.peer_detach(storage_host);
+        let lines = lines(self.commands.peer_detach(storage_host));
         self.apply(exec_host, "peer_detach", |n| {
             let host = n.host(exec_host);
             host.commands.extend(lines);
@@ -174,7 +179,7 @@ impl Executor for MockExecutor {
             .enter("device_setup", host)
             .await
             .map_err(DeviceSetupError::HasData)?;
-        let lines = self.commands.device_setup(path, device_id, destroy);
+        let lines = lines(self.commands.device_setup(path, device_id, destroy));
         let outcome = self
             .mutate(|n| {
                 let node = n.host(host);
@@ -212,7 +217,7 @@ impl Executor for MockExecutor {
 
     async fn brick_create(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
         let lost = self.faults.enter_change("brick_create", host).await?;
-        let lines = self.commands.brick_create(brick);
+        let lines = lines(self.commands.brick_create(brick));
         let fstab_line = format!(
             "/dev/mapper/{}-brick_{} {} xfs {} 1 2",
             brick.vg(),
@@ -228,7 +233,7 @@ impl Executor for MockExecutor {
 
     async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError> {
         let lost = self.faults.enter_change("brick_destroy", host).await?;
-        let lines = self.commands.brick_destroy(brick);
+        let lines = lines(self.commands.brick_destroy(brick));
         let result = self.apply(host, "brick_destroy", |n| {
             let node = n.host(host);
             node.commands.extend(lines);
@@ -239,21 +244,21 @@ impl Executor for MockExecutor {
 
     async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
         let lost = self.faults.enter_change("volume_create", host).await?;
-        let lines = self.commands.volume_create(volume);
+        let lines = lines(self.commands.volume_create(volume));
         let result = self.apply(host, "volume_create", |n| n.create_volume(host, volume, lines));
         lost.settle(host, "volume_create", result).await
     }
 
     async fn volume_expand(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
         let lost = self.faults.enter_change("volume_expand", host).await?;
-        let lines = self.commands.volume_expand(volume);
+        let lines = lines(self.commands.volume_expand(volume));
         let result = self.apply(host, "volume_expand", |n| n.expand_volume(host, volume, lines));
         lost.settle(host, "volume_expand", result).await
     }
 
     async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError> {
         let lost = self.faults.enter_change("volume_destroy", host).await?;
-        let lines = self.commands.volume_destroy(name);
+        let lines = lines(self.commands.volume_destroy(name));
         let result = self.apply(host, "volume_destroy", |n| {
             n.host(host).commands.extend(lines);
             n.volumes.remove(name);
@@ -286,13 +291,13 @@ impl Executor for MockExecutor {
 
     async fn heal_start(&self, host: &str, name: &str) -> Result<(), ExecError> {
         self.faults.enter("heal_start", host).await?;
-        let line = self.commands.heal_start(name);
+        let line = String::from(self.commands.heal_start(name));
         self.record(host, "heal_start", vec![line])
     }
 
     async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {
         let lost = self.faults.enter_change("brick_replace", host).await?;
-        let line = self.commands.brick_replace(volume, old, new);
+        let line = String::from(self.commands.brick_replace(volume, old, new));
         let result = self.apply(host, "brick_replace", |n| n.replace_brick(host, volume, old, new, line));
         lost.settle(host, "brick_replace", result).await
     }
@@ -305,7 +310,7 @@ impl Executor for MockExecutor {
         snapshot: &str,
     ) -> Result<CloneReport, ExecError> {
         let lost = self.faults.enter_change("volume_clone", host).await?;
-        let lines = self.commands.volume_clone(source, clone, snapshot).to_vec();
+        let lines = lines(self.commands.volume_clone(source, clone, snapshot));
         let result = self.apply(host, "volume_clone", |n| n.clone_volume(host, source, clone, lines));
         lost.settle(host, "volume_clone", result).await
     }
@@ -313,8 +318,8 @@ impl Executor for MockExecutor {
     async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError> {
         // Clones are made in one step here, so no snapshot is ever left.
         let lost = self.faults.enter_change("snapshot_destroy", host).await?;
-        let lines = self.commands.snapshot_destroy(snapshot);
-        let result = self.record(host, "snapshot_destroy", lines.to_vec());
+        let lines = lines(self.commands.snapshot_destroy(snapshot));
+        let result = self.record(host, "snapshot_destroy", lines);
         lost.settle(host, "snapshot_destroy", result).await
     }
 }
