@@ -25,6 +25,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::executor::parse::Said;
 use crate::executor::ExecError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +191,14 @@ impl Faults {
         for action in self.actions(operation, host) {
             match action {
                 FaultAction::Delay(d) => tokio::time::sleep(d).await,
-                FaultAction::Fail(msg) => return Err(ExecError::new(host, operation, msg)),
+                // The message stands for what the node printed, read as
+                // the remote executor reads it.
+                FaultAction::Fail(msg) => {
+                    return Err(ExecError {
+                        timed_out: Said::TimedOut.in_text(&msg),
+                        ..ExecError::new(host, operation, msg)
+                    })
+                }
                 FaultAction::Lose(msg) => after.lost = Some(msg),
                 FaultAction::Stall(d) => after.stall = Some(d),
             }

@@ -386,4 +386,17 @@ mod tests {
         assert!(again.nodes().hosts["n1"].peers.contains("10.0.0.2"));
         assert_eq!(MockNodes::load(&path).unwrap(), again.nodes());
     }
+
+    #[tokio::test]
+    async fn an_injected_failure_that_says_timed_out_is_a_timeout() {
+        let rules = vec![
+            "brick_replace:1:fail:Error : Request timed out".to_string(),
+            "brick_replace:2:fail:boom".to_string(),
+        ];
+        let mock = MockExecutor::in_memory(1, &rules).unwrap();
+        let slow = mock.brick_replace("n1", "v", "a:/1", "b:/2").await.unwrap_err();
+        assert!(slow.timed_out && !slow.unreachable);
+        let failed = mock.brick_replace("n1", "v", "a:/1", "b:/2").await.unwrap_err();
+        assert!(!failed.timed_out && !failed.unreachable);
+    }
 }

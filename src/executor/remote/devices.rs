@@ -82,7 +82,7 @@ impl RemoteExecutor {
                 Err(f) => return Err(f),
             }
         }
-        Err(last.unwrap_or(Failure::untried(TransportError(format!(
+        Err(last.unwrap_or(Failure::untried(TransportError::unreachable(format!(
             "device {} has no path",
             device.device_id
         )))))

@@ -1,9 +1,10 @@
 //! What a failed command left, and how Heketi's success rules read it:
 //! the error text users see, whether the node was reached at all, and
 //! what the command's words say (gluster and LVM report "already gone" or
-//! "already done" only in words), classified here once as `Said`.
+//! "already done" only in words, classified by `parse::Said`).
 
 use crate::executor::commands::Command;
+use crate::executor::parse::Said;
 use crate::executor::transport::{CommandOutput, TransportError};
 use crate::executor::ExecError;
 
@@ -13,41 +14,6 @@ pub(super) struct Failure {
     /// The command that failed; `None` when there was none to try.
     pub command: Option<Command>,
     pub output: Result<CommandOutput, TransportError>,
-}
-
-/// What a failed command says, read from its words (case aside).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Said {
-    /// LVM and gluster: "not found".
-    NotFound,
-    /// LVM: "failed to find".
-    FailedToFind,
-    /// Gluster: "does not exist".
-    DoesNotExist,
-    /// Gluster: "already exists".
-    AlreadyExists,
-    /// Gluster: "already started".
-    AlreadyStarted,
-    /// "no such file or directory".
-    NoSuchFileOrDirectory,
-}
-
-impl Said {
-    fn words(self) -> &'static str {
-        match self {
-            Said::NotFound => "not found",
-            Said::FailedToFind => "failed to find",
-            Said::DoesNotExist => "does not exist",
-            Said::AlreadyExists => "already exists",
-            Said::AlreadyStarted => "already started",
-            Said::NoSuchFileOrDirectory => "no such file or directory",
-        }
-    }
-
-    /// Whether `text` (a command's output or gluster's error string) says this.
-    pub(super) fn in_text(self, text: &str) -> bool {
-        text.to_lowercase().contains(self.words())
-    }
 }
 
 /// What LVM and udev say when a device path does not lead to its PV.
@@ -95,6 +61,15 @@ impl Failure {
         self.output.is_err()
     }
 
+    /// A time limit ran out: the transport's or the batch's, or the
+    /// command's own (gluster's `--timeout`), which only its words tell.
+    pub(super) fn timed_out(&self) -> bool {
+        match &self.output {
+            Err(e) => e.is_timeout(),
+            Ok(_) => self.says(Said::TimedOut),
+        }
+    }
+
     pub(super) fn mentions(&self, needle: &str) -> bool {
         self.text().to_lowercase().contains(needle)
     }
@@ -118,6 +93,7 @@ impl Failure {
         let shown: String = line.chars().take(300).collect();
         ExecError {
             unreachable: self.unreachable(),
+            timed_out: self.timed_out(),
             ..ExecError::new(host, operation, format!("{host}: \"{shown}\" failed: {}", self.text()))
         }
     }

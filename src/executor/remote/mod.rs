@@ -19,7 +19,8 @@ use std::time::Duration;
 use super::commands::{Command, CommandConfig, Touches};
 use super::parse;
 use super::transport::{CommandOutput, StatsSnapshot, Transport, TransportError};
-use failure::{Failure, Said};
+use failure::Failure;
+use parse::Said;
 
 /// Batch timeouts, in minutes, as Heketi sets them.
 const DEVICE_MINUTES: u64 = 5;
@@ -68,7 +69,7 @@ impl RemoteExecutor {
             };
             let started = std::time::Instant::now();
             let result = if left.is_zero() {
-                Err(TransportError(format!("timed out after {minutes} minutes")))
+                Err(TransportError::timed_out(format!("timed out after {minutes} minutes")))
             } else {
                 self.transport.run(host, &command.line, left).await
             };

@@ -5,10 +5,10 @@
 
 use async_trait::async_trait;
 
-use super::failure::{Failure, Said};
+use super::failure::Failure;
 use super::{RemoteExecutor, BRICK_MINUTES, DEVICE_MINUTES};
 use crate::executor::commands::{Command, Touches};
-use crate::executor::parse;
+use crate::executor::parse::{self, Said};
 use crate::executor::transport::StatsSnapshot;
 use crate::executor::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
@@ -199,15 +199,18 @@ impl Executor for RemoteExecutor {
             })?,
             Err(f) if !f.unreachable() && f.lv_gone() => 0,
             Err(f) => {
-                return Err(ExecError::new(
-                    host,
-                    "brick_destroy",
-                    format!(
-                        "Unable to determine number of logical volumes in thin pool {}: {}",
-                        brick.thin_pool,
-                        f.text()
-                    ),
-                ))
+                return Err(ExecError {
+                    timed_out: f.timed_out(),
+                    ..ExecError::new(
+                        host,
+                        "brick_destroy",
+                        format!(
+                            "Unable to determine number of logical volumes in thin pool {}: {}",
+                            brick.thin_pool,
+                            f.text()
+                        ),
+                    )
+                })
             }
         };
         let mut reclaimed = false;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::executor::transport::TransportStats;
-use crate::executor::{BrickSpec, DeviceSetupError, Executor, GlusterVolumeSpec};
+use crate::executor::{BrickSpec, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec};
 
 /// Answers commands by the first rule whose text the command contains;
 /// anything else succeeds silently. Records every command.
@@ -107,7 +107,10 @@ async fn device_setup_failures_are_classified() {
         ex.device_setup("n1", "/dev/sdb", "d1", false).await,
         Err(DeviceSetupError::HasData(_))
     ));
-    let (ex, _) = executor(vec![("pvcreate", Err(TransportError("connection refused".into())))]);
+    let (ex, _) = executor(vec![(
+        "pvcreate",
+        Err(TransportError::unreachable("connection refused")),
+    )]);
     assert!(matches!(
         ex.device_setup("n1", "/dev/sdb", "d1", false).await,
         Err(DeviceSetupError::Unreachable(_))
@@ -302,4 +305,26 @@ async fn a_retried_volume_create_finishes_with_its_options_and_start() {
         ]
     );
     assert!(!seen.iter().any(|c| c.contains("add-brick")), "{seen:?}");
+}
+
+#[tokio::test]
+async fn timeouts_are_told_apart_from_other_failures() {
+    let (ex, _) = executor(vec![
+        ("replace-brick", out(1, "", "Error : Request timed out")),
+        ("volume heal", Err(TransportError::timed_out("SSH command timeout"))),
+        ("peer probe", Err(TransportError::unreachable("connection refused"))),
+        (
+            "peer detach",
+            out(1, "", "peer detach: failed: n2 is not part of cluster"),
+        ),
+    ]);
+    let kinds = |e: ExecError| (e.timed_out, e.unreachable);
+    let gluster = ex.brick_replace("n1", "v", "a:/1", "b:/2").await.unwrap_err();
+    assert_eq!(kinds(gluster), (true, false));
+    let transport = ex.heal_start("n1", "v").await.unwrap_err();
+    assert_eq!(kinds(transport), (true, true));
+    let refused = ex.peer_probe("n1", "n2").await.unwrap_err();
+    assert_eq!(kinds(refused), (false, true));
+    let failed = ex.peer_detach("n1", "n2").await.unwrap_err();
+    assert_eq!(kinds(failed), (false, false));
 }
