@@ -259,14 +259,16 @@ impl KubeTransport {
     pub async fn target(&self, host: &str) -> Result<Target, TransportError> {
         let ns = &self.settings.namespace;
         if !selector_safe(host) {
-            return Err(TransportError(format!("{host:?} cannot name a pod or node")));
+            return Err(TransportError::unreachable(format!(
+                "{host:?} cannot name a pod or node"
+            )));
         }
         let pod = match self.settings.lookup {
             PodLookup::PodName => self.pods.get(host).await.map_err(|e| match e {
-                kube::Error::Api(s) if s.code == 404 => TransportError(format!(
+                kube::Error::Api(s) if s.code == 404 => TransportError::unreachable(format!(
                     "pod {host} not found in namespace {ns}: it may have been deleted"
                 )),
-                e => TransportError(api_error(&format!("Unable to get pod spec for {host}"), e)),
+                e => TransportError::unreachable(api_error(&format!("Unable to get pod spec for {host}"), e)),
             })?,
             PodLookup::DaemonSet => {
                 // Heketi listed every labelled pod; the node's field selector
@@ -280,10 +282,13 @@ impl KubeTransport {
                     )
                     .await
                     .map_err(|e| {
-                        TransportError(api_error(&format!("Failed to get list of pods in namespace {ns}"), e))
+                        TransportError::unreachable(api_error(
+                            &format!("Failed to get list of pods in namespace {ns}"),
+                            e,
+                        ))
                     })?;
                 pick_daemonset_pod(&list.items, host).cloned().ok_or_else(|| {
-                    TransportError(format!(
+                    TransportError::unreachable(format!(
                         "Unable to find a GlusterFS pod on host {host} with a label key {NODE_LABEL}"
                     ))
                 })?
@@ -294,18 +299,21 @@ impl KubeTransport {
                     .list(&ListParams::default().labels(&format!("{NODE_LABEL}=={host}")))
                     .await
                     .map_err(|e| {
-                        TransportError(api_error(&format!("Failed to get list of pods in namespace {ns}"), e))
+                        TransportError::unreachable(api_error(
+                            &format!("Failed to get list of pods in namespace {ns}"),
+                            e,
+                        ))
                     })?;
                 match list.items.as_slice() {
                     [one] => one.clone(),
                     [] => {
-                        return Err(TransportError(format!(
+                        return Err(TransportError::unreachable(format!(
                             "No pods with the label '{NODE_LABEL}={host}' were found"
                         )))
                     }
                     many => {
                         let names: Vec<String> = many.iter().filter_map(|p| p.metadata.name.clone()).collect();
-                        return Err(TransportError(format!(
+                        return Err(TransportError::unreachable(format!(
                             "Found {} pods sharing the same label '{NODE_LABEL}={host}': {}",
                             many.len(),
                             names.join(", ")
@@ -315,8 +323,9 @@ impl KubeTransport {
             }
         };
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let container = first_container(&pod)
-            .ok_or_else(|| TransportError(format!("Unable to get pod spec for {name}: the pod has no containers")))?;
+        let container = first_container(&pod).ok_or_else(|| {
+            TransportError::unreachable(format!("Unable to get pod spec for {name}: the pod has no containers"))
+        })?;
         Ok(Target { pod: name, container })
     }
 
@@ -336,7 +345,8 @@ impl KubeTransport {
         command: &str,
         limit: Duration,
     ) -> Result<CommandOutput, TransportError> {
-        let refused = |target: &Target, e| TransportError(api_error(&format!("exec in pod {}", target.pod), e));
+        let refused =
+            |target: &Target, e| TransportError::unreachable(api_error(&format!("exec in pod {}", target.pod), e));
         let (target, mut process) = match self.start(&target, command, limit).await {
             Ok(process) => (target, process),
             // The pod went away between lookup and exec (a DaemonSet
@@ -388,7 +398,7 @@ impl KubeTransport {
             (outcome, _) => outcome,
         };
         match outcome {
-            ExecOutcome::Exited(124) if self.settings.timeout_prefix => Err(TransportError(format!(
+            ExecOutcome::Exited(124) if self.settings.timeout_prefix => Err(TransportError::timed_out(format!(
                 "timeout: the command ran out of its {} in pod {pod}",
                 timeout_arg(limit)
             ))),
@@ -401,7 +411,7 @@ impl KubeTransport {
                 } else {
                     format!(" (stderr: {said})")
                 };
-                Err(TransportError(format!("exec in pod {pod}: {why}{said}")))
+                Err(TransportError::unreachable(format!("exec in pod {pod}: {why}{said}")))
             }
         }
     }
@@ -428,14 +438,14 @@ impl Transport for KubeTransport {
                     sessions
                         .acquire()
                         .await
-                        .map_err(|_| TransportError("kubernetes transport is shutting down".into()))?,
+                        .map_err(|_| TransportError::unreachable("kubernetes transport is shutting down"))?,
                 ),
                 None => None,
             };
             Ok::<_, TransportError>((session, self.target(host).await?))
         };
         let (_session, target) = tokio::time::timeout(timeout, prepare).await.map_err(|_| {
-            TransportError(format!(
+            TransportError::timed_out(format!(
                 "no exec session into the GlusterFS pod of {host} within {timeout:?}; the command did not run"
             ))
         })??;
@@ -448,7 +458,7 @@ impl Transport for KubeTransport {
             .unwrap_or_else(|_| {
                 // The command may still be running in the pod, bounded by its
                 // own `timeout` prefix.
-                Err(TransportError(format!(
+                Err(TransportError::timed_out(format!(
                     "timeout: no answer from pod {pod} within {watchdog:?}"
                 )))
             });

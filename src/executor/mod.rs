@@ -26,6 +26,13 @@ pub struct ExecError {
     /// The node could not be reached at all (connection, authentication,
     /// host key), as opposed to a command that ran and failed.
     pub unreachable: bool,
+    /// A time limit ran out before an answer came: the command's (SSH,
+    /// the `timeout` of Kubernetes exec, the batch's deadline), one before
+    /// it could start (connecting, an exec session), or gluster's own
+    /// `--timeout` ("Request timed out"). With `unreachable` the command
+    /// may or may not have run and may still be running; without it, the
+    /// command ran and reported that its time ran out.
+    pub timed_out: bool,
 }
 
 impl ExecError {
@@ -35,6 +42,7 @@ impl ExecError {
             operation,
             message: message.into(),
             unreachable: false,
+            timed_out: false,
         }
     }
 }

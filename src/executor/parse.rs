@@ -5,6 +5,49 @@ use serde::Deserialize;
 
 use super::{LvEntry, MountEntry, BRICK_MOUNT_ROOTS};
 
+/// What a failed command says: gluster and LVM tell "already gone",
+/// "already done" or "out of time" only in words, read here (case aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// LVM and gluster: "not found".
+    NotFound,
+    /// LVM: "failed to find".
+    FailedToFind,
+    /// Gluster: "does not exist".
+    DoesNotExist,
+    /// Gluster: "already exists".
+    AlreadyExists,
+    /// Gluster: "already started".
+    AlreadyStarted,
+    /// "no such file or directory".
+    NoSuchFileOrDirectory,
+    /// Gluster's CLI when its `--timeout` ran out: "Request timed out".
+    TimedOut,
+}
+
+impl Said {
+    fn words(self) -> &'static str {
+        match self {
+            Said::NotFound => "not found",
+            Said::FailedToFind => "failed to find",
+            Said::DoesNotExist => "does not exist",
+            Said::AlreadyExists => "already exists",
+            Said::AlreadyStarted => "already started",
+            Said::NoSuchFileOrDirectory => "no such file or directory",
+            Said::TimedOut => "timed out",
+        }
+    }
+
+    /// Whether `text` (a command's output or gluster's error string) says this.
+    pub fn in_text(self, text: &str) -> bool {
+        match self {
+            // As written, the one way it has always been read.
+            Said::TimedOut => text.contains(self.words()),
+            _ => text.to_lowercase().contains(self.words()),
+        }
+    }
+}
+
 /// Sizes from `vgdisplay -c`, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VgSizes {

@@ -161,14 +161,19 @@ impl SshTransport {
 
     async fn connect(&self, host: &str) -> Result<Handle<Checker>, TransportError> {
         let port = self.settings.port;
-        let fail = |what: String| TransportError(format!("ssh to {}@{host}:{port}: {what}", self.settings.user));
+        let what = |what: String| format!("ssh to {}@{host}:{port}: {what}", self.settings.user);
+        let fail = |why: String| TransportError::unreachable(what(why));
+        let late = |why: String| TransportError::timed_out(what(why));
         let tcp = tokio::time::timeout(
             self.settings.connect_timeout,
             tokio::net::TcpStream::connect((host, port)),
         )
         .await
-        .map_err(|_| fail(format!("no connection within {:?}", self.settings.connect_timeout)))?
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|_| late(format!("no connection within {:?}", self.settings.connect_timeout)))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => late(e.to_string()),
+            _ => fail(e.to_string()),
+        })?;
         let _ = tcp.set_nodelay(true);
         let refusal = Arc::new(Mutex::new(None));
         let checker = Checker {
@@ -191,7 +196,7 @@ impl SshTransport {
         let (session, authenticated) = tokio::time::timeout(self.settings.connect_timeout, handshake)
             .await
             .map_err(|_| {
-                fail(format!(
+                late(format!(
                     "handshake did not finish within {:?}",
                     self.settings.connect_timeout
                 ))
@@ -260,12 +265,12 @@ impl SshTransport {
         if tokio::time::timeout(timeout, collect).await.is_err() {
             let _ = channel.signal(Sig::KILL).await;
             let _ = channel.close().await;
-            return Ok(Err(TransportError("SSH command timeout".into())));
+            return Ok(Err(TransportError::timed_out("SSH command timeout")));
         }
         let Some(status) = status else {
             // Never retried: the command may have run, in part or in full.
-            return Ok(Err(TransportError(
-                "the ssh session ended before the command reported an exit status (connection lost?)".into(),
+            return Ok(Err(TransportError::unreachable(
+                "the ssh session ended before the command reported an exit status (connection lost?)",
             )));
         };
         Ok(Ok(CommandOutput {
@@ -284,7 +289,7 @@ impl Transport for SshTransport {
             .channels
             .acquire()
             .await
-            .map_err(|_| TransportError("ssh transport is shutting down".into()))?;
+            .map_err(|_| TransportError::unreachable("ssh transport is shutting down"))?;
         let started = Instant::now();
         let mut failed = None;
         // A pooled connection may have died since its last use: one retry on
@@ -301,10 +306,10 @@ impl Transport for SshTransport {
                     tracing::info!(host, "ssh channel could not be opened ({e}); reconnecting");
                     failed = Some(handle);
                 }
-                Err(e) => return Err(TransportError(format!("ssh to {host}: {e}"))),
+                Err(e) => return Err(TransportError::unreachable(format!("ssh to {host}: {e}"))),
             }
         }
-        Err(TransportError(format!("ssh to {host}: connection lost")))
+        Err(TransportError::unreachable(format!("ssh to {host}: connection lost")))
     }
 
     fn stats(&self) -> &TransportStats {

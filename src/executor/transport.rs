@@ -22,10 +22,35 @@ impl CommandOutput {
 }
 
 /// The command could not be run or did not finish: the host was
-/// unreachable, authentication failed, or the timeout expired.
+/// unreachable, authentication failed, or a time limit ran out. The
+/// message is what users see; the kind says which, for callers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct TransportError(pub String);
+pub struct TransportError(pub String, pub TransportErrorKind);
+
+/// Why a transport gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// The node could not be reached, refused, or the session broke.
+    Unreachable,
+    /// A time limit ran out first: the command's own, or one before it
+    /// could start (connecting, waiting for a session).
+    TimedOut,
+}
+
+impl TransportError {
+    pub fn unreachable(message: impl Into<String>) -> TransportError {
+        TransportError(message.into(), TransportErrorKind::Unreachable)
+    }
+
+    pub fn timed_out(message: impl Into<String>) -> TransportError {
+        TransportError(message.into(), TransportErrorKind::TimedOut)
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        self.1 == TransportErrorKind::TimedOut
+    }
+}
 
 #[async_trait]
 pub trait Transport: Send + Sync {

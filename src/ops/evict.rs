@@ -471,7 +471,7 @@ async fn evict_forward(engine: &Engine, entry: &JournalEntry) -> Result<(), OpEr
         );
         // Lost on the way or timed out, gluster may still be switching:
         // the brick list is read again later, by cleanup, not now.
-        if e.unreachable || e.message.contains("timed out") {
+        if e.unreachable || e.timed_out {
             return Err(OpError::Incomplete(why));
         }
         return Err(OpError::Internal(why));

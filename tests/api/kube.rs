@@ -323,6 +323,17 @@ async fn a_command_past_its_time_is_a_timeout() {
     );
 }
 
+/// Callers tell a timeout by its kind, not its words.
+#[tokio::test]
+async fn timeouts_are_told_apart_from_other_failures() {
+    let standin = standin();
+    let t = transport(&standin).await;
+    let killed = t.run("node1", "sleep 20", Duration::from_secs(1)).await.unwrap_err();
+    assert!(killed.is_timeout(), "{killed}");
+    let no_pod = t.run("node9", "true", MINUTE).await.unwrap_err();
+    assert!(!no_pod.is_timeout(), "{no_pod}");
+}
+
 #[tokio::test]
 async fn max_connections_queues_sessions_instead_of_failing_them() {
     let standin = standin();

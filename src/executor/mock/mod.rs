@@ -1,0 +1,402 @@
+//! The mock executor: a simulated set of storage nodes for tests and local
+//! development.
+//!
+//! Its node state (`state`: peers, physical volumes, volume groups, logical
+//! volumes, mounts, fstab lines, gluster volumes, and the command lines
+//! Heketi would have run on each node) is written to a JSON file beside the
+//! store after every change, so a test can inspect what a crash left behind
+//! on the "nodes", also from another process. Faults are injected by rules
+//! (`faults`: `fail`, `delay`, `stall`, `lose`). This file is the
+//! `Executor` over the two.
+//!
+//! Heal info reports every brick `Connected` with nothing to heal.
+
+mod faults;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+pub use faults::FaultRuleError;
+use state::Refusal;
+pub use state::{MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
+
+use super::commands::{Command, CommandConfig};
+use super::{
+    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
+    GlusterVolumeSpec, HealEntry, NodeInventory,
+};
+use faults::Faults;
+
+const KIB_PER_GIB: u64 = 1024 * 1024;
+
+/// The lines of commands, as recorded.
+fn lines(commands: impl IntoIterator<Item = Command>) -> Vec<String> {
+    commands.into_iter().map(String::from).collect()
+}
+
+/// Why a mock executor could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    #[error("cannot read mock node state {}: {source}", path.display())]
+    ReadState {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Fault(#[from] FaultRuleError),
+}
+
+/// The node state could not be written out after a change.
+#[derive(Debug, thiserror::Error)]
+#[error("mock state write failed: {0}")]
+pub struct StateWriteError(#[source] std::io::Error);
+
+pub struct MockExecutor {
+    commands: CommandConfig,
+    device_size_kib: u64,
+    faults: Faults,
+    state_path: Option<PathBuf>,
+    nodes: Mutex<MockNodes>,
+}
+
+impl MockExecutor {
+    /// A mock whose node state lives in memory only.
+    pub fn in_memory(device_size_gb: u64, faults: &[String]) -> Result<MockExecutor, MockError> {
+        MockExecutor::build(device_size_gb, faults, None, MockNodes::default())
+    }
+
+    /// A mock that keeps its node state in `state_path`, reloading it at start.
+    pub fn durable(device_size_gb: u64, faults: &[String], state_path: PathBuf) -> Result<MockExecutor, MockError> {
+        let nodes = MockNodes::load(&state_path).map_err(|source| MockError::ReadState {
+            path: state_path.clone(),
+            source,
+        })?;
+        MockExecutor::build(device_size_gb, faults, Some(state_path), nodes)
+    }
+
+    fn build(
+        device_size_gb: u64,
+        faults: &[String],
+        state_path: Option<PathBuf>,
+        nodes: MockNodes,
+    ) -> Result<MockExecutor, MockError> {
+        Ok(MockExecutor {
+            commands: CommandConfig::default(),
+            device_size_kib: device_size_gb * KIB_PER_GIB,
+            faults: Faults::parse(faults)?,
+            state_path,
+            nodes: Mutex::new(nodes),
+        })
+    }
+
+    /// Uses these settings for the command lines it records.
+    pub fn with_commands(mut self, commands: CommandConfig) -> MockExecutor {
+        self.commands = commands;
+        self
+    }
+
+    /// A copy of the simulated node state.
+    pub fn nodes(&self) -> MockNodes {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MockNodes> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `change` to the node state and writes it out before returning.
+    fn mutate<T>(&self, change: impl FnOnce(&mut MockNodes) -> T) -> Result<T, StateWriteError> {
+        let mut nodes = self.lock();
+        let result = change(&mut nodes);
+        if let Some(path) = &self.state_path {
+            nodes.save(path).map_err(StateWriteError)?;
+        }
+        Ok(result)
+    }
+
+    /// `mutate` for a call of `operation` on `host`: a refusal and a failed
+    /// write both fail the call, with the node's words.
+    fn apply<T>(
+        &self,
+        host: &str,
+        operation: &'static str,
+        change: impl FnOnce(&mut MockNodes) -> Result<T, Refusal>,
+    ) -> Result<T, ExecError> {
+        let fail = |e: &dyn std::error::Error| ExecError::new(host, operation, e.to_string());
+        self.mutate(change).map_err(|e| fail(&e))?.map_err(|e| fail(&e))
+    }
+
+    /// Records command lines on `host` as run.
+    fn record(&self, host: &str, operation: &'static str, lines: Vec<String>) -> Result<(), ExecError> {
+        self.apply(host, operation, |n| {
+            n.host(host).commands.extend(lines);
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl Executor for MockExecutor {
+    async fn glusterd_check(&self, host: &str) -> Result<(), ExecError> {
+        self.faults.enter("glusterd_check", host).await
+    }
+
+    async fn peer_probe(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
+        self.faults.enter("peer_probe", exec_host).await?;
+        let lines = lines(self.commands.peer_probe(storage_host));
+        self.apply(exec_host, "peer_probe", |n| {
+            let host = n.host(exec_host);
+            host.commands.extend(lines);
+            host.peers.insert(storage_host.to_string());
+            Ok(())
+        })
+    }
+
+    async fn peer_detach(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
+        self.faults.enter("peer_detach", exec_host).await?;
+        let lines = lines(self.commands.peer_detach(storage_host));
+        self.apply(exec_host, "peer_detach", |n| {
+            let host = n.host(exec_host);
+            host.commands.extend(lines);
+            host.peers.remove(storage_host);
+            Ok(())
+        })
+    }
+
+    async fn device_setup(
+        &self,
+        host: &str,
+        path: &str,
+        device_id: &str,
+        destroy: bool,
+    ) -> Result<DeviceReport, DeviceSetupError> {
+        self.faults
+            .enter("device_setup", host)
+            .await
+            .map_err(DeviceSetupError::HasData)?;
+        let lines = lines(self.commands.device_setup(path, device_id, destroy));
+        let outcome = self
+            .mutate(|n| {
+                let node = n.host(host);
+                node.commands.extend(lines);
+                node.setup_device(path, device_id, destroy, self.device_size_kib)
+            })
+            .map_err(|e| DeviceSetupError::Unreachable(ExecError::new(host, "device_setup", e.to_string())))?;
+        match outcome {
+            Ok((vg, uuid)) => Ok(vg.report(&uuid, path)),
+            Err(in_use) => Err(DeviceSetupError::HasPhysicalVolume {
+                error: ExecError::new(host, "device_setup", in_use.to_string()),
+                pv_uuid: in_use.pv_uuid,
+            }),
+        }
+    }
+
+    async fn device_info(&self, host: &str, device: &DeviceHandle) -> Result<DeviceReport, ExecError> {
+        self.faults.enter("device_info", host).await?;
+        self.lock()
+            .device_report(host, &device.vg_name())
+            .map_err(|e| ExecError::new(host, "device_info", e.to_string()))
+    }
+
+    async fn device_teardown(&self, host: &str, device: &DeviceHandle) -> Result<(), ExecError> {
+        self.faults.enter("device_teardown", host).await?;
+        self.apply(host, "device_teardown", |n| n.teardown_device(host, &device.vg_name()))
+    }
+
+    async fn device_forget(&self, host: &str, device: &DeviceHandle) {
+        if self.faults.enter("device_forget", host).await.is_err() {
+            return;
+        }
+        let _ = self.mutate(|n| n.forget_device(host, &device.vg_name()));
+    }
+
+    async fn brick_create(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("brick_create", host).await?;
+        let lines = lines(self.commands.brick_create(brick));
+        let fstab_line = format!(
+            "/dev/mapper/{}-brick_{} {} xfs {} 1 2",
+            brick.vg(),
+            brick.brick_id,
+            brick.mount_point(),
+            self.commands.mount_opts
+        );
+        let result = self.apply(host, "brick_create", |n| {
+            n.host(host).create_brick(brick, &fstab_line, lines)
+        });
+        lost.settle(host, "brick_create", result).await
+    }
+
+    async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError> {
+        let lost = self.faults.enter_change("brick_destroy", host).await?;
+        let lines = lines(self.commands.brick_destroy(brick));
+        let result = self.apply(host, "brick_destroy", |n| {
+            let node = n.host(host);
+            node.commands.extend(lines);
+            Ok(node.destroy_brick(brick))
+        });
+        lost.settle(host, "brick_destroy", result).await
+    }
+
+    async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("volume_create", host).await?;
+        let lines = lines(self.commands.volume_create(volume));
+        let result = self.apply(host, "volume_create", |n| n.create_volume(host, volume, lines));
+        lost.settle(host, "volume_create", result).await
+    }
+
+    async fn volume_expand(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("volume_expand", host).await?;
+        let lines = lines(self.commands.volume_expand(volume));
+        let result = self.apply(host, "volume_expand", |n| n.expand_volume(host, volume, lines));
+        lost.settle(host, "volume_expand", result).await
+    }
+
+    async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("volume_destroy", host).await?;
+        let lines = lines(self.commands.volume_destroy(name));
+        let result = self.apply(host, "volume_destroy", |n| {
+            n.host(host).commands.extend(lines);
+            n.volumes.remove(name);
+            Ok(())
+        });
+        lost.settle(host, "volume_destroy", result).await
+    }
+
+    async fn volume_info(&self, host: &str, name: &str) -> Result<Option<GlusterVolumeInfo>, ExecError> {
+        self.faults.enter("volume_info", host).await?;
+        Ok(self.lock().volume_info(name))
+    }
+
+    async fn gluster_volumes(&self, host: &str) -> Result<Vec<(String, GlusterVolumeInfo)>, ExecError> {
+        self.faults.enter("volume_info", host).await?;
+        Ok(self.lock().gluster_volumes())
+    }
+
+    async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError> {
+        self.faults.enter("node_inventory", host).await?;
+        Ok(self.lock().inventory(host))
+    }
+
+    async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {
+        self.faults.enter("heal_info", host).await?;
+        self.lock()
+            .heal_info(name)
+            .map_err(|e| ExecError::new(host, "heal_info", e.to_string()))
+    }
+
+    async fn heal_start(&self, host: &str, name: &str) -> Result<(), ExecError> {
+        self.faults.enter("heal_start", host).await?;
+        let line = String::from(self.commands.heal_start(name));
+        self.record(host, "heal_start", vec![line])
+    }
+
+    async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("brick_replace", host).await?;
+        let line = String::from(self.commands.brick_replace(volume, old, new));
+        let result = self.apply(host, "brick_replace", |n| n.replace_brick(host, volume, old, new, line));
+        lost.settle(host, "brick_replace", result).await
+    }
+
+    async fn volume_clone(
+        &self,
+        host: &str,
+        source: &str,
+        clone: &str,
+        snapshot: &str,
+    ) -> Result<CloneReport, ExecError> {
+        let lost = self.faults.enter_change("volume_clone", host).await?;
+        let lines = lines(self.commands.volume_clone(source, clone, snapshot));
+        let result = self.apply(host, "volume_clone", |n| n.clone_volume(host, source, clone, lines));
+        lost.settle(host, "volume_clone", result).await
+    }
+
+    async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError> {
+        // Clones are made in one step here, so no snapshot is ever left.
+        let lost = self.faults.enter_change("snapshot_destroy", host).await?;
+        let lines = lines(self.commands.snapshot_destroy(snapshot));
+        let result = self.record(host, "snapshot_destroy", lines);
+        lost.settle(host, "snapshot_destroy", result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(id: &str) -> DeviceHandle {
+        DeviceHandle {
+            device_id: id.into(),
+            pv_uuid: String::new(),
+            paths: vec!["/dev/sdb".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn device_setup_reports_heketi_sizes_and_refuses_a_second_pv() {
+        let mock = MockExecutor::in_memory(500, &[]).unwrap();
+        let report = mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
+        assert_eq!((report.total, report.free, report.used), (524_288_000, 524_288_000, 0));
+        assert_eq!(report.extent_size, 4096);
+        let again = mock.device_setup("n1", "/dev/sdb", "d2", false).await.unwrap_err();
+        assert!(matches!(again, DeviceSetupError::HasPhysicalVolume { .. }));
+        // A wipe makes room.
+        mock.device_setup("n1", "/dev/sdb", "d2", true).await.unwrap();
+        assert!(mock.nodes().hosts["n1"].vgs.contains_key("vg_d2"));
+        assert!(!mock.nodes().hosts["n1"].vgs.contains_key("vg_d1"));
+    }
+
+    #[tokio::test]
+    async fn teardown_is_idempotent() {
+        let mock = MockExecutor::in_memory(1, &[]).unwrap();
+        mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
+        mock.device_teardown("n1", &handle("d1")).await.unwrap();
+        mock.device_teardown("n1", &handle("d1")).await.unwrap();
+        assert!(mock.nodes().hosts["n1"].pvs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn faults_hit_the_nth_matching_call() {
+        let rules = vec![
+            "peer_probe:2:fail:boom".to_string(),
+            "glusterd_check@bad:*:fail".to_string(),
+        ];
+        let mock = MockExecutor::in_memory(1, &rules).unwrap();
+        mock.peer_probe("a", "x").await.unwrap();
+        assert_eq!(mock.peer_probe("a", "y").await.unwrap_err().message, "boom");
+        mock.peer_probe("a", "z").await.unwrap();
+        mock.glusterd_check("good").await.unwrap();
+        assert!(mock.glusterd_check("bad").await.is_err());
+        assert!(mock.glusterd_check("bad").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn durable_state_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mock.json");
+        {
+            let mock = MockExecutor::durable(1, &[], path.clone()).unwrap();
+            mock.peer_probe("n1", "10.0.0.2").await.unwrap();
+        }
+        let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
+        assert!(again.nodes().hosts["n1"].peers.contains("10.0.0.2"));
+        assert_eq!(MockNodes::load(&path).unwrap(), again.nodes());
+    }
+
+    #[tokio::test]
+    async fn an_injected_failure_that_says_timed_out_is_a_timeout() {
+        let rules = vec![
+            "brick_replace:1:fail:Error : Request timed out".to_string(),
+            "brick_replace:2:fail:boom".to_string(),
+        ];
+        let mock = MockExecutor::in_memory(1, &rules).unwrap();
+        let slow = mock.brick_replace("n1", "v", "a:/1", "b:/2").await.unwrap_err();
+        assert!(slow.timed_out && !slow.unreachable);
+        let failed = mock.brick_replace("n1", "v", "a:/1", "b:/2").await.unwrap_err();
+        assert!(!failed.timed_out && !failed.unreachable);
+    }
+}

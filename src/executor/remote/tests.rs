@@ -1,0 +1,330 @@
+//! The remote executor against scripted transports: Heketi's batches,
+//! cleanups and success rules, and fstab edits one at a time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::executor::transport::TransportStats;
+use crate::executor::{BrickSpec, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec};
+
+/// Answers commands by the first rule whose text the command contains;
+/// anything else succeeds silently. Records every command.
+#[derive(Default)]
+struct Scripted {
+    rules: Vec<(&'static str, Result<CommandOutput, TransportError>)>,
+    seen: Mutex<Vec<String>>,
+    stats: TransportStats,
+}
+
+fn out(status: u32, stdout: &str, stderr: &str) -> Result<CommandOutput, TransportError> {
+    Ok(CommandOutput {
+        status,
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    })
+}
+
+#[async_trait]
+impl Transport for Scripted {
+    async fn run(&self, _host: &str, command: &str, _t: Duration) -> Result<CommandOutput, TransportError> {
+        self.seen.lock().unwrap().push(command.to_string());
+        self.rules
+            .iter()
+            .find(|(needle, _)| command.contains(needle))
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| out(0, "", ""))
+    }
+    fn stats(&self) -> &TransportStats {
+        &self.stats
+    }
+}
+
+fn executor(rules: Vec<(&'static str, Result<CommandOutput, TransportError>)>) -> (RemoteExecutor, Arc<Scripted>) {
+    let transport = Arc::new(Scripted {
+        rules,
+        ..Default::default()
+    });
+    (
+        RemoteExecutor::new(transport.clone(), CommandConfig::default(), false),
+        transport,
+    )
+}
+
+fn brick() -> BrickSpec {
+    BrickSpec {
+        device_id: "d1".into(),
+        brick_id: "b1".into(),
+        thin_pool: "tp_b1".into(),
+        lv: "brick_b1".into(),
+        size_kib: 1024,
+        tp_kib: 1024,
+        meta_kib: 8192,
+        gid: 0,
+        arbiter: false,
+        path: crate::executor::brick_path("d1", "b1"),
+    }
+}
+
+const PVS: &str = r#"{"report":[{"pv":[{"pv_name":"/dev/sdb","pv_uuid":"U-1","vg_name":"vg_d1"}]}]}"#;
+const VGDISPLAY: &str = "vg_d1:r/w:772:-1:0:0:0:-1:0:1:1:8253440:4096:100:10:90:x";
+
+#[tokio::test]
+async fn device_setup_reads_sizes_and_paths() {
+    let (ex, t) = executor(vec![
+        ("pvs -o", out(0, PVS, "")),
+        ("udevadm", out(0, "disk/by-id/wwn-1 disk/by-id/lvm-pv-uuid-U-1", "")),
+        ("vgdisplay", out(0, VGDISPLAY, "")),
+    ]);
+    let report = ex.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
+    assert_eq!((report.total, report.used, report.free), (409_600, 40_960, 368_640));
+    assert_eq!(report.pv_uuid, "U-1");
+    assert_eq!(report.paths, ["/dev/disk/by-id/wwn-1", "/dev/sdb"]);
+    assert!(t.seen.lock().unwrap()[0].contains("pvcreate"));
+}
+
+#[tokio::test]
+async fn device_setup_failures_are_classified() {
+    let (ex, _) = executor(vec![
+        ("pvcreate", out(5, "", "Can't open /dev/sdb exclusively.")),
+        ("pvs -o", out(0, PVS, "")),
+    ]);
+    match ex.device_setup("n1", "/dev/sdb", "d1", false).await {
+        Err(DeviceSetupError::HasPhysicalVolume { pv_uuid, error }) => {
+            assert_eq!(pv_uuid, "U-1");
+            assert!(error.message.contains("n1") && error.message.contains("pvcreate"));
+            assert!(error.message.ends_with("Can't open /dev/sdb exclusively."));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let (ex, _) = executor(vec![
+        ("pvcreate", out(5, "", "wrong fs type")),
+        ("pvs -o", out(5, "", "Failed to find")),
+    ]);
+    assert!(matches!(
+        ex.device_setup("n1", "/dev/sdb", "d1", false).await,
+        Err(DeviceSetupError::HasData(_))
+    ));
+    let (ex, _) = executor(vec![(
+        "pvcreate",
+        Err(TransportError::unreachable("connection refused")),
+    )]);
+    assert!(matches!(
+        ex.device_setup("n1", "/dev/sdb", "d1", false).await,
+        Err(DeviceSetupError::Unreachable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_failed_brick_create_stops_and_cleans_up_with_the_mount_point() {
+    let (ex, t) = executor(vec![
+        ("mkfs.xfs", out(1, "", "mkfs failed")),
+        ("thin_count", out(0, "  0\n", "")),
+    ]);
+    let err = ex.brick_create("n1", &brick()).await.unwrap_err();
+    assert!(err.message.contains("mkfs failed"), "{err}");
+    let seen = t.seen.lock().unwrap().clone();
+    let mkfs = seen.iter().position(|c| c.starts_with("mkfs.xfs")).unwrap();
+    assert!(
+        !seen[..=mkfs].iter().any(|c| c.starts_with("mount ")),
+        "batch went on after the failure"
+    );
+    assert_eq!(seen[mkfs + 1], format!("umount {}", brick().mount_point()));
+    assert!(seen.iter().any(|c| c.ends_with("-f vg_d1/tp_b1")));
+}
+
+#[tokio::test]
+async fn brick_destroy_reclaims_only_an_empty_pool() {
+    let (ex, t) = executor(vec![("thin_count", out(0, "  1\n", ""))]);
+    assert!(!ex.brick_destroy("n1", &brick()).await.unwrap());
+    assert!(!t
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|c| c.ends_with("vg_d1/tp_b1") && c.contains("lvremove")));
+    let (ex, _) = executor(vec![
+        (
+            "thin_count",
+            out(5, "", "Failed to find logical volume \"vg_d1/tp_b1\""),
+        ),
+        (
+            "lvremove",
+            out(5, "", "Failed to find logical volume \"vg_d1/brick_b1\""),
+        ),
+    ]);
+    assert!(
+        ex.brick_destroy("n1", &brick()).await.unwrap(),
+        "a brick already gone is removed"
+    );
+}
+
+#[tokio::test]
+async fn brick_destroy_of_an_unmounted_brick_goes_on_but_a_busy_one_stops() {
+    let (ex, _) = executor(vec![
+        ("umount", out(32, "", "not mounted")),
+        ("mount", out(0, "/dev/sda1 on / type xfs (rw)\n", "")),
+        ("thin_count", out(0, "0", "")),
+    ]);
+    assert!(ex.brick_destroy("n1", &brick()).await.unwrap());
+    let mnt = brick().mount_point();
+    let mounts: &'static str = Box::leak(format!("/dev/loop1 on {mnt} type xfs (rw)\n").into_boxed_str());
+    let (ex, t) = executor(vec![
+        ("umount", out(32, "", "target is busy")),
+        ("mount", out(0, mounts, "")),
+    ]);
+    let err = ex.brick_destroy("n1", &brick()).await.unwrap_err();
+    assert!(err.message.contains("target is busy"));
+    let seen = t.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|c| c.starts_with("sed -i.save")),
+        "fstab line removed first"
+    );
+    assert!(!seen.iter().any(|c| c.contains("lvremove")), "LVs kept while mounted");
+}
+
+/// Records how many fstab edits overlap on one node.
+#[derive(Default)]
+struct Overlap {
+    inside: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    stats: TransportStats,
+}
+
+#[async_trait]
+impl Transport for Overlap {
+    async fn run(&self, _host: &str, command: &str, _t: Duration) -> Result<CommandOutput, TransportError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if command.starts_with("sed -i") || command.starts_with("awk ") {
+            let now = self.inside.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.inside.fetch_sub(1, SeqCst);
+        }
+        let stdout = if command.contains("thin_count") { "0" } else { "" };
+        out(0, stdout, "")
+    }
+    fn stats(&self) -> &TransportStats {
+        &self.stats
+    }
+}
+
+#[tokio::test]
+async fn fstab_edits_on_one_node_never_overlap() {
+    let transport = Arc::new(Overlap::default());
+    let ex = RemoteExecutor::new(transport.clone(), CommandConfig::default(), false);
+    let bricks: Vec<BrickSpec> = (0..4)
+        .map(|i| BrickSpec {
+            brick_id: format!("b{i}"),
+            lv: format!("brick_b{i}"),
+            thin_pool: format!("tp_b{i}"),
+            path: crate::executor::brick_path("d1", &format!("b{i}")),
+            ..brick()
+        })
+        .collect();
+    let creates = bricks.iter().map(|b| ex.brick_create("n1", b));
+    for r in futures::future::join_all(creates).await {
+        r.unwrap();
+    }
+    let destroys = bricks.iter().map(|b| ex.brick_destroy("n1", b));
+    for r in futures::future::join_all(destroys).await {
+        r.unwrap();
+    }
+    assert_eq!(transport.most.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn volume_destroy_accepts_a_missing_volume() {
+    let (ex, _) = executor(vec![
+        (
+            "volume stop",
+            out(1, "", "volume stop: v: failed: Volume v does not exist"),
+        ),
+        (
+            "volume delete",
+            out(1, "", "volume delete: v: failed: Volume v does not exist"),
+        ),
+    ]);
+    ex.volume_destroy("n1", "v").await.unwrap();
+    let (ex, _) = executor(vec![(
+        "volume delete",
+        out(1, "", "Another transaction is in progress"),
+    )]);
+    assert!(ex
+        .volume_destroy("n1", "v")
+        .await
+        .unwrap_err()
+        .message
+        .contains("Another transaction"));
+}
+
+#[tokio::test]
+async fn volume_expand_skips_bricks_already_added() {
+    let info: &'static str = "<cliOutput><opRet>0</opRet><opErrstr/><volInfo><volumes><volume><name>v</name><id>i</id><bricks><brick><name>h1:/b/1</name></brick></bricks></volume></volumes></volInfo></cliOutput>";
+    let (ex, t) = executor(vec![("volume info", out(0, info, ""))]);
+    let spec = GlusterVolumeSpec {
+        name: "v".into(),
+        layout: crate::executor::VolumeLayout::Distribute,
+        bricks: vec!["h1:/b/1".into(), "h2:/b/2".into()],
+        options: vec![],
+    };
+    ex.volume_expand("n1", &spec).await.unwrap();
+    let seen = t.seen.lock().unwrap().clone();
+    let add: Vec<&String> = seen.iter().filter(|c| c.contains("add-brick")).collect();
+    assert_eq!(add.len(), 1);
+    assert!(add[0].ends_with("add-brick v h2:/b/2 "), "{}", add[0]);
+    assert!(seen.last().unwrap().contains("rebalance v start"));
+}
+
+#[tokio::test]
+async fn a_retried_volume_create_finishes_with_its_options_and_start() {
+    let info: &'static str = "<cliOutput><opRet>0</opRet><opErrstr/><volInfo><volumes><volume><name>v</name><id>i</id><bricks><brick><name>h1:/b/1</name></brick><brick><name>h2:/b/2</name></brick></bricks></volume></volumes></volInfo></cliOutput>";
+    let (ex, t) = executor(vec![
+        (
+            "volume create",
+            out(1, "", "volume create: v: failed: Volume v already exists"),
+        ),
+        ("volume info", out(0, info, "")),
+    ]);
+    let spec = GlusterVolumeSpec {
+        name: "v".into(),
+        layout: crate::executor::VolumeLayout::Distribute,
+        bricks: vec!["h1:/b/1".into(), "h2:/b/2".into()],
+        options: vec!["user.x 1".into()],
+    };
+    ex.volume_create("n1", &spec).await.unwrap();
+    let seen = t.seen.lock().unwrap().clone();
+    let after_info = seen.iter().position(|c| c.contains("volume info")).unwrap();
+    assert_eq!(
+        seen[after_info + 1..],
+        [
+            "gluster --mode=script --timeout=600 volume set v user.x 1",
+            "gluster --mode=script --timeout=600 volume start v"
+        ]
+    );
+    assert!(!seen.iter().any(|c| c.contains("add-brick")), "{seen:?}");
+}
+
+#[tokio::test]
+async fn timeouts_are_told_apart_from_other_failures() {
+    let (ex, _) = executor(vec![
+        ("replace-brick", out(1, "", "Error : Request timed out")),
+        ("volume heal", Err(TransportError::timed_out("SSH command timeout"))),
+        ("peer probe", Err(TransportError::unreachable("connection refused"))),
+        (
+            "peer detach",
+            out(1, "", "peer detach: failed: n2 is not part of cluster"),
+        ),
+    ]);
+    let kinds = |e: ExecError| (e.timed_out, e.unreachable);
+    let gluster = ex.brick_replace("n1", "v", "a:/1", "b:/2").await.unwrap_err();
+    assert_eq!(kinds(gluster), (true, false));
+    let transport = ex.heal_start("n1", "v").await.unwrap_err();
+    assert_eq!(kinds(transport), (true, true));
+    let refused = ex.peer_probe("n1", "n2").await.unwrap_err();
+    assert_eq!(kinds(refused), (false, true));
+    let failed = ex.peer_detach("n1", "n2").await.unwrap_err();
+    assert_eq!(kinds(failed), (false, false));
+}
