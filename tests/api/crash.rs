@@ -26,8 +26,8 @@ fn kill_during(
     let context = setup(&s);
     let accepted = request(&s, &context);
     assert_eq!(accepted.status, 202, "{accepted:?}");
-    // Give the operation time to reach the stalled step.
-    std::thread::sleep(Duration::from_millis(700));
+    // The operation has reached the delayed step.
+    s.wait_for_fault(fault.split(':').next().unwrap_or(fault), 1);
     let before = s.get(&accepted.location());
     assert_eq!(
         before.header("x-pending"),
@@ -578,7 +578,8 @@ fn a_create_killed_during_its_retry_is_rolled_back() {
     });
     s.topology(3, 2);
     let accepted = s.post("/volumes", R3);
-    std::thread::sleep(Duration::from_millis(700));
+    // Two failed calls, then the retry's brick creation is held.
+    s.wait_for_fault("brick_create", 2);
     assert_eq!(s.get(&accepted.location()).header("x-pending"), Some("true"));
     s.kill9();
     s.restart_with_env(vec![]);

@@ -472,6 +472,27 @@ impl Server {
         serde_json::from_value(self.mock_nodes()["hosts"][host]["commands"].clone()).unwrap_or_default()
     }
 
+    /// How many calls of `operation` the mock's fault rules have fired on.
+    pub fn faults_fired(&self, operation: &str) -> usize {
+        let log = self.dir.path().join("store.mock-nodes.faults");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split(' ').next() == Some(operation))
+            .count()
+    }
+
+    /// Waits (bounded) until a fault rule on `operation` has fired `times`
+    /// times: the operation under test has reached the step the rule
+    /// delays or stalls.
+    pub fn wait_for_fault(&self, operation: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.faults_fired(operation) < times {
+            assert!(Instant::now() < deadline, "no fault fired on {operation} in 20 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The mock's node state as it wrote it. A missing or unreadable file
     /// fails the test: "nothing on the nodes" must be read, not assumed.
     pub fn mock_nodes(&self) -> Value {

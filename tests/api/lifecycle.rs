@@ -330,8 +330,9 @@ fn evacuation_progress_shows_in_operations() {
     s.assert_consistent();
 }
 
-/// Kills the server once the mock has run `replaced` replace-brick commands.
-fn kill_after_replacements(s: &mut Server, replaced: usize) {
+/// Kills the server once the mock has run `replaced` replace-brick commands
+/// and a fault rule holds the operation in `held`.
+fn kill_after_replacements(s: &mut Server, replaced: usize, held: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let count = commands_run(s, "replace-brick");
@@ -341,8 +342,7 @@ fn kill_after_replacements(s: &mut Server, replaced: usize) {
         assert!(Instant::now() < deadline, "no replace-brick after 20 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The next replacement is stalled in its replace-brick.
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_for_fault(held, 1);
     s.kill9();
 }
 
@@ -357,7 +357,8 @@ fn an_evacuation_killed_between_replacements_resumes_when_repeated() {
     assert_eq!(s.set_state("devices", &device, "offline").status, 204);
     let accepted = s.post(&format!("/devices/{device}/state"), r#"{"state":"failed"}"#);
     assert_eq!(accepted.status, 202);
-    kill_after_replacements(&mut s, 1);
+    // The next replacement is held in its replace-brick.
+    kill_after_replacements(&mut s, 1, "brick_replace");
     s.restart_with_env(vec![]);
     s.wait_recovered();
     let outcome = s.wait(&accepted.location());
@@ -400,7 +401,7 @@ fn an_evict_killed_after_gluster_switched_is_finished_at_start_up() {
     let brick = s_of(&volume["bricks"][0]["id"]);
     let accepted = s.post(&format!("/bricks/to-evict/{brick}"), "");
     assert_eq!(accepted.status, 202);
-    kill_after_replacements(&mut s, 1);
+    kill_after_replacements(&mut s, 1, "brick_destroy");
     s.restart_with_env(vec![]);
     s.wait_recovered();
     assert_eq!(

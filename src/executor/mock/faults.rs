@@ -22,6 +22,8 @@
 //! `volume_clone`, `snapshot_destroy`, `volume_info`, `node_inventory`,
 //! `heal_info`, `heal_start`, `brick_replace`.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -140,6 +142,10 @@ impl Aftermath {
 pub(super) struct Faults {
     rules: Vec<FaultRule>,
     calls: Mutex<Vec<u64>>,
+    /// Where each call a rule fires on is logged (`operation host` per
+    /// line) as it fires, before any delay: tests wait for the step they
+    /// mean to interrupt instead of guessing how long it takes to come.
+    fired_log: Option<PathBuf>,
 }
 
 impl Faults {
@@ -151,7 +157,28 @@ impl Faults {
         Ok(Faults {
             calls: Mutex::new(vec![0; rules.len()]),
             rules,
+            fired_log: None,
         })
+    }
+
+    /// Logs the calls rules fire on to `path`.
+    pub(super) fn logging_to(self, path: Option<PathBuf>) -> Faults {
+        Faults {
+            fired_log: path,
+            ..self
+        }
+    }
+
+    fn log_fired(&self, operation: &str, host: &str) {
+        let Some(path) = &self.fired_log else { return };
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{operation} {host}"));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot log a fired mock fault");
+        }
     }
 
     /// Counts the call against every matching rule and returns what to do.
@@ -188,7 +215,11 @@ impl Faults {
     /// settles the returned `Aftermath` with its result.
     pub(super) async fn enter_change(&self, operation: &'static str, host: &str) -> Result<Aftermath, ExecError> {
         let mut after = Aftermath::default();
-        for action in self.actions(operation, host) {
+        let actions = self.actions(operation, host);
+        if !actions.is_empty() {
+            self.log_fired(operation, host);
+        }
+        for action in actions {
             match action {
                 FaultAction::Delay(d) => tokio::time::sleep(d).await,
                 // The message stands for what the node printed, read as

@@ -63,6 +63,12 @@ pub struct MockExecutor {
     nodes: Mutex<MockNodes>,
 }
 
+/// Where a durable mock logs the calls its fault rules fire on: beside its
+/// state file (`<store>.mock-nodes.json` → `<store>.mock-nodes.faults`).
+pub fn fired_log_path(state_path: &std::path::Path) -> PathBuf {
+    state_path.with_extension("faults")
+}
+
 impl MockExecutor {
     /// A mock whose node state lives in memory only.
     pub fn in_memory(device_size_gb: u64, faults: &[String]) -> Result<MockExecutor, MockError> {
@@ -87,7 +93,7 @@ impl MockExecutor {
         Ok(MockExecutor {
             commands: CommandConfig::default(),
             device_size_kib: device_size_gb * KIB_PER_GIB,
-            faults: Faults::parse(faults)?,
+            faults: Faults::parse(faults)?.logging_to(state_path.as_ref().map(|p| fired_log_path(p))),
             state_path,
             nodes: Mutex::new(nodes),
         })
