@@ -445,11 +445,24 @@ impl Server {
     }
 
     /// Asserts the store is consistent and nothing is pending.
-    pub fn assert_consistent(&self) {
+    /// The store is consistent in itself, for a store whose nodes are not
+    /// this mock's (imported, restored or migrated from elsewhere).
+    pub fn assert_store_consistent(&self) {
         let check = self.get("/db/check");
+        assert_eq!(check.status, 200);
+        assert_eq!(check.json()["totalinconsistencies"], 0, "{}", check.body);
+        assert_eq!(self.get("/operations").json()["total"], 0, "operations left pending");
+    }
+
+    /// The store is consistent in itself and with what the (mock) nodes
+    /// hold: the check's own rules have one test each, and the nodes'
+    /// side is the mock's state, kept apart from the store.
+    pub fn assert_consistent(&self) {
+        let check = self.get("/db/check?nodes=true");
         assert_eq!(check.status, 200);
         let report = check.json();
         assert_eq!(report["totalinconsistencies"], 0, "{}", check.body);
+        assert_eq!(report["drift"]["unreachable"], serde_json::json!([]), "{}", check.body);
         assert_eq!(self.get("/operations").json()["total"], 0, "operations left pending");
     }
 
