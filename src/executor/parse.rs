@@ -6,7 +6,8 @@ use serde::Deserialize;
 use super::{LvEntry, MountEntry, BRICK_MOUNT_ROOTS};
 
 /// What a failed command says: gluster and LVM tell "already gone",
-/// "already done" or "out of time" only in words, read here (case aside).
+/// "already done" or "out of time" only in words, read here (case aside,
+/// but for `TimedOut`, matched as written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Said {
     /// LVM and gluster: "not found".
