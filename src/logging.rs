@@ -19,6 +19,22 @@ fn directive(level: &str) -> Option<&'static str> {
     })
 }
 
+/// Why the log level was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogLevelError {
+    #[error("invalid log level: {0}")]
+    Unknown(String),
+    #[error("cannot change log level: {0}")]
+    Reload(#[source] reload::Error),
+}
+
+/// The message alone, for callers that answer with it.
+impl From<LogLevelError> for String {
+    fn from(e: LogLevelError) -> String {
+        e.to_string()
+    }
+}
+
 pub struct LogControl {
     handle: Option<reload::Handle<EnvFilter, Registry>>,
     level: Mutex<String>,
@@ -69,12 +85,12 @@ impl LogControl {
     }
 
     /// Sets a Heketi level name; unknown names are refused.
-    pub fn set(&self, level: &str) -> Result<(), String> {
-        let directive = directive(level).ok_or_else(|| format!("invalid log level: {level}"))?;
+    pub fn set(&self, level: &str) -> Result<(), LogLevelError> {
+        let directive = directive(level).ok_or_else(|| LogLevelError::Unknown(level.to_string()))?;
         if let Some(handle) = &self.handle {
             handle
                 .reload(EnvFilter::new(directive))
-                .map_err(|e| format!("cannot change log level: {e}"))?;
+                .map_err(LogLevelError::Reload)?;
         }
         if let Ok(mut l) = self.level.lock() {
             *l = level.to_string();
@@ -93,7 +109,7 @@ mod tests {
         let c = LogControl::detached("info");
         c.set("debug").unwrap();
         assert_eq!(c.level(), "debug");
-        assert_eq!(c.set("loud").unwrap_err(), "invalid log level: loud");
+        assert_eq!(c.set("loud").unwrap_err().to_string(), "invalid log level: loud");
         assert_eq!(c.level(), "debug");
         for l in LEVELS {
             assert!(directive(l).is_some());

@@ -16,8 +16,8 @@ use crate::executor::mock::MockExecutor;
 use crate::executor::remote::RemoteExecutor;
 use crate::executor::ssh::{HostKeyPolicy, SshSettings, SshTransport};
 use crate::executor::Executor;
-use crate::kubernetes::backup_secret::{adopt_backup_file, restore_into_empty, Restore, SecretBackup};
-use crate::kubernetes::Connection;
+use crate::kubernetes::backup_secret::{adopt_backup_file, restore_into_empty, Restore, RestoreError, SecretBackup};
+use crate::kubernetes::{ClientError, Connection};
 use crate::logging::LogControl;
 use crate::ops::{Engine, Settings};
 use crate::store::Store;
@@ -53,7 +53,10 @@ fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
 }
 
 /// `kube`: the Kubernetes connection, when one was asked for.
-fn build_executor(config: &Config, kube: Option<&Result<Connection, String>>) -> anyhow::Result<Arc<dyn Executor>> {
+fn build_executor(
+    config: &Config,
+    kube: Option<&Result<Connection, ClientError>>,
+) -> anyhow::Result<Arc<dyn Executor>> {
     match config.executor {
         ExecutorKind::Mock => {
             let mock = if config.mock.in_memory {
@@ -129,7 +132,7 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
         stop: tokio::sync::watch::Sender::new(false),
         tasks: Vec::new(),
     };
-    let log_restore = |restored: Result<Restore, String>| -> anyhow::Result<bool> {
+    let log_restore = |restored: Result<Restore, RestoreError>| -> anyhow::Result<bool> {
         match restored {
             Ok(Restore::Nothing) => Ok(false),
             Ok(Restore::Kept(what)) => {
@@ -183,25 +186,27 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
         tracing::warn!("profiling is set but Brickyard serves no pprof routes");
     }
     if config.backup_db_to_kube_secret {
-        let connection = match &kube {
-            Some(Ok(c)) => c.namespace("").map(|ns| (c, ns)),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("no Kubernetes connection was made".into()),
+        let no_backups = |why: &dyn std::fmt::Display| {
+            tracing::warn!("backup_db_to_kube_secret is set, but {why}; no Secret backups are made")
         };
-        match connection {
-            Ok((c, namespace)) => {
-                let backups = SecretBackup::new(c.client.clone(), &namespace, &config.kube_db_secret_name);
-                tracing::info!(
-                    namespace,
-                    secret = config.kube_db_secret_name,
-                    "store backups go to a Secret"
-                );
-                let stop = finishing.stop.subscribe();
-                finishing
-                    .tasks
-                    .push(tokio::spawn(backups.follow(engine.store.clone(), stop)));
-            }
-            Err(e) => tracing::warn!("backup_db_to_kube_secret is set, but {e}; no Secret backups are made"),
+        match &kube {
+            Some(Ok(c)) => match c.namespace("") {
+                Ok(namespace) => {
+                    let backups = SecretBackup::new(c.client.clone(), &namespace, &config.kube_db_secret_name);
+                    tracing::info!(
+                        namespace,
+                        secret = config.kube_db_secret_name,
+                        "store backups go to a Secret"
+                    );
+                    let stop = finishing.stop.subscribe();
+                    finishing
+                        .tasks
+                        .push(tokio::spawn(backups.follow(engine.store.clone(), stop)));
+                }
+                Err(e) => no_backups(&e),
+            },
+            Some(Err(e)) => no_backups(e),
+            None => no_backups(&"no Kubernetes connection was made"),
         }
     }
     let app = App::new(engine, config.auth.clone(), config.default_admin_mode, log);

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::BodyLimit;
 use axum::http::StatusCode;
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, super::strict_json::JsonError> {
     let mut doc = super::strict_json::parse(bytes)?;
     if doc.value.is_null() {
         doc.value = serde_json::Value::Object(Default::default());

@@ -12,6 +12,17 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess
 use serde::forward_to_deserialize_any;
 use serde_json::{Map, Number, Value};
 
+/// A body that is not JSON, or not JSON `T` takes. The texts are serde's.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    #[error("{0}")]
+    Syntax(#[source] serde_json::Error),
+    #[error("a repeated key's earlier value: {0}")]
+    EarlierValue(#[source] serde_json::Error),
+    #[error("{0}")]
+    Value(#[source] serde_json::Error),
+}
+
 /// A parsed document: its value (the last occurrence of a repeated key
 /// wins) and, for each earlier occurrence, the document as it would read
 /// with that occurrence instead, so its type is checked too.
@@ -21,8 +32,8 @@ pub struct Document {
 }
 
 /// Parses a document, keeping every occurrence of a repeated key.
-pub fn parse(bytes: &[u8]) -> Result<Document, String> {
-    let node = serde_json::from_slice::<Node>(bytes).map_err(|e| e.to_string())?;
+pub fn parse(bytes: &[u8]) -> Result<Document, JsonError> {
+    let node = serde_json::from_slice::<Node>(bytes).map_err(JsonError::Syntax)?;
     Ok(Document {
         value: node.last(),
         variants: node.variants(),
@@ -32,11 +43,11 @@ pub fn parse(bytes: &[u8]) -> Result<Document, String> {
 /// Builds `T` from a document, refusing an array where `T` (or a struct or
 /// map inside it) expects an object, and an earlier occurrence of a
 /// repeated key that `T` could not take.
-pub fn from_document<T: DeserializeOwned>(doc: &Document) -> Result<T, String> {
+pub fn from_document<T: DeserializeOwned>(doc: &Document) -> Result<T, JsonError> {
     for variant in &doc.variants {
-        T::deserialize(Strict(variant)).map_err(|e| format!("a repeated key's earlier value: {e}"))?;
+        T::deserialize(Strict(variant)).map_err(JsonError::EarlierValue)?;
     }
-    T::deserialize(Strict(&doc.value)).map_err(|e| e.to_string())
+    T::deserialize(Strict(&doc.value)).map_err(JsonError::Value)
 }
 
 /// A JSON value with every occurrence of every key.
@@ -320,7 +331,7 @@ mod tests {
         file: bool,
     }
 
-    fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, String> {
+    fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, JsonError> {
         from_document(&parse(json).unwrap())
     }
 

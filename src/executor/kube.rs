@@ -236,7 +236,7 @@ impl KubeTransport {
         use_pod_names: bool,
         gluster_daemonset: bool,
         max_connections: i64,
-    ) -> Result<KubeTransport, String> {
+    ) -> Result<KubeTransport, crate::kubernetes::NamespaceError> {
         let namespace = connection.namespace(namespace)?;
         tracing::info!(namespace, "kubernetes executor: exec into GlusterFS pods");
         let settings = KubeSettings::new(namespace, use_pod_names, gluster_daemonset, max_connections);

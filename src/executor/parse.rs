@@ -6,7 +6,8 @@ use serde::Deserialize;
 use super::{LvEntry, MountEntry, BRICK_MOUNT_ROOTS};
 
 /// What a failed command says: gluster and LVM tell "already gone",
-/// "already done" or "out of time" only in words, read here (case aside).
+/// "already done" or "out of time" only in words, read here (case aside,
+/// but for `TimedOut`, matched as written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Said {
     /// LVM and gluster: "not found".
@@ -48,6 +49,53 @@ impl Said {
     }
 }
 
+/// Output that does not read as the command's should, or a gluster
+/// command that failed in its XML. The texts are what users see.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("vgdisplay returned {fields} fields instead of at least 17: {line:?}")]
+    VgdisplayFields { fields: usize, line: String },
+    #[error("vgdisplay field {field} is not a number: {value:?}")]
+    VgdisplayNumber {
+        field: usize,
+        value: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("unreadable LVM report: {0}")]
+    LvmReport(#[source] serde_json::Error),
+    #[error("LVM returned {0} reports instead of one")]
+    LvmReports(usize),
+    #[error("LVM reported {pvs} physical volumes and {vgs} volume groups instead of one")]
+    LvmRows { pvs: usize, vgs: usize },
+    #[error("unexpected thin pool LV count {output:?}")]
+    ThinCount {
+        output: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("unreadable gluster XML: {0}")]
+    GlusterXml(#[source] roxmltree::Error),
+    #[error("unexpected gluster XML root <{0}>")]
+    GlusterRoot(String),
+    /// Gluster failed without saying why.
+    #[error("gluster failed with opRet {0}")]
+    GlusterOpRet(String),
+    /// Gluster failed and said why (`opErrstr`).
+    #[error("{0}")]
+    Gluster(String),
+    #[error("gluster heal info lists no bricks")]
+    NoHealBricks,
+}
+
+impl ParseError {
+    /// Whether gluster itself said this (`opErrstr`), as opposed to output
+    /// that could not be read.
+    pub fn gluster_says(&self, said: Said) -> bool {
+        matches!(self, ParseError::Gluster(message) if said.in_text(message))
+    }
+}
+
 /// Sizes from `vgdisplay -c`, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VgSizes {
@@ -59,20 +107,24 @@ pub struct VgSizes {
 
 /// One colon-separated line: field 12 is the extent size (KiB), 13 the
 /// total extents, 14 the allocated ones and 15 the free ones.
-pub fn vgdisplay(output: &str) -> Result<VgSizes, String> {
+pub fn vgdisplay(output: &str) -> Result<VgSizes, ParseError> {
     let line = output.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
     let fields: Vec<&str> = line.split(':').collect();
     if fields.len() < 17 {
-        return Err(format!(
-            "vgdisplay returned {} fields instead of at least 17: {line:?}",
-            fields.len()
-        ));
+        return Err(ParseError::VgdisplayFields {
+            fields: fields.len(),
+            line: line.to_string(),
+        });
     }
-    let number = |i: usize| -> Result<u64, String> {
+    let number = |i: usize| -> Result<u64, ParseError> {
         fields[i]
             .trim()
             .parse::<u64>()
-            .map_err(|_| format!("vgdisplay field {i} is not a number: {:?}", fields[i]))
+            .map_err(|source| ParseError::VgdisplayNumber {
+                field: i,
+                value: fields[i].to_string(),
+                source,
+            })
     };
     let extent_size = number(12)?;
     Ok(VgSizes {
@@ -115,10 +167,15 @@ struct LvRow {
     origin: String,
 }
 
+/// LVM's JSON report.
+fn lvm_report(output: &str) -> Result<Report, ParseError> {
+    serde_json::from_str(output.trim()).map_err(ParseError::LvmReport)
+}
+
 /// The LVs of `lvs --reportformat=json -o vg_name,lv_name,pool_lv,origin` in
 /// volume groups named `vg_*` (Heketi's and Brickyard's).
-pub fn lv_report(output: &str) -> Result<Vec<LvEntry>, String> {
-    let report: Report = serde_json::from_str(output.trim()).map_err(|e| format!("unreadable LVM report: {e}"))?;
+pub fn lv_report(output: &str) -> Result<Vec<LvEntry>, ParseError> {
+    let report = lvm_report(output)?;
     Ok(report
         .report
         .into_iter()
@@ -187,18 +244,17 @@ fn unescape_octal(field: &str) -> String {
 }
 
 /// Exactly one report holding exactly one PV (or one VG) row.
-pub fn pv_report(output: &str) -> Result<PvRow, String> {
-    let report: Report = serde_json::from_str(output.trim()).map_err(|e| format!("unreadable LVM report: {e}"))?;
+pub fn pv_report(output: &str) -> Result<PvRow, ParseError> {
+    let report = lvm_report(output)?;
     let [section] = report.report.as_slice() else {
-        return Err(format!("LVM returned {} reports instead of one", report.report.len()));
+        return Err(ParseError::LvmReports(report.report.len()));
     };
     match (section.pv.as_slice(), section.vg.as_slice()) {
         ([row], _) | ([], [row]) => Ok(row.clone()),
-        (pvs, vgs) => Err(format!(
-            "LVM reported {} physical volumes and {} volume groups instead of one",
-            pvs.len(),
-            vgs.len()
-        )),
+        (pvs, vgs) => Err(ParseError::LvmRows {
+            pvs: pvs.len(),
+            vgs: vgs.len(),
+        }),
     }
 }
 
@@ -216,11 +272,11 @@ pub fn device_paths(udev_output: &str, path: &str) -> Vec<String> {
     paths
 }
 
-pub fn thin_count(output: &str) -> Result<u64, String> {
-    output
-        .trim()
-        .parse()
-        .map_err(|_| format!("unexpected thin pool LV count {:?}", output.trim()))
+pub fn thin_count(output: &str) -> Result<u64, ParseError> {
+    output.trim().parse().map_err(|source| ParseError::ThinCount {
+        output: output.trim().to_string(),
+        source,
+    })
 }
 
 /// The parts of `gluster volume info --xml` Brickyard uses.
@@ -248,26 +304,26 @@ fn descend<'a>(mut node: roxmltree::Node<'a, 'a>, path: &[&str]) -> Option<roxml
 }
 
 /// Gluster can exit 0 while failing: `opRet`/`opErrstr` tell.
-fn cli_output(xml: &str) -> Result<roxmltree::Document<'_>, String> {
-    let doc = roxmltree::Document::parse(xml.trim()).map_err(|e| format!("unreadable gluster XML: {e}"))?;
+fn cli_output(xml: &str) -> Result<roxmltree::Document<'_>, ParseError> {
+    let doc = roxmltree::Document::parse(xml.trim()).map_err(ParseError::GlusterXml)?;
     let root = doc.root_element();
     if !root.has_tag_name("cliOutput") {
-        return Err(format!("unexpected gluster XML root <{}>", root.tag_name().name()));
+        return Err(ParseError::GlusterRoot(root.tag_name().name().to_string()));
     }
     let op_ret = child_text(root, "opRet").unwrap_or("0").trim().to_string();
     let op_err = child_text(root, "opErrstr").unwrap_or("").trim().to_string();
     if op_ret != "0" || !op_err.is_empty() {
         return Err(if op_err.is_empty() {
-            format!("gluster failed with opRet {op_ret}")
+            ParseError::GlusterOpRet(op_ret)
         } else {
-            op_err
+            ParseError::Gluster(op_err)
         });
     }
     Ok(doc)
 }
 
 /// The volumes of `gluster volume info [NAME] --xml`.
-pub fn volume_info(xml: &str) -> Result<Vec<GlusterVolume>, String> {
+pub fn volume_info(xml: &str) -> Result<Vec<GlusterVolume>, ParseError> {
     let doc = cli_output(xml)?;
     let Some(volumes) = descend(doc.root_element(), &["volInfo", "volumes"]) else {
         return Ok(Vec::new());
@@ -313,10 +369,10 @@ impl HealEntry {
 }
 
 /// The bricks of `gluster volume heal VOL info --xml`.
-pub fn heal_info(xml: &str) -> Result<Vec<HealEntry>, String> {
+pub fn heal_info(xml: &str) -> Result<Vec<HealEntry>, ParseError> {
     let doc = cli_output(xml)?;
     let Some(bricks) = descend(doc.root_element(), &["healInfo", "bricks"]) else {
-        return Err("gluster heal info lists no bricks".into());
+        return Err(ParseError::NoHealBricks);
     };
     Ok(bricks
         .children()
@@ -330,7 +386,7 @@ pub fn heal_info(xml: &str) -> Result<Vec<HealEntry>, String> {
 }
 
 /// Checks a `--xml` snapshot or clone command's result.
-pub fn cli_result(xml: &str) -> Result<(), String> {
+pub fn cli_result(xml: &str) -> Result<(), ParseError> {
     cli_output(xml).map(|_| ())
 }
 
@@ -396,7 +452,7 @@ mod tests {
                 free: 2005 * 4096
             }
         );
-        assert!(vgdisplay("vg:r/w:1").unwrap_err().contains("17"));
+        assert!(vgdisplay("vg:r/w:1").unwrap_err().to_string().contains("17"));
         assert!(vgdisplay("a:b:c:d:e:f:g:h:i:j:k:l:x:1:1:1:u").is_err());
     }
 
@@ -458,7 +514,7 @@ mod tests {
         assert_eq!(entries[2].entries, "4");
         let refused = "<cliOutput><opRet>-1</opRet><opErrno>0</opErrno><opErrstr>Volume vol_1 is not of type replicate/disperse</opErrstr></cliOutput>";
         assert_eq!(
-            heal_info(refused).unwrap_err(),
+            heal_info(refused).unwrap_err().to_string(),
             "Volume vol_1 is not of type replicate/disperse"
         );
     }
@@ -466,7 +522,7 @@ mod tests {
     #[test]
     fn gluster_errors_surface_even_with_exit_zero() {
         let xml = "<cliOutput><opRet>-1</opRet><opErrno>30800</opErrno><opErrstr>Volume vol_9 does not exist</opErrstr></cliOutput>";
-        assert_eq!(volume_info(xml).unwrap_err(), "Volume vol_9 does not exist");
+        assert_eq!(volume_info(xml).unwrap_err().to_string(), "Volume vol_9 does not exist");
         assert!(cli_result("<cliOutput><opRet>0</opRet><opErrstr></opErrstr></cliOutput>").is_ok());
         assert!(cli_result("not xml").is_err());
     }

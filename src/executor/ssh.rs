@@ -39,17 +39,31 @@ pub struct SshSettings {
     pub channels_per_host: usize,
 }
 
+/// Why the SSH private key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the ssh executor needs a private key: set glusterfs.sshexec.keyfile or HEKETI_SSH_KEYFILE")]
+    NotConfigured,
+    #[error("cannot read ssh private key {path}: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: russh::keys::Error,
+    },
+}
+
 impl SshSettings {
     /// Reads the private key (OpenSSH or PEM, no passphrase).
-    pub fn load_key(path: &str) -> Result<Arc<PrivateKey>, String> {
+    pub fn load_key(path: &str) -> Result<Arc<PrivateKey>, KeyError> {
         if path.is_empty() {
-            return Err(
-                "the ssh executor needs a private key: set glusterfs.sshexec.keyfile or HEKETI_SSH_KEYFILE".into(),
-            );
+            return Err(KeyError::NotConfigured);
         }
         russh::keys::load_secret_key(path, None)
             .map(Arc::new)
-            .map_err(|e| format!("cannot read ssh private key {path}: {e}"))
+            .map_err(|source| KeyError::Unreadable {
+                path: path.to_string(),
+                source,
+            })
     }
 }
 

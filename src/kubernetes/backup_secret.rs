@@ -18,7 +18,7 @@ use kube::{Api, Client};
 
 use crate::store::backup::Backup;
 use crate::store::records::{ClusterRecord, NodeRecord, VolumeRecord};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The key Heketi stores its database under.
 pub const SECRET_KEY: &str = "heketi.db.gz";
@@ -31,11 +31,29 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(60);
 /// What the API server accepts in one object.
 const SECRET_LIMIT: usize = 1024 * 1024;
 
-pub fn compress(backup: &Backup) -> Result<Vec<u8>, String> {
-    let json = serde_json::to_vec(backup).map_err(|e| e.to_string())?;
+/// A backup that could not be gzipped.
+#[derive(Debug, thiserror::Error)]
+pub enum CompressError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Gzip(#[from] std::io::Error),
+}
+
+pub fn compress(backup: &Backup) -> Result<Vec<u8>, CompressError> {
+    let json = serde_json::to_vec(backup)?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&json).map_err(|e| e.to_string())?;
-    gz.finish().map_err(|e| e.to_string())
+    gz.write_all(&json)?;
+    Ok(gz.finish()?)
+}
+
+/// A `heketi.db.gz` that holds nothing Brickyard knows.
+#[derive(Debug, thiserror::Error)]
+pub enum DecompressError {
+    #[error("not gzip data: {0}")]
+    NotGzip(#[source] std::io::Error),
+    #[error("neither a Brickyard backup nor a Heketi database: {0}")]
+    Unknown(#[source] serde_json::Error),
 }
 
 /// What a `heketi.db.gz` holds.
@@ -46,22 +64,68 @@ pub enum Payload {
     HeketiBolt,
 }
 
-pub fn decompress(gz: &[u8]) -> Result<Payload, String> {
+pub fn decompress(gz: &[u8]) -> Result<Payload, DecompressError> {
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(gz)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("not gzip data: {e}"))?;
+        .map_err(DecompressError::NotGzip)?;
     // A Bolt file starts with a page header (16 bytes), then its magic.
     if bytes.get(16..20) == Some(&[0xED, 0xDA, 0x0C, 0xED][..]) {
         return Ok(Payload::HeketiBolt);
     }
     serde_json::from_slice(&bytes)
         .map(|b| Payload::Brickyard(Box::new(b)))
-        .map_err(|e| format!("neither a Brickyard backup nor a Heketi database: {e}"))
+        .map_err(DecompressError::Unknown)
 }
 
 fn is_empty(store: &Store) -> bool {
     store.count::<ClusterRecord>() + store.count::<NodeRecord>() + store.count::<VolumeRecord>() == 0
+}
+
+/// Why a start-up restore failed; the store may not be used as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: DecompressError,
+    },
+    #[error("{} is no backup: {source}", path.display())]
+    NoBackup {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot restore {}: {source}", path.display())]
+    Restore {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    /// Opening or flushing the store.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot move {} aside: {source}", path.display())]
+    MoveAside {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot clear {}: {source}", path.display())]
+    Clear {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot move the restored store into place: {0}")]
+    MoveIntoPlace(#[source] std::io::Error),
 }
 
 /// What the start-up restore did, for the log.
@@ -79,13 +143,13 @@ pub enum Restore {
 /// At start-up, on the opened store: when `dir/heketi.db.gz` exists and the
 /// store is empty, restores it. A store with contents is never overwritten
 /// (Heketi's image overwrote its database on every start).
-pub fn restore_into_empty(store: &Store, dir: &Path) -> Result<Restore, String> {
+pub fn restore_into_empty(store: &Store, dir: &Path) -> Result<Restore, RestoreError> {
     let file = dir.join(SECRET_KEY);
     let gz = match std::fs::read(&file) {
         Ok(gz) if gz.is_empty() => return Ok(Restore::Nothing),
         Ok(gz) => gz,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Restore::Nothing),
-        Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+        Err(source) => return Err(RestoreError::Read { path: file, source }),
     };
     if !is_empty(store) {
         return Ok(Restore::Kept(format!(
@@ -94,7 +158,10 @@ pub fn restore_into_empty(store: &Store, dir: &Path) -> Result<Restore, String> 
             store.path().display()
         )));
     }
-    let backup = match decompress(&gz).map_err(|e| format!("{}: {e}", file.display()))? {
+    let backup = match decompress(&gz).map_err(|source| RestoreError::Unreadable {
+        path: file.clone(),
+        source,
+    })? {
         Payload::HeketiBolt => {
             return Ok(Restore::Unusable(format!(
                 "{} holds a Heketi database, which Brickyard cannot read: export it with \
@@ -114,11 +181,12 @@ pub fn restore_into_empty(store: &Store, dir: &Path) -> Result<Restore, String> 
 
 /// Restores `backup` (read from `source`) into `store` and flushes; says
 /// what the store now holds.
-fn restore_durably(store: &Store, backup: &Backup, source: &Path) -> Result<String, String> {
-    store
-        .restore(backup)
-        .map_err(|e| format!("cannot restore {}: {e}", source.display()))?;
-    store.flush_blocking().map_err(|e| e.to_string())?;
+fn restore_durably(store: &Store, backup: &Backup, from: &Path) -> Result<String, RestoreError> {
+    store.restore(backup).map_err(|source| RestoreError::Restore {
+        path: from.to_path_buf(),
+        source,
+    })?;
+    store.flush_blocking()?;
     Ok(format!(
         "{} clusters, {} volumes",
         store.count::<ClusterRecord>(),
@@ -139,28 +207,41 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 /// `<path>.restoring`, and that is renamed into place. Each step survives
 /// a crash: the next start picks up from the kept file. Anything else at
 /// the path is left for `Store::open` to refuse.
-pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, String> {
+pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, RestoreError> {
     let kept = beside(store_path, ".setup-backup");
     let staging = beside(store_path, ".restoring");
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| RestoreError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
     if store_path.is_file() {
         if serde_json::from_slice::<Backup>(&read(store_path)?).is_err() {
             return Ok(Restore::Nothing);
         }
-        std::fs::rename(store_path, &kept).map_err(|e| format!("cannot move {} aside: {e}", store_path.display()))?;
+        std::fs::rename(store_path, &kept).map_err(|source| RestoreError::MoveAside {
+            path: store_path.to_path_buf(),
+            source,
+        })?;
     } else if store_path.exists() || !kept.is_file() {
         return Ok(Restore::Nothing);
     }
-    let backup: Backup =
-        serde_json::from_slice(&read(&kept)?).map_err(|e| format!("{} is no backup: {e}", kept.display()))?;
+    let backup: Backup = serde_json::from_slice(&read(&kept)?).map_err(|source| RestoreError::NoBackup {
+        path: kept.clone(),
+        source,
+    })?;
     if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| format!("cannot clear {}: {e}", staging.display()))?;
+        std::fs::remove_dir_all(&staging).map_err(|source| RestoreError::Clear {
+            path: staging.clone(),
+            source,
+        })?;
     }
     let held = {
-        let store = Store::open(&staging).map_err(|e| e.to_string())?;
+        let store = Store::open(&staging)?;
         restore_durably(&store, &backup, &kept)?
     };
-    std::fs::rename(&staging, store_path).map_err(|e| format!("cannot move the restored store into place: {e}"))?;
+    std::fs::rename(&staging, store_path).map_err(RestoreError::MoveIntoPlace)?;
     Ok(Restore::Restored(format!(
         "the store {} was a backup file: restored into a new store ({held}); the file is kept as {}",
         store_path.display(),
@@ -168,27 +249,51 @@ pub fn adopt_backup_file(store_path: &Path) -> Result<Restore, String> {
     )))
 }
 
+/// Why the Secret could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read Secret {name}: {source}")]
+    Read {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot create Secret {name}: {source}")]
+    Create {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot keep the Heketi database in Secret {copy}: {source}")]
+    KeepHeketi {
+        copy: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot update Secret {name}: {source}")]
+    Update {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
 /// Why a backup did not reach the Secret.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum BackupError {
     /// Gzipped bytes beyond what a Secret holds.
+    #[error("the backup is {0} bytes, more than a Secret holds")]
     TooLarge(usize),
-    Failed(String),
-}
-
-impl From<String> for BackupError {
-    fn from(e: String) -> Self {
-        BackupError::Failed(e)
-    }
-}
-
-impl std::fmt::Display for BackupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BackupError::TooLarge(bytes) => write!(f, "the backup is {bytes} bytes, more than a Secret holds"),
-            BackupError::Failed(e) => f.write_str(e),
-        }
-    }
+    #[error("{0}")]
+    Snapshot(#[source] StoreError),
+    #[error("{0}")]
+    Compress(#[from] CompressError),
+    #[error("{0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("no answer from the API server within {WRITE_TIMEOUT:?}")]
+    NoAnswer(#[source] tokio::time::error::Elapsed),
+    #[error("{0}")]
+    Write(#[from] SecretError),
 }
 
 /// Resolves once `stop` is true (or its sender is gone).
@@ -232,19 +337,25 @@ impl SecretBackup {
 
     /// Creates the Secret or replaces its data. A Heketi database in it is
     /// first copied to `<name>-from-heketi`, so replacing it loses nothing.
-    pub async fn write(&self, gz: Vec<u8>) -> Result<(), String> {
+    pub async fn write(&self, gz: Vec<u8>) -> Result<(), SecretError> {
         let data = BTreeMap::from([(SECRET_KEY.to_string(), ByteString(gz))]);
         let params = PostParams::default();
         let existing = self
             .secrets
             .get_opt(&self.name)
             .await
-            .map_err(|e| format!("cannot read Secret {}: {e}", self.name))?;
+            .map_err(|source| SecretError::Read {
+                name: self.name.clone(),
+                source,
+            })?;
         let Some(mut secret) = existing else {
             self.secrets
                 .create(&params, &Self::secret(&self.name, data))
                 .await
-                .map_err(|e| format!("cannot create Secret {}: {e}", self.name))?;
+                .map_err(|source| SecretError::Create {
+                    name: self.name.clone(),
+                    source,
+                })?;
             return Ok(());
         };
         let held = secret.data.as_ref().and_then(|d| d.get(SECRET_KEY)).cloned();
@@ -258,7 +369,7 @@ impl SecretBackup {
                         self.name
                     ),
                     Err(kube::Error::Api(e)) if e.code == 409 => {}
-                    Err(e) => return Err(format!("cannot keep the Heketi database in Secret {copy}: {e}")),
+                    Err(source) => return Err(SecretError::KeepHeketi { copy, source }),
                 }
             }
         }
@@ -266,24 +377,26 @@ impl SecretBackup {
         self.secrets
             .replace(&self.name, &params, &secret)
             .await
-            .map_err(|e| format!("cannot update Secret {}: {e}", self.name))?;
+            .map_err(|source| SecretError::Update {
+                name: self.name.clone(),
+                source,
+            })?;
         Ok(())
     }
 
     async fn back_up(&self, store: &Store) -> Result<(), BackupError> {
         let snapshot = store.clone();
         let gz = tokio::task::spawn_blocking(move || {
-            let backup = snapshot.backup().map_err(|e| e.to_string())?;
-            compress(&backup)
+            let backup = snapshot.backup().map_err(BackupError::Snapshot)?;
+            Ok::<_, BackupError>(compress(&backup)?)
         })
-        .await
-        .map_err(|e| e.to_string())??;
+        .await??;
         if gz.len() > SECRET_LIMIT {
             return Err(BackupError::TooLarge(gz.len()));
         }
         Ok(tokio::time::timeout(WRITE_TIMEOUT, self.write(gz))
             .await
-            .map_err(|_| format!("no answer from the API server within {WRITE_TIMEOUT:?}"))??)
+            .map_err(BackupError::NoAnswer)??)
     }
 
     /// A write at start-up, then one after each burst of commits, until
@@ -319,7 +432,7 @@ impl SecretBackup {
                     due = false;
                     pause = MIN_INTERVAL;
                 }
-                Err(BackupError::Failed(e)) => {
+                Err(e) => {
                     tracing::warn!(secret = self.name, "store backup to the Secret failed, will retry: {e}");
                     due = true;
                     pause = (pause * 2).min(MAX_RETRY_PAUSE);
@@ -372,7 +485,7 @@ mod tests {
         assert!(matches!(adopt_backup_file(&path), Ok(Restore::Restored(_))));
         assert_eq!(Store::open(&path).unwrap().count::<ClusterRecord>(), 1);
         assert!(beside(&path, ".setup-backup").is_file());
-        assert_eq!(adopt_backup_file(&path), Ok(Restore::Nothing), "adopted once");
+        assert!(matches!(adopt_backup_file(&path), Ok(Restore::Nothing)), "adopted once");
 
         // A crash after the file was moved aside, with a half-made store.
         let path = dir.path().join("crashed.db");
@@ -385,7 +498,7 @@ mod tests {
         // Anything else at the path is not touched.
         let other = dir.path().join("other.db");
         std::fs::write(&other, b"bolt or whatever").unwrap();
-        assert_eq!(adopt_backup_file(&other), Ok(Restore::Nothing));
+        assert!(matches!(adopt_backup_file(&other), Ok(Restore::Nothing)));
         assert!(other.is_file());
     }
 
@@ -404,6 +517,9 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&bolt).unwrap();
         assert!(matches!(decompress(&gz.finish().unwrap()), Ok(Payload::HeketiBolt)));
-        assert!(decompress(b"plain").unwrap_err().starts_with("not gzip data"));
+        assert!(decompress(b"plain")
+            .unwrap_err()
+            .to_string()
+            .starts_with("not gzip data"));
     }
 }

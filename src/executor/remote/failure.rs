@@ -4,16 +4,28 @@
 //! "already done" only in words, classified by `parse::Said`).
 
 use crate::executor::commands::Command;
-use crate::executor::parse::Said;
+use crate::executor::parse::{ParseError, Said};
 use crate::executor::transport::{CommandOutput, TransportError};
 use crate::executor::ExecError;
 
 /// Why a batch stopped: the command and what it left, or why it never ran.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Failure {
     /// The command that failed; `None` when there was none to try.
     pub command: Option<Command>,
-    pub output: Result<CommandOutput, TransportError>,
+    pub outcome: Outcome,
+}
+
+/// What became of a failed command.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// It ran and failed.
+    Ran(CommandOutput),
+    /// It ran, but what it printed made no sense (or was gluster's XML
+    /// saying it failed).
+    Unreadable(ParseError),
+    /// It could not be run or did not finish.
+    NotRun(TransportError),
 }
 
 /// What LVM and udev say when a device path does not lead to its PV.
@@ -27,15 +39,22 @@ const PATH_MISSING: [&str; 6] = [
 ];
 
 impl Failure {
+    /// What a run of `command` left.
+    pub(super) fn of(command: &Command, result: Result<CommandOutput, TransportError>) -> Failure {
+        Failure {
+            command: Some(command.clone()),
+            outcome: match result {
+                Ok(out) => Outcome::Ran(out),
+                Err(e) => Outcome::NotRun(e),
+            },
+        }
+    }
+
     /// The command ran but its output made no sense.
-    pub(super) fn unreadable(command: Command, why: String) -> Failure {
+    pub(super) fn unreadable(command: Command, why: ParseError) -> Failure {
         Failure {
             command: Some(command),
-            output: Ok(CommandOutput {
-                status: 1,
-                stdout: String::new(),
-                stderr: why,
-            }),
+            outcome: Outcome::Unreadable(why),
         }
     }
 
@@ -43,30 +62,32 @@ impl Failure {
     pub(super) fn untried(why: TransportError) -> Failure {
         Failure {
             command: None,
-            output: Err(why),
+            outcome: Outcome::NotRun(why),
         }
     }
 
-    /// Heketi's error text: stderr, else the transport's error.
+    /// Heketi's error text: stderr, else stdout, else the exit status; or
+    /// why the output made no sense; or the transport's error.
     pub(super) fn text(&self) -> String {
-        match &self.output {
-            Ok(out) if !out.stderr.trim().is_empty() => out.stderr.trim().to_string(),
-            Ok(out) if !out.stdout.trim().is_empty() => out.stdout.trim().to_string(),
-            Ok(out) => format!("exit status {}", out.status),
-            Err(e) => e.0.clone(),
+        match &self.outcome {
+            Outcome::Ran(out) if !out.stderr.trim().is_empty() => out.stderr.trim().to_string(),
+            Outcome::Ran(out) if !out.stdout.trim().is_empty() => out.stdout.trim().to_string(),
+            Outcome::Ran(out) => format!("exit status {}", out.status),
+            Outcome::Unreadable(e) => e.to_string().trim().to_string(),
+            Outcome::NotRun(e) => e.0.clone(),
         }
     }
 
     pub(super) fn unreachable(&self) -> bool {
-        self.output.is_err()
+        matches!(self.outcome, Outcome::NotRun(_))
     }
 
     /// A time limit ran out: the transport's or the batch's, or the
     /// command's own (gluster's `--timeout`), which only its words tell.
     pub(super) fn timed_out(&self) -> bool {
-        match &self.output {
-            Err(e) => e.is_timeout(),
-            Ok(_) => self.says(Said::TimedOut),
+        match &self.outcome {
+            Outcome::NotRun(e) => e.is_timeout(),
+            Outcome::Ran(_) | Outcome::Unreadable(_) => self.says(Said::TimedOut),
         }
     }
 

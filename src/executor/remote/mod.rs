@@ -81,10 +81,7 @@ impl RemoteExecutor {
                     outputs.push(out)
                 }
                 other => {
-                    let failure = Failure {
-                        command: Some(command.clone()),
-                        output: other,
-                    };
+                    let failure = Failure::of(command, other);
                     // Some failures are expected (udevadm, umount of a gone brick): callers judge.
                     tracing::debug!(host, command = command.line.as_str(), error = %failure.text(), "command failed");
                     return Err(failure);
@@ -105,7 +102,7 @@ impl RemoteExecutor {
         match self.one(host, command.clone(), self.cli_minutes()).await {
             Ok(out) => match parse::volume_info(&out.stdout) {
                 Ok(mut vols) => Ok(vols.pop()),
-                Err(e) if e.contains("does not exist") => Ok(None),
+                Err(e) if e.gluster_says(Said::DoesNotExist) => Ok(None),
                 Err(e) => Err(Failure::unreadable(command, e)),
             },
             Err(f) if f.says(Said::DoesNotExist) => Ok(None),

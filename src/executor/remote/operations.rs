@@ -48,8 +48,8 @@ impl Executor for RemoteExecutor {
     ) -> Result<DeviceReport, DeviceSetupError> {
         let setup = self.commands.device_setup(path, device_id, destroy);
         if let Err(failure) = self.batch(host, &setup, DEVICE_MINUTES).await {
-            let error = failure.clone().into_error(host, "device_setup");
-            if failure.unreachable() {
+            let error = failure.into_error(host, "device_setup");
+            if error.unreachable {
                 return Err(DeviceSetupError::Unreachable(error));
             }
             return Err(match self.device_handle(host, path).await {
@@ -72,8 +72,8 @@ impl Executor for RemoteExecutor {
                 if let Err(e) = self.device_teardown(host, &handle).await {
                     tracing::warn!(host, path, "cleanup after a failed device setup failed: {e}");
                 }
-                let error = failure.clone().into_error(host, "device_setup");
-                Err(if failure.unreachable() {
+                let error = failure.into_error(host, "device_setup");
+                Err(if error.unreachable {
                     DeviceSetupError::Unreachable(error)
                 } else {
                     DeviceSetupError::HasData(error)
