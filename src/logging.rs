@@ -29,12 +29,6 @@ pub enum LogLevelError {
 }
 
 /// The message alone, for callers that answer with it.
-impl From<LogLevelError> for String {
-    fn from(e: LogLevelError) -> String {
-        e.to_string()
-    }
-}
-
 pub struct LogControl {
     handle: Option<reload::Handle<EnvFilter, Registry>>,
     level: Mutex<String>,

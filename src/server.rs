@@ -338,7 +338,7 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     let tls = match &config.tls {
-        Some((cert, key)) => Some(crate::tls::server_config(cert, key).map_err(anyhow::Error::msg)?),
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
         None => None,
     };
     // Test harnesses read this line to learn the port.

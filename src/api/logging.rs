@@ -33,7 +33,7 @@ pub async fn set_level(
     if !level.is_empty() {
         app.log
             .set(level)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     }
     Ok(current(&app))
 }

@@ -265,7 +265,8 @@ fn plan(db: &HeketiDb) -> Result<Plan, ImportError> {
             pool_metadata_size: b.pool_metadata_size,
             lvm_thin_pool: b.lvm_thin_pool.clone(),
             lvm_lv: b.lvm_lv.clone(),
-            sub_type: BrickRole::try_from(b.sub_type).map_err(ImportError::Refused)?,
+            sub_type: BrickRole::try_from(b.sub_type)
+                .map_err(|e| ImportError::Refused(format!("brick {}: {e}", b.info.id)))?,
             charged: 0,
             pending: Some(b.pending.id.clone()).filter(|p| !p.is_empty()),
             retired: false,

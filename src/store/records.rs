@@ -219,14 +219,19 @@ impl From<BrickRole> for u8 {
     }
 }
 
+/// A brick sub-type number Heketi never wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown brick sub-type {0}")]
+pub struct UnknownBrickRole(pub u8);
+
 impl TryFrom<u8> for BrickRole {
-    type Error = String;
-    fn try_from(n: u8) -> Result<BrickRole, String> {
+    type Error = UnknownBrickRole;
+    fn try_from(n: u8) -> Result<BrickRole, UnknownBrickRole> {
         match n {
             0 => Ok(BrickRole::Unknown),
             1 => Ok(BrickRole::Data),
             2 => Ok(BrickRole::Arbiter),
-            other => Err(format!("unknown brick sub-type {other}")),
+            other => Err(UnknownBrickRole(other)),
         }
     }
 }

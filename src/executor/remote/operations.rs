@@ -348,7 +348,7 @@ impl Executor for RemoteExecutor {
         // A node without an fstab has no brick lines in it.
         let fstab = match self.one(host, fstab, DEVICE_MINUTES).await {
             Ok(out) => parse::brick_fstab_lines(&out.stdout),
-            Err(f) if !f.unreachable() && f.mentions("No such file") => Vec::new(),
+            Err(f) if !f.unreachable() && f.says(Said::NoSuchFileOrDirectory) => Vec::new(),
             Err(f) => return Err(f.into_error(host, "node_inventory")),
         };
         Ok(NodeInventory { lvs, mounts, fstab })

@@ -328,3 +328,26 @@ async fn timeouts_are_told_apart_from_other_failures() {
     let failed = ex.peer_detach("n1", "n2").await.unwrap_err();
     assert_eq!(kinds(failed), (false, false));
 }
+
+/// A node whose fstab does not exist yet (a Kubernetes node's
+/// `HEKETI_FSTAB` before its first brick) has no brick lines, and is not
+/// unreachable; any other failure to read it is an error.
+#[tokio::test]
+async fn a_missing_fstab_holds_no_brick_lines() {
+    let lvs = r#"{"report":[{"lv":[]}]}"#;
+    let (e, _) = executor(vec![
+        ("lvs --reportformat=json", out(0, lvs, "")),
+        (
+            "cat /etc/fstab",
+            out(1, "", "cat: /etc/fstab: No such file or directory"),
+        ),
+    ]);
+    let inventory = e.node_inventory("n1").await.unwrap();
+    assert!(inventory.fstab.is_empty());
+    let (e, _) = executor(vec![
+        ("lvs --reportformat=json", out(0, lvs, "")),
+        ("cat /etc/fstab", out(1, "", "cat: /etc/fstab: Permission denied")),
+    ]);
+    let error = e.node_inventory("n1").await.unwrap_err();
+    assert!(error.message.contains("Permission denied"), "{error:?}");
+}
