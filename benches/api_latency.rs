@@ -2,6 +2,9 @@
 //! store, and the server's resident memory. Run with `cargo bench --bench
 //! api_latency`; it starts the release binary on a loopback port.
 
+// Tests and benchmarks fail loudly by design: unwrapping is how they fail.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

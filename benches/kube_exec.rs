@@ -4,6 +4,9 @@
 //! `bash -c true` directly, which both include. Run with
 //! `cargo bench --bench kube_exec`.
 
+// Tests and benchmarks fail loudly by design: unwrapping is how they fail.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 #[path = "../tests/support/kube_standin.rs"]
 mod kube_standin;

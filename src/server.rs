@@ -187,7 +187,7 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
     }
     if config.backup_db_to_kube_secret {
         let no_backups = |why: &dyn std::fmt::Display| {
-            tracing::warn!("backup_db_to_kube_secret is set, but {why}; no Secret backups are made")
+            tracing::warn!("backup_db_to_kube_secret is set, but {why}; no Secret backups are made");
         };
         match &kube {
             Some(Ok(c)) => match c.namespace("") {

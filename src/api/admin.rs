@@ -24,20 +24,17 @@ pub async fn set_mode(
     State(app): State<AppState>,
     JsonBody400(req): JsonBody400<AdminState>,
 ) -> Result<Response, ApiError> {
-    let mode = match AdminMode::parse(&req.state) {
-        Some(mode) => mode,
-        None => {
-            let mut v = Violations::default();
-            v.add(
-                "state",
-                if req.state.is_empty() {
-                    BLANK
-                } else {
-                    "must be a valid value"
-                },
-            );
-            return Err(ApiError::validation(v));
-        }
+    let Some(mode) = AdminMode::parse(&req.state) else {
+        let mut v = Violations::default();
+        v.add(
+            "state",
+            if req.state.is_empty() {
+                BLANK
+            } else {
+                "must be a valid value"
+            },
+        );
+        return Err(ApiError::validation(v));
     };
     app.set_admin_mode(mode);
     tracing::warn!(mode = mode.as_str(), "administrative mode changed");

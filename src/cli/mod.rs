@@ -251,7 +251,7 @@ mod tests {
     use super::*;
 
     fn words(args: &[&str]) -> Vec<String> {
-        rewrite_args(args.iter().map(|a| a.into()).collect())
+        rewrite_args(args.iter().map(Into::into).collect())
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()

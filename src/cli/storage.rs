@@ -73,7 +73,7 @@ fn create_volume(client: &Client, args: &SetupStorageArgs) -> Result<VolumeInfoR
         }
     }
     let mut options: Vec<String> = if args.gluster_volume_options.is_empty() {
-        DB_VOLUME_OPTIONS.iter().map(|o| o.to_string()).collect()
+        DB_VOLUME_OPTIONS.iter().map(ToString::to_string).collect()
     } else {
         let mut o: Vec<String> = args.gluster_volume_options.split(',').map(str::to_string).collect();
         o.push("user.heketi.dbstoragelevel custom".into());

@@ -378,7 +378,7 @@ impl Config {
         let mut name = self
             .store_path
             .file_name()
-            .map(|n| n.to_os_string())
+            .map(std::ffi::OsStr::to_os_string)
             .unwrap_or_else(|| "brickyard-data".into());
         name.push(".mock-nodes.json");
         self.store_path.with_file_name(name)

@@ -86,8 +86,10 @@ struct Checker {
 }
 
 impl Checker {
+    /// Records why and answers as the host-key handler must.
+    #[allow(clippy::unnecessary_wraps)]
     fn refuse(&self, why: String) -> Result<bool, russh::Error> {
-        *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        *self.refusal.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
         Ok(false)
     }
 }
@@ -161,7 +163,7 @@ impl SshTransport {
     }
 
     fn slot(&self, host: &str) -> Arc<HostSlot> {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         hosts
             .entry(host.to_string())
             .or_insert_with(|| {
@@ -216,7 +218,7 @@ impl SshTransport {
                 ))
             })?
             .map_err(|e| {
-                let refused = refusal.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let refused = refusal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 fail(refused.unwrap_or_else(|| e.to_string()))
             })?;
         if !authenticated {

@@ -509,7 +509,7 @@ mod tests {
         let backup = store.backup().unwrap();
         match decompress(&compress(&backup).unwrap()).unwrap() {
             Payload::Brickyard(b) => assert_eq!(*b, backup),
-            other => panic!("{other:?}"),
+            other @ Payload::HeketiBolt => panic!("{other:?}"),
         }
         // The first page of a Bolt file: page header, then the meta magic.
         let mut bolt = vec![0u8; 64];

@@ -238,10 +238,11 @@ fn compare_gluster(
 }
 
 fn bricks_in_order(engine: &Engine, ids: &[String]) -> Result<Vec<BrickRecord>, OpError> {
-    Ok(ids
-        .iter()
-        .filter_map(|id| engine.store.get::<BrickRecord>(id).ok().flatten())
-        .collect())
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(engine.store.get::<BrickRecord>(id)?);
+    }
+    Ok(out)
 }
 
 fn gluster_brick_names(engine: &Engine, bricks: &[BrickRecord]) -> Result<Vec<String>, OpError> {

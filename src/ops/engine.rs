@@ -40,7 +40,7 @@ impl Engine {
     }
 
     fn in_flight_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+        self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn is_in_flight(&self, journal_id: &str) -> bool {

@@ -22,7 +22,7 @@ impl HostGate {
     /// Waits for a slot on `host`; the slot is held until dropped.
     pub async fn enter(&self, host: &str) -> Option<OwnedSemaphorePermit> {
         let gate = {
-            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            let mut gates = self.gates.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             gates
                 .entry(host.to_string())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))

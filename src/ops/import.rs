@@ -137,7 +137,7 @@ fn action(op: &PendingOperationEntry) -> Result<Action, ImportError> {
                 .iter()
                 .find(|a| a.change == 5)
                 .and_then(|a| a.delta.as_ref())
-                .and_then(|d| d.as_f64())
+                .and_then(serde_json::Value::as_f64)
                 .ok_or_else(|| ImportError::Refused(format!("pending expand {} has no expand size", op.id)))?;
             ExpandVolume {
                 volume_id: one(5)?,
@@ -339,7 +339,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, ImportError> {
                     action,
                     // The server that ran it is gone: cleanup finishes or undoes it.
                     status: JournalStatus::Stale,
-                })
+                });
             }
             Err(e) => {
                 report.refused.push(e.to_string());

@@ -78,7 +78,10 @@ impl Store {
             }
         }
         self.clear_records()?;
-        let _alone = self.snapshot_gate.write().unwrap_or_else(|p| p.into_inner());
+        let alone = self
+            .snapshot_gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.trees[..]
             .transaction(|views| {
                 for (view, pairs) in views.iter().zip(&decoded) {
@@ -89,7 +92,7 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(|e| StoreError::Open(format!("restore failed: {e:?}")))?;
-        drop(_alone);
+        drop(alone);
         self.check_schema()?;
         self.db.flush()?;
         Ok(())

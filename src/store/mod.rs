@@ -191,6 +191,41 @@ pub struct Store {
     commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
+/// How long opening waits for the store's lock: a store this process has
+/// just closed is released by sled's background thread a moment later
+/// (seen when a restored store is opened right after the restore).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled, waiting (bounded) while the store's lock is held; a lock
+/// held longer (another server on the same store) is sled's error.
+fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
+    wait_for_lock(&path.join("db"));
+    sled::Config::new().path(path).open()
+}
+
+/// Waits until nobody holds the lock sled takes on `db_file` (an exclusive
+/// `flock`), or `LOCK_WAIT` has passed. A missing file has no lock.
+fn wait_for_lock(db_file: &Path) {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::File::open(db_file) else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // SAFETY: flock on a descriptor this function owns for its duration.
+        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if free {
+            // SAFETY: as above; sled takes the lock itself next.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn decode<R: DeserializeOwned>(tree: TreeName, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         tree: tree.name(),
@@ -241,10 +276,7 @@ impl Store {
                 path.display()
             )));
         }
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|e| StoreError::Open(format!("cannot open store {}: {e}", path.display())))?;
+        let db = open_sled(path).map_err(|e| StoreError::Open(format!("cannot open store {}: {e}", path.display())))?;
         let trees = TreeName::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
@@ -388,7 +420,10 @@ impl Store {
     /// Empties every tree but the schema record (a forced import replaces
     /// a store's contents).
     pub fn clear_records(&self) -> Result<(), StoreError> {
-        let _alone = self.snapshot_gate.write().unwrap_or_else(|p| p.into_inner());
+        let _alone = self
+            .snapshot_gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for t in TreeName::ALL.into_iter().filter(|t| *t != TreeName::Meta) {
             self.tree(t).clear()?;
         }
@@ -398,12 +433,18 @@ impl Store {
     /// Runs `read` while no transaction commits: every tree it reads shows
     /// the same moment (exports, backups).
     pub fn consistent_read<T>(&self, read: impl FnOnce() -> T) -> T {
-        let _alone = self.snapshot_gate.write().unwrap_or_else(|p| p.into_inner());
+        let _alone = self
+            .snapshot_gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         read()
     }
 
     pub fn transact<T, E>(&self, body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>) -> Result<T, TxFailure<E>> {
-        let _shared = self.snapshot_gate.read().unwrap_or_else(|p| p.into_inner());
+        let _shared = self
+            .snapshot_gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let result = self.trees[..].transaction(|views| {
             let tx = Tx { views };
             body(&tx).map_err(|abort| match abort {

@@ -151,3 +151,21 @@ fn a_heketi_bolt_file_is_refused_with_the_migration_step() {
     let err = Store::open(&path).err().unwrap().to_string();
     assert!(err.contains("heketi db export"), "{err}");
 }
+
+#[test]
+fn a_store_released_a_moment_later_is_waited_for_and_one_held_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let held = Store::open(&path).unwrap();
+    // Released a moment later, as sled's own thread does after a drop.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(held);
+    });
+    let reopened = Store::open(&path);
+    releaser.join().unwrap();
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+    // Held for good: refused with sled's words.
+    let refused = Store::open(&path).err().expect("a second open of a held store");
+    assert!(refused.to_string().contains("could not acquire lock"), "{refused}");
+}

@@ -286,7 +286,7 @@ fn check_answers(s: &Server, log: &mut Log, violations: &mut Vec<String>) {
             Some((404, _)) => violations.push(format!("answer lost: {} for {:?}", a.queue, a.request)),
             Some(again) => match &a.answer {
                 Some(first) if *first != again => {
-                    violations.push(format!("answer changed for {:?}: {first:?}, then {again:?}", a.request))
+                    violations.push(format!("answer changed for {:?}: {first:?}, then {again:?}", a.request));
                 }
                 Some(_) => {}
                 None => a.answer = Some(again),

@@ -79,7 +79,7 @@ fn an_accepted_add_is_rolled_back_after_kill_nine() {
     assert_eq!(
         s.mock_nodes()["hosts"]["node1"]["vgs"]
             .as_object()
-            .map_or(0, |m| m.len()),
+            .map_or(0, serde_json::Map::len),
         0
     );
     // Nothing reserved is left: the same device can be added.

@@ -283,7 +283,7 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.child.as_ref().map_or(0, std::process::Child::id)
     }
 
     pub fn raw(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Reply {
@@ -552,12 +552,11 @@ impl Redactor {
         let re = regex::Regex::new("[0-9a-f]{32}").unwrap();
         re.replace_all(&text, |c: &regex::Captures| {
             let id = c[0].to_string();
-            let n = match self.seen.iter().position(|s| *s == id) {
-                Some(i) => i + 1,
-                None => {
-                    self.seen.push(id);
-                    self.seen.len()
-                }
+            let n = if let Some(i) = self.seen.iter().position(|s| *s == id) {
+                i + 1
+            } else {
+                self.seen.push(id);
+                self.seen.len()
             };
             format!("<id{n}>")
         })

@@ -75,16 +75,13 @@ fn assert_lvs_match(s: &Server) {
 
 /// How many command lines containing `needle` the mock nodes have run.
 fn commands_run(s: &Server, needle: &str) -> usize {
-    s.mock_nodes()["hosts"]
-        .as_object()
-        .map(|hosts| {
-            hosts
-                .values()
-                .flat_map(|h| h["commands"].as_array().cloned().unwrap_or_default())
-                .filter(|c| c.as_str().unwrap_or("").contains(needle))
-                .count()
-        })
-        .unwrap_or(0)
+    s.mock_nodes()["hosts"].as_object().map_or(0, |hosts| {
+        hosts
+            .values()
+            .flat_map(|h| h["commands"].as_array().cloned().unwrap_or_default())
+            .filter(|c| c.as_str().unwrap_or("").contains(needle))
+            .count()
+    })
 }
 
 fn device_with_bricks(s: &Server, at_least: usize) -> (String, Value) {

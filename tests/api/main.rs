@@ -1,5 +1,8 @@
 //! HTTP tests against the real server binary.
 
+// Tests and benchmarks fail loudly by design: unwrapping is how they fail.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 
 mod admin;

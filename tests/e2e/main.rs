@@ -7,6 +7,9 @@
 //! server and leaves the nodes as it found them. The suite fails, never
 //! skips, when the nodes cannot be set up.
 
+// Tests and benchmarks fail loudly by design: unwrapping is how they fail.
+#![allow(clippy::unwrap_used)]
+
 #[path = "../api/harness.rs"]
 mod harness;
 mod kube;

@@ -195,7 +195,7 @@ mod tests {
                 arbiter: false,
             },
             bricks,
-            options: vec!["".into(), "performance.rda-cache-limit 10MB".into(), "".into()],
+            options: vec![String::new(), "performance.rda-cache-limit 10MB".into(), String::new()],
         };
         let cmds = c.volume_create(&v);
         assert_eq!(cmds[0], "gluster --mode=script --timeout=600 volume create vol_1 replica 3 10.0.0.1:/b0/brick 10.0.0.2:/b1/brick 10.0.0.3:/b2/brick ");

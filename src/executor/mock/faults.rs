@@ -184,7 +184,7 @@ impl Faults {
     /// Counts the call against every matching rule and returns what to do.
     fn actions(&self, operation: &str, host: &str) -> Vec<FaultAction> {
         // A panic while holding the lock leaves plain counters behind; keep going.
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut calls = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut actions = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.operation != operation || rule.host.as_deref().is_some_and(|h| h != host) {

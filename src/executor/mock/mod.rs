@@ -112,7 +112,7 @@ impl MockExecutor {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MockNodes> {
         // A panic while holding the lock leaves plain data behind; keep going.
-        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+        self.nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Applies `change` to the node state and writes it out before returning.

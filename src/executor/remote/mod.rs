@@ -47,7 +47,10 @@ impl RemoteExecutor {
     }
 
     fn fstab_lock(&self, host: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.fstab_locks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locks = self
+            .fstab_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         locks.entry(host.to_string()).or_default().clone()
     }
 
@@ -78,7 +81,7 @@ impl RemoteExecutor {
             match result {
                 Ok(out) if out.success() => {
                     tracing::debug!(host, command = command.line.as_str(), took_ms, "command succeeded");
-                    outputs.push(out)
+                    outputs.push(out);
                 }
                 other => {
                     let failure = Failure::of(command, other);

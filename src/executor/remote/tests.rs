@@ -19,6 +19,8 @@ struct Scripted {
     stats: TransportStats,
 }
 
+/// A transport's answer, as the scripted rules hold them.
+#[allow(clippy::unnecessary_wraps)]
 fn out(status: u32, stdout: &str, stderr: &str) -> Result<CommandOutput, TransportError> {
     Ok(CommandOutput {
         status,

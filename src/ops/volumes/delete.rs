@@ -107,7 +107,7 @@ impl Operation for DeleteVolume {
                 // No node to run gluster on, in this run: nothing was deleted.
                 Err(_) if fresh && gluster_host(engine, &volume.cluster).is_err() => return Err(error),
                 Ok(false) => {
-                    tracing::warn!(volume = %volume.name, error = %error, "volume delete failed, but gluster no longer has the volume")
+                    tracing::warn!(volume = %volume.name, error = %error, "volume delete failed, but gluster no longer has the volume");
                 }
                 Err(check) => {
                     return Err(OpError::Undecided(format!(
