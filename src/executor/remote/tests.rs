@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::executor::transport::TransportStats;
-use crate::executor::{BrickSpec, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec};
+use crate::executor::{BrickSpec, DeviceHandle, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec};
 
 /// Answers commands by the first rule whose text the command contains;
 /// anything else succeeds silently. Records every command.
@@ -352,4 +352,79 @@ async fn a_missing_fstab_holds_no_brick_lines() {
     ]);
     let error = e.node_inventory("n1").await.unwrap_err();
     assert!(error.message.contains("Permission denied"), "{error:?}");
+}
+
+fn handle(pv_uuid: &str, paths: &[&str]) -> DeviceHandle {
+    DeviceHandle {
+        device_id: "d1".into(),
+        pv_uuid: pv_uuid.into(),
+        paths: paths.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Devices imported from Heketi databases carry no PV UUID: it is looked
+/// up by the volume group, then the by-uuid link is tried first and, on a
+/// node without udev's links, the recorded path.
+#[tokio::test]
+async fn a_device_without_a_pv_uuid_is_found_by_its_volume_group_and_path() {
+    let (ex, t) = executor(vec![
+        (
+            "vgs -o pv_name,pv_uuid,vg_name --reportformat=json vg_d1",
+            out(0, PVS, ""),
+        ),
+        (
+            "pvs -o pv_name,pv_uuid,vg_name --reportformat=json /dev/disk/by-id/lvm-pv-uuid-U-1",
+            out(
+                5,
+                "",
+                "  Failed to find physical volume \"/dev/disk/by-id/lvm-pv-uuid-U-1\".",
+            ),
+        ),
+        ("pvs -o", out(0, PVS, "")),
+        ("vgdisplay", out(0, VGDISPLAY, "")),
+    ]);
+    let report = ex.device_info("n1", &handle("", &["/dev/sdb"])).await.unwrap();
+    assert_eq!((report.total, report.pv_uuid.as_str()), (409_600, "U-1"));
+    let seen = t.seen.lock().unwrap().clone();
+    let order: Vec<usize> = [
+        "vgs -o",
+        "lvm-pv-uuid-U-1",
+        "pvs -o pv_name,pv_uuid,vg_name --reportformat=json /dev/sdb",
+    ]
+    .iter()
+    .map(|needle| seen.iter().position(|c| c.contains(needle)).unwrap_or(usize::MAX))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{seen:#?}");
+    // A failure that is not a missing path stops at the first path.
+    let (ex, t) = executor(vec![("pvs -o", out(5, "", "  Device /dev/sdb excluded by a filter."))]);
+    assert!(ex.device_info("n1", &handle("U-1", &["/dev/sdb"])).await.is_err());
+    assert_eq!(
+        t.seen.lock().unwrap().iter().filter(|c| c.contains("pvs -o")).count(),
+        1
+    );
+}
+
+/// Teardown wants the device gone: a volume group or PV already gone is
+/// success, on every path; anything else is an error.
+#[tokio::test]
+async fn teardown_tolerates_what_is_already_gone() {
+    let (ex, t) = executor(vec![
+        ("vgremove", out(5, "", "  Volume group \"vg_d1\" not found")),
+        ("pvremove", out(5, "", "  No PV found on device /dev/sdb.")),
+        (
+            "rmdir",
+            out(1, "", "rmdir: failed to remove: No such file or directory"),
+        ),
+    ]);
+    ex.device_teardown("n1", &handle("U-1", &["/dev/sdb"])).await.unwrap();
+    let seen = t.seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|c| c.contains("pvremove")).count(), 2, "{seen:#?}");
+    let (ex, _) = executor(vec![("vgremove", out(5, "", "  Logical volume vg_d1/brick_1 in use."))]);
+    let e = ex
+        .device_teardown("n1", &handle("U-1", &["/dev/sdb"]))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("in use"), "{e:?}");
+    let (ex, _) = executor(vec![("pvremove", out(5, "", "  Can't open /dev/sdb exclusively."))]);
+    assert!(ex.device_teardown("n1", &handle("U-1", &["/dev/sdb"])).await.is_err());
 }
