@@ -29,9 +29,10 @@ pub enum ClientError {
     Token(#[from] jsonwebtoken::errors::Error),
     #[error("{0}")]
     Json(#[from] serde_json::Error),
-    /// The server's own message (or, without one, its status).
-    #[error("{0}")]
-    Server(String),
+    /// The server's answer: its status and its own message (or, without
+    /// one, the status's words).
+    #[error("{message}")]
+    Server { status: u16, message: String },
     /// Go's client's words for a refused connection, which scripts match.
     #[error("{verb} \"{url}\": dial tcp {host}: connect: connection refused")]
     Refused { verb: String, url: String, host: String },
@@ -98,15 +99,18 @@ fn error_of(resp: Response) -> ClientError {
     let body = resp.text().unwrap_or_default();
     let text: String = body.chars().take(4096).collect();
     let text = text.trim();
-    ClientError::Server(if text.is_empty() {
-        format!(
-            "server did not provide a message (status {}: {})",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-    } else {
-        text.to_string()
-    })
+    ClientError::Server {
+        status: status.as_u16(),
+        message: if text.is_empty() {
+            format!(
+                "server did not provide a message (status {}: {})",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+        } else {
+            text.to_string()
+        },
+    }
 }
 
 impl Client {

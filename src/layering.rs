@@ -49,6 +49,8 @@ pub const RULES: &[(&str, &[&str])] = &[
     ("cli", &["client", "dbtool", "wire", "store::records", "ids", "clock"]),
     // Offline store tools.
     ("dbtool", &["store", "ops", "wire"]),
+    // The CSI driver: a client of the API, like the CLI.
+    ("csi", &["client", "wire", "clock"]),
 ];
 
 const ROOTS: &[&str] = &["server", "serve", "tls", "main", "lib", "layering"];

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod csi;
 pub mod dbtool;
 pub mod executor;
 pub mod ids;

@@ -30,6 +30,8 @@ struct Brickyard {
 enum Command {
     /// Run the server. Without --config: local development mode.
     Serve(ServeArgs),
+    /// Run the CSI driver (Kubernetes), or print PVs for existing volumes
+    Csi(brickyard::csi::CsiArgs),
     #[command(flatten)]
     Client(cli::Command),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
@@ -191,6 +193,10 @@ fn main() -> ExitCode {
     match args.command {
         Command::Client(command) => cli::run(&args.global, command),
         Command::Completions { shell } => completions(shell, Brickyard::command(), "brickyard"),
+        Command::Csi(a) => {
+            let _log = LogControl::install(None);
+            brickyard::csi::run(a)
+        }
         Command::Serve(a) => serve(Flags {
             config: a.config,
             disable_auth: a.disable_auth,

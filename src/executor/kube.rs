@@ -163,7 +163,7 @@ pub fn exit_status(status: Option<&Status>) -> ExecOutcome {
 fn timeout_arg(limit: Duration) -> String {
     // Rounded up: the batch's first command gets its whole minutes.
     let secs = limit.as_millis().div_ceil(1000).max(1);
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

@@ -58,19 +58,20 @@ pub struct Snapshot {
     pub factor: f32,
 }
 
-#[derive(Deserialize, Debug, Default)]
+/// Serialized as Heketi's Go client sends it (empty lists left out).
+#[derive(Deserialize, Serialize, Debug, Default)]
 pub struct VolumeCreateRequest {
     #[serde(default, deserialize_with = "nullable")]
     pub size: i64,
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub durability: Durability,
     #[serde(default, deserialize_with = "nullable")]
     pub gid: i64,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub glustervolumeoptions: Vec<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub block: bool,
@@ -78,13 +79,13 @@ pub struct VolumeCreateRequest {
     pub snapshot: Snapshot,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Serialize, Debug, Default)]
 pub struct VolumeExpandRequest {
     #[serde(default, deserialize_with = "nullable")]
     pub expand_size: i64,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Serialize, Debug, Default)]
 pub struct VolumeCloneRequest {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,

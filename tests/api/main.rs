@@ -11,6 +11,7 @@ mod chaos;
 mod cli;
 mod clusters;
 mod crash;
+mod csi;
 mod devices;
 mod drift;
 mod dump;
