@@ -10,6 +10,7 @@
 // Tests and benchmarks fail loudly by design: unwrapping is how they fail.
 #![allow(clippy::unwrap_used)]
 
+mod csi;
 #[path = "../api/harness.rs"]
 mod harness;
 mod kube;
@@ -27,7 +28,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 14] = [
+const SCENARIOS: [(&str, Scenario); 15] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -46,6 +47,7 @@ const SCENARIOS: [(&str, Scenario); 14] = [
         "kubernetes_in_cluster_service_account",
         kube::in_cluster_service_account,
     ),
+    ("csi_volume_through_the_driver", csi::volume_through_csi),
     // These bring up their own nodes: keep them after every three-node scenario.
     ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
     (
@@ -496,11 +498,11 @@ fn critical_path_ms(log: &str) -> f64 {
             *bricks.entry(host).or_default() += ms;
         }
     }
-    bricks.values().cloned().fold(0.0, f64::max) + gluster
+    bricks.values().copied().fold(0.0, f64::max) + gluster
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 

@@ -135,6 +135,14 @@ impl Testbed {
         );
     }
 
+    /// A process to run in the client's network namespace (started by the
+    /// caller; mounts land in this process's mount namespace).
+    pub fn client_command(&self, argv: &[&str]) -> Command {
+        let mut command = Command::new(script());
+        command.arg("client").args(argv).envs(knobs());
+        command
+    }
+
     /// Runs a command in the client's network namespace (mounts land in
     /// this process's mount namespace).
     pub fn client(&self, args: &[&str]) -> Output {
