@@ -349,15 +349,16 @@ mod tests {
     use super::*;
     use crate::executor::mock::MockExecutor;
 
-    #[tokio::test]
-    async fn pending_queue_entries_without_an_owner_fail_at_start_up() {
+    fn engine() -> (tempfile::TempDir, Arc<Engine>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s")).unwrap();
-        let engine = Engine::new(
-            store,
-            Arc::new(MockExecutor::in_memory(1, &[]).unwrap()),
-            Default::default(),
-        );
+        let executor = Arc::new(MockExecutor::in_memory(1, &[]).unwrap());
+        (dir, Engine::new(store, executor, Default::default()))
+    }
+
+    #[tokio::test]
+    async fn pending_queue_entries_without_an_owner_fail_at_start_up() {
+        let (_dir, engine) = engine();
         engine.store.transact(|tx| queue::pending(tx, "orphan")).unwrap();
         assert!(engine.mark_stale().unwrap().is_empty());
         let record = engine.store.get::<QueueRecord>("orphan").unwrap().unwrap();
@@ -387,13 +388,7 @@ mod tests {
     /// the cut-off are driven again; newer ones, and new ones, are left.
     #[tokio::test]
     async fn a_cleaning_pass_settles_only_old_leftovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s")).unwrap();
-        let engine = Engine::new(
-            store,
-            Arc::new(MockExecutor::in_memory(1, &[]).unwrap()),
-            Default::default(),
-        );
+        let (_dir, engine) = engine();
         let old = failed_entry(&engine, 100, JournalStatus::Failed);
         let stale = failed_entry(&engine, 200, JournalStatus::Stale);
         let recent = failed_entry(&engine, 10_000, JournalStatus::Failed);

@@ -95,11 +95,7 @@ impl Operation for Evacuate {
     }
 
     fn changes(&self) -> Vec<Change> {
-        let mut out: Vec<Change> = self
-            .devices
-            .iter()
-            .map(|d| Change::new(d, ChangeKind::RemoveDevice))
-            .collect();
+        let mut out: Vec<Change> = Change::each(&self.devices, ChangeKind::RemoveDevice).collect();
         out.extend(self.child.iter().map(|c| Change::new(c, ChangeKind::ChildOperation)));
         out
     }

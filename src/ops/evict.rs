@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::executor::{brick_path, ExecError};
+use crate::executor::ExecError;
 use crate::ids::new_id;
 use crate::placement::{self, Layout, Refusal, Replacement};
 use crate::store::records::{BrickRecord, ClusterRecord, EntityState, NodeRecord, QueueOutcome, VolumeRecord};
@@ -23,7 +23,7 @@ use super::heal::judge_heal;
 use super::journal::{Action, JournalEntry, JournalStatus};
 use super::ledger::{self, Join};
 use super::operation::{Change, ChangeKind, Direction, HeketiType, Operation};
-use super::volumes::{brick_spec, layout_of, placement_request};
+use super::volumes::{brick_spec, layout_of, placed_brick, placement_request};
 use super::{Engine, OpError};
 
 /// Replaces one brick by a new one on another device. The old brick is
@@ -357,22 +357,8 @@ fn allocate_replacement(
             Err(Refusal::NoSpace(why)) => return Err(OpError::NoReplacement(why)),
             Err(other) => return Err(OpError::Internal(other.to_string())),
         };
-        let brick = BrickRecord {
-            path: brick_path(&planned.device, &planned.id),
-            device: planned.device.clone(),
-            node: planned.node.clone(),
-            volume: volume.id.clone(),
-            size: planned.size_kib,
-            tp_size: planned.pool.tp,
-            pool_metadata_size: planned.pool.meta,
-            lvm_thin_pool: format!("tp_{}", planned.id),
-            lvm_lv: format!("brick_{}", planned.id),
-            sub_type: old.sub_type,
-            charged: planned.pool.total(),
-            pending: Some(entry.id.clone()),
-            retired: false,
-            id: planned.id.clone(),
-        };
+        // The replacement has the old brick's role (placement kept it).
+        let brick = placed_brick(&planned, &volume.id, Some(entry.id.clone()));
         let recorded = engine.store.transact(|tx| {
             let mut stored = tx
                 .get::<JournalEntry, OpError>(&entry.id)?

@@ -155,7 +155,7 @@ impl Operation for CloneVolume {
 
     fn changes(&self) -> Vec<Change> {
         let mut out = vec![Change::new(&self.source_id, ChangeKind::CloneVolumeFrom)];
-        out.extend(self.bricks.iter().map(|b| Change::new(b, ChangeKind::AddBrick)));
+        out.extend(Change::each(&self.bricks, ChangeKind::AddBrick));
         out.push(Change::new(&self.clone_id, ChangeKind::CloneVolumeTo));
         out
     }

@@ -213,11 +213,7 @@ impl Operation for CreateVolume {
     }
 
     fn changes(&self) -> Vec<Change> {
-        let mut out: Vec<Change> = self
-            .bricks
-            .iter()
-            .map(|b| Change::new(b, ChangeKind::AddBrick))
-            .collect();
+        let mut out: Vec<Change> = Change::each(&self.bricks, ChangeKind::AddBrick).collect();
         out.push(Change::new(&self.volume_id, ChangeKind::AddVolume));
         out
     }

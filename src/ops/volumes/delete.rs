@@ -82,11 +82,7 @@ impl Operation for DeleteVolume {
     }
 
     fn changes(&self) -> Vec<Change> {
-        let mut out: Vec<Change> = self
-            .bricks
-            .iter()
-            .map(|b| Change::new(b, ChangeKind::DeleteBrick))
-            .collect();
+        let mut out: Vec<Change> = Change::each(&self.bricks, ChangeKind::DeleteBrick).collect();
         out.push(Change::new(&self.volume_id, ChangeKind::DeleteVolume));
         out
     }

@@ -100,11 +100,7 @@ impl Operation for ExpandVolume {
     }
 
     fn changes(&self) -> Vec<Change> {
-        let mut out: Vec<Change> = self
-            .bricks
-            .iter()
-            .map(|b| Change::new(b, ChangeKind::AddBrick))
-            .collect();
+        let mut out: Vec<Change> = Change::each(&self.bricks, ChangeKind::AddBrick).collect();
         out.push(Change {
             delta: Some(self.delta_gib),
             ..Change::new(&self.volume_id, ChangeKind::ExpandVolume)

@@ -32,7 +32,7 @@ pub use delete::{delete_volume, DeleteVolume};
 pub use expand::{expand_volume, ExpandVolume};
 #[cfg(test)]
 pub(crate) use plan::new_bricks;
-pub(crate) use plan::{brick_spec, cluster_slot, layout_of, placement_request};
+pub(crate) use plan::{brick_spec, cluster_slot, layout_of, placed_brick, placement_request};
 pub use restriction::set_block_restriction;
 
 /// The name of the volume holding Heketi's own database.

@@ -9,7 +9,7 @@ use crate::executor::{brick_path, BrickSpec, VolumeLayout};
 use crate::ids::new_id;
 use crate::placement::filters::{merged, TagRule};
 use crate::placement::sizing::{BrickLimits, KIB_PER_GIB};
-use crate::placement::{self, ClusterSlot, DeviceSlot, Layout, Plan, Refusal};
+use crate::placement::{self, ClusterSlot, DeviceSlot, Layout, Plan, PlannedBrick, Refusal};
 use crate::store::records::{
     BrickRecord, BrickRole, ClusterRecord, DeviceRecord, DurabilityKind, DurabilityRecord, EntityState, NodeRecord,
     VolumeRecord,
@@ -269,21 +269,26 @@ pub(crate) fn plan_create(
 /// Brick records for a plan, in gluster order.
 pub(crate) fn new_bricks(volume: &VolumeRecord, plan: &Plan) -> Vec<BrickRecord> {
     plan.bricks()
-        .map(|b| BrickRecord {
-            path: brick_path(&b.device, &b.id),
-            device: b.device.clone(),
-            node: b.node.clone(),
-            volume: volume.id.clone(),
-            size: b.size_kib,
-            tp_size: b.pool.tp,
-            pool_metadata_size: b.pool.meta,
-            lvm_thin_pool: format!("tp_{}", b.id),
-            lvm_lv: format!("brick_{}", b.id),
-            sub_type: if b.arbiter { BrickRole::Arbiter } else { BrickRole::Data },
-            charged: b.pool.total(),
-            pending: volume.pending.clone(),
-            retired: false,
-            id: b.id.clone(),
-        })
+        .map(|b| placed_brick(b, &volume.id, volume.pending.clone()))
         .collect()
+}
+
+/// The record of a placed brick, charged its pool, marked `pending`.
+pub(crate) fn placed_brick(b: &PlannedBrick, volume_id: &str, pending: Option<String>) -> BrickRecord {
+    BrickRecord {
+        path: brick_path(&b.device, &b.id),
+        device: b.device.clone(),
+        node: b.node.clone(),
+        volume: volume_id.to_string(),
+        size: b.size_kib,
+        tp_size: b.pool.tp,
+        pool_metadata_size: b.pool.meta,
+        lvm_thin_pool: format!("tp_{}", b.id),
+        lvm_lv: format!("brick_{}", b.id),
+        sub_type: if b.arbiter { BrickRole::Arbiter } else { BrickRole::Data },
+        charged: b.pool.total(),
+        pending,
+        retired: false,
+        id: b.id.clone(),
+    }
 }
