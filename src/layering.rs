@@ -50,7 +50,7 @@ pub const RULES: &[(&str, &[&str])] = &[
     // Offline store tools.
     ("dbtool", &["store", "ops", "wire"]),
     // The CSI driver: a client of the API, like the CLI.
-    ("csi", &["client", "wire", "clock"]),
+    ("csi", &["client", "wire", "clock", "ids"]),
 ];
 
 const ROOTS: &[&str] = &["server", "serve", "tls", "main", "lib", "layering"];

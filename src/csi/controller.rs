@@ -12,22 +12,16 @@ use tonic::{Request, Response, Status};
 
 use super::params::{Params, VolumeType};
 use super::proto::v1 as csi;
-use super::request::{check_capabilities, check_capability, durability, fits, size_gib, volume_name, GIB};
-use super::rest::{self, Clients, Meaning, Target};
+use super::request::{
+    check_capabilities, check_capability, durability, fits, no_such_volume, size_gib, volume_id, volume_name, GIB,
+};
+use super::rest::{self, Clients, Meaning, RestDefaults, Target};
 use super::volume::VolumeFacts;
 use crate::client::Client;
 use crate::wire::volumes::{
     Snapshot, VolumeCloneRequest, VolumeCreateRequest, VolumeExpandRequest, VolumeInfoResponse, VolumeListResponse,
 };
 use crate::wire::{ClusterInfoResponse, ClusterListResponse, NodeInfoResponse};
-
-/// The driver's own REST settings, used when a StorageClass names none.
-#[derive(Debug, Clone, Default)]
-pub struct RestDefaults {
-    pub url: Option<String>,
-    pub user: String,
-    pub key: String,
-}
 
 /// What the controller knows of one server's volumes: names to ids and the
 /// GIDs in use, read in full once and kept current by its own changes.
@@ -155,9 +149,11 @@ impl Controller {
         let name = volume_name(&params, &req.name)?;
         let source_id = match req.volume_content_source.as_ref().and_then(|s| s.r#type.as_ref()) {
             None => None,
-            Some(csi::volume_content_source::Type::Volume(v)) if !v.volume_id.is_empty() => Some(v.volume_id.clone()),
-            Some(csi::volume_content_source::Type::Volume(_)) => {
-                return Err(invalid("volume_content_source: volume_id is required"))
+            Some(csi::volume_content_source::Type::Volume(v)) => {
+                match volume_id("volume_content_source: volume_id", &v.volume_id)? {
+                    Some(id) => Some(id.to_string()),
+                    None => return Err(no_such_volume(&v.volume_id)),
+                }
             }
             Some(csi::volume_content_source::Type::Snapshot(_)) => {
                 return Err(invalid(
@@ -180,7 +176,7 @@ impl Controller {
             return Ok(Self::response(&existing, req.volume_content_source));
         }
         let made = match source_id {
-            Some(source) => self.clone_from(&client, &source, &name, size).await?,
+            Some(source) => self.clone_from(&client, &source, &name, size, range).await?,
             None => {
                 let gid = (params.gid_min..=params.gid_max)
                     .find(|g| !known.gids.contains(g))
@@ -213,14 +209,28 @@ impl Controller {
         Ok(Self::response(&made, req.volume_content_source))
     }
 
-    /// A clone of `source` named `name`, grown to `size` GiB if asked.
+    /// A clone of `source` named `name`, grown to `size` GiB if asked. A
+    /// clone is at least its source's size, which the range must allow.
     async fn clone_from(
         &self,
         client: &Arc<Client>,
         source: &str,
         name: &str,
         size: i64,
+        range: Option<&csi::CapacityRange>,
     ) -> Result<VolumeInfoResponse, Status> {
+        let origin: VolumeInfoResponse = match rest::get(client, format!("/volumes/{source}")).await {
+            Ok(v) => v,
+            Err(e) if rest::meaning(&e) == Meaning::NotFound => return Err(no_such_volume(source)),
+            Err(e) => return Err(rest::status(&format!("reading volume {source}"), &e)),
+        };
+        let limit = range.map_or(0, |r| r.limit_bytes);
+        if limit > 0 && origin.size as i64 * GIB > limit {
+            return Err(Status::out_of_range(format!(
+                "capacity_range: a clone of volume {source} has its {} GiB, more than limit_bytes {limit}",
+                origin.size
+            )));
+        }
         let body = VolumeCloneRequest { name: name.to_string() };
         let made: VolumeInfoResponse = rest::call_json(
             client,
@@ -259,8 +269,9 @@ impl Controller {
     }
 
     async fn delete(&self, req: csi::DeleteVolumeRequest) -> Result<csi::DeleteVolumeResponse, Status> {
-        if req.volume_id.is_empty() {
-            return Err(invalid("volume_id is required"));
+        if volume_id("volume_id", &req.volume_id)?.is_none() {
+            // No volume has that id: gone already, as the caller wants.
+            return Ok(csi::DeleteVolumeResponse {});
         }
         let target = self.target(&Params::parse(&HashMap::new()).map_err(|e| invalid(e.0))?, &req.secrets)?;
         let client = self.client(&target).await?;
@@ -295,8 +306,8 @@ impl Controller {
         &self,
         req: csi::ControllerExpandVolumeRequest,
     ) -> Result<csi::ControllerExpandVolumeResponse, Status> {
-        if req.volume_id.is_empty() {
-            return Err(invalid("volume_id is required"));
+        if volume_id("volume_id", &req.volume_id)?.is_none() {
+            return Err(no_such_volume(&req.volume_id));
         }
         let Some(range) = req.capacity_range.as_ref() else {
             return Err(invalid("capacity_range is required"));
@@ -328,8 +339,8 @@ impl Controller {
         &self,
         req: csi::ValidateVolumeCapabilitiesRequest,
     ) -> Result<csi::ValidateVolumeCapabilitiesResponse, Status> {
-        if req.volume_id.is_empty() {
-            return Err(invalid("volume_id is required"));
+        if volume_id("volume_id", &req.volume_id)?.is_none() {
+            return Err(no_such_volume(&req.volume_id));
         }
         if req.volume_capabilities.is_empty() {
             return Err(invalid("volume_capabilities are required"));

@@ -7,9 +7,12 @@
 
 pub mod controller;
 pub mod identity;
+pub mod intree;
+pub mod lookup;
 pub mod mounter;
 pub mod node;
 pub mod params;
+pub mod probe;
 pub mod proto;
 pub mod pv;
 pub mod request;
@@ -21,10 +24,11 @@ use std::sync::Arc;
 
 use tokio_stream::wrappers::UnixListenerStream;
 
-use controller::{Controller, RestDefaults};
+use controller::Controller;
 use identity::Identity;
 use node::Node;
 use proto::v1 as csi;
+use rest::RestDefaults;
 
 /// Which services this process serves.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub enum CsiCommand {
     /// Print PersistentVolumes for existing volumes (to keep volumes made by
     /// the in-tree provisioner or heketi-cli after moving to CSI)
     Pv(pv::PvArgs),
+    /// Ask a running driver whether it is ready (for liveness probes)
+    Probe(probe::ProbeArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -60,7 +66,8 @@ pub struct ServeArgs {
     /// This node's id (the Kubernetes node name); default: the host name.
     #[arg(long, env = "CSI_NODE_ID")]
     pub node_id: Option<String>,
-    /// The REST API for StorageClasses that name none (`resturl`).
+    /// The REST API for StorageClasses that name none (`resturl`), and for
+    /// the node to look up static PVs that carry only a volume id.
     #[arg(long, env = "BRICKYARD_CSI_REST_URL")]
     pub rest_url: Option<String>,
     #[arg(long, env = "BRICKYARD_CSI_REST_USER", default_value = "admin")]
@@ -108,13 +115,12 @@ pub async fn serve(args: ServeArgs, shutdown: impl std::future::Future<Output = 
         path: path.clone(),
         source,
     })?;
-    let controller = matches!(args.mode, Mode::Controller | Mode::All).then(|| {
-        Controller::new(RestDefaults {
-            url: args.rest_url.clone(),
-            user: args.rest_user.clone(),
-            key: args.rest_key.clone(),
-        })
-    });
+    let rest = RestDefaults {
+        url: args.rest_url.clone(),
+        user: args.rest_user.clone(),
+        key: args.rest_key.clone(),
+    };
+    let controller = matches!(args.mode, Mode::Controller | Mode::All).then(|| Controller::new(rest.clone()));
     let node = matches!(args.mode, Mode::Node | Mode::All).then(|| {
         let mounter: Arc<dyn mounter::Mounter> = match &args.recorded_mounts {
             Some(table) => {
@@ -123,7 +129,11 @@ pub async fn serve(args: ServeArgs, shutdown: impl std::future::Future<Output = 
             }
             None => Arc::new(mounter::System),
         };
-        Node::new(args.node_id.clone().unwrap_or_else(host_name), mounter)
+        Node::new(
+            args.node_id.clone().unwrap_or_else(host_name),
+            mounter,
+            lookup::Lookup::new(rest),
+        )
     });
     tracing::info!(endpoint = %args.endpoint, mode = ?args.mode, "Brickyard CSI driver serving");
     tonic::transport::Server::builder()
@@ -159,6 +169,10 @@ pub fn run(args: CsiArgs) -> std::process::ExitCode {
     use std::process::ExitCode;
     let result: Result<(), Box<dyn std::error::Error>> = match args.command {
         Some(CsiCommand::Pv(pv)) => pv::print(&pv).map_err(Into::into),
+        Some(CsiCommand::Probe(p)) => tokio::runtime::Runtime::new()
+            .map_err(Into::into)
+            .and_then(|runtime| runtime.block_on(probe::probe(&p)).map_err(Into::into))
+            .map(|said| println!("{said}")),
         None => match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime.block_on(serve(args.serve, stopped())).map_err(Into::into),
             Err(e) => Err(e.into()),

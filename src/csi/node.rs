@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex as AsyncMutex;
 use tonic::{Request, Response, Status};
 
+use super::lookup::Lookup;
 use super::mounter::{gluster_source, MountState, Mounter};
 use super::proto::v1 as csi;
 use super::request::check_capability;
@@ -18,6 +19,7 @@ use super::volume::VolumeFacts;
 pub struct Node {
     pub node_id: String,
     pub mounter: Arc<dyn Mounter>,
+    lookup: Lookup,
     /// Mounts run one at a time on a node: stage and publish of one volume
     /// must not interleave, and mounts are quick.
     serial: AsyncMutex<()>,
@@ -50,10 +52,11 @@ fn mount_flags(cap: &csi::VolumeCapability) -> Vec<String> {
 }
 
 impl Node {
-    pub fn new(node_id: String, mounter: Arc<dyn Mounter>) -> Node {
+    pub fn new(node_id: String, mounter: Arc<dyn Mounter>, lookup: Lookup) -> Node {
         Node {
             node_id,
             mounter,
+            lookup,
             serial: AsyncMutex::new(()),
         }
     }
@@ -81,7 +84,11 @@ impl Node {
         check_capability(cap)?;
         let flags = mount_flags(cap);
         super::mounter::check_flags(&flags).map_err(|e| invalid(format!("mount_flags: {e}")))?;
-        let facts = VolumeFacts::from_context(&req.volume_context).map_err(|e| invalid(e.to_string()))?;
+        let facts = if VolumeFacts::names_a_volume(&req.volume_context) {
+            VolumeFacts::from_context(&req.volume_context).map_err(|e| invalid(e.to_string()))?
+        } else {
+            self.lookup.facts(&req.volume_id, &req.secrets).await?
+        };
         let _one = self.serial.lock().await;
         self.blocking(move |m| {
             let source = gluster_source(&facts);

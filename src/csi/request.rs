@@ -14,6 +14,21 @@ pub fn invalid(what: impl Into<String>) -> Status {
     Status::invalid_argument(what.into())
 }
 
+/// A volume id from the caller: required, and `None` when it cannot name
+/// any volume (Brickyard's ids are hexadecimal, as its REST routes take
+/// them), so nothing else ever reaches a request path.
+pub fn volume_id<'a>(field: &str, id: &'a str) -> Result<Option<&'a str>, Status> {
+    if id.is_empty() {
+        return Err(invalid(format!("{field} is required")));
+    }
+    Ok(crate::ids::is_route_id(id).then_some(id))
+}
+
+/// The answer for an id that names no volume.
+pub fn no_such_volume(id: &str) -> Status {
+    Status::not_found(format!("volume {id:?} does not exist"))
+}
+
 /// Whole GiB for a capacity range: the smallest size satisfying it.
 pub fn size_gib(range: Option<&csi::CapacityRange>) -> Result<i64, Status> {
     let Some(range) = range else { return Ok(1) };

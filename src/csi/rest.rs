@@ -21,6 +21,14 @@ pub struct Target {
     pub key: String,
 }
 
+/// The driver's own REST settings, used when a StorageClass names none.
+#[derive(Debug, Clone, Default)]
+pub struct RestDefaults {
+    pub url: Option<String>,
+    pub user: String,
+    pub key: String,
+}
+
 /// Clients by target, made once each. The client is reqwest's blocking one
 /// (the CLI's); it runs its own runtime, so it is made, used and dropped
 /// only off the async runtime's threads.

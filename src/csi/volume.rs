@@ -58,6 +58,11 @@ impl VolumeFacts {
         out
     }
 
+    /// Whether a context says what to mount (else the node looks it up).
+    pub fn names_a_volume(context: &HashMap<String, String>) -> bool {
+        context.contains_key(NAME)
+    }
+
     /// Back from a context, every value checked: names and hosts reach the
     /// `mount` command's arguments.
     pub fn from_context(context: &HashMap<String, String>) -> Result<VolumeFacts, ContextError> {

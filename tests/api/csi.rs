@@ -14,7 +14,7 @@ use csi::controller_client::ControllerClient;
 use csi::identity_client::IdentityClient;
 use csi::node_client::NodeClient;
 use csi::volume_capability::{access_mode::Mode, AccessMode, AccessType, BlockVolume, MountVolume};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -38,14 +38,21 @@ impl Drop for Driver {
 
 impl Driver {
     fn start(s: &Server) -> Driver {
+        Driver::start_with(Some(s))
+    }
+
+    /// A driver with the server as its REST default, or with none.
+    fn start_with(rest: Option<&Server>) -> Driver {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("csi.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_brickyard"))
-            .args(["csi", "--mode", "all", "--node-id", "node-a"])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_brickyard"));
+        command.args(["csi", "--mode", "all", "--node-id", "node-a"]);
+        if let Some(s) = rest {
+            command.arg("--rest-url").arg(&s.base);
+        }
+        let child = command
             .arg("--endpoint")
             .arg(format!("unix://{}", socket.display()))
-            .arg("--rest-url")
-            .arg(&s.base)
             .arg("--recorded-mounts")
             .arg(dir.path().join("mounts.json"))
             .env("RUST_LOG", "warn")
@@ -58,21 +65,8 @@ impl Driver {
             std::thread::sleep(Duration::from_millis(20));
         }
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let path = socket.clone();
         let channel = rt
-            .block_on(async move {
-                tonic::transport::Endpoint::try_from("http://[::]:50051")
-                    .unwrap()
-                    .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                        let p = path.clone();
-                        async move {
-                            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                                tokio::net::UnixStream::connect(p).await?,
-                            ))
-                        }
-                    }))
-                    .await
-            })
+            .block_on(brickyard::csi::probe::connect(&socket))
             .expect("connect to the driver's socket");
         Driver {
             child,
@@ -196,6 +190,27 @@ fn identity_and_capabilities() {
             .unwrap()
             .node_id,
         "node-a"
+    );
+    // `brickyard csi probe`, the containers' liveness check.
+    let probe = |socket: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_brickyard"))
+            .args(["csi", "probe", "--timeout", "10", "--endpoint"])
+            .arg(format!("unix://{}", socket.display()))
+            .output()
+            .unwrap()
+    };
+    let ready = probe(&d.path("csi.sock"));
+    assert!(ready.status.success(), "{ready:?}");
+    let said = String::from_utf8_lossy(&ready.stdout);
+    assert!(
+        said.starts_with("brickyard.gluster.org ") && said.trim_end().ends_with(" ready"),
+        "{said}"
+    );
+    let absent = probe(&d.path("nothing.sock"));
+    assert!(!absent.status.success());
+    assert!(
+        String::from_utf8_lossy(&absent.stderr).contains("cannot connect to"),
+        "{absent:?}"
     );
 }
 
@@ -427,14 +442,35 @@ fn expand_clone_validate_capacity_and_list() {
         Code::NotFound,
         "0123456789abcdef",
     );
-    // A clone from the volume.
-    let mut from = create_request("pvc-b", GIB, &[]);
-    from.volume_content_source = Some(csi::VolumeContentSource {
-        r#type: Some(csi::volume_content_source::Type::Volume(
-            csi::volume_content_source::VolumeSource { volume_id: id.clone() },
-        )),
-    });
-    let clone = d.run(c.create_volume(from)).unwrap().volume.unwrap();
+    // A clone from the volume; it has the source's size, which the range
+    // must allow, and a source that does not exist is NOT_FOUND.
+    let from = |name: &str, source: &str, limit: i64| {
+        let mut from = create_request(name, GIB, &[]);
+        from.capacity_range.as_mut().unwrap().limit_bytes = limit;
+        from.volume_content_source = Some(csi::VolumeContentSource {
+            r#type: Some(csi::volume_content_source::Type::Volume(
+                csi::volume_content_source::VolumeSource {
+                    volume_id: source.into(),
+                },
+            )),
+        });
+        from
+    };
+    let before = volumes(&s).len();
+    assert_code(
+        d.run(c.create_volume(from("pvc-small", &id, 2 * GIB))),
+        Code::OutOfRange,
+        "limit_bytes",
+    );
+    for missing in ["0123456789abcdef0123456789abcdef", "../clusters"] {
+        assert_code(
+            d.run(c.create_volume(from("pvc-x", missing, 0))),
+            Code::NotFound,
+            "does not exist",
+        );
+    }
+    assert_eq!(volumes(&s).len(), before, "a refused clone leaves no volume");
+    let clone = d.run(c.create_volume(from("pvc-b", &id, 0))).unwrap().volume.unwrap();
     assert_ne!(clone.volume_id, id);
     assert_eq!(clone.capacity_bytes, 3 * GIB);
     assert!(clone.content_source.is_some());
@@ -652,4 +688,166 @@ fn node_calls_refuse_what_they_cannot_do() {
         "staging_target_path",
     );
     assert!(d.mounts().is_empty());
+}
+
+#[test]
+fn a_static_pv_with_only_its_id_is_looked_up_and_ids_naming_nothing_are_not_found() {
+    let s = Server::start();
+    s.topology(3, 1);
+    let made = s.create_volume(r#"{"size": 1, "gid": 2001}"#);
+    let id = made["id"].as_str().unwrap().to_string();
+    let d = Driver::start(&s);
+    let mut n = d.node();
+    let staging = d.path("staging");
+    // A hand-written PV: the volume handle and nothing else.
+    let stage = |volume_id: &str| csi::NodeStageVolumeRequest {
+        volume_id: volume_id.into(),
+        staging_target_path: staging.display().to_string(),
+        volume_capability: Some(mount_cap(Mode::MultiNodeMultiWriter)),
+        ..Default::default()
+    };
+    d.run(n.node_stage_volume(stage(&id))).unwrap();
+    let device = made["mount"]["glusterfs"]["device"]
+        .as_str()
+        .unwrap()
+        .replacen(':', ":/", 1);
+    assert_eq!(d.mounts()[&staging.display().to_string()]["source"], device.as_str());
+    d.run(n.node_unstage_volume(csi::NodeUnstageVolumeRequest {
+        volume_id: id.clone(),
+        staging_target_path: staging.display().to_string(),
+    }))
+    .unwrap();
+    // Ids that name no volume: unknown, not an id, or a path in disguise.
+    for bad in ["0123456789abcdef0123456789abcdef", "some-vol-id", "../clusters", "a?b"] {
+        assert_code(d.run(n.node_stage_volume(stage(bad))), Code::NotFound, bad);
+        let mut c = d.controller();
+        assert_code(
+            d.run(c.validate_volume_capabilities(csi::ValidateVolumeCapabilitiesRequest {
+                volume_id: bad.into(),
+                volume_capabilities: vec![mount_cap(Mode::SingleNodeWriter)],
+                ..Default::default()
+            })),
+            Code::NotFound,
+            bad,
+        );
+        assert_code(
+            d.run(c.controller_expand_volume(csi::ControllerExpandVolumeRequest {
+                volume_id: bad.into(),
+                capacity_range: Some(csi::CapacityRange {
+                    required_bytes: 2 * GIB,
+                    limit_bytes: 0,
+                }),
+                ..Default::default()
+            })),
+            Code::NotFound,
+            bad,
+        );
+        // Deleting what does not exist succeeds, and deletes nothing.
+        d.run(c.delete_volume(csi::DeleteVolumeRequest {
+            volume_id: bad.into(),
+            ..Default::default()
+        }))
+        .unwrap();
+    }
+    assert_eq!(volumes(&s), vec![id.clone()]);
+    assert!(d.mounts().is_empty());
+    // Without a REST URL the node cannot look a volume up, and says so.
+    let alone = Driver::start_with(None);
+    let mut n = alone.node();
+    assert_code(
+        alone.run(n.node_stage_volume(stage(&id))),
+        Code::FailedPrecondition,
+        "--rest-url",
+    );
+    assert!(alone.mounts().is_empty());
+}
+
+/// `brickyard csi pv …`, with `stdin` fed to it.
+fn csi_pv(s: &Server, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brickyard"))
+        .args(["csi", "pv", "--server", &s.base])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pvs_are_printed_for_volumes_made_before_and_for_in_tree_pvs() {
+    let s = Server::start();
+    s.topology(3, 1);
+    let made = s.create_volume(r#"{"size": 2, "gid": 2005}"#);
+    let id = made["id"].as_str().unwrap();
+    let out = csi_pv(&s, &["--claim", "apps/data", id], "");
+    assert!(out.status.success(), "{out:?}");
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pv = &printed["items"][0];
+    assert_eq!(pv["spec"]["csi"]["driver"], "brickyard.gluster.org");
+    assert_eq!(pv["spec"]["csi"]["volumeHandle"], id);
+    assert_eq!(pv["spec"]["csi"]["volumeAttributes"]["name"], made["name"]);
+    assert_eq!(pv["spec"]["csi"]["volumeAttributes"]["gid"], "2005");
+    assert_eq!(pv["spec"]["capacity"]["storage"], "2Gi");
+    assert_eq!(pv["spec"]["accessModes"], json!(["ReadWriteMany"]));
+    assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+    assert_eq!(pv["spec"]["claimRef"], json!({"namespace": "apps", "name": "data"}));
+    assert_eq!(pv["metadata"]["annotations"]["pv.beta.kubernetes.io/gid"], "2005");
+
+    // The PVs of a cluster on 1.25 (`kubectl get pv -o json`): one named by
+    // the provisioner's annotation, one by its path, and one not GlusterFS.
+    let in_tree = |name: &str, annotations: Value, path: String| {
+        json!({
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {
+                "capacity": {"storage": "2Gi"},
+                "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
+                "claimRef": {"namespace": "shop", "name": name, "uid": "6b1c"},
+                "storageClassName": "glusterfs",
+                "mountOptions": ["log-level=WARNING"],
+                "glusterfs": {"endpoints": "glusterfs-dynamic-6b1c", "path": path},
+            },
+        })
+    };
+    let list = json!({"kind": "List", "items": [
+        in_tree("orders", json!({"gluster.kubernetes.io/heketi-volume-id": id}), "whatever".into()),
+        in_tree("carts", json!({}), format!("vol_{id}")),
+        {"kind": "PersistentVolume", "metadata": {"name": "nfs"}, "spec": {"nfs": {"server": "x", "path": "/"}}},
+    ]});
+    let out = csi_pv(
+        &s,
+        &["--from-pvs", "-", "--storage-class", "glusterfs-csi"],
+        &list.to_string(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = printed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{printed}");
+    for (pv, claim) in items.iter().zip(["orders", "carts"]) {
+        assert_eq!(pv["spec"]["csi"]["volumeHandle"], id);
+        assert_eq!(pv["spec"]["accessModes"], json!(["ReadWriteOnce", "ReadOnlyMany"]));
+        assert_eq!(pv["spec"]["claimRef"], json!({"namespace": "shop", "name": claim}));
+        assert_eq!(pv["spec"]["storageClassName"], "glusterfs-csi");
+        assert_eq!(pv["spec"]["mountOptions"], json!(["log-level=WARNING"]));
+    }
+
+    // Bad input: each refused with a message naming it, nothing printed.
+    let no_id = json!({"kind": "List", "items": [in_tree("lost", json!({}), "archive".into())]});
+    for (args, stdin, says) in [
+        (vec!["../clusters"], String::new(), "is not a volume id"),
+        (vec!["0123456789abcdef0123456789abcdef"], String::new(), "Id not found"),
+        (vec![], String::new(), "--all"),
+        (vec!["--from-pvs", "-"], no_id.to_string(), "PV lost"),
+        (vec!["--from-pvs", "-"], "not json".to_string(), "expected"),
+        (vec!["--claim", "nonamespace", id], String::new(), "NAMESPACE/NAME"),
+    ] {
+        let out = csi_pv(&s, &args, &stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }

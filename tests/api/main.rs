@@ -22,6 +22,7 @@ mod kube;
 mod kube_standin;
 mod lifecycle;
 mod limits;
+mod manifests;
 mod migrations;
 mod nodes;
 mod personality;

@@ -19,6 +19,7 @@ use csi::volume_capability::{access_mode::Mode, AccessMode, AccessType, MountVol
 use serde_json::Value;
 use tonic::transport::Channel;
 
+use crate::harness::Server;
 use crate::testbed::Testbed;
 use crate::{load_topology, node_of_brick, remove_topology, server, volume_body};
 
@@ -46,19 +47,7 @@ fn connect(rt: &tokio::runtime::Runtime, socket: &Path) -> Channel {
         assert!(Instant::now() < deadline, "no socket at {} in 20 s", socket.display());
         std::thread::sleep(Duration::from_millis(20));
     }
-    let path = socket.to_path_buf();
-    rt.block_on(async move {
-        tonic::transport::Endpoint::try_from("http://[::]:50051")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let p = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(p).await?))
-                }
-            }))
-            .await
-    })
-    .unwrap()
+    rt.block_on(brickyard::csi::probe::connect(socket)).unwrap()
 }
 
 fn start(rt: &tokio::runtime::Runtime, mut command: Command, socket: &Path) -> Plugin {
@@ -72,6 +61,62 @@ fn start(rt: &tokio::runtime::Runtime, mut command: Command, socket: &Path) -> P
         child,
         channel,
         socket: socket.to_path_buf(),
+    }
+}
+
+/// The controller plugin on the host, against a server, with its runtime.
+pub struct HostController {
+    pub rt: tokio::runtime::Runtime,
+    plugin: Plugin,
+}
+
+impl HostController {
+    pub fn start(s: &Server, dir: &Path) -> HostController {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let socket = dir.join("controller.sock");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_brickyard"));
+        command
+            .args(["csi", "--mode", "controller", "--rest-url", &s.base, "--endpoint"])
+            .arg(format!("unix://{}", socket.display()));
+        let plugin = start(&rt, command, &socket);
+        HostController { rt, plugin }
+    }
+
+    pub fn client(&self) -> ControllerClient<Channel> {
+        ControllerClient::new(self.plugin.channel.clone())
+    }
+
+    /// CreateVolume of `name`, cloned from `source` when given.
+    pub fn create(&self, name: &str, source: Option<&str>) -> csi::Volume {
+        let request = csi::CreateVolumeRequest {
+            name: name.into(),
+            capacity_range: Some(csi::CapacityRange {
+                required_bytes: GIB,
+                limit_bytes: 0,
+            }),
+            volume_capabilities: vec![mount_cap()],
+            volume_content_source: source.map(|id| csi::VolumeContentSource {
+                r#type: Some(csi::volume_content_source::Type::Volume(
+                    csi::volume_content_source::VolumeSource { volume_id: id.into() },
+                )),
+            }),
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.client().create_volume(request))
+            .unwrap()
+            .into_inner()
+            .volume
+            .unwrap()
+    }
+
+    pub fn delete(&self, id: &str) {
+        self.rt
+            .block_on(self.client().delete_volume(csi::DeleteVolumeRequest {
+                volume_id: id.into(),
+                ..Default::default()
+            }))
+            .unwrap();
     }
 }
 
@@ -162,45 +207,34 @@ fn bytes_total(stats: &csi::NodeGetVolumeStatsResponse) -> i64 {
         .unwrap_or(0)
 }
 
-pub fn volume_through_csi(tb: &Testbed) {
+/// A node plugin named `name` in the client's network namespace, where
+/// the storage nodes are reachable; its mounts land in this mount namespace.
+fn node_plugin(tb: &Testbed, rt: &tokio::runtime::Runtime, dir: &Path, name: &str) -> Plugin {
+    let socket = dir.join(format!("{name}.sock"));
+    let endpoint = format!("unix://{}", socket.display());
+    let bin = env!("CARGO_BIN_EXE_brickyard");
+    let command = tb.client_command(&[bin, "csi", "--mode", "node", "--node-id", name, "--endpoint", &endpoint]);
+    start(rt, command, &socket)
+}
+
+/// The scene both scenarios start from: a server with the testbed's
+/// topology, a directory for sockets and mounts, and the controller.
+fn scene(tb: &Testbed, dir: &str) -> (Server, PathBuf, HostController) {
     let s = server(tb);
     load_topology(tb, &s);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tb.mount_dir("csi");
+    let dir = tb.mount_dir(dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let bin = env!("CARGO_BIN_EXE_brickyard");
-    let controller_socket = dir.join("controller.sock");
-    let mut controller = Command::new(bin);
-    controller
-        .args(["csi", "--mode", "controller", "--rest-url", &s.base, "--endpoint"])
-        .arg(format!("unix://{}", controller_socket.display()));
-    let controller = start(&rt, controller, &controller_socket);
-    // The node plugins run in the client's network namespace, where the
-    // storage nodes are reachable; their mounts land in this mount namespace.
-    let node_plugin = |name: &str| {
-        let socket = dir.join(format!("{name}.sock"));
-        let endpoint = format!("unix://{}", socket.display());
-        let command = tb.client_command(&[bin, "csi", "--mode", "node", "--node-id", name, "--endpoint", &endpoint]);
-        start(&rt, command, &socket)
-    };
-    let (plugin_a, plugin_b) = (node_plugin("node-a"), node_plugin("node-b"));
-    let mut ctl = ControllerClient::new(controller.channel.clone());
+    let controller = HostController::start(&s, &dir);
+    (s, dir, controller)
+}
 
-    let create = csi::CreateVolumeRequest {
-        name: "pvc-e2e".into(),
-        capacity_range: Some(csi::CapacityRange {
-            required_bytes: GIB,
-            limit_bytes: 0,
-        }),
-        volume_capabilities: vec![mount_cap()],
-        ..Default::default()
-    };
-    let volume = rt
-        .block_on(ctl.create_volume(create))
-        .unwrap()
-        .into_inner()
-        .volume
-        .unwrap();
+pub fn volume_through_csi(tb: &Testbed) {
+    let (s, dir, controller) = scene(tb, "csi");
+    let rt = &controller.rt;
+    let bin = env!("CARGO_BIN_EXE_brickyard");
+    let (plugin_a, plugin_b) = (node_plugin(tb, rt, &dir, "node-a"), node_plugin(tb, rt, &dir, "node-b"));
+    let mut ctl = controller.client();
+    let volume = controller.create("pvc-e2e", None);
     let id = volume.volume_id.clone();
     let info = s.get(&format!("/volumes/{id}")).json();
     let name = info["name"].as_str().unwrap().to_string();
@@ -208,12 +242,12 @@ pub fn volume_through_csi(tb: &Testbed) {
     assert!(gluster.contains("Number of Bricks: 1 x 3 = 3"), "{gluster}");
 
     let mut a = Node {
-        rt: &rt,
+        rt,
         client: NodeClient::new(plugin_a.channel.clone()),
         staging: dir.join("stage-a"),
     };
     let mut b = Node {
-        rt: &rt,
+        rt,
         client: NodeClient::new(plugin_b.channel.clone()),
         staging: dir.join("stage-b"),
     };
@@ -315,11 +349,7 @@ pub fn volume_through_csi(tb: &Testbed) {
     a.take_down(&old_id, &pod_old);
 
     for gone in [&id, &old_id] {
-        rt.block_on(ctl.delete_volume(csi::DeleteVolumeRequest {
-            volume_id: gone.clone(),
-            ..Default::default()
-        }))
-        .unwrap();
+        controller.delete(gone);
     }
     assert!(mounted_under(&dir).is_empty());
     // gluster prints its "No volumes present" on stderr: stdout lists none.
@@ -329,6 +359,70 @@ pub fn volume_through_csi(tb: &Testbed) {
     // The FUSE clients' per-volume logs stay, as logs do; the testbed wants
     // its host as it was.
     for volume in [name.as_str(), old_name.as_str()] {
+        let _ = std::fs::remove_file(format!("/var/log/glusterfs/brickyard-{volume}.log"));
+    }
+    remove_topology(tb, &s);
+}
+
+/// The driver's cost on real nodes, printed for the README (measured, not
+/// asserted): sequential replica-3 creates through the REST API and
+/// through CreateVolume, alternating, and NodeStage and NodePublish.
+pub fn overhead(tb: &Testbed) {
+    const ROUNDS: usize = 6;
+    let (s, dir, controller) = scene(tb, "csi-bench");
+    let rt = &controller.rt;
+    let plugin = node_plugin(tb, rt, &dir, "bench");
+    let mut node = Node {
+        rt,
+        client: NodeClient::new(plugin.channel.clone()),
+        staging: dir.join("stage"),
+    };
+    // The controller reads the server's volumes once, at its first call.
+    let first = controller.create("pvc-warm-up", None);
+    controller.delete(&first.volume_id);
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let (mut rest, mut through_csi, mut stage, mut publish) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut names = Vec::new();
+    for round in 0..ROUNDS {
+        let t = Instant::now();
+        let made = s.create_volume(&volume_body(1, 3, 0));
+        rest.push(ms(t));
+        assert_eq!(
+            s.finish(s.delete(&format!("/volumes/{}", made["id"].as_str().unwrap())))
+                .status,
+            204
+        );
+
+        let t = Instant::now();
+        let volume = controller.create(&format!("pvc-bench-{round}"), None);
+        through_csi.push(ms(t));
+        let target = dir.join("pod");
+        let t = Instant::now();
+        node.stage(&volume.volume_id, &volume.volume_context);
+        stage.push(ms(t));
+        let t = Instant::now();
+        node.publish(&volume.volume_id, &target);
+        publish.push(ms(t));
+        std::fs::write(target.join("usable"), "yes").unwrap();
+        assert!(bytes_total(&node.stats(&volume.volume_id, &target)) > 0);
+        node.take_down(&volume.volume_id, &target);
+        names.push(volume.volume_context["name"].clone());
+        controller.delete(&volume.volume_id);
+    }
+    let (rest, through_csi) = (crate::median(rest), crate::median(through_csi));
+    println!(
+        "  {ROUNDS} replica-3 1 GiB creates each way: REST (POST to 303) median {rest:.0} ms, \
+         CreateVolume median {through_csi:.0} ms, driver overhead {:.0} ms ({:.1} %); \
+         NodeStageVolume (FUSE mount) median {:.0} ms, NodePublishVolume (bind mount) median {:.1} ms",
+        through_csi - rest,
+        100.0 * (through_csi - rest) / rest,
+        crate::median(stage),
+        crate::median(publish),
+    );
+    assert!(mounted_under(&dir).is_empty(), "{:?}", mounted_under(&dir));
+    drop(plugin);
+    drop(controller);
+    for volume in names {
         let _ = std::fs::remove_file(format!("/var/log/glusterfs/brickyard-{volume}.log"));
     }
     remove_topology(tb, &s);

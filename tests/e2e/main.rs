@@ -28,7 +28,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 15] = [
+const SCENARIOS: [(&str, Scenario); 16] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -48,6 +48,7 @@ const SCENARIOS: [(&str, Scenario); 15] = [
         kube::in_cluster_service_account,
     ),
     ("csi_volume_through_the_driver", csi::volume_through_csi),
+    ("csi_driver_overhead", csi::overhead),
     // These bring up their own nodes: keep them after every three-node scenario.
     ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
     (

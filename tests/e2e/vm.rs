@@ -193,6 +193,30 @@ pub fn real_lvm_thin_and_gluster(_tb: &crate::testbed::Testbed) {
     let lvs_now = lvs(&vm, &vg);
     assert_eq!(lvs_now.len(), 2, "only the origin's pool and LV remain: {lvs_now:?}");
 
+    // Through the CSI driver: CreateVolume from a volume source is a clone
+    // on a real snapshot that has the file, mounted as the node plugin
+    // mounts it (its volume context), and DeleteVolume leaves no LV.
+    let dir = tempfile::tempdir().unwrap();
+    let csi = crate::csi::HostController::start(&s, dir.path());
+    let cloned = csi.create("pvc-vm-clone", Some(&id));
+    let info = s.get(&format!("/volumes/{}", cloned.volume_id)).json();
+    let cloned_path = info["bricks"][0]["path"].as_str().unwrap().to_string();
+    assert!(cloned_path.starts_with("/run/gluster/snaps/"), "{cloned_path}");
+    assert_eq!(vm.sh(&format!("cat {cloned_path}/f")).trim(), "thin-brick");
+    let (server, volume) = (&cloned.volume_context["server"], &cloned.volume_context["name"]);
+    assert_eq!(server, &storage);
+    let read = vm.sh(&format!(
+        "mkdir -p /mnt/{volume} && mount -t glusterfs {server}:/{volume} /mnt/{volume} && \
+         cat /mnt/{volume}/f && umount /mnt/{volume}"
+    ));
+    assert_eq!(read.trim(), "thin-brick");
+    assert_eq!(lvs(&vm, &vg).len(), 3, "the clone's LV is in the origin's pool");
+    csi.delete(&cloned.volume_id);
+    csi.delete(&cloned.volume_id);
+    assert_eq!(lvs(&vm, &vg), lvs_now, "the clone's LV is gone");
+    assert!(!vm.sh("findmnt -rn -o TARGET").contains("/run/gluster/snaps/"));
+    drop(csi);
+
     let done = s.finish(s.delete(&format!("/volumes/{id}")));
     assert_eq!(done.status, 204, "delete: {done:?}");
     assert_eq!(lvs(&vm, &vg), Vec::<String>::new());
