@@ -90,6 +90,9 @@ pub struct Client {
     user: String,
     key: String,
     http: Http,
+    /// The queue is polled first after `poll_first`, then at doubling
+    /// delays up to `poll_delay` (heketi-cli: 400 ms throughout).
+    poll_first: Duration,
     poll_delay: Duration,
 }
 
@@ -145,8 +148,18 @@ impl Client {
             user: user.to_string(),
             key: key.to_string(),
             http,
+            poll_first: poll_delay,
             poll_delay,
         })
+    }
+
+    /// Polls the queue sooner: first after `first`, doubling up to `max`
+    /// (the CSI driver, whose callers wait on every create).
+    #[must_use]
+    pub fn polling(mut self, first: Duration, max: Duration) -> Client {
+        self.poll_first = first;
+        self.poll_delay = max.max(first);
+        self
     }
 
     fn token(&self, method: &Method, path: &str) -> Result<String, ClientError> {
@@ -191,6 +204,7 @@ impl Client {
         }
         let location = location_of(&resp)?;
         let progress = Progress::new();
+        let mut delay = self.poll_first;
         loop {
             let r = self.send(Method::GET, &location, None)?;
             if r.headers().get("x-pending").and_then(|v| v.to_str().ok()) == Some("true") {
@@ -198,7 +212,8 @@ impl Client {
                     return Err(error_of(r));
                 }
                 progress.tick();
-                std::thread::sleep(self.poll_delay);
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(self.poll_delay);
                 continue;
             }
             if r.status() == StatusCode::SEE_OTHER {

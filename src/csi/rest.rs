@@ -21,6 +21,11 @@ pub struct Target {
     pub key: String,
 }
 
+/// The driver polls the queue sooner than heketi-cli (400 ms): a
+/// provisioner waits on every create, and polls cost the server little.
+const POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(20);
+const POLL_MAX: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The driver's own REST settings, used when a StorageClass names none.
 #[derive(Debug, Clone, Default)]
 pub struct RestDefaults {
@@ -48,10 +53,12 @@ impl Clients {
             return Ok(c.clone());
         }
         let t = target.clone();
-        let client = tokio::task::spawn_blocking(move || Client::new(&t.url, &t.user, &t.key, false, &[]))
-            .await
-            .map_err(|e| Status::internal(format!("making a REST client: {e}")))?
-            .map_err(|e| Status::invalid_argument(format!("resturl {}: {e}", target.url)))?;
+        let client = tokio::task::spawn_blocking(move || {
+            Client::new(&t.url, &t.user, &t.key, false, &[]).map(|c| c.polling(POLL_FIRST, POLL_MAX))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("making a REST client: {e}")))?
+        .map_err(|e| Status::invalid_argument(format!("resturl {}: {e}", target.url)))?;
         let client = Arc::new(client);
         self.made
             .lock()
