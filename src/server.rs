@@ -151,7 +151,11 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
         }
     };
     let adopted = log_restore(adopt_backup_file(&config.store_path))?;
-    let store = Store::open(&config.store_path).map_err(anyhow::Error::msg)?;
+    let store = Store::open_with(
+        &config.store_path,
+        config.store_cache_bytes.unwrap_or(crate::store::DEFAULT_CACHE_BYTES),
+    )
+    .map_err(anyhow::Error::msg)?;
     // Heketi's image restored its database from the backup Secret's mount.
     let restored = log_restore(restore_into_empty(&store, &config.backup_db_dir))?;
     if adopted || restored || store.migrated_from().is_some() {

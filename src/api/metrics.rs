@@ -152,6 +152,16 @@ fn collect_transport(engine: &Engine, registry: &Registry) -> Result<(), Box<dyn
     Ok(())
 }
 
+/// Brickyard's own: the store's disk syncs, which commits share.
+fn collect_store(engine: &Engine, registry: &Registry) -> Result<(), prometheus::Error> {
+    counter(
+        registry,
+        "brickyard_store_syncs_total",
+        "Disk syncs of the store; concurrent commits share one",
+        status::store_syncs(engine) as f64,
+    )
+}
+
 /// Renders the exposition text (also used by benchmarks and tests).
 pub fn render(engine: &Engine) -> String {
     let registry = Registry::new();
@@ -159,6 +169,7 @@ pub fn render(engine: &Engine) -> String {
     let registry = if up {
         let _ = collect_operations(engine, &registry);
         let _ = collect_transport(engine, &registry);
+        let _ = collect_store(engine, &registry);
         registry
     } else {
         // Heketi emits only heketi_up when the topology cannot be read.

@@ -179,6 +179,7 @@ pub(super) struct EnvOnly {
     pub mock_faults: Vec<String>,
     pub mock_in_memory: bool,
     pub max_queued_operations: Option<u64>,
+    pub store_cache_mb: Option<u64>,
     pub node_concurrency: Option<u64>,
     pub kube_db_secret_name: String,
     pub backup_db_dir: PathBuf,
@@ -203,6 +204,7 @@ impl EnvOnly {
                 .unwrap_or_default(),
             mock_in_memory: env.var("BRICKYARD_MOCK_STATE").as_deref() == Some("memory"),
             max_queued_operations: env_u64(env, "BRICKYARD_MAX_QUEUED_OPERATIONS")?,
+            store_cache_mb: env_u64(env, "BRICKYARD_STORE_CACHE_MB")?,
             node_concurrency: env_u64(env, "BRICKYARD_NODE_CONCURRENCY")?,
             kube_db_secret_name: env
                 .var("HEKETI_KUBE_DB_SECRET_NAME")

@@ -82,6 +82,8 @@ pub struct GlusterfsFile {
     pub max_queued_operations: u64,
     /// Brickyard: executor calls at once on one storage node.
     pub node_concurrency: u64,
+    /// Brickyard: the store's page cache, MiB.
+    pub store_cache_mb: u64,
     pub disable_background_cleaner: bool,
     pub refresh_time_background_cleaner: u64,
     pub start_time_background_cleaner: u64,

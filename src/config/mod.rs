@@ -224,6 +224,9 @@ impl VolumeLimits {
 pub struct Config {
     pub listen: SocketAddr,
     pub store_path: PathBuf,
+    /// The store's page cache in bytes, if configured (else the store's
+    /// default): records read often stay in memory.
+    pub store_cache_bytes: Option<u64>,
     pub auth: AuthConfig,
     pub default_admin_mode: AdminMode,
     pub executor: ExecutorKind,
@@ -327,6 +330,10 @@ impl Config {
         Ok(Config {
             listen,
             store_path,
+            store_cache_bytes: only
+                .store_cache_mb
+                .or((gfs.store_cache_mb > 0).then_some(gfs.store_cache_mb))
+                .map(|mb| mb << 20),
             auth: AuthConfig {
                 enabled: auth_enabled,
                 admin_key,

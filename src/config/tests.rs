@@ -188,3 +188,20 @@ fn mock_state_sits_beside_the_store() {
         PathBuf::from("/var/lib/heketi/heketi.db.mock-nodes.json")
     );
 }
+
+#[test]
+fn the_store_cache_comes_from_the_file_or_the_environment() {
+    let plain = heketi(PY_TEST_CONFIG, Flags::default(), &env(&[])).unwrap();
+    assert_eq!(plain.store_cache_bytes, None, "the store's own default");
+    let file = PY_TEST_CONFIG.replace(r#""db": "heketi.db""#, r#""db": "heketi.db", "store_cache_mb": 16"#);
+    let from_file = heketi(&file, Flags::default(), &env(&[])).unwrap();
+    assert_eq!(from_file.store_cache_bytes, Some(16 << 20));
+    let from_env = heketi(&file, Flags::default(), &env(&[("BRICKYARD_STORE_CACHE_MB", "32")])).unwrap();
+    assert_eq!(from_env.store_cache_bytes, Some(32 << 20));
+    let bad = heketi(
+        PY_TEST_CONFIG,
+        Flags::default(),
+        &env(&[("BRICKYARD_STORE_CACHE_MB", "lots")]),
+    );
+    assert!(bad.unwrap_err().0.contains("BRICKYARD_STORE_CACHE_MB"));
+}

@@ -104,6 +104,11 @@ pub fn topology(engine: &Engine) -> Result<Vec<ClusterSummary>, OpError> {
     Ok(out)
 }
 
+/// Disk syncs the store has made (commits share them).
+pub fn store_syncs(engine: &Engine) -> u64 {
+    engine.store.syncs()
+}
+
 /// What the executor's transport has done, if it keeps count.
 pub fn transport_stats(engine: &Engine) -> Option<StatsSnapshot> {
     engine.executor.transport_stats()

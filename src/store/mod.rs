@@ -189,6 +189,18 @@ pub struct Store {
     migrated_from: std::sync::Arc<std::sync::OnceLock<u64>>,
     /// Counts committed transactions, for those who follow changes.
     commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Group commit: which commits are on disk, and one sync at a time.
+    durable: std::sync::Arc<Durable>,
+}
+
+/// What the disk holds: every commit up to `through` was synced. Callers
+/// of `flush` wait for one sync that started after their commit; a sync
+/// already covering it is not repeated.
+#[derive(Default)]
+struct Durable {
+    through: std::sync::atomic::AtomicU64,
+    syncs: std::sync::atomic::AtomicU64,
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 /// How long opening waits for the store's lock: a store this process has
@@ -196,11 +208,17 @@ pub struct Store {
 /// (seen when a restored store is opened right after the restore).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The store's page cache unless configured (`store_cache_mb`): sled's
+/// own default is 1 GiB, which a server fills as its store grows. Records
+/// are small and every hot path reads by key, so a few MiB hold what is
+/// read often; the rest is the kernel's page cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
+
 /// Opens sled, waiting (bounded) while the store's lock is held; a lock
 /// held longer (another server on the same store) is sled's error.
-fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
     wait_for_lock(&path.join("db"));
-    sled::Config::new().path(path).open()
+    sled::Config::new().path(path).cache_capacity(cache_bytes).open()
 }
 
 /// Waits until nobody holds the lock sled takes on `db_file` (an exclusive
@@ -265,8 +283,14 @@ fn relation_prefix(parent: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, with the default cache.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store at `path` with a page cache of
+    /// `cache_bytes`.
+    pub fn open_with(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         if path.is_file() {
             return Err(StoreError::Open(format!(
                 "{} is a file, not a Brickyard store. If it is a Heketi database, export it \
@@ -276,7 +300,8 @@ impl Store {
                 path.display()
             )));
         }
-        let db = open_sled(path).map_err(|e| StoreError::Open(format!("cannot open store {}: {e}", path.display())))?;
+        let db = open_sled(path, cache_bytes)
+            .map_err(|e| StoreError::Open(format!("cannot open store {}: {e}", path.display())))?;
         let trees = TreeName::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
@@ -288,6 +313,7 @@ impl Store {
             snapshot_gate: Default::default(),
             migrated_from: Default::default(),
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            durable: Default::default(),
         };
         store.check_schema()?;
         Ok(store)
@@ -427,6 +453,8 @@ impl Store {
         for t in TreeName::ALL.into_iter().filter(|t| *t != TreeName::Meta) {
             self.tree(t).clear()?;
         }
+        // A change outside `transact`: the next flush must sync it.
+        self.commits.send_modify(|n| *n += 1);
         Ok(())
     }
 
@@ -470,16 +498,36 @@ impl Store {
     }
 
     /// Makes every committed change durable. Callers await this before a
-    /// client hears of success; concurrent callers share one disk sync.
+    /// client hears of success. Concurrent callers share one disk sync, and
+    /// a caller whose commits an earlier sync already covered syncs nothing.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        let wanted = *self.commits.borrow();
+        if self.durable.through.load(Ordering::Acquire) >= wanted {
+            return Ok(());
+        }
+        let _one = self.durable.one_at_a_time.lock().await;
+        // The sync that held the lock may have covered these commits.
+        if self.durable.through.load(Ordering::Acquire) >= wanted {
+            return Ok(());
+        }
+        // Counted before the sync: every commit counted is already applied
+        // (the count moves after a transaction returns), so the sync holds it.
+        let covers = *self.commits.borrow();
         // sled's own flush_async can stall under many concurrent callers;
-        // its blocking flush on the blocking pool does not, and concurrent
-        // callers still share the disk sync.
+        // its blocking flush on the blocking pool does not.
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| StoreError::Open(format!("flush task failed: {e}")))??;
+        self.durable.through.fetch_max(covers, Ordering::Release);
+        self.durable.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Disk syncs `flush` has made since the store was opened.
+    pub fn syncs(&self) -> u64 {
+        self.durable.syncs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `flush` for start-up code that runs before the async runtime serves.

@@ -169,3 +169,31 @@ fn a_store_released_a_moment_later_is_waited_for_and_one_held_is_refused() {
     let refused = Store::open(&path).err().expect("a second open of a held store");
     assert!(refused.to_string().contains("could not acquire lock"), "{refused}");
 }
+
+#[tokio::test]
+async fn flushes_share_syncs_and_skip_what_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    store.flush().await.unwrap();
+    let base = store.syncs();
+    store.flush().await.unwrap();
+    assert_eq!(store.syncs(), base, "nothing new: no sync");
+    let put = |id: &str| {
+        store
+            .transact::<_, ()>(|tx| {
+                tx.put(&cluster(id))?;
+                Ok(())
+            })
+            .unwrap();
+    };
+    put("a");
+    // Many callers waiting on one commit: one sync covers them all.
+    let flushes: Vec<_> = (0..8).map(|_| store.flush()).collect();
+    for result in futures::future::join_all(flushes).await {
+        result.unwrap();
+    }
+    assert_eq!(store.syncs(), base + 1);
+    put("b");
+    store.flush().await.unwrap();
+    assert_eq!(store.syncs(), base + 2, "a new commit is synced");
+}

@@ -124,3 +124,34 @@ fn an_accepted_node_add_is_rolled_back_and_frees_its_hostnames() {
     assert_eq!(s.wait(&accepted.location()).status, 500);
     s.add_node(&cluster, 2, "node2", "10.0.0.2");
 }
+
+fn store_syncs(s: &Server) -> u64 {
+    let body = s.get("/metrics").body;
+    body.lines()
+        .find_map(|l| l.strip_prefix("brickyard_store_syncs_total "))
+        .unwrap_or_else(|| panic!("no brickyard_store_syncs_total in\n{body}"))
+        .parse()
+        .unwrap()
+}
+
+/// The disk syncs on a create's path are the two its promise needs: the
+/// journal before any node is touched (the accept), and the commit before
+/// the answer. Delivering the answer, however often it is polled, adds none.
+#[test]
+fn a_create_costs_two_disk_syncs_and_its_answer_none() {
+    let s = Server::start();
+    s.topology(3, 1);
+    let before = store_syncs(&s);
+    let accepted = s.post("/volumes", r#"{"size": 1}"#);
+    let location = accepted.location();
+    let done = s.finish(accepted);
+    assert_eq!(done.status, 303, "{done:?}");
+    for _ in 0..3 {
+        assert_eq!(s.get(&location).status, 303);
+    }
+    assert_eq!(store_syncs(&s) - before, 2);
+    // A read-only request syncs nothing.
+    let after = store_syncs(&s);
+    assert_eq!(s.get("/volumes").status, 200);
+    assert_eq!(store_syncs(&s), after);
+}

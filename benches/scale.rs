@@ -1,0 +1,229 @@
+//! Brickyard at scale with the mock executor: ten clusters of three nodes,
+//! filled to 50,000 replica-3 volumes (5,000 per cluster, the
+//! `max_volumes_per_cluster` limit raised to that). At 1,000, 5,000 and
+//! 50,000 volumes: sequential create latency, resident memory and store
+//! size; at 1,000 the heketi-cli `topology info` fan-out (the CLI process,
+//! one request per cluster, node and volume, as heketi-cli makes them); at
+//! 50,000, `GET /volumes`, `GET /clusters/{id}` and start-up time.
+//!
+//! `cargo bench --bench scale` runs it with the mock's node state in
+//! memory and then with the durable mock; `BRICKYARD_BENCH_MOCK=memory`
+//! or `durable` runs one; `BRICKYARD_BENCH_VOLUMES` lowers the top size
+//! (a multiple of 5,000 is filled cluster by cluster).
+
+// Benchmarks fail loudly by design: unwrapping is how they fail.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{dir_size, micros, percentile, wait_final_every, Bench};
+
+const CREATE: &str = r#"{"size":1,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
+const PER_CLUSTER: usize = 5000;
+const CLUSTERS: usize = 10;
+const FILLERS: usize = 16;
+const SAMPLES: usize = 200;
+
+/// One create, POST to 303, polling every `interval`.
+fn create(client: &reqwest::blocking::Client, base: &str, interval: Duration) -> Duration {
+    let start = Instant::now();
+    let accepted = client
+        .post(format!("{base}/volumes"))
+        .body(CREATE)
+        .send()
+        .expect("post");
+    assert_eq!(accepted.status().as_u16(), 202, "{:?}", accepted.text());
+    let done = wait_final_every(client, base, accepted, interval);
+    assert_eq!(done.status().as_u16(), 303);
+    start.elapsed()
+}
+
+/// Creates `n` volumes with `FILLERS` concurrent clients.
+fn fill(b: &Bench, n: usize) {
+    let left = Arc::new(AtomicUsize::new(n));
+    let handles: Vec<_> = (0..FILLERS)
+        .map(|_| {
+            let (base, left) = (b.base.clone(), left.clone());
+            std::thread::spawn(move || {
+                let client = common::client();
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(1))
+                    .is_ok()
+                {
+                    create(&client, &base, Duration::from_millis(1));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("filler");
+    }
+}
+
+fn sequential(b: &Bench) -> Vec<Duration> {
+    let mut times: Vec<Duration> = (0..SAMPLES)
+        .map(|_| create(&b.client, &b.base, Duration::from_micros(200)))
+        .collect();
+    times.sort();
+    times
+}
+
+fn gets(b: &Bench, path: &str, n: usize) -> Vec<Duration> {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            let r = b.get(path);
+            assert!(r.status().is_success());
+            let _ = r.bytes();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times
+}
+
+/// heketi-cli's `topology info`, as a process: median of 5 runs.
+fn topology_info(b: &Bench) -> Duration {
+    let mut times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_brickyard"))
+                .args(["--server", &b.base, "topology", "info"])
+                .output()
+                .expect("brickyard topology info");
+            assert!(out.status.success(), "{out:?}");
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[2]
+}
+
+struct Point {
+    volumes: usize,
+    create: Vec<Duration>,
+    rss_mib: f64,
+    store_mib: f64,
+}
+
+fn run(mode: &str, top: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("heketi.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"port":"0","glusterfs":{{"executor":"mock","db":"store","max_volumes_per_cluster":{PER_CLUSTER}}}}}"#
+        ),
+    )
+    .expect("config");
+    let mut env = vec![("HEKETI_MOCK_DEVICE_SIZE_GB", "20000")];
+    if mode == "memory" {
+        env.push(("BRICKYARD_MOCK_STATE", "memory"));
+    }
+    let args = [
+        "--config",
+        config.to_str().expect("path"),
+        "--disable-auth",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let b = Bench::start(dir.path(), &args, &env);
+    let mut clusters = Vec::new();
+    for c in 0..top.div_ceil(PER_CLUSTER).min(CLUSTERS) {
+        let cluster: serde_json::Value = b
+            .post("/clusters", r#"{"file":true,"block":true}"#)
+            .json()
+            .expect("cluster");
+        let cluster = cluster["id"].as_str().expect("id").to_string();
+        for i in 1..=3 {
+            b.node_with_device(&cluster, i, &format!("c{c}n{i}"), &format!("10.{c}.0.{i}"));
+        }
+        clusters.push(cluster);
+    }
+    let store = dir.path().join("store");
+    let mut points = Vec::new();
+    let mut count = 0;
+    let mut fan_out = None;
+    for target in [1000, 5000, top].into_iter().filter(|t| *t <= top) {
+        // The last SAMPLES creates up to `target` are the measured ones.
+        fill(&b, target - SAMPLES - count);
+        let before = sequential(&b);
+        count = target;
+        if target == 1000 {
+            fan_out = Some(topology_info(&b));
+        }
+        points.push(Point {
+            volumes: target,
+            create: before,
+            rss_mib: b.rss_mib(),
+            store_mib: dir_size(&store) as f64 / 1048576.0,
+        });
+    }
+    let list = gets(&b, "/volumes", 50);
+    let cluster = gets(&b, &format!("/clusters/{}", clusters[0]), 200);
+    b.stop();
+    let start = Instant::now();
+    let again = Bench::start(dir.path(), &args, &env);
+    let up = start.elapsed();
+    let listed: serde_json::Value = again.get("/volumes").json().expect("list");
+    assert_eq!(listed["volumes"].as_array().expect("ids").len(), count);
+    again.stop();
+
+    println!();
+    println!("### mock node state: {mode}");
+    println!();
+    println!("| volumes | create p50 | create p99 | resident memory | store on disk |");
+    println!("|---|---|---|---|---|");
+    for p in &points {
+        println!(
+            "| {} | {} | {} | {:.1} MiB | {:.1} MiB |",
+            p.volumes,
+            micros(percentile(&p.create, 0.5)),
+            micros(percentile(&p.create, 0.99)),
+            p.rss_mib,
+            p.store_mib
+        );
+    }
+    let (first, last) = (&points[0].create, &points[points.len() - 1].create);
+    println!();
+    println!(
+        "create latency {} → {} volumes: p50 {:.2}×, p99 {:.2}×",
+        points[0].volumes,
+        points[points.len() - 1].volumes,
+        percentile(last, 0.5).as_secs_f64() / percentile(first, 0.5).as_secs_f64(),
+        percentile(last, 0.99).as_secs_f64() / percentile(first, 0.99).as_secs_f64()
+    );
+    if let Some(t) = fan_out {
+        println!("topology info (the CLI process, 1,000 volumes): median {}", micros(t));
+    }
+    println!(
+        "at {count} volumes: GET /volumes p50 {} p99 {}; GET /clusters/{{id}} ({} volume ids) p50 {} p99 {}; start-up {}",
+        micros(percentile(&list, 0.5)),
+        micros(percentile(&list, 0.99)),
+        count.min(PER_CLUSTER),
+        micros(percentile(&cluster, 0.5)),
+        micros(percentile(&cluster, 0.99)),
+        micros(up)
+    );
+}
+
+fn main() {
+    let top = std::env::var("BRICKYARD_BENCH_VOLUMES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(PER_CLUSTER * CLUSTERS)
+        .clamp(1000, PER_CLUSTER * CLUSTERS);
+    let modes: Vec<String> = match std::env::var("BRICKYARD_BENCH_MOCK") {
+        Ok(m) => vec![m],
+        Err(_) => vec!["memory".into(), "durable".into()],
+    };
+    println!("Brickyard at scale: mock executor, 3 nodes per cluster, replica-3 1 GiB volumes, loopback, auth off, every commit flushed");
+    for mode in modes {
+        run(&mode, top);
+    }
+}
