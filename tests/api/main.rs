@@ -23,6 +23,7 @@ mod kube_standin;
 mod lifecycle;
 mod limits;
 mod migrations;
+mod mock_state;
 mod nodes;
 mod personality;
 mod python_client;
