@@ -24,7 +24,7 @@
 //! at or below the snapshot's and is skipped.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -353,6 +353,7 @@ impl ChangeLog {
         if let Err(e) = self.file.write_all(&line) {
             // Leave no partial line for the next append to follow.
             let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
             return Err(io_error(path)(e));
         }
         self.len += line.len() as u64;
