@@ -8,45 +8,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{dir_size, micros, percentile, wait_final_every, Bench};
+use common::{clients, create_once, dir_size, micros, percentile, sequential, Bench};
 
-const CREATE: &str = r#"{"size":1,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
 const TOTAL: usize = 5000;
 const CLIENTS: usize = 32;
-
-/// One create, POST to 303; `Err` for a 429.
-fn create_once(client: &reqwest::blocking::Client, base: &str) -> Result<Duration, ()> {
-    create_polling(client, base, Duration::from_micros(200))
-}
-
-/// One create, polling every `interval`; `Err` for a 429.
-fn create_polling(client: &reqwest::blocking::Client, base: &str, interval: Duration) -> Result<Duration, ()> {
-    let start = Instant::now();
-    let accepted = client
-        .post(format!("{base}/volumes"))
-        .body(CREATE)
-        .send()
-        .expect("post");
-    if accepted.status().as_u16() == 429 {
-        return Err(());
-    }
-    assert_eq!(accepted.status().as_u16(), 202, "{:?}", accepted.text());
-    let done = wait_final_every(client, base, accepted, interval);
-    assert_eq!(done.status().as_u16(), 303);
-    Ok(start.elapsed())
-}
-
-fn sequential(b: &Bench, n: usize) -> Vec<Duration> {
-    let mut times: Vec<Duration> = (0..n)
-        .map(|_| create_once(&b.client, &b.base).expect("no 429 sequentially"))
-        .collect();
-    times.sort();
-    times
-}
 
 fn gets(b: &Bench, paths: &[String], n: usize) -> Vec<Duration> {
     let mut times = Vec::with_capacity(n);
@@ -71,22 +38,11 @@ fn row(name: &str, t: &[Duration]) {
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("heketi.json");
-    std::fs::write(
-        &config,
-        r#"{"port":"0","glusterfs":{"executor":"mock","db":"store","max_volumes_per_cluster":-1}}"#,
-    )
-    .expect("config");
+    let args = common::mock_server_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let env = [
         ("BRICKYARD_MOCK_STATE", "memory"),
         ("HEKETI_MOCK_DEVICE_SIZE_GB", "20000"),
-    ];
-    let args = [
-        "--config",
-        config.to_str().expect("path"),
-        "--disable-auth",
-        "--listen",
-        "127.0.0.1:0",
     ];
     let b = Bench::start(dir.path(), &args, &env);
     b.three_nodes();
@@ -99,37 +55,9 @@ fn main() {
     row("sequential create, empty store (POST → 303)", &first);
 
     // Concurrent clients.
-    let busy = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let per_client = 25;
-    let started = Instant::now();
-    let handles: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let base = b.base.clone();
-            let (busy, done) = (busy.clone(), done.clone());
-            std::thread::spawn(move || {
-                let client = common::client();
-                let mut made = 0;
-                let deadline = Instant::now() + Duration::from_secs(120);
-                while made < per_client && Instant::now() < deadline {
-                    // Pollers back off a little, as real clients do (heketi-cli waits 400 ms).
-                    if create_polling(&client, &base, Duration::from_millis(2)).is_ok() {
-                        made += 1;
-                    } else {
-                        busy.fetch_add(1, Ordering::Relaxed);
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-                done.fetch_add(made, Ordering::Relaxed);
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().expect("client thread");
-    }
-    let elapsed = started.elapsed();
-    let made = done.load(Ordering::Relaxed);
-    let throughput = made as f64 / elapsed.as_secs_f64();
+    let burst = clients(&b.base, CLIENTS, 25);
+    let (made, elapsed) = (burst.made, burst.elapsed);
+    let throughput = burst.creates_per_sec();
 
     // Fill to 1,000, measure, fill to 5,000, measure.
     let mut count = 200 + made;
@@ -182,7 +110,7 @@ fn main() {
     again.stop();
 
     println!();
-    println!("throughput with {CLIENTS} concurrent clients: {throughput:.0} creates/s ({made} volumes in {:.2} s), 429 answers: {}", elapsed.as_secs_f64(), busy.load(Ordering::Relaxed));
+    println!("throughput with {CLIENTS} concurrent clients: {throughput:.0} creates/s ({made} volumes in {:.2} s), 429 answers: {}", elapsed.as_secs_f64(), burst.busy);
     println!(
         "create p50 at 1,000 → 5,000 volumes: {} → {} ({:.2}×)",
         micros(percentile(&at_1000, 0.5)),

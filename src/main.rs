@@ -32,6 +32,8 @@ enum Command {
     Serve(ServeArgs),
     /// Run the CSI driver (Kubernetes), or print PVs for existing volumes
     Csi(brickyard::csi::CsiArgs),
+    /// Print the mock executor's node state of a store (JSON), changing nothing
+    MockState(MockStateArgs),
     #[command(flatten)]
     Client(cli::Command),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
@@ -86,6 +88,37 @@ struct ServeArgs {
     /// Store directory (overrides glusterfs.db).
     #[arg(long)]
     store: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct MockStateArgs {
+    /// The store directory whose mock node state to read (the server may
+    /// run; `GET /internal/mock/state` asks a running one).
+    #[arg(long)]
+    store: PathBuf,
+}
+
+/// The mock's node state beside a store: its snapshot with its change log
+/// replayed, read only.
+fn mock_state(args: &MockStateArgs) -> ExitCode {
+    let path = brickyard::config::mock_state_path(&args.store);
+    let nodes = match brickyard::executor::mock::read_state(&path) {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serde_json::to_string_pretty(&nodes) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: cannot print the mock node state: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Heketi's own server command line.
@@ -193,6 +226,7 @@ fn main() -> ExitCode {
     match args.command {
         Command::Client(command) => cli::run(&args.global, command),
         Command::Completions { shell } => completions(shell, Brickyard::command(), "brickyard"),
+        Command::MockState(a) => mock_state(&a),
         Command::Csi(a) => {
             let _log = LogControl::install(None);
             brickyard::csi::run(a)

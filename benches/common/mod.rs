@@ -6,6 +6,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
@@ -157,4 +159,104 @@ pub fn dir_size(path: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// Writes a heketi.json into `dir` for the mock executor with no volume
+/// limit; returns the `serve` arguments that use it, on an ephemeral port.
+pub fn mock_server_args(dir: &Path) -> Vec<String> {
+    let config = dir.join("heketi.json");
+    std::fs::write(
+        &config,
+        r#"{"port":"0","glusterfs":{"executor":"mock","db":"store","max_volumes_per_cluster":-1}}"#,
+    )
+    .expect("config");
+    let config = config.to_str().expect("path").to_string();
+    ["--config", &config, "--disable-auth", "--listen", "127.0.0.1:0"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// The volume the create benchmarks make.
+pub const CREATE: &str = r#"{"size":1,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
+
+/// One create, POST to 303, polling every 0.2 ms; `Err` for a 429.
+pub fn create_once(client: &Client, base: &str) -> Result<Duration, ()> {
+    create_polling(client, base, Duration::from_micros(200))
+}
+
+/// One create, polling every `interval`; `Err` for a 429.
+pub fn create_polling(client: &Client, base: &str, interval: Duration) -> Result<Duration, ()> {
+    let start = Instant::now();
+    let accepted = client
+        .post(format!("{base}/volumes"))
+        .body(CREATE)
+        .send()
+        .expect("post");
+    if accepted.status().as_u16() == 429 {
+        return Err(());
+    }
+    assert_eq!(accepted.status().as_u16(), 202, "{:?}", accepted.text());
+    let done = wait_final_every(client, base, accepted, interval);
+    assert_eq!(done.status().as_u16(), 303);
+    Ok(start.elapsed())
+}
+
+/// `n` sequential creates, their times sorted.
+pub fn sequential(b: &Bench, n: usize) -> Vec<Duration> {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| create_once(&b.client, &b.base).expect("no 429 sequentially"))
+        .collect();
+    times.sort();
+    times
+}
+
+/// What a burst of concurrent clients did.
+pub struct Burst {
+    pub made: usize,
+    pub elapsed: Duration,
+    /// `429` answers.
+    pub busy: usize,
+}
+
+impl Burst {
+    pub fn creates_per_sec(&self) -> f64 {
+        self.made as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `clients` concurrent clients making `per_client` volumes each (polling
+/// every 2 ms, backing off 5 ms after a 429).
+pub fn clients(base: &str, clients: usize, per_client: usize) -> Burst {
+    let busy = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let base = base.to_string();
+            let (busy, done) = (busy.clone(), done.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                let mut made = 0;
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while made < per_client && Instant::now() < deadline {
+                    // Pollers back off a little, as real clients do (heketi-cli waits 400 ms).
+                    if create_polling(&client, &base, Duration::from_millis(2)).is_ok() {
+                        made += 1;
+                    } else {
+                        busy.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                done.fetch_add(made, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client thread");
+    }
+    Burst {
+        made: done.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        busy: busy.load(Ordering::Relaxed),
+    }
 }

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod error;
 pub mod logging;
 pub mod metrics;
+pub mod mock;
 pub mod nodes;
 pub mod operations;
 pub mod queue;
@@ -303,6 +304,7 @@ pub fn router(app: AppState) -> Router {
         .route("/backup/db", get(db::backup))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route("/internal/logging", get(logging::get_level).post(logging::set_level))
+        .route("/internal/mock/state", get(mock::state))
         .route("/operations", get(operations::summary))
         .route("/operations/pending", get(operations::list))
         .route("/operations/pending/{id}", get(operations::details))

@@ -382,14 +382,19 @@ impl Config {
 
     /// Where the mock executor keeps its simulated node state: beside the store.
     pub fn mock_state_path(&self) -> PathBuf {
-        let mut name = self
-            .store_path
-            .file_name()
-            .map(std::ffi::OsStr::to_os_string)
-            .unwrap_or_else(|| "brickyard-data".into());
-        name.push(".mock-nodes.json");
-        self.store_path.with_file_name(name)
+        mock_state_path(&self.store_path)
     }
+}
+
+/// The mock executor's node state file for the store at `store_path`
+/// (`<store>.mock-nodes.json`; its log and fault log take other extensions).
+pub fn mock_state_path(store_path: &std::path::Path) -> PathBuf {
+    let mut name = store_path
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_else(|| "brickyard-data".into());
+    name.push(".mock-nodes.json");
+    store_path.with_file_name(name)
 }
 
 /// `sshexec`/`kubeexec` with the environment's overrides and Heketi's defaults.

@@ -288,4 +288,8 @@ pub trait Executor: Send + Sync {
     fn transport_stats(&self) -> Option<transport::StatsSnapshot> {
         None
     }
+    /// The simulated node state, when the nodes are the mock's.
+    fn mock_nodes(&self) -> Option<mock::MockNodes> {
+        None
+    }
 }

@@ -1,8 +1,10 @@
 //! What the operations layer reports about itself and the topology, for
 //! `/operations` and `/metrics`: both read it here, so they count the same
 //! way (Heketi's: operations of the kinds it journals, "in flight" as the
-//! throttle counts them).
+//! throttle counts them). Also what the executor reports about itself:
+//! transport counters, the mock's node state.
 
+use crate::executor::mock::MockNodes;
 use crate::executor::transport::StatsSnapshot;
 use crate::store::records::{ClusterRecord, DeviceRecord, NodeRecord};
 use crate::store::TreeName;
@@ -112,4 +114,10 @@ pub fn store_syncs(engine: &Engine) -> u64 {
 /// What the executor's transport has done, if it keeps count.
 pub fn transport_stats(engine: &Engine) -> Option<StatsSnapshot> {
     engine.executor.transport_stats()
+}
+
+/// The mock executor's node state (`GET /internal/mock/state`); `None`
+/// when the nodes are real.
+pub fn mock_nodes(engine: &Engine) -> Option<MockNodes> {
+    engine.executor.mock_nodes()
 }

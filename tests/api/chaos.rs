@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::blocking::Client;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::{Options, Server};
 
@@ -393,8 +393,7 @@ fn check_volumes(s: &Server, log: &Log, violations: &mut Vec<String>) {
 /// The store (`/db/dump`) against the mock's node state.
 fn check_nodes(s: &Server, violations: &mut Vec<String>) {
     let dump = s.get("/db/dump").json();
-    let bytes = std::fs::read(s.mock_state_path()).expect("the mock's node state file exists");
-    let nodes: Value = serde_json::from_slice(&bytes).expect("the mock's node state is JSON");
+    let nodes = s.mock_nodes();
     let hosts = nodes["hosts"].as_object().expect("mock hosts");
     let node_hosts: BTreeMap<String, (String, String)> = dump["nodeentries"]
         .as_object()

@@ -589,3 +589,52 @@ fn a_create_killed_during_its_retry_is_rolled_back() {
     assert!(gluster_volumes(&s).is_empty());
     s.assert_consistent();
 }
+
+/// The mock's node state is a snapshot written at start-up plus a change
+/// log appended to by each call. A SIGKILL in the middle of a create leaves
+/// the bricks made so far only in the log; reading the stopped store
+/// replays it, and after the restart the rolled-back nodes match the store.
+#[test]
+fn a_create_killed_mid_way_leaves_its_bricks_in_the_mock_log() {
+    let mut s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_create:1:delay:4000".into())],
+        ..Options::default()
+    });
+    s.topology(3, 2);
+    // Start again, so the snapshot holds the topology and the log is empty.
+    s.restart();
+    let accepted = s.post("/volumes", R3);
+    assert_eq!(accepted.status, 202, "{accepted:?}");
+    // Every brick was made; the gluster volume is held back.
+    s.wait_for_fault("volume_create", 1);
+    assert_eq!(s.get(&accepted.location()).header("x-pending"), Some("true"));
+    s.kill9();
+
+    // The snapshot alone knows nothing of the create ...
+    let snapshot: Value = serde_json::from_slice(&std::fs::read(s.mock_state_path()).unwrap()).unwrap();
+    let snapshot_lvs: usize = snapshot["hosts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|h| h["lvs"].as_object().map_or(0, serde_json::Map::len))
+        .sum();
+    assert_eq!(snapshot_lvs, 0, "{snapshot}");
+    // ... the replayed log has its three bricks (a thin pool and an LV each).
+    let lvs = s.mock_lvs();
+    assert_eq!(lvs.len(), 6, "{lvs:?}");
+    assert_eq!(lvs.iter().filter(|lv| lv.contains("/brick_")).count(), 3, "{lvs:?}");
+    assert!(gluster_volumes(&s).is_empty());
+
+    s.restart_with_env(vec![]);
+    let outcome = s.wait(&accepted.location());
+    assert_eq!(outcome.status, 500, "{outcome:?}");
+    assert!(
+        outcome.body.contains("interrupted by restart, rolled back"),
+        "{}",
+        outcome.body
+    );
+    // The undo found the bricks the log kept, and removed them.
+    assert!(s.mock_lvs().is_empty(), "{:?}", s.mock_lvs());
+    s.assert_consistent();
+    assert_no_dangling_bricks(&s);
+}

@@ -1,5 +1,5 @@
 use insta::assert_snapshot;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::{Options, Redactor, Server};
 
@@ -207,8 +207,7 @@ fn device_states_tags_and_resync() {
     let used = before["used"].as_u64().unwrap();
     assert!(used > 0, "{before}");
     s.kill9();
-    let state = s.mock_state_path();
-    let mut nodes: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let mut nodes = s.mock_nodes();
     let vg = nodes["hosts"]
         .as_object_mut()
         .unwrap()
@@ -218,7 +217,7 @@ fn device_states_tags_and_resync() {
     let extent_kib = vg["extent_size"].as_u64().unwrap();
     let grown = vg["extents"].as_u64().unwrap() + 100 * 1024 * 1024 / extent_kib;
     vg["extents"] = json!(grown);
-    std::fs::write(&state, serde_json::to_vec(&nodes).unwrap()).unwrap();
+    s.set_mock_nodes(&nodes);
     s.restart();
     let resync = s.get(&format!("/devices/{dev}/resync"));
     assert_eq!(resync.status, 202);

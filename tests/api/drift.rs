@@ -63,7 +63,7 @@ fn the_nodes_check_finds_each_kind_of_drift() {
     host["mounts"]["/var/lib/heketi/mounts/vg_leaked/brick_x"] = json!("/dev/mapper/vg_leaked-brick_x");
     nodes["volumes"]["made_by_hand"] =
         json!({"id": "1", "layout": "Distribute", "bricks": [], "options": [], "started": true});
-    std::fs::write(s.mock_state_path(), serde_json::to_vec(&nodes).unwrap()).unwrap();
+    s.set_mock_nodes(&nodes);
     s.restart();
 
     // The store alone still looks fine; the nodes check does not.

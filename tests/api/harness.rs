@@ -522,12 +522,37 @@ impl Server {
         }
     }
 
-    /// The mock's node state as it wrote it. A missing or unreadable file
-    /// fails the test: "nothing on the nodes" must be read, not assumed.
+    /// The mock's node state, as `brickyard mock-state` reads it from the
+    /// files beside the store (snapshot and change log), whether the
+    /// server runs or not. No state fails the test: "nothing on the nodes"
+    /// must be read, not assumed.
     pub fn mock_nodes(&self) -> Value {
-        let path = self.mock_state_path();
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("mock node state {}: {e}", path.display()));
-        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("mock node state {}: {e}", path.display()))
+        let out = Command::new(binary())
+            .arg("mock-state")
+            .arg("--store")
+            .arg(self.store_path())
+            .output()
+            .expect("run brickyard mock-state");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "brickyard mock-state: {stderr}");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("brickyard mock-state printed no JSON: {e}"))
+    }
+
+    /// Replaces a stopped server's mock node state (a change made by hand
+    /// on the "nodes"): the snapshot written, the change log gone.
+    pub fn set_mock_nodes(&self, nodes: &Value) {
+        assert!(
+            self.child.is_none(),
+            "the node state is replaced while the server is stopped"
+        );
+        let snapshot = self.mock_state_path();
+        std::fs::write(&snapshot, serde_json::to_vec_pretty(nodes).unwrap()).unwrap();
+        for log in [snapshot.with_extension("log"), snapshot.with_extension("log.old")] {
+            match std::fs::remove_file(&log) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{}: {e}", log.display()),
+                _ => {}
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {

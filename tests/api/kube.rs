@@ -387,6 +387,11 @@ fn the_server_reaches_nodes_through_the_kubernetes_executor() {
     let exec = &standin.execs()[0];
     assert_eq!(exec.pod, "glusterfs-b");
     assert_eq!(exec.argv, ["timeout", "10m", "bash", "-c", "systemctl status glusterd"]);
+    // Real nodes (here through Kubernetes) have no mock node state to show.
+    let no_mock = s.get("/internal/mock/state");
+    assert_eq!(no_mock.status, 404);
+    assert_eq!(no_mock.body, "No mock node state: the executor is not the mock\n");
+    assert_eq!(no_mock.header("content-type"), Some("text/plain; charset=utf-8"));
 
     let body =
         serde_json::json!({"zone": 2, "hostnames": {"manage": ["node9"], "storage": ["10.0.0.9"]}, "cluster": cluster});

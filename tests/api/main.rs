@@ -24,6 +24,7 @@ mod lifecycle;
 mod limits;
 mod manifests;
 mod migrations;
+mod mock_state;
 mod nodes;
 mod personality;
 mod python_client;

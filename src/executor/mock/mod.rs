@@ -3,23 +3,31 @@
 //!
 //! Its node state (`state`: peers, physical volumes, volume groups, logical
 //! volumes, mounts, fstab lines, gluster volumes, and the command lines
-//! Heketi would have run on each node) is written to a JSON file beside the
-//! store after every change, so a test can inspect what a crash left behind
-//! on the "nodes", also from another process. Faults are injected by rules
-//! (`faults`: `fail`, `delay`, `stall`, `lose`). This file is the
-//! `Executor` over the two.
+//! Heketi would have run on each node) changes only through `change.rs`
+//! (what each call does: `edits.rs`); a durable mock appends each call's
+//! changes to a log beside the store (`log.rs`) before answering, so a
+//! test can inspect what a crash left behind on the "nodes", also from
+//! another process (`read_state`, `brickyard mock-state`). Faults are
+//! injected by rules (`faults`: `fail`, `delay`, `stall`, `lose`). This
+//! file is the `Executor` over them.
 //!
 //! Heal info reports every brick `Connected` with nothing to heal.
 
+mod change;
+mod edits;
 mod faults;
+mod log;
 mod state;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use change::Edit;
 pub use faults::FaultRuleError;
+use log::ChangeLog;
+pub use log::{StateFileError, StateFiles};
 use state::Refusal;
 pub use state::{MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
@@ -40,12 +48,8 @@ fn lines(commands: impl IntoIterator<Item = Command>) -> Vec<String> {
 /// Why a mock executor could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {
-    #[error("cannot read mock node state {}: {source}", path.display())]
-    ReadState {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot open the mock node state: {0}")]
+    State(#[from] StateFileError),
     #[error("{0}")]
     Fault(#[from] FaultRuleError),
 }
@@ -53,14 +57,19 @@ pub enum MockError {
 /// The node state could not be written out after a change.
 #[derive(Debug, thiserror::Error)]
 #[error("mock state write failed: {0}")]
-pub struct StateWriteError(#[source] std::io::Error);
+pub struct StateWriteError(#[source] StateFileError);
+
+/// The node state, and the log a durable mock keeps it in.
+struct Nodes {
+    state: MockNodes,
+    log: Option<ChangeLog>,
+}
 
 pub struct MockExecutor {
     commands: CommandConfig,
     device_size_kib: u64,
     faults: Faults,
-    state_path: Option<PathBuf>,
-    nodes: Mutex<MockNodes>,
+    nodes: Mutex<Nodes>,
 }
 
 /// Where a durable mock logs the calls its fault rules fire on: beside its
@@ -72,29 +81,31 @@ pub fn fired_log_path(state_path: &std::path::Path) -> PathBuf {
 impl MockExecutor {
     /// A mock whose node state lives in memory only.
     pub fn in_memory(device_size_gb: u64, faults: &[String]) -> Result<MockExecutor, MockError> {
-        MockExecutor::build(device_size_gb, faults, None, MockNodes::default())
+        let nodes = Nodes {
+            state: MockNodes::default(),
+            log: None,
+        };
+        MockExecutor::build(device_size_gb, faults, None, nodes)
     }
 
-    /// A mock that keeps its node state in `state_path`, reloading it at start.
+    /// A mock that keeps its node state in `state_path` and the log beside
+    /// it (`log.rs`), reloading both at start.
     pub fn durable(device_size_gb: u64, faults: &[String], state_path: PathBuf) -> Result<MockExecutor, MockError> {
-        let nodes = MockNodes::load(&state_path).map_err(|source| MockError::ReadState {
-            path: state_path.clone(),
-            source,
-        })?;
-        MockExecutor::build(device_size_gb, faults, Some(state_path), nodes)
+        let (state, log) = ChangeLog::open(StateFiles::beside(&state_path))?;
+        let nodes = Nodes { state, log: Some(log) };
+        MockExecutor::build(device_size_gb, faults, Some(fired_log_path(&state_path)), nodes)
     }
 
     fn build(
         device_size_gb: u64,
         faults: &[String],
-        state_path: Option<PathBuf>,
-        nodes: MockNodes,
+        fired_log: Option<PathBuf>,
+        nodes: Nodes,
     ) -> Result<MockExecutor, MockError> {
         Ok(MockExecutor {
             commands: CommandConfig::default(),
             device_size_kib: device_size_gb * KIB_PER_GIB,
-            faults: Faults::parse(faults)?.logging_to(state_path.as_ref().map(|p| fired_log_path(p))),
-            state_path,
+            faults: Faults::parse(faults)?.logging_to(fired_log),
             nodes: Mutex::new(nodes),
         })
     }
@@ -107,20 +118,23 @@ impl MockExecutor {
 
     /// A copy of the simulated node state.
     pub fn nodes(&self) -> MockNodes {
-        self.lock().clone()
+        self.lock().state.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, MockNodes> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Nodes> {
         // A panic while holding the lock leaves plain data behind; keep going.
         self.nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Applies `change` to the node state and writes it out before returning.
-    fn mutate<T>(&self, change: impl FnOnce(&mut MockNodes) -> T) -> Result<T, StateWriteError> {
+    /// Applies `change` to the node state and, for a durable mock, appends
+    /// what it changed to the log before returning.
+    fn mutate<T>(&self, change: impl FnOnce(&mut Edit<'_>) -> T) -> Result<T, StateWriteError> {
         let mut nodes = self.lock();
-        let result = change(&mut nodes);
-        if let Some(path) = &self.state_path {
-            nodes.save(path).map_err(StateWriteError)?;
+        let Nodes { state, log } = &mut *nodes;
+        let mut edit = Edit::new(state, log.is_some());
+        let result = change(&mut edit);
+        if let Some(log) = log {
+            log.append(&edit.into_changes()).map_err(StateWriteError)?;
         }
         Ok(result)
     }
@@ -131,7 +145,7 @@ impl MockExecutor {
         &self,
         host: &str,
         operation: &'static str,
-        change: impl FnOnce(&mut MockNodes) -> Result<T, Refusal>,
+        change: impl FnOnce(&mut Edit<'_>) -> Result<T, Refusal>,
     ) -> Result<T, ExecError> {
         let fail = |e: &dyn std::error::Error| ExecError::new(host, operation, e.to_string());
         self.mutate(change).map_err(|e| fail(&e))?.map_err(|e| fail(&e))
@@ -140,10 +154,16 @@ impl MockExecutor {
     /// Records command lines on `host` as run.
     fn record(&self, host: &str, operation: &'static str, lines: Vec<String>) -> Result<(), ExecError> {
         self.apply(host, operation, |n| {
-            n.host(host).commands.extend(lines);
+            n.ran(host, lines);
             Ok(())
         })
     }
+}
+
+/// The node state a durable mock left at `state_path` (and its log), read
+/// without changing any file: for tools and tests, also while it runs.
+pub fn read_state(state_path: &Path) -> Result<MockNodes, StateFileError> {
+    log::read_only(&StateFiles::beside(state_path))
 }
 
 #[async_trait]
@@ -156,9 +176,8 @@ impl Executor for MockExecutor {
         self.faults.enter("peer_probe", exec_host).await?;
         let lines = lines(self.commands.peer_probe(storage_host));
         self.apply(exec_host, "peer_probe", |n| {
-            let host = n.host(exec_host);
-            host.commands.extend(lines);
-            host.peers.insert(storage_host.to_string());
+            n.ran(exec_host, lines);
+            n.peer(exec_host, storage_host, true);
             Ok(())
         })
     }
@@ -167,9 +186,8 @@ impl Executor for MockExecutor {
         self.faults.enter("peer_detach", exec_host).await?;
         let lines = lines(self.commands.peer_detach(storage_host));
         self.apply(exec_host, "peer_detach", |n| {
-            let host = n.host(exec_host);
-            host.commands.extend(lines);
-            host.peers.remove(storage_host);
+            n.ran(exec_host, lines);
+            n.peer(exec_host, storage_host, false);
             Ok(())
         })
     }
@@ -188,9 +206,8 @@ impl Executor for MockExecutor {
         let lines = lines(self.commands.device_setup(path, device_id, destroy));
         let outcome = self
             .mutate(|n| {
-                let node = n.host(host);
-                node.commands.extend(lines);
-                node.setup_device(path, device_id, destroy, self.device_size_kib)
+                n.ran(host, lines);
+                n.setup_device(host, path, device_id, destroy, self.device_size_kib)
             })
             .map_err(|e| DeviceSetupError::Unreachable(ExecError::new(host, "device_setup", e.to_string())))?;
         match outcome {
@@ -205,6 +222,7 @@ impl Executor for MockExecutor {
     async fn device_info(&self, host: &str, device: &DeviceHandle) -> Result<DeviceReport, ExecError> {
         self.faults.enter("device_info", host).await?;
         self.lock()
+            .state
             .device_report(host, &device.vg_name())
             .map_err(|e| ExecError::new(host, "device_info", e.to_string()))
     }
@@ -232,7 +250,7 @@ impl Executor for MockExecutor {
             self.commands.mount_opts
         );
         let result = self.apply(host, "brick_create", |n| {
-            n.host(host).create_brick(brick, &fstab_line, lines)
+            n.create_brick(host, brick, &fstab_line, lines)
         });
         lost.settle(host, "brick_create", result).await
     }
@@ -240,11 +258,7 @@ impl Executor for MockExecutor {
     async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError> {
         let lost = self.faults.enter_change("brick_destroy", host).await?;
         let lines = lines(self.commands.brick_destroy(brick));
-        let result = self.apply(host, "brick_destroy", |n| {
-            let node = n.host(host);
-            node.commands.extend(lines);
-            Ok(node.destroy_brick(brick))
-        });
+        let result = self.apply(host, "brick_destroy", |n| Ok(n.destroy_brick(host, brick, lines)));
         lost.settle(host, "brick_destroy", result).await
     }
 
@@ -266,8 +280,7 @@ impl Executor for MockExecutor {
         let lost = self.faults.enter_change("volume_destroy", host).await?;
         let lines = lines(self.commands.volume_destroy(name));
         let result = self.apply(host, "volume_destroy", |n| {
-            n.host(host).commands.extend(lines);
-            n.volumes.remove(name);
+            n.destroy_volume(host, name, lines);
             Ok(())
         });
         lost.settle(host, "volume_destroy", result).await
@@ -275,22 +288,23 @@ impl Executor for MockExecutor {
 
     async fn volume_info(&self, host: &str, name: &str) -> Result<Option<GlusterVolumeInfo>, ExecError> {
         self.faults.enter("volume_info", host).await?;
-        Ok(self.lock().volume_info(name))
+        Ok(self.lock().state.volume_info(name))
     }
 
     async fn gluster_volumes(&self, host: &str) -> Result<Vec<(String, GlusterVolumeInfo)>, ExecError> {
         self.faults.enter("volume_info", host).await?;
-        Ok(self.lock().gluster_volumes())
+        Ok(self.lock().state.gluster_volumes())
     }
 
     async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError> {
         self.faults.enter("node_inventory", host).await?;
-        Ok(self.lock().inventory(host))
+        Ok(self.lock().state.inventory(host))
     }
 
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {
         self.faults.enter("heal_info", host).await?;
         self.lock()
+            .state
             .heal_info(name)
             .map_err(|e| ExecError::new(host, "heal_info", e.to_string()))
     }
@@ -327,6 +341,10 @@ impl Executor for MockExecutor {
         let lines = lines(self.commands.snapshot_destroy(snapshot));
         let result = self.record(host, "snapshot_destroy", lines);
         lost.settle(host, "snapshot_destroy", result).await
+    }
+
+    fn mock_nodes(&self) -> Option<MockNodes> {
+        Some(self.nodes())
     }
 }
 
@@ -390,7 +408,7 @@ mod tests {
         }
         let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
         assert!(again.nodes().hosts["n1"].peers.contains("10.0.0.2"));
-        assert_eq!(MockNodes::load(&path).unwrap(), again.nodes());
+        assert_eq!(read_state(&path).unwrap(), again.nodes());
     }
 
     #[tokio::test]

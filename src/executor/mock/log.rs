@@ -1,0 +1,666 @@
+//! The durable mock's files beside the store: a snapshot of the node state
+//! and a log of the changes made since, so a change costs what it changes,
+//! not what the nodes hold.
+//!
+//! * `<store>.mock-nodes.json`: the snapshot, in the shape of `MockNodes`
+//!   (the shape the whole state had before the log, so those files load
+//!   as they are), plus `log_generation`: the last log folded into it.
+//! * `<store>.mock-nodes.log`: the log. Its first line is
+//!   `{"generation":N}`; then one line per executor call, the JSON array
+//!   of that call's changes, written with one `write` and no `fsync`: the
+//!   mock stands in for node disks, and a killed process's writes stay in
+//!   the page cache (power loss is out of scope for a development mock).
+//!   A last line without its newline is a write cut short by a crash; it is
+//!   ignored, and the call it belonged to never answered.
+//! * `<store>.mock-nodes.log.old`: a log being folded into the snapshot
+//!   by a compaction in the background; `.log.new` is the next log while
+//!   it is set up.
+//!
+//! Loading reads the snapshot, then each log whose generation follows.
+//! At open the result becomes the new snapshot (tmp, fsync, rename) and a
+//! new log starts; while serving, a log grown past the snapshot's size
+//! moves to `.log.old` and a thread folds it in. Every step leaves files
+//! that load to the same state: a log already folded in has a generation
+//! at or below the snapshot's and is skipped.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::change::Change;
+use super::state::{MockHost, MockNodes, MockVolume};
+
+/// Below this size a log is never compacted while serving.
+const MIN_COMPACT_BYTES: u64 = 4 << 20;
+
+/// How many times a read-only load starts over when the files change
+/// under it (a compaction of a running server).
+const READ_ATTEMPTS: usize = 10;
+
+/// The mock's files for one state path (`<store>.mock-nodes.json`).
+#[derive(Debug, Clone)]
+pub struct StateFiles {
+    pub snapshot: PathBuf,
+    pub log: PathBuf,
+    old_log: PathBuf,
+    new_log: PathBuf,
+}
+
+impl StateFiles {
+    pub fn beside(snapshot: &Path) -> StateFiles {
+        StateFiles {
+            snapshot: snapshot.to_path_buf(),
+            log: snapshot.with_extension("log"),
+            old_log: snapshot.with_extension("log.old"),
+            new_log: snapshot.with_extension("log.new"),
+        }
+    }
+}
+
+/// Why the mock's state files could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not mock node state: {source}", path.display())]
+    Snapshot {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} line {line} is not a change record: {source}", path.display())]
+    LogLine {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} holds generation {found}, but the state read so far ends at {expected}", path.display())]
+    Gap { path: PathBuf, expected: u64, found: u64 },
+    #[error("no mock node state: neither {} nor {} exists", files.snapshot.display(), files.log.display())]
+    Missing { files: Box<StateFiles> },
+    #[error("the mock node state at {} kept changing while it was read", path.display())]
+    KeptChanging { path: PathBuf },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StateFileError + '_ {
+    move |source| StateFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The snapshot as written: the state's own fields, then the generation.
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    hosts: &'a std::collections::BTreeMap<String, MockHost>,
+    volumes: &'a std::collections::BTreeMap<String, MockVolume>,
+    log_generation: u64,
+}
+
+/// The snapshot as read; files from before the log have no generation.
+#[derive(Deserialize)]
+struct SnapshotIn {
+    #[serde(default)]
+    hosts: std::collections::BTreeMap<String, MockHost>,
+    #[serde(default)]
+    volumes: std::collections::BTreeMap<String, MockVolume>,
+    #[serde(default)]
+    log_generation: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    generation: u64,
+}
+
+/// The state read from the files, and the last generation in it.
+struct Loaded {
+    nodes: MockNodes,
+    generation: u64,
+    /// Whether any of the files existed.
+    found: bool,
+}
+
+/// The snapshot and the last log generation in it; `None` when there is none.
+fn read_snapshot(path: &Path) -> Result<Option<(MockNodes, u64)>, StateFileError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let snapshot: SnapshotIn = serde_json::from_slice(&bytes).map_err(|source| StateFileError::Snapshot {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let nodes = MockNodes {
+        hosts: snapshot.hosts,
+        volumes: snapshot.volumes,
+    };
+    Ok(Some((nodes, snapshot.log_generation)))
+}
+
+/// What replaying one log file did.
+#[derive(Debug, PartialEq)]
+enum Replay {
+    /// No such file, or not even a whole header line.
+    Absent,
+    /// Already in the state (its generation is not past it).
+    Skipped,
+    Applied,
+}
+
+/// Applies the log at `path` to `nodes` if its generation is the next one.
+fn replay(path: &Path, nodes: &mut MockNodes, generation: &mut u64) -> Result<Replay, StateFileError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::Absent),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    // Only whole lines count: a crash mid-append leaves the last one cut.
+    let whole = bytes
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(&[][..], |end| &bytes[..end]);
+    let mut lines = whole.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate();
+    let Some((_, header)) = lines.next() else {
+        return Ok(Replay::Absent);
+    };
+    let bad_line = |line: usize| {
+        move |source| StateFileError::LogLine {
+            path: path.to_path_buf(),
+            line: line + 1,
+            source,
+        }
+    };
+    let header: Header = serde_json::from_slice(header).map_err(bad_line(0))?;
+    if header.generation <= *generation {
+        return Ok(Replay::Skipped);
+    }
+    if header.generation != *generation + 1 {
+        return Err(StateFileError::Gap {
+            path: path.to_path_buf(),
+            expected: *generation,
+            found: header.generation,
+        });
+    }
+    for (n, line) in lines {
+        let changes: Vec<Change> = serde_json::from_slice(line).map_err(bad_line(n))?;
+        for change in changes {
+            nodes.apply(change);
+        }
+    }
+    *generation = header.generation;
+    Ok(Replay::Applied)
+}
+
+/// The snapshot and the logs that follow it (`.log.old`, then `.log`, or
+/// only `.log.old` for a compaction).
+fn load(files: &StateFiles, with_active_log: bool) -> Result<Loaded, StateFileError> {
+    let snapshot = read_snapshot(&files.snapshot)?;
+    let found = snapshot.is_some();
+    let (mut nodes, mut generation) = snapshot.unwrap_or_default();
+    let mut logs = vec![&files.old_log];
+    if with_active_log {
+        logs.push(&files.log);
+    }
+    let mut any_log = false;
+    for log in logs {
+        any_log |= replay(log, &mut nodes, &mut generation)? != Replay::Absent;
+    }
+    Ok(Loaded {
+        nodes,
+        generation,
+        found: found || any_log,
+    })
+}
+
+/// Which file the snapshot path names now (a compaction renames a new one
+/// into place).
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The state as the files hold it, changing nothing: for a stopped
+/// server's store, or a running one's (a compaction that moves files
+/// meanwhile makes it read again).
+pub fn read_only(files: &StateFiles) -> Result<MockNodes, StateFileError> {
+    for _ in 0..READ_ATTEMPTS {
+        let before = identity(&files.snapshot);
+        match load(files, true) {
+            Ok(loaded) if identity(&files.snapshot) == before => {
+                if !loaded.found {
+                    return Err(StateFileError::Missing {
+                        files: Box::new(files.clone()),
+                    });
+                }
+                return Ok(loaded.nodes);
+            }
+            // A log folded in and removed between the reads shows as a gap.
+            Ok(_) | Err(StateFileError::Gap { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StateFileError::KeptChanging {
+        path: files.snapshot.clone(),
+    })
+}
+
+/// Writes `nodes` as the snapshot holding every log up to `generation`:
+/// through a temporary file, synced, renamed, the directory synced.
+fn write_snapshot(path: &Path, nodes: &MockNodes, generation: u64) -> Result<u64, StateFileError> {
+    let tmp = path.with_extension("json.tmp");
+    let out = SnapshotOut {
+        hosts: &nodes.hosts,
+        volumes: &nodes.volumes,
+        log_generation: generation,
+    };
+    let file = File::create(&tmp).map_err(io_error(&tmp))?;
+    let mut writer = BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut writer, &out).map_err(|e| io_error(&tmp)(e.into()))?;
+    let file = writer.into_inner().map_err(|e| io_error(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(io_error(&tmp))?;
+    let bytes = file.metadata().map_err(io_error(&tmp))?.len();
+    std::fs::rename(&tmp, path).map_err(io_error(path))?;
+    sync_dir(path)?;
+    Ok(bytes)
+}
+
+fn sync_dir(path: &Path) -> Result<(), StateFileError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+}
+
+fn remove_if_there(path: &Path) -> Result<(), StateFileError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// A new, empty log of `generation` at `.log.new`, open for appends.
+fn start_log(files: &StateFiles, generation: u64) -> Result<(File, u64), StateFileError> {
+    let path = &files.new_log;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io_error(path))?;
+    let mut header = serde_json::to_vec(&Header { generation }).map_err(|e| io_error(path)(e.into()))?;
+    header.push(b'\n');
+    file.write_all(&header).map_err(io_error(path))?;
+    Ok((file, header.len() as u64))
+}
+
+/// Whether a background compaction runs, and the snapshot's last size.
+#[derive(Default)]
+struct Compaction {
+    running: AtomicBool,
+    snapshot_bytes: AtomicU64,
+}
+
+/// The log a durable mock appends to.
+pub(super) struct ChangeLog {
+    files: StateFiles,
+    file: File,
+    /// Bytes in the log (a failed append is cut back to this).
+    len: u64,
+    generation: u64,
+    compaction: Arc<Compaction>,
+    /// The floor below which no compaction starts.
+    min_compact_bytes: u64,
+}
+
+impl ChangeLog {
+    /// Loads the state, makes it the snapshot and starts an empty log.
+    pub(super) fn open(files: StateFiles) -> Result<(MockNodes, ChangeLog), StateFileError> {
+        let loaded = load(&files, true)?;
+        let fresh = fresh_start(&files, &loaded.nodes, loaded.generation)?;
+        let compaction = Arc::new(Compaction::default());
+        compaction.snapshot_bytes.store(fresh.snapshot_bytes, Ordering::Relaxed);
+        let log = ChangeLog {
+            files,
+            file: fresh.file,
+            len: fresh.len,
+            generation: loaded.generation + 1,
+            compaction,
+            min_compact_bytes: MIN_COMPACT_BYTES,
+        };
+        Ok((loaded.nodes, log))
+    }
+
+    /// Appends one call's changes as one line, with one write.
+    pub(super) fn append(&mut self, changes: &[Change]) -> Result<(), StateFileError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let path = &self.files.log;
+        let mut line = serde_json::to_vec(changes).map_err(|e| io_error(path)(e.into()))?;
+        line.push(b'\n');
+        if let Err(e) = self.file.write_all(&line) {
+            // Leave no partial line for the next append to follow.
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
+            return Err(io_error(path)(e));
+        }
+        self.len += line.len() as u64;
+        self.compact_when_due();
+        Ok(())
+    }
+
+    /// Past the snapshot's size (and a floor), the log moves aside and a
+    /// thread folds it into the snapshot; appends go to a new log at once.
+    fn compact_when_due(&mut self) {
+        let threshold = self
+            .compaction
+            .snapshot_bytes
+            .load(Ordering::Relaxed)
+            .max(self.min_compact_bytes);
+        if self.len < threshold || self.compaction.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // A compaction that failed earlier left its log: fold that first.
+        if !self.files.old_log.exists() {
+            if let Err(e) = self.rotate() {
+                tracing::warn!("mock node state: the log stays as it is: {e}");
+                self.compaction.running.store(false, Ordering::Release);
+                return;
+            }
+        }
+        let (files, compaction) = (self.files.clone(), self.compaction.clone());
+        let spawned = std::thread::Builder::new().name("mock-compact".into()).spawn(move || {
+            if let Err(e) = fold_old_log(&files, &compaction) {
+                tracing::warn!("mock node state: compaction failed, to be tried again: {e}");
+            }
+            compaction.running.store(false, Ordering::Release);
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("mock node state: no compaction thread: {e}");
+            self.compaction.running.store(false, Ordering::Release);
+        }
+    }
+
+    /// `.log` becomes `.log.old`; a new log of the next generation takes its place.
+    fn rotate(&mut self) -> Result<(), StateFileError> {
+        let (file, len) = start_log(&self.files, self.generation + 1)?;
+        std::fs::rename(&self.files.log, &self.files.old_log).map_err(io_error(&self.files.old_log))?;
+        if let Err(e) = std::fs::rename(&self.files.new_log, &self.files.log) {
+            // Put the log back; appends go on there.
+            let _ = std::fs::rename(&self.files.old_log, &self.files.log);
+            return Err(io_error(&self.files.log)(e));
+        }
+        self.file = file;
+        self.len = len;
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Writes `nodes` (the state up to now) as the snapshot and starts a
+    /// new log, as at open.
+    #[cfg(test)]
+    pub(super) fn compact_now(&mut self, nodes: &MockNodes) -> Result<(), StateFileError> {
+        let fresh = fresh_start(&self.files, nodes, self.generation)?;
+        self.compaction
+            .snapshot_bytes
+            .store(fresh.snapshot_bytes, Ordering::Relaxed);
+        self.file = fresh.file;
+        self.len = fresh.len;
+        self.generation += 1;
+        Ok(())
+    }
+}
+
+/// A snapshot just written and the empty log after it.
+struct Fresh {
+    file: File,
+    len: u64,
+    snapshot_bytes: u64,
+}
+
+/// Writes `nodes`, which hold every log up to `generation`, as the
+/// snapshot; then the old logs go and an empty one of the next generation
+/// takes their place.
+fn fresh_start(files: &StateFiles, nodes: &MockNodes, generation: u64) -> Result<Fresh, StateFileError> {
+    let snapshot_bytes = write_snapshot(&files.snapshot, nodes, generation)?;
+    remove_if_there(&files.old_log)?;
+    let (file, len) = start_log(files, generation + 1)?;
+    std::fs::rename(&files.new_log, &files.log).map_err(io_error(&files.log))?;
+    Ok(Fresh {
+        file,
+        len,
+        snapshot_bytes,
+    })
+}
+
+/// The snapshot plus `.log.old`, written as the new snapshot; then
+/// `.log.old` goes. Reads the files, not the live state, so the mock's
+/// calls never wait for it.
+fn fold_old_log(files: &StateFiles, compaction: &Compaction) -> Result<(), StateFileError> {
+    let loaded = load(files, false)?;
+    let bytes = write_snapshot(&files.snapshot, &loaded.nodes, loaded.generation)?;
+    compaction.snapshot_bytes.store(bytes, Ordering::Relaxed);
+    remove_if_there(&files.old_log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{read_state, MockExecutor};
+    use super::*;
+    use crate::executor::{BrickSpec, Executor, GlusterVolumeSpec, VolumeLayout};
+
+    fn brick(device: &str, id: &str) -> BrickSpec {
+        BrickSpec {
+            device_id: device.into(),
+            brick_id: id.into(),
+            thin_pool: format!("tp_{id}"),
+            lv: format!("brick_{id}"),
+            size_kib: 1 << 20,
+            tp_kib: 1 << 20,
+            meta_kib: 8192,
+            gid: 0,
+            arbiter: false,
+            path: crate::executor::brick_path(device, id),
+        }
+    }
+
+    /// A node with a device, two bricks, a volume and its clone, one brick
+    /// gone again: every kind of change.
+    async fn busy(mock: &MockExecutor) {
+        mock.peer_probe("n1", "10.0.0.2").await.unwrap();
+        mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
+        let (a, b) = (brick("d1", "a"), brick("d1", "b"));
+        mock.brick_create("n1", &a).await.unwrap();
+        mock.brick_create("n1", &b).await.unwrap();
+        let volume = GlusterVolumeSpec {
+            name: "vol_1".into(),
+            layout: VolumeLayout::Distribute,
+            bricks: vec![format!("10.0.0.1:{}", a.path)],
+            options: vec!["performance.rmw 1".into()],
+        };
+        mock.volume_create("n1", &volume).await.unwrap();
+        mock.volume_clone("n1", "vol_1", "copy", "tmpsnap_x").await.unwrap();
+        mock.brick_destroy("n1", &b).await.unwrap();
+        mock.peer_detach("n1", "10.0.0.2").await.unwrap();
+    }
+
+    fn files(dir: &tempfile::TempDir) -> StateFiles {
+        StateFiles::beside(&dir.path().join("store.mock-nodes.json"))
+    }
+
+    #[tokio::test]
+    async fn the_replayed_log_is_the_live_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mock = MockExecutor::durable(100, &[], files(&dir).snapshot).unwrap();
+        busy(&mock).await;
+        let live = mock.nodes();
+        assert!(!live.hosts["n1"].lvs.is_empty() && live.volumes.contains_key("copy"));
+        // Read while the mock still runs, and after it is gone.
+        assert_eq!(read_state(&files(&dir).snapshot).unwrap(), live);
+        drop(mock);
+        let reopened = MockExecutor::durable(100, &[], files(&dir).snapshot).unwrap();
+        assert_eq!(reopened.nodes(), live);
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let mock = MockExecutor::durable(1, &[], f.snapshot.clone()).unwrap();
+        mock.peer_probe("n1", "10.0.0.2").await.unwrap();
+        let before = mock.nodes();
+        drop(mock);
+        // A crash in the middle of the next append.
+        let mut log = OpenOptions::new().append(true).open(&f.log).unwrap();
+        log.write_all(br#"[{"entry":"peer","host":"n1","key":"10.0.0.3","va"#)
+            .unwrap();
+        assert_eq!(read_state(&f.snapshot).unwrap(), before);
+        let reopened = MockExecutor::durable(1, &[], f.snapshot.clone()).unwrap();
+        assert_eq!(reopened.nodes(), before);
+        // The open folded the log into the snapshot and cut the torn line.
+        let snapshot: serde_json::Value = serde_json::from_slice(&std::fs::read(&f.snapshot).unwrap()).unwrap();
+        assert_eq!(snapshot["hosts"]["n1"]["peers"], serde_json::json!(["10.0.0.2"]));
+        assert_eq!(
+            std::fs::read_to_string(&f.log).unwrap().lines().count(),
+            1,
+            "a header only"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_whole_line_that_is_not_a_change_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        drop(MockExecutor::durable(1, &[], f.snapshot.clone()).unwrap());
+        let mut log = OpenOptions::new().append(true).open(&f.log).unwrap();
+        log.write_all(b"[{\"entry\":\"nonsense\"}]\n").unwrap();
+        let err = read_state(&f.snapshot).unwrap_err();
+        assert!(matches!(err, StateFileError::LogLine { line: 2, .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let mut nodes = MockNodes::default();
+        let (_, mut log) = ChangeLog::open(f.clone()).unwrap();
+        fn record(log: &mut ChangeLog, nodes: &mut MockNodes, i: usize) {
+            let mut edit = super::super::change::Edit::new(nodes, true);
+            edit.ran("n1", vec![format!("command {i}")]);
+            edit.mount("n1", &format!("/m{i}"), Some(format!("/dev/x{i}")));
+            log.append(&edit.into_changes()).unwrap();
+        }
+        for i in 0..10 {
+            record(&mut log, &mut nodes, i);
+        }
+        // On demand (as at open) ...
+        log.compact_now(&nodes).unwrap();
+        assert_eq!(read_state(&f.snapshot).unwrap(), nodes);
+        let (on_disk, generation) = read_snapshot(&f.snapshot).unwrap().unwrap();
+        assert_eq!((on_disk, generation), (nodes.clone(), 1));
+        // ... and in the background, once the log outgrows the snapshot.
+        log.min_compact_bytes = 0;
+        for i in 10..200 {
+            record(&mut log, &mut nodes, i);
+            assert_eq!(read_state(&f.snapshot).unwrap(), nodes, "after change {i}");
+        }
+        while log.compaction.running.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (_, generation) = read_snapshot(&f.snapshot).unwrap().unwrap();
+        assert!(generation > 1, "a background compaction ran");
+        assert!(!f.old_log.exists());
+        assert_eq!(read_state(&f.snapshot).unwrap(), nodes);
+        drop(log);
+        assert_eq!(ChangeLog::open(f).unwrap().0, nodes);
+    }
+
+    #[test]
+    fn a_log_already_in_the_snapshot_is_not_replayed_again() {
+        // A crash after a compaction renamed its snapshot into place, before
+        // it removed the log it folded in: that log's commands must not be
+        // appended twice.
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let (_, mut log) = ChangeLog::open(f.clone()).unwrap();
+        let mut nodes = MockNodes::default();
+        let mut edit = super::super::change::Edit::new(&mut nodes, true);
+        edit.ran("n1", vec!["once".into()]);
+        log.append(&edit.into_changes()).unwrap();
+        let folded = std::fs::read(&f.log).unwrap();
+        log.compact_now(&nodes).unwrap();
+        std::fs::write(&f.old_log, folded).unwrap();
+        assert_eq!(read_state(&f.snapshot).unwrap().hosts["n1"].commands, vec!["once"]);
+        drop(log);
+        assert_eq!(ChangeLog::open(f).unwrap().0.hosts["n1"].commands, vec!["once"]);
+    }
+
+    #[test]
+    fn a_snapshot_from_before_the_log_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let old = r#"{
+  "hosts": {
+    "n1": {
+      "peers": ["10.0.0.2"],
+      "pvs": {"/dev/sdb": {"uuid": "u", "vg": "vg_d1"}},
+      "vgs": {"vg_d1": {"pv": "/dev/sdb", "extent_size": 4096, "extents": 256, "allocated_extents": 0}},
+      "commands": ["pvcreate /dev/sdb"]
+    }
+  }
+}"#;
+        std::fs::write(&f.snapshot, old).unwrap();
+        let expected: MockNodes = serde_json::from_str(old).unwrap();
+        assert_eq!(read_state(&f.snapshot).unwrap(), expected);
+        let (nodes, _) = ChangeLog::open(f.clone()).unwrap();
+        assert_eq!(nodes, expected);
+        assert_eq!(read_state(&f.snapshot).unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_brick_costs_the_same_log_bytes_however_full_the_node_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let mock = MockExecutor::durable(100_000, &[], f.snapshot.clone()).unwrap();
+        mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
+        let log_len = || std::fs::metadata(&f.log).unwrap().len();
+        let mut cost = Vec::new();
+        for i in 0..600u32 {
+            let before = log_len();
+            mock.brick_create("n1", &brick("d1", &format!("{i:032x}")))
+                .await
+                .unwrap();
+            cost.push(log_len() - before);
+        }
+        assert_eq!(mock.nodes().hosts["n1"].lvs.len(), 1200);
+        assert!(cost[0] > 0 && cost[0] < 8192, "{}", cost[0]);
+        // The same, but for the digits the volume group's allocation gains.
+        assert!(
+            cost[599].abs_diff(cost[0]) <= 8,
+            "the 600th brick appends what the first did: {} and {} bytes",
+            cost[599],
+            cost[0]
+        );
+    }
+
+    #[test]
+    fn no_files_is_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_state(&files(&dir).snapshot).unwrap_err();
+        assert!(matches!(err, StateFileError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains("store.mock-nodes.json"), "{err}");
+        assert!(!files(&dir).snapshot.exists(), "reading made nothing");
+    }
+}
