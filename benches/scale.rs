@@ -21,27 +21,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{dir_size, micros, percentile, wait_final_every, Bench};
+use common::{create_polling, dir_size, micros, percentile, sequential, Bench};
 
-const CREATE: &str = r#"{"size":1,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
 const PER_CLUSTER: usize = 5000;
 const CLUSTERS: usize = 10;
 const FILLERS: usize = 16;
 const SAMPLES: usize = 200;
-
-/// One create, POST to 303, polling every `interval`.
-fn create(client: &reqwest::blocking::Client, base: &str, interval: Duration) -> Duration {
-    let start = Instant::now();
-    let accepted = client
-        .post(format!("{base}/volumes"))
-        .body(CREATE)
-        .send()
-        .expect("post");
-    assert_eq!(accepted.status().as_u16(), 202, "{:?}", accepted.text());
-    let done = wait_final_every(client, base, accepted, interval);
-    assert_eq!(done.status().as_u16(), 303);
-    start.elapsed()
-}
 
 /// Creates `n` volumes with `FILLERS` concurrent clients.
 fn fill(b: &Bench, n: usize) {
@@ -55,7 +40,7 @@ fn fill(b: &Bench, n: usize) {
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(1))
                     .is_ok()
                 {
-                    create(&client, &base, Duration::from_millis(1));
+                    create_polling(&client, &base, Duration::from_millis(1)).expect("no 429 while filling");
                 }
             })
         })
@@ -63,14 +48,6 @@ fn fill(b: &Bench, n: usize) {
     for h in handles {
         h.join().expect("filler");
     }
-}
-
-fn sequential(b: &Bench) -> Vec<Duration> {
-    let mut times: Vec<Duration> = (0..SAMPLES)
-        .map(|_| create(&b.client, &b.base, Duration::from_micros(200)))
-        .collect();
-    times.sort();
-    times
 }
 
 fn gets(b: &Bench, path: &str, n: usize) -> Vec<Duration> {
@@ -113,25 +90,12 @@ struct Point {
 
 fn run(mode: &str, top: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("heketi.json");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{{"port":"0","glusterfs":{{"executor":"mock","db":"store","max_volumes_per_cluster":{PER_CLUSTER}}}}}"#
-        ),
-    )
-    .expect("config");
+    let args = common::mock_server_args_limited(dir.path(), PER_CLUSTER as i64);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut env = vec![("HEKETI_MOCK_DEVICE_SIZE_GB", "20000")];
     if mode == "memory" {
         env.push(("BRICKYARD_MOCK_STATE", "memory"));
     }
-    let args = [
-        "--config",
-        config.to_str().expect("path"),
-        "--disable-auth",
-        "--listen",
-        "127.0.0.1:0",
-    ];
     let b = Bench::start(dir.path(), &args, &env);
     let mut clusters = Vec::new();
     for c in 0..top.div_ceil(PER_CLUSTER).min(CLUSTERS) {
@@ -152,7 +116,7 @@ fn run(mode: &str, top: usize) {
     for target in [1000, 5000, top].into_iter().filter(|t| *t <= top) {
         // The last SAMPLES creates up to `target` are the measured ones.
         fill(&b, target - SAMPLES - count);
-        let before = sequential(&b);
+        let before = sequential(&b, SAMPLES);
         count = target;
         if target == 1000 {
             fan_out = Some(topology_info(&b));

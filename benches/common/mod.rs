@@ -164,10 +164,17 @@ pub fn dir_size(path: &Path) -> u64 {
 /// Writes a heketi.json into `dir` for the mock executor with no volume
 /// limit; returns the `serve` arguments that use it, on an ephemeral port.
 pub fn mock_server_args(dir: &Path) -> Vec<String> {
+    mock_server_args_limited(dir, -1)
+}
+
+/// `mock_server_args` with `max_volumes_per_cluster` (-1: no limit).
+pub fn mock_server_args_limited(dir: &Path, max_volumes_per_cluster: i64) -> Vec<String> {
     let config = dir.join("heketi.json");
     std::fs::write(
         &config,
-        r#"{"port":"0","glusterfs":{"executor":"mock","db":"store","max_volumes_per_cluster":-1}}"#,
+        format!(
+            r#"{{"port":"0","glusterfs":{{"executor":"mock","db":"store","max_volumes_per_cluster":{max_volumes_per_cluster}}}}}"#
+        ),
     )
     .expect("config");
     let config = config.to_str().expect("path").to_string();

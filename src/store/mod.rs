@@ -581,7 +581,15 @@ impl Store {
     }
 
     pub fn has_children(&self, relation: TreeName, parent: &str) -> Result<bool, StoreError> {
-        Ok(decode_count(self.tree(TreeName::Counts).get(count_key(relation, parent))?) > 0)
+        Ok(self.child_count(relation, parent)? > 0)
+    }
+
+    /// How many children `parent` has, from the counts kept with the links
+    /// (one read, however many children).
+    pub fn child_count(&self, relation: TreeName, parent: &str) -> Result<u64, StoreError> {
+        Ok(decode_count(
+            self.tree(TreeName::Counts).get(count_key(relation, parent))?,
+        ))
     }
 
     /// All keys of an index tree, in order.

@@ -36,6 +36,9 @@ fn put_get_scan_and_relations_round_trip() {
     assert_eq!(store.children(TreeName::ClusterNodes, "a").unwrap(), ["n1", "n2"]);
     assert!(!store.has_children(TreeName::ClusterNodes, "b").unwrap());
     assert!(store.has_children(TreeName::ClusterNodes, "a").unwrap());
+    assert_eq!(store.child_count(TreeName::ClusterNodes, "a").unwrap(), 2);
+    assert_eq!(store.child_count(TreeName::ClusterNodes, "ab").unwrap(), 1);
+    assert_eq!(store.child_count(TreeName::ClusterNodes, "b").unwrap(), 0);
     store
         .transact::<_, ()>(|tx| {
             assert!(tx.has_children(TreeName::ClusterNodes, "a")?);

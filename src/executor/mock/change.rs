@@ -96,7 +96,7 @@ impl MockNodes {
                     fstab.retain(|l| *l != line);
                 }
             }
-            Change::Commands { host: name, lines } => host(self, name).commands.extend(lines),
+            Change::Commands { host: name, lines } => host(self, name).ran(lines),
             Change::Volume { key, value } => set(&mut self.volumes, key, value),
         }
     }

@@ -59,9 +59,27 @@ pub struct MockHost {
     /// Lines of the node's fstab.
     #[serde(default)]
     pub fstab: Vec<String>,
-    /// Every command line run on this node, in order.
+    /// The command lines run on this node, in order: the last
+    /// `COMMANDS_KEPT` at least (older ones go in batches).
     #[serde(default)]
     pub commands: Vec<String>,
+}
+
+/// How many of a node's command lines the mock keeps: enough for any test
+/// to read what a scenario ran, without a server that made 50,000 volumes
+/// holding every line it ever ran.
+pub const COMMANDS_KEPT: usize = 1000;
+
+impl MockHost {
+    /// Records `lines` as run; the oldest go once twice `COMMANDS_KEPT`
+    /// are held, so trimming costs O(1) per line.
+    pub(super) fn ran(&mut self, lines: Vec<String>) {
+        self.commands.extend(lines);
+        if self.commands.len() > 2 * COMMANDS_KEPT {
+            let old = self.commands.len() - COMMANDS_KEPT;
+            self.commands.drain(..old);
+        }
+    }
 }
 
 /// A logical volume: a thin pool (holding extents) or a thin LV in one.
@@ -247,6 +265,23 @@ mod tests {
         assert_eq!(
             pv_uuid_for("0123456789abcdef0123456789abcdef"),
             "012345-6789-abcd-ef01-2345-6789-abcdef"
+        );
+    }
+
+    #[test]
+    fn a_node_keeps_its_latest_command_lines() {
+        let mut host = MockHost::default();
+        for i in 0..5 * COMMANDS_KEPT {
+            host.ran(vec![format!("cmd {i}")]);
+            assert!(host.commands.len() <= 2 * COMMANDS_KEPT);
+            assert!(host.commands.len() >= COMMANDS_KEPT.min(i + 1));
+        }
+        assert_eq!(host.commands.last().map(String::as_str), Some("cmd 4999"));
+        let first: usize = host.commands[0].trim_start_matches("cmd ").parse().unwrap();
+        assert_eq!(
+            first + host.commands.len(),
+            5 * COMMANDS_KEPT,
+            "the latest, in order, no gap"
         );
     }
 }

@@ -196,7 +196,7 @@ pub(crate) fn ineligible(
         return Ok(Some(format!("Volume name '{name}' already in use")));
     }
     if let Some(max) = limits(engine).max_volumes_per_cluster {
-        let count = engine.store.children(TreeName::ClusterVolumes, &cluster.id)?.len() as u64;
+        let count = engine.store.child_count(TreeName::ClusterVolumes, &cluster.id)?;
         if count >= max {
             return Ok(Some(format!("Cluster has {count} volumes and limit is {max}")));
         }
