@@ -181,6 +181,7 @@ pub(super) struct EnvOnly {
     pub max_queued_operations: Option<u64>,
     pub store_cache_mb: Option<u64>,
     pub node_concurrency: Option<u64>,
+    pub monitor_max_checks: Option<u64>,
     pub kube_db_secret_name: String,
     pub backup_db_dir: PathBuf,
 }
@@ -206,6 +207,7 @@ impl EnvOnly {
             max_queued_operations: env_u64(env, "BRICKYARD_MAX_QUEUED_OPERATIONS")?,
             store_cache_mb: env_u64(env, "BRICKYARD_STORE_CACHE_MB")?,
             node_concurrency: env_u64(env, "BRICKYARD_NODE_CONCURRENCY")?,
+            monitor_max_checks: env_u64(env, "BRICKYARD_MONITOR_MAX_CHECKS")?,
             kube_db_secret_name: env
                 .var("HEKETI_KUBE_DB_SECRET_NAME")
                 .filter(|v| !v.is_empty())

@@ -77,6 +77,8 @@ pub struct GlusterfsFile {
     pub disable_monitor_gluster_nodes: bool,
     pub refresh_time_monitor_gluster_nodes: u64,
     pub start_time_monitor_gluster_nodes: u64,
+    /// Brickyard: glusterd checks the health monitor runs at once.
+    pub monitor_max_checks: u64,
     pub max_inflight_operations: u64,
     /// Brickyard: requests that may wait for a slot before `429`.
     pub max_queued_operations: u64,

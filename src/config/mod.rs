@@ -153,6 +153,55 @@ impl HttpLimits {
     }
 }
 
+/// The node health monitor's schedule (Heketi's
+/// `start_time_monitor_gluster_nodes`, `refresh_time_monitor_gluster_nodes`)
+/// and Brickyard's bound on checks at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonitorConfig {
+    /// Before the first round of checks (Heketi: 10 s).
+    pub start: std::time::Duration,
+    /// Between rounds (Heketi: 120 s).
+    pub refresh: std::time::Duration,
+    /// glusterd checks running at once in a round.
+    pub max_checks: usize,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            start: std::time::Duration::from_secs(10),
+            refresh: std::time::Duration::from_secs(120),
+            max_checks: 8,
+        }
+    }
+}
+
+impl MonitorConfig {
+    /// `None` when the file or `HEKETI_DISABLE_HEALTH_MONITOR=true` turns
+    /// the monitor off; zero or unset times are Heketi's defaults.
+    fn from_file(gfs: &GlusterfsFile, max_checks: Option<u64>) -> Option<MonitorConfig> {
+        if gfs.disable_monitor_gluster_nodes {
+            return None;
+        }
+        let d = MonitorConfig::default();
+        let secs = |value: u64, default: std::time::Duration| {
+            if value == 0 {
+                default
+            } else {
+                std::time::Duration::from_secs(value)
+            }
+        };
+        Some(MonitorConfig {
+            start: secs(gfs.start_time_monitor_gluster_nodes, d.start),
+            refresh: secs(gfs.refresh_time_monitor_gluster_nodes, d.refresh),
+            // Past a few hundred at once the checks only crowd each other.
+            max_checks: max_checks
+                .unwrap_or(or_default(gfs.monitor_max_checks, d.max_checks as u64))
+                .clamp(1, 1024) as usize,
+        })
+    }
+}
+
 /// Placement and volume limits (used by volume operations).
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeLimits {
@@ -249,7 +298,8 @@ pub struct Config {
     /// at start-up (`BACKUPDB_PATH`, as in Heketi's image).
     pub backup_db_dir: PathBuf,
     pub profiling: bool,
-    pub health_monitor: bool,
+    /// The node health monitor, unless disabled.
+    pub health_monitor: Option<MonitorConfig>,
     pub background_cleaner: bool,
     /// Seconds before the first and between background cleanups.
     pub cleaner_start_secs: u64,
@@ -371,7 +421,7 @@ impl Config {
             kube_db_secret_name: only.kube_db_secret_name,
             backup_db_dir: only.backup_db_dir,
             profiling: file.profiling,
-            health_monitor: !gfs.disable_monitor_gluster_nodes,
+            health_monitor: MonitorConfig::from_file(&gfs, only.monitor_max_checks),
             background_cleaner: !gfs.disable_background_cleaner,
             cleaner_start_secs: or_default(gfs.start_time_background_cleaner, 60),
             cleaner_period_secs: or_default(gfs.refresh_time_background_cleaner, 3600),

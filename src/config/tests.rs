@@ -205,3 +205,74 @@ fn the_store_cache_comes_from_the_file_or_the_environment() {
     );
     assert!(bad.unwrap_err().0.contains("BRICKYARD_STORE_CACHE_MB"));
 }
+
+#[test]
+fn the_health_monitor_follows_heketi_and_can_be_turned_off() {
+    let plain = heketi(PY_TEST_CONFIG, Flags::default(), &env(&[])).unwrap();
+    assert_eq!(plain.health_monitor, Some(MonitorConfig::default()));
+    let defaults = MonitorConfig::default();
+    assert_eq!(
+        (
+            defaults.start.as_secs(),
+            defaults.refresh.as_secs(),
+            defaults.max_checks
+        ),
+        (10, 120, 8),
+        "Heketi's start and refresh times"
+    );
+    let dev = Config::development(&Flags::default(), &env(&[])).unwrap();
+    assert_eq!(
+        dev.health_monitor,
+        Some(MonitorConfig::default()),
+        "on by default, as in Heketi"
+    );
+
+    let timed = PY_TEST_CONFIG.replace(
+        r#""db": "heketi.db""#,
+        r#""db": "heketi.db", "start_time_monitor_gluster_nodes": 2, "Refresh_Time_Monitor_Gluster_Nodes": 5, "monitor_max_checks": 3"#,
+    );
+    let c = heketi(&timed, Flags::default(), &env(&[])).unwrap();
+    let monitor = c.health_monitor.unwrap();
+    assert_eq!(
+        (monitor.start.as_secs(), monitor.refresh.as_secs(), monitor.max_checks),
+        (2, 5, 3)
+    );
+    let from_env = heketi(&timed, Flags::default(), &env(&[("BRICKYARD_MONITOR_MAX_CHECKS", "0")])).unwrap();
+    assert_eq!(
+        from_env.health_monitor.unwrap().max_checks,
+        1,
+        "at least one check at a time"
+    );
+    let bad = heketi(
+        &timed,
+        Flags::default(),
+        &env(&[("BRICKYARD_MONITOR_MAX_CHECKS", "many")]),
+    );
+    assert!(bad.unwrap_err().0.contains("BRICKYARD_MONITOR_MAX_CHECKS"));
+
+    let off_in_file = PY_TEST_CONFIG.replace(
+        r#""db": "heketi.db""#,
+        r#""db": "heketi.db", "disable_monitor_gluster_nodes": true"#,
+    );
+    assert_eq!(
+        heketi(&off_in_file, Flags::default(), &env(&[]))
+            .unwrap()
+            .health_monitor,
+        None
+    );
+    let off_by_env = heketi(
+        &timed,
+        Flags::default(),
+        &env(&[("HEKETI_DISABLE_HEALTH_MONITOR", "true")]),
+    )
+    .unwrap();
+    assert_eq!(off_by_env.health_monitor, None);
+    // Heketi turns it off for exactly "true".
+    let still_on = heketi(
+        &timed,
+        Flags::default(),
+        &env(&[("HEKETI_DISABLE_HEALTH_MONITOR", "1")]),
+    )
+    .unwrap();
+    assert!(still_on.health_monitor.is_some());
+}
