@@ -8,8 +8,9 @@
 //! changes to a log beside the store (`log.rs`) before answering, so a
 //! test can inspect what a crash left behind on the "nodes", also from
 //! another process (`read_state`, `brickyard mock-state`). Faults are
-//! injected by rules (`faults`: `fail`, `delay`, `stall`, `lose`). This
-//! file is the `Executor` over them.
+//! injected by rules (`faults`: `fail`, `delay`, `stall`, `lose`), and a
+//! node's glusterd is stopped by listing its host in the glusterd switch
+//! file (`glusterd_switch_path`). This file is the `Executor` over them.
 //!
 //! Heal info reports every brick `Connected` with nothing to heal.
 
@@ -70,12 +71,22 @@ pub struct MockExecutor {
     device_size_kib: u64,
     faults: Faults,
     nodes: Mutex<Nodes>,
+    /// Hosts listed in this file (one a line) have glusterd stopped: their
+    /// glusterd check fails until the line goes, as after `systemctl stop
+    /// glusterd`. Read at each check, so tests switch it while serving.
+    glusterd_switch: Option<PathBuf>,
 }
 
 /// Where a durable mock logs the calls its fault rules fire on: beside its
 /// state file (`<store>.mock-nodes.json` → `<store>.mock-nodes.faults`).
 pub fn fired_log_path(state_path: &std::path::Path) -> PathBuf {
     state_path.with_extension("faults")
+}
+
+/// A durable mock's glusterd switch file: beside its state file
+/// (`<store>.mock-nodes.json` → `<store>.mock-nodes.glusterd-stopped`).
+pub fn glusterd_switch_path(state_path: &std::path::Path) -> PathBuf {
+    state_path.with_extension("glusterd-stopped")
 }
 
 impl MockExecutor {
@@ -93,7 +104,10 @@ impl MockExecutor {
     pub fn durable(device_size_gb: u64, faults: &[String], state_path: PathBuf) -> Result<MockExecutor, MockError> {
         let (state, log) = ChangeLog::open(StateFiles::beside(&state_path))?;
         let nodes = Nodes { state, log: Some(log) };
-        MockExecutor::build(device_size_gb, faults, Some(fired_log_path(&state_path)), nodes)
+        Ok(
+            MockExecutor::build(device_size_gb, faults, Some(fired_log_path(&state_path)), nodes)?
+                .with_glusterd_switch(glusterd_switch_path(&state_path)),
+        )
     }
 
     fn build(
@@ -107,7 +121,30 @@ impl MockExecutor {
             device_size_kib: device_size_gb * KIB_PER_GIB,
             faults: Faults::parse(faults)?.logging_to(fired_log),
             nodes: Mutex::new(nodes),
+            glusterd_switch: None,
         })
+    }
+
+    /// Reads which hosts have glusterd stopped from `path` (see the field).
+    pub fn with_glusterd_switch(mut self, path: PathBuf) -> MockExecutor {
+        self.glusterd_switch = Some(path);
+        self
+    }
+
+    /// Whether the switch file lists `host`; no file means none is stopped.
+    fn glusterd_stopped(&self, host: &str) -> bool {
+        let Some(path) = &self.glusterd_switch else {
+            return false;
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => text.lines().any(|l| l.trim() == host),
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot read the mock's glusterd switch");
+                }
+                false
+            }
+        }
     }
 
     /// Uses these settings for the command lines it records.
@@ -169,7 +206,12 @@ pub fn read_state(state_path: &Path) -> Result<MockNodes, StateFileError> {
 #[async_trait]
 impl Executor for MockExecutor {
     async fn glusterd_check(&self, host: &str) -> Result<(), ExecError> {
-        self.faults.enter("glusterd_check", host).await
+        self.faults.enter("glusterd_check", host).await?;
+        if self.glusterd_stopped(host) {
+            // What `systemctl status glusterd` says of a stopped unit.
+            return Err(ExecError::new(host, "glusterd_check", "Active: inactive (dead)"));
+        }
+        Ok(())
     }
 
     async fn peer_probe(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
@@ -396,6 +438,28 @@ mod tests {
         mock.glusterd_check("good").await.unwrap();
         assert!(mock.glusterd_check("bad").await.is_err());
         assert!(mock.glusterd_check("bad").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_host_in_the_glusterd_switch_file_fails_its_check_until_it_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("store.mock-nodes.json");
+        let switch = glusterd_switch_path(&state);
+        assert_eq!(switch, dir.path().join("store.mock-nodes.glusterd-stopped"));
+        let mock = MockExecutor::durable(1, &[], state).unwrap();
+        mock.glusterd_check("n1").await.unwrap();
+        std::fs::write(&switch, "n2\nn1\n").unwrap();
+        let stopped = mock.glusterd_check("n1").await.unwrap_err();
+        assert_eq!(
+            (stopped.host.as_str(), stopped.message.as_str()),
+            ("n1", "Active: inactive (dead)")
+        );
+        assert!(!stopped.unreachable, "the node answers; its glusterd does not run");
+        std::fs::write(&switch, "n2\n").unwrap();
+        mock.glusterd_check("n1").await.unwrap();
+        assert!(mock.glusterd_check("n2").await.is_err());
+        // Other calls are not affected: the node itself is there.
+        mock.peer_probe("n2", "10.0.0.1").await.unwrap();
     }
 
     #[tokio::test]
