@@ -220,7 +220,16 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
     ))
 }
 
-fn spawn_background(app: &AppState, config: &Config, leftovers: Vec<crate::ops::journal::JournalEntry>) {
+/// `stop` turns true at shutdown.
+fn spawn_background(
+    app: &AppState,
+    config: &Config,
+    leftovers: Vec<crate::ops::journal::JournalEntry>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if let Some(monitor) = &config.health_monitor {
+        tokio::spawn(crate::ops::health::monitor(app.engine.clone(), monitor.clone(), stop));
+    }
     if config.background_cleaner {
         let engine = app.engine.clone();
         let (start, period) = (config.cleaner_start_secs, config.cleaner_period_secs.max(1));
@@ -329,7 +338,7 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
             "found operations interrupted by a restart"
         );
     }
-    spawn_background(&app, &config, leftovers);
+    spawn_background(&app, &config, leftovers, finishing.stop.subscribe());
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(_) if config.listen.ip() == std::net::Ipv6Addr::UNSPECIFIED => {

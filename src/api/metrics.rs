@@ -162,6 +162,26 @@ fn collect_store(engine: &Engine, registry: &Registry) -> Result<(), prometheus:
     )
 }
 
+/// Brickyard's own: what the node health monitor last found of each
+/// online node's glusterd (1 up, 0 down).
+fn collect_health(engine: &Engine, registry: &Registry) -> Result<(), prometheus::Error> {
+    let nodes = status::node_health(engine);
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let up = gauge_vec(
+        registry,
+        "brickyard_node_up",
+        "Whether the node health monitor found glusterd running on the node",
+        &["node", "hostname"],
+    )?;
+    for n in nodes {
+        up.with_label_values(&[n.node.as_str(), n.hostname.as_str()])
+            .set(if n.health == status::Health::Up { 1.0 } else { 0.0 });
+    }
+    Ok(())
+}
+
 /// Renders the exposition text (also used by benchmarks and tests).
 pub fn render(engine: &Engine) -> String {
     let registry = Registry::new();
@@ -170,6 +190,7 @@ pub fn render(engine: &Engine) -> String {
         let _ = collect_operations(engine, &registry);
         let _ = collect_transport(engine, &registry);
         let _ = collect_store(engine, &registry);
+        let _ = collect_health(engine, &registry);
         registry
     } else {
         // Heketi emits only heketi_up when the topology cannot be read.

@@ -1,6 +1,11 @@
 //! Block volumes: gluster-block LUNs on block-hosting volumes. They reach
 //! the store from an imported Heketi database; clients read them here. A
 //! block volume that an operation holds (pending) is hidden, as in Heketi.
+//!
+//! Creating them answers 501 for now. When it comes, the host a block
+//! volume is exported from must be chosen as Heketi did: online nodes of
+//! the hosting volume's cluster the health monitor has not found down
+//! (`engine.health`, as `volumes::online_nodes_up_first` orders them).
 
 use crate::store::records::BlockVolumeRecord;
 use crate::store::TreeName;

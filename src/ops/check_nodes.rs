@@ -129,7 +129,10 @@ async fn check_nodes_once(engine: &Engine) -> Result<NodesReport, OpError> {
                 }),
             }
         }
-        if let Some(node) = nodes.iter().find(|n| n.state == EntityState::Online) {
+        // Gluster's view from an online node, one the health monitor found up if any.
+        let down = engine.health.down_nodes();
+        let online = nodes.iter().filter(|n| n.state == EntityState::Online);
+        if let Some(node) = online.min_by_key(|n| down.contains(&n.id)) {
             match engine.executor.gluster_volumes(node.manage_host()).await {
                 Ok(volumes) => report.findings.extend(compare_gluster(engine, &cluster.id, &volumes)?),
                 Err(e) => report.unreachable.push(Unreachable {

@@ -13,7 +13,7 @@ use crate::store::{Abort, Store, Tx};
 
 use super::journal::{JournalEntry, JournalStatus};
 use super::operation::Direction;
-use super::{hosts, queue, OpError, Permit, Settings, Throttle};
+use super::{health, hosts, queue, OpError, Permit, Settings, Throttle};
 
 /// Shared state of the operations layer.
 pub struct Engine {
@@ -23,6 +23,8 @@ pub struct Engine {
     pub settings: Settings,
     /// Bounds concurrent executor calls per storage node.
     pub hosts: hosts::HostGate,
+    /// What the node health monitor last found of each node's glusterd.
+    pub health: health::HealthCache,
     /// Journal entries this process is executing right now.
     in_flight: Mutex<HashSet<String>>,
 }
@@ -34,6 +36,7 @@ impl Engine {
             executor,
             throttle: Throttle::new(settings.max_inflight, settings.max_queued),
             hosts: hosts::HostGate::new(settings.node_concurrency),
+            health: health::HealthCache::default(),
             settings,
             in_flight: Mutex::new(HashSet::new()),
         })

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::executor::ExecError;
 use crate::ids::new_id;
 use crate::placement::{self, Layout, Refusal, Replacement};
-use crate::store::records::{BrickRecord, ClusterRecord, EntityState, NodeRecord, QueueOutcome, VolumeRecord};
+use crate::store::records::{BrickRecord, ClusterRecord, NodeRecord, QueueOutcome, VolumeRecord};
 use crate::store::{Abort, TreeName, Tx};
 
 use super::heal::judge_heal;
@@ -213,11 +213,9 @@ async fn answering_host(engine: &Engine, preferred: Option<&NodeRecord>, cluster
             return Ok(node.manage_host().to_string());
         }
     }
-    for id in engine.store.children(TreeName::ClusterNodes, cluster)? {
-        let Some(node) = engine.store.get::<NodeRecord>(&id)? else {
-            continue;
-        };
-        if node.state != EntityState::Online || preferred.is_some_and(|p| p.id == node.id) {
+    // Nodes the health monitor found down are asked last.
+    for node in crate::ops::volumes::online_nodes_up_first(engine, cluster)? {
+        if preferred.is_some_and(|p| p.id == node.id) {
             continue;
         }
         if engine.executor.glusterd_check(node.manage_host()).await.is_ok() {

@@ -173,6 +173,7 @@ mod tests {
             file: true,
             node_count: devices.len(),
             devices,
+            nodes_down: 0,
         }
     }
 

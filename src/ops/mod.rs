@@ -16,6 +16,7 @@ pub mod engine;
 pub mod evacuate;
 pub mod evict;
 pub mod heal;
+pub mod health;
 pub mod hosts;
 pub mod import;
 pub mod journal;

@@ -2,7 +2,8 @@
 //! `/operations` and `/metrics`: both read it here, so they count the same
 //! way (Heketi's: operations of the kinds it journals, "in flight" as the
 //! throttle counts them). Also what the executor reports about itself:
-//! transport counters, the mock's node state.
+//! transport counters, the mock's node state. And what the node health
+//! monitor found.
 
 use crate::executor::mock::MockNodes;
 use crate::executor::transport::StatsSnapshot;
@@ -10,6 +11,7 @@ use crate::store::records::{ClusterRecord, DeviceRecord, NodeRecord};
 use crate::store::TreeName;
 
 use super::block_volumes::visible_block_volumes;
+pub use super::health::{Health, NodeHealth};
 use super::journal::{JournalEntry, JournalStatus};
 use super::operation::HeketiType;
 use super::volumes::visible_volumes;
@@ -120,4 +122,10 @@ pub fn transport_stats(engine: &Engine) -> Option<StatsSnapshot> {
 /// when the nodes are real.
 pub fn mock_nodes(engine: &Engine) -> Option<MockNodes> {
     engine.executor.mock_nodes()
+}
+
+/// What the node health monitor last found of each monitored node, in
+/// node id order; empty while it is off or before its first round.
+pub fn node_health(engine: &Engine) -> Vec<NodeHealth> {
+    engine.health.snapshot()
 }

@@ -38,6 +38,10 @@ pub struct ClusterSlot {
     pub node_count: usize,
     /// Online devices of online nodes, in node-id then device-id order.
     pub devices: Vec<DeviceSlot>,
+    /// Online nodes left out because the health monitor found their
+    /// glusterd down (their devices are not in `devices`); for the
+    /// explanation of a refusal.
+    pub nodes_down: usize,
 }
 
 /// How bricks form sets.
@@ -331,7 +335,11 @@ pub fn place_in_cluster(
         return Err(Refusal::NoNodes);
     }
     if cluster.devices.is_empty() {
-        return Err(Refusal::NoOnlineDevices);
+        return Err(if cluster.nodes_down > 0 {
+            Refusal::NoSpace(nodes_down_note(cluster.nodes_down))
+        } else {
+            Refusal::NoOnlineDevices
+        });
     }
     let size_kib = request.size_gib * KIB_PER_GIB;
     let (layout, data) = (request.layout.bricks_per_set(), request.layout.data_bricks());
@@ -358,7 +366,16 @@ pub fn place_in_cluster(
             }
         }
     }
-    Err(Refusal::NoSpace(explain_no_space(&cluster.devices, request, end)))
+    let why = explain_no_space(&cluster.devices, request, end);
+    Err(Refusal::NoSpace(if cluster.nodes_down > 0 {
+        format!("{why}; {}", nodes_down_note(cluster.nodes_down))
+    } else {
+        why
+    }))
+}
+
+fn nodes_down_note(nodes_down: usize) -> String {
+    format!("{nodes_down} online node(s) left out while their glusterd does not answer")
 }
 
 /// The brick to replace, as replacement placement sees it.
@@ -437,7 +454,12 @@ pub fn place_replacement(
             });
         }
     }
-    Err(Refusal::NoSpace(explain_no_replacement(cluster, request, old)))
+    let why = explain_no_replacement(cluster, request, old);
+    Err(Refusal::NoSpace(if cluster.nodes_down > 0 {
+        format!("{why}; {}", nodes_down_note(cluster.nodes_down))
+    } else {
+        why
+    }))
 }
 
 fn explain_no_replacement(cluster: &ClusterSlot, request: &Request, old: &Replacement) -> String {

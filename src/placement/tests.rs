@@ -44,6 +44,7 @@ fn cluster(devices: Vec<DeviceSlot>) -> ClusterSlot {
         file: true,
         node_count: nodes.len(),
         devices,
+        nodes_down: 0,
     }
 }
 
@@ -58,6 +59,40 @@ fn ids(seed: u64) -> impl FnMut() -> String {
 
 fn three_nodes(free_gib: u64) -> ClusterSlot {
     cluster((0..3).map(|i| device(i, i as i64 + 1, 0, free_gib)).collect())
+}
+
+/// Nodes the health monitor left out are named in the refusal, also when
+/// they held every device.
+#[test]
+fn a_refusal_says_how_many_nodes_were_left_out_as_down() {
+    let two_of_three = ClusterSlot {
+        node_count: 3,
+        nodes_down: 1,
+        ..cluster((0..2).map(|i| device(i, i as i64 + 1, 0, 500)).collect())
+    };
+    let refused = place_in_cluster(&two_of_three, &request(10, Layout::Replicate(3)), &mut ids(1)).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "No space: a brick set needs 3 bricks on different nodes, but only 2 online node(s) have usable devices; \
+         1 online node(s) left out while their glusterd does not answer"
+    );
+    let all_down = ClusterSlot {
+        node_count: 3,
+        nodes_down: 3,
+        ..cluster(vec![])
+    };
+    let refused = place_in_cluster(&all_down, &request(10, Layout::Replicate(3)), &mut ids(1)).unwrap_err();
+    assert_eq!(
+        refused,
+        Refusal::NoSpace("3 online node(s) left out while their glusterd does not answer".into())
+    );
+    // Without nodes down, nothing is added.
+    let plain = ClusterSlot {
+        node_count: 2,
+        ..cluster((0..2).map(|i| device(i, i as i64 + 1, 0, 500)).collect())
+    };
+    let refused = place_in_cluster(&plain, &request(10, Layout::Replicate(3)), &mut ids(1)).unwrap_err();
+    assert!(!refused.to_string().contains("left out"), "{refused}");
 }
 
 #[test]

@@ -13,6 +13,7 @@
 mod csi;
 #[path = "../api/harness.rs"]
 mod harness;
+mod health;
 mod kube;
 #[path = "../support/kube_standin.rs"]
 mod kube_standin;
@@ -28,7 +29,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 16] = [
+const SCENARIOS: [(&str, Scenario); 17] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -36,6 +37,10 @@ const SCENARIOS: [(&str, Scenario); 16] = [
         sshd_killed_during_create_rolls_back,
     ),
     ("glusterd_down_at_node_add", glusterd_down_at_node_add),
+    (
+        "glusterd_down_is_left_out_until_it_returns",
+        health::glusterd_down_is_left_out_until_it_returns,
+    ),
     ("host_keys_learnt_then_enforced", host_keys_learnt_then_enforced),
     ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),
     ("pooled_connections_and_overhead", pooled_connections_and_overhead),

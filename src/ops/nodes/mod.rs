@@ -112,14 +112,9 @@ pub(crate) async fn verified_peer(
     cluster: &str,
     except: Option<&str>,
 ) -> Result<Option<NodeRecord>, OpError> {
-    for node_id in engine.store.children(TreeName::ClusterNodes, cluster)? {
-        if Some(node_id.as_str()) == except {
-            continue;
-        }
-        let Some(node) = engine.store.get::<NodeRecord>(&node_id)? else {
-            continue;
-        };
-        if node.state != EntityState::Online {
+    // Nodes the health monitor found down are asked last.
+    for node in crate::ops::volumes::online_nodes_up_first(engine, cluster)? {
+        if Some(node.id.as_str()) == except {
             continue;
         }
         if engine.executor.glusterd_check(node.manage_host()).await.is_ok() {

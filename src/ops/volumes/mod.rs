@@ -133,16 +133,28 @@ pub(crate) fn bricks_by_id(engine: &Engine, ids: &[String]) -> Result<Vec<BrickR
         .collect()
 }
 
-/// A node of the cluster to run gluster commands on: the first online one.
-pub(crate) fn gluster_host(engine: &Engine, cluster: &str) -> Result<String, OpError> {
+/// The cluster's online nodes, those the health monitor found down last:
+/// the order "try on hosts" goes through them.
+pub(crate) fn online_nodes_up_first(engine: &Engine, cluster: &str) -> Result<Vec<NodeRecord>, OpError> {
+    let mut nodes = Vec::new();
     for node_id in engine.store.children(TreeName::ClusterNodes, cluster)? {
         if let Some(node) = engine.store.get::<NodeRecord>(&node_id)? {
             if node.state == EntityState::Online {
-                return Ok(node.manage_host().to_string());
+                nodes.push(node);
             }
         }
     }
-    Err(OpError::NoGlusterNode(cluster.to_string()))
+    engine.health.up_first(&mut nodes);
+    Ok(nodes)
+}
+
+/// A node of the cluster to run gluster commands on: the first online one
+/// not found down by the health monitor, else the first online one.
+pub(crate) fn gluster_host(engine: &Engine, cluster: &str) -> Result<String, OpError> {
+    online_nodes_up_first(engine, cluster)?
+        .first()
+        .map(|n| n.manage_host().to_string())
+        .ok_or_else(|| OpError::NoGlusterNode(cluster.to_string()))
 }
 
 impl VolumeRecord {

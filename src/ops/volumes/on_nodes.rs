@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use futures::future::join_all;
 
 use crate::executor::GlusterVolumeSpec;
-use crate::store::records::{BrickRecord, EntityState, NodeRecord, VolumeRecord};
-use crate::store::TreeName;
+use crate::store::records::{BrickRecord, VolumeRecord};
 
 use super::plan::{brick_spec, gluster_layout, go_true, layout_of, option_map};
-use super::{gluster_host, hosts_of};
+use super::{gluster_host, hosts_of, online_nodes_up_first};
 use crate::ops::{Engine, OpError};
 
 /// Creates bricks in parallel, bounded per node.
@@ -79,16 +78,11 @@ pub(crate) fn gluster_spec(
 }
 
 /// Heketi's "try on hosts": stop and delete the gluster volume from the
-/// first online node that manages it, so one dead node cannot block it.
+/// first online node that manages it, so one dead node cannot block it;
+/// nodes the health monitor found down are tried last.
 pub(crate) async fn destroy_gluster_volume(engine: &Engine, cluster: &str, name: &str) -> Result<(), OpError> {
     let mut last = None;
-    for node_id in engine.store.children(TreeName::ClusterNodes, cluster)? {
-        let Some(node) = engine.store.get::<NodeRecord>(&node_id)? else {
-            continue;
-        };
-        if node.state != EntityState::Online {
-            continue;
-        }
+    for node in online_nodes_up_first(engine, cluster)? {
         match engine.executor.volume_destroy(node.manage_host(), name).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),

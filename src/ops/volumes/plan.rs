@@ -138,15 +138,22 @@ pub(crate) fn limits(engine: &Engine) -> &VolumeLimits {
     &engine.settings.limits
 }
 
-/// What placement sees of one cluster: online devices of online nodes.
+/// What placement sees of one cluster: online devices of online nodes,
+/// except nodes the health monitor found down.
 pub(crate) fn cluster_slot(engine: &Engine, cluster: &ClusterRecord) -> Result<ClusterSlot, OpError> {
     let node_ids = engine.store.children(TreeName::ClusterNodes, &cluster.id)?;
+    let down = engine.health.down_nodes();
     let mut devices = Vec::new();
+    let mut nodes_down = 0;
     for node_id in &node_ids {
         let Some(node) = engine.store.get::<NodeRecord>(node_id)? else {
             continue;
         };
         if node.state != EntityState::Online {
+            continue;
+        }
+        if down.contains(&node.id) {
+            nodes_down += 1;
             continue;
         }
         for device_id in engine.store.children(TreeName::NodeDevices, node_id)? {
@@ -172,6 +179,7 @@ pub(crate) fn cluster_slot(engine: &Engine, cluster: &ClusterRecord) -> Result<C
         file: cluster.file,
         node_count: node_ids.len(),
         devices,
+        nodes_down,
     })
 }
 
