@@ -113,8 +113,12 @@ fn run(mode: &str, top: usize) {
     let mut points = Vec::new();
     let mut count = 0;
     let mut fan_out = None;
-    for target in [1000, 5000, top].into_iter().filter(|t| *t <= top) {
+    let mut targets = vec![1000, 5000, top];
+    targets.retain(|t| *t <= top);
+    targets.dedup();
+    for target in targets {
         // The last SAMPLES creates up to `target` are the measured ones.
+        eprintln!("{mode}: filling to {target} volumes");
         fill(&b, target - SAMPLES - count);
         let before = sequential(&b, SAMPLES);
         count = target;

@@ -75,6 +75,44 @@ fn request_options_are_wrapped_in_the_configured_ones_and_the_cluster_limit_hold
     s.assert_consistent();
 }
 
+/// Creates racing for a cluster's last place: the ones that lose it are
+/// placed in the next cluster with room, and only when every cluster is
+/// full is a create refused, naming them all.
+#[test]
+fn creates_racing_for_a_full_cluster_move_on_to_one_with_room() {
+    let s = with_settings(json!({"max_volumes_per_cluster": 2}), "");
+    for c in 0..2 {
+        let cluster = s.create_cluster();
+        for i in 1..=3 {
+            let node = s.add_node(&cluster, i, &format!("c{c}n{i}"), &format!("10.0.{c}.{i}"));
+            s.add_device(&node, "/dev/sdb");
+        }
+    }
+    // Eight clients at once for four places.
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..8).map(|_| scope.spawn(|| s.post("/volumes", R3))).collect();
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let mut made = 0;
+    for answer in answers {
+        if answer.status == 202 {
+            assert_eq!(s.finish(answer).status, 303);
+            made += 1;
+        } else {
+            assert_eq!(answer.status, 500, "{answer:?}");
+            assert!(
+                answer.body.contains("Unable to create volume on any cluster"),
+                "{}",
+                answer.body
+            );
+        }
+    }
+    assert_eq!(made, 4);
+    // The store's own rules; the node check would see one trusted pool,
+    // as the mock keeps every cluster's volumes in one.
+    s.assert_store_consistent();
+}
+
 /// Arbiter bricks are sized for the expected average file size: the
 /// server's setting, unless the volume names its own.
 #[test]

@@ -182,6 +182,13 @@ pub async fn create_volume(engine: &Arc<Engine>, req: VolumeCreate) -> Result<St
         .into();
         let max = limits(engine).max_volumes_per_cluster;
         let reserve = |tx: &Tx<'_>| {
+            // Concurrent creates may have filled the cluster since the plan:
+            // plan again, as another cluster may have room.
+            if let Some(max) = max {
+                if tx.child_count::<OpError>(TreeName::ClusterVolumes, &volume.cluster)? >= max {
+                    return Err(Abort::User(OpError::Retry));
+                }
+            }
             reserve_volume(tx, &volume, max)?;
             ledger::add_bricks(tx, &bricks)
         };
