@@ -99,15 +99,7 @@ fn run(mode: &str, top: usize) {
     let b = Bench::start(dir.path(), &args, &env);
     let mut clusters = Vec::new();
     for c in 0..top.div_ceil(PER_CLUSTER).min(CLUSTERS) {
-        let cluster: serde_json::Value = b
-            .post("/clusters", r#"{"file":true,"block":true}"#)
-            .json()
-            .expect("cluster");
-        let cluster = cluster["id"].as_str().expect("id").to_string();
-        for i in 1..=3 {
-            b.node_with_device(&cluster, i, &format!("c{c}n{i}"), &format!("10.{c}.0.{i}"));
-        }
-        clusters.push(cluster);
+        clusters.push(b.cluster_of_three(|i| (format!("c{c}n{i}"), format!("10.{c}.0.{i}"))));
     }
     let store = dir.path().join("store");
     let mut points = Vec::new();

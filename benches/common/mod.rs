@@ -73,13 +73,20 @@ impl Bench {
 
     /// A cluster of 3 nodes in 3 zones with one device each; returns its id.
     pub fn three_nodes(&self) -> String {
+        self.cluster_of_three(|i| (format!("node{i}"), format!("10.0.0.{i}")))
+    }
+
+    /// A cluster of 3 nodes in 3 zones with one device each, node `i`
+    /// named by `names(i)` (manage, storage); returns its id.
+    pub fn cluster_of_three(&self, names: impl Fn(usize) -> (String, String)) -> String {
         let cluster: serde_json::Value = self
             .post("/clusters", r#"{"file":true,"block":true}"#)
             .json()
             .expect("cluster");
         let cluster = cluster["id"].as_str().expect("id").to_string();
         for i in 1..=3 {
-            self.node_with_device(&cluster, i, &format!("node{i}"), &format!("10.0.0.{i}"));
+            let (manage, storage) = names(i);
+            self.node_with_device(&cluster, i, &manage, &storage);
         }
         cluster
     }
