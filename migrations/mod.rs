@@ -6,26 +6,45 @@
 
 pub mod v2_attributes;
 
-use std::collections::HashMap;
+use super::backend::{Stop, TxOps};
+use super::{StoreError, TreeName};
 
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+pub type StepResult = Result<(), Stop>;
 
-pub type StepResult = Result<(), ConflictableTransactionError<String>>;
-
-/// The trees of the store being migrated, by name, inside the transaction.
+/// The store being migrated, inside the migration's transaction: raw
+/// trees by name, so a step never depends on today's `TreeName`s or records.
 pub struct MigrationTx<'a> {
-    trees: HashMap<&'static str, &'a TransactionalTree>,
+    ops: &'a dyn TxOps,
+}
+
+/// One tree of the store being migrated.
+pub struct MigrationTree<'a> {
+    ops: &'a dyn TxOps,
+    tree: TreeName,
 }
 
 impl<'a> MigrationTx<'a> {
-    pub fn new(trees: HashMap<&'static str, &'a TransactionalTree>) -> MigrationTx<'a> {
-        MigrationTx { trees }
+    pub fn new(ops: &'a dyn TxOps) -> MigrationTx<'a> {
+        MigrationTx { ops }
     }
 
-    pub fn tree(&self, name: &str) -> Result<&'a TransactionalTree, ConflictableTransactionError<String>> {
-        self.trees.get(name).copied().ok_or_else(|| {
-            ConflictableTransactionError::Abort(format!("migration needs tree {name:?}, which is not open"))
-        })
+    pub fn tree(&self, name: &str) -> Result<MigrationTree<'a>, Stop> {
+        match TreeName::ALL.into_iter().find(|t| t.name() == name) {
+            Some(tree) => Ok(MigrationTree { ops: self.ops, tree }),
+            None => Err(Stop::Store(StoreError::Open(format!(
+                "migration needs tree {name:?}, which is not open"
+            )))),
+        }
+    }
+}
+
+impl MigrationTree<'_> {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, Stop> {
+        self.ops.get(self.tree, key.as_ref())
+    }
+
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), Stop> {
+        self.ops.put(self.tree, key.as_ref(), value.as_ref())
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct ToolError(pub String);
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::wire::heketi_db::to_heketi_json;
 
 #[derive(clap::Args, Debug)]
@@ -33,6 +33,25 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
+/// The store `--dbfile` names: a sled directory or an `etcd://` URL (with
+/// the `BRICKYARD_ETCD_*` settings from the environment).
+fn locate(dbfile: &std::path::Path) -> Result<Location, ToolError> {
+    let none = crate::config::store::StoreFile::default();
+    crate::config::store::resolve(dbfile, &none, &crate::config::ProcessEnv).map_err(|e| ToolError(e.0))
+}
+
+fn open_location(location: &Location) -> Result<Store, ToolError> {
+    let hint = match location {
+        Location::Sled(_) => " (is the server still running?)",
+        Location::Etcd(_) => "",
+    };
+    Store::connect(location, crate::store::DEFAULT_CACHE_BYTES).map_err(|e| ToolError(format!("{e}{hint}")))
+}
+
+fn open_store(dbfile: &std::path::Path) -> Result<Store, ToolError> {
+    open_location(&locate(dbfile)?)
+}
+
 /// Reads Heketi's export JSON into a store and reports what it did.
 pub fn import(args: &ImportArgs) -> Result<String, ToolError> {
     let files = &args.files;
@@ -44,7 +63,7 @@ pub fn import(args: &ImportArgs) -> Result<String, ToolError> {
     };
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ToolError(format!("{} is not JSON: {e}", files.jsonfile)))?;
-    let open = || Store::open(&files.dbfile).map_err(|e| ToolError(format!("{e} (is the server still running?)")));
+    let open = || open_store(&files.dbfile);
     if value.get("format").and_then(|f| f.as_str()) == Some(crate::store::backup::FORMAT) {
         return restore(args, value, open()?);
     }
@@ -108,10 +127,11 @@ fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<
 
 /// Writes the store as Heketi's export JSON; refuses to overwrite a file.
 pub fn export(args: &DbFileArgs) -> Result<String, ToolError> {
-    if !args.dbfile.exists() {
+    let location = locate(&args.dbfile)?;
+    if matches!(&location, Location::Sled(path) if !path.exists()) {
         return Err(ToolError(format!("store {} does not exist", args.dbfile.display())));
     }
-    let store = Store::open(&args.dbfile).map_err(|e| ToolError(format!("{e} (is the server still running?)")))?;
+    let store = open_location(&location)?;
     let db = crate::ops::dump::export(&store).map_err(|e| ToolError(e.to_string()))?;
     let text = to_heketi_json(&db).map_err(|e| ToolError(e.to_string()))?;
     if args.jsonfile == "-" {

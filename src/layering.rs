@@ -14,7 +14,7 @@ pub const RULES: &[(&str, &[&str])] = &[
     ("logging", &[]),
     ("config", &[]),
     // The store knows records only.
-    ("store", &["ids"]),
+    ("store", &["ids", "config::store"]),
     // Pure placement over record types.
     ("placement", &["store::records"]),
     // Nodes: no store. The Kubernetes transport uses the cluster client.
@@ -48,7 +48,10 @@ pub const RULES: &[(&str, &[&str])] = &[
     // The CLI: the client, the wire shapes, and the offline store tools.
     ("cli", &["client", "dbtool", "wire", "store::records", "ids", "clock"]),
     // Offline store tools.
-    ("dbtool", &["store", "ops", "wire"]),
+    (
+        "dbtool",
+        &["store", "ops", "wire", "config::store", "config::ProcessEnv"],
+    ),
     // The CSI driver: a client of the API, like the CLI.
     ("csi", &["client", "wire", "clock", "ids"]),
 ];

@@ -20,7 +20,7 @@ use crate::kubernetes::backup_secret::{adopt_backup_file, restore_into_empty, Re
 use crate::kubernetes::{ClientError, Connection};
 use crate::logging::LogControl;
 use crate::ops::{Engine, Settings};
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
     let ssh = &config.ssh;
@@ -150,12 +150,13 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
             Err(e) => bail!("{e}"),
         }
     };
-    let adopted = log_restore(adopt_backup_file(&config.store_path))?;
-    let store = Store::open_with(
-        &config.store_path,
-        config.store_cache_bytes.unwrap_or(crate::store::DEFAULT_CACHE_BYTES),
-    )
-    .map_err(anyhow::Error::msg)?;
+    // A backup file left where a sled store belongs (Heketi's image).
+    let adopted = match &config.store {
+        Location::Sled(path) => log_restore(adopt_backup_file(path))?,
+        Location::Etcd(_) => false,
+    };
+    let cache = config.store_cache_bytes.unwrap_or(crate::store::DEFAULT_CACHE_BYTES);
+    let store = Store::connect(&config.store, cache).map_err(anyhow::Error::msg)?;
     // Heketi's image restored its database from the backup Secret's mount.
     let restored = log_restore(restore_into_empty(&store, &config.backup_db_dir))?;
     if adopted || restored || store.migrated_from().is_some() {
@@ -370,7 +371,7 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
     };
     // Test harnesses read this line to learn the port.
     println!("Listening on {addr}{}", if tls.is_some() { " (https)" } else { "" });
-    tracing::info!(%addr, store = %config.store_path.display(), executor = ?config.executor, tls = tls.is_some(), "Brickyard serving");
+    tracing::info!(%addr, store = %config.store, executor = ?config.executor, tls = tls.is_some(), "Brickyard serving");
     crate::serve::serve(listener, tls, api::router(app), &config.http, shutdown_signal()).await;
     finishing.finish(Duration::from_secs(20)).await;
     Ok(())

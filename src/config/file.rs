@@ -60,6 +60,8 @@ pub struct RetryLimitsFile {
 pub struct GlusterfsFile {
     pub executor: String,
     pub db: String,
+    /// Brickyard: an etcd store, field by field.
+    pub store: super::store::StoreFile,
     pub db_read_only: bool,
     pub loglevel: String,
     pub allocator: String,

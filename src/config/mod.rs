@@ -6,6 +6,7 @@
 mod env;
 mod file;
 mod flags;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
@@ -272,6 +273,10 @@ impl VolumeLimits {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where the store lives.
+    pub store: store::StoreLocation,
+    /// The sled store's directory; with an etcd store, the directory for
+    /// this server's own files (the mock executor's node state).
     pub store_path: PathBuf,
     /// The store's page cache in bytes, if configured (else the store's
     /// default): records read often stay in memory.
@@ -361,7 +366,12 @@ impl Config {
         }
 
         let listen = flags.listen(heketi_mode, &file.port)?;
-        let store_path = flags.store_path(heketi_mode, &gfs.db);
+        let chosen = flags.store_path(heketi_mode, &gfs.db);
+        let store = store::resolve(&chosen, &gfs.store, env)?;
+        let store_path = match &store {
+            store::StoreLocation::Sled(path) => path.clone(),
+            store::StoreLocation::Etcd(_) => store::local_dir(&gfs.store, env),
+        };
         let only = EnvOnly::read(env)?;
 
         let device_size_gb = match only.mock_device_size_gb {
@@ -379,6 +389,7 @@ impl Config {
 
         Ok(Config {
             listen,
+            store,
             store_path,
             store_cache_bytes: only
                 .store_cache_mb

@@ -276,3 +276,95 @@ fn the_health_monitor_follows_heketi_and_can_be_turned_off() {
     .unwrap();
     assert!(still_on.health_monitor.is_some());
 }
+
+#[test]
+fn the_store_is_sled_or_etcd_from_db_the_section_or_the_environment() {
+    let plain = heketi(PY_TEST_CONFIG, Flags::default(), &env(&[])).unwrap();
+    assert_eq!(plain.store, store::StoreLocation::Sled(PathBuf::from("heketi.db")));
+
+    let by_url = PY_TEST_CONFIG.replace("\"heketi.db\"", "\"etcd://10.0.0.1:2379,10.0.0.2:2379/by\"");
+    let c = heketi(&by_url, Flags::default(), &env(&[])).unwrap();
+    let store::StoreLocation::Etcd(etcd) = &c.store else {
+        panic!("etcd expected: {:?}", c.store)
+    };
+    assert_eq!(etcd.endpoints, ["10.0.0.1:2379", "10.0.0.2:2379"]);
+    assert_eq!(etcd.prefix, "by");
+    assert_eq!(etcd.max_txn_ops, store::DEFAULT_MAX_TXN_OPS);
+    assert_eq!(
+        c.store_path,
+        PathBuf::from(store::DEFAULT_LOCAL_DIR),
+        "the mock's files go here"
+    );
+
+    let section = PY_TEST_CONFIG.replace(
+        r#""db": "heketi.db""#,
+        r#""db": "heketi.db", "store": {"endpoints": ["e1:2379"], "ca_file": "/ca.pem",
+            "cert_file": "/c.pem", "key_file": "/k.pem", "username": "by", "password": "pw",
+            "local_dir": "/var/lib/brickyard", "max_txn_ops": 1024}"#,
+    );
+    let c = heketi(&section, Flags::default(), &env(&[])).unwrap();
+    let store::StoreLocation::Etcd(etcd) = &c.store else {
+        panic!("etcd expected: {:?}", c.store)
+    };
+    assert_eq!(etcd.endpoints, ["e1:2379"]);
+    assert_eq!(etcd.prefix, store::DEFAULT_PREFIX);
+    assert_eq!(
+        etcd.tls,
+        Some(store::EtcdTls {
+            ca: "/ca.pem".into(),
+            client: Some(("/c.pem".into(), "/k.pem".into()))
+        })
+    );
+    assert_eq!(
+        etcd.user.as_ref().map(|u| (u.name.as_str(), u.password.as_str())),
+        Some(("by", "pw"))
+    );
+    assert_eq!(etcd.max_txn_ops, 1024);
+    assert_eq!(c.store_path, PathBuf::from("/var/lib/brickyard"));
+
+    let overridden = heketi(
+        PY_TEST_CONFIG,
+        Flags::default(),
+        &env(&[
+            ("BRICKYARD_ETCD_ENDPOINTS", "a:1, b:2"),
+            ("BRICKYARD_ETCD_PREFIX", "x/y"),
+            ("BRICKYARD_LOCAL_DIR", "/l"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(overridden.store.to_string(), "etcd://a:1,b:2/x/y");
+    assert_eq!(overridden.store_path, PathBuf::from("/l"));
+}
+
+#[test]
+fn a_bad_etcd_store_is_refused_naming_the_fault() {
+    let cases = [
+        (r#""db": "etcd://h/p""#, vec![], "\"h\" is not host:port"),
+        (r#""db": "etcd://h:1""#, vec![], "no key prefix"),
+        (
+            r#""db": "x", "store": {"endpoints": ["h:1"], "prefix": "../p"}"#,
+            vec![],
+            "key prefix",
+        ),
+        (
+            r#""db": "x", "store": {"endpoints": ["h:1"], "cert_file": "/c"}"#,
+            vec![],
+            "ca_file",
+        ),
+        (
+            r#""db": "x", "store": {"endpoints": ["h:1"], "username": "u"}"#,
+            vec![],
+            "password",
+        ),
+        (
+            r#""db": "x""#,
+            vec![("BRICKYARD_ETCD_ENDPOINTS", "h:1"), ("BRICKYARD_ETCD_MAX_TXN_OPS", "3")],
+            "at least 16",
+        ),
+    ];
+    for (db, vars, want) in cases {
+        let text = PY_TEST_CONFIG.replace(r#""db": "heketi.db""#, db);
+        let err = heketi(&text, Flags::default(), &env(&vars)).unwrap_err().0;
+        assert!(err.contains(want), "{db}: {err}");
+    }
+}

@@ -155,7 +155,7 @@ pub fn restore_into_empty(store: &Store, dir: &Path) -> Result<Restore, RestoreE
         return Ok(Restore::Kept(format!(
             "{} holds a backup, but the store {} has contents: left as it is",
             file.display(),
-            store.path().display()
+            store.location()
         )));
     }
     let backup = match decompress(&gz).map_err(|source| RestoreError::Unreadable {
@@ -174,7 +174,7 @@ pub fn restore_into_empty(store: &Store, dir: &Path) -> Result<Restore, RestoreE
     let held = restore_durably(store, &backup, &file)?;
     Ok(Restore::Restored(format!(
         "restored the store {} from {} ({held})",
-        store.path().display(),
+        store.location(),
         file.display(),
     )))
 }

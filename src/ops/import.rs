@@ -500,7 +500,7 @@ pub fn import(store: &Store, db: &HeketiDb, force: bool) -> Result<ImportReport,
     let occupied = store.count::<ClusterRecord>() + store.count::<NodeRecord>() + store.count::<VolumeRecord>();
     if occupied > 0 && !force {
         return Err(ImportError::NotEmpty {
-            path: store.path().display().to_string(),
+            path: store.location().to_string(),
             occupied,
         });
     }
@@ -508,7 +508,7 @@ pub fn import(store: &Store, db: &HeketiDb, force: bool) -> Result<ImportReport,
     if occupied > 0 {
         store.clear_records()?;
     }
-    store.transact(|tx| write(tx, &plan))?;
+    store.transact_in_parts(|tx| write(tx, &plan))?;
     store.flush_blocking()?;
     plan.report.check = Some(check_store(store)?);
     Ok(plan.report)

@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::{Store, StoreError, TreeName};
 
@@ -26,15 +24,17 @@ impl Store {
     /// Every tree at one moment: no transaction commits while it is read.
     pub fn backup(&self) -> Result<Backup, StoreError> {
         self.consistent_read(|| {
-            let mut trees = BTreeMap::new();
-            for t in TreeName::ALL {
-                let pairs = self
-                    .tree(t)
-                    .iter()
-                    .map(|kv| kv.map(|(k, v)| [STANDARD.encode(k), STANDARD.encode(v)]))
-                    .collect::<Result<Vec<_>, _>>()?;
-                trees.insert(t.name().to_string(), pairs);
-            }
+            let trees = self
+                .raw_entries()?
+                .into_iter()
+                .map(|(t, pairs)| {
+                    let pairs = pairs
+                        .into_iter()
+                        .map(|(k, v)| [STANDARD.encode(k), STANDARD.encode(v)])
+                        .collect();
+                    (t.name().to_string(), pairs)
+                })
+                .collect();
             Ok(Backup {
                 format: FORMAT.into(),
                 schema_version: self.schema_version()?,
@@ -59,7 +59,7 @@ impl Store {
                 super::SCHEMA_VERSION
             )));
         }
-        let mut decoded: Vec<Vec<(Vec<u8>, Vec<u8>)>> = Vec::new();
+        let mut decoded = Vec::new();
         for t in TreeName::ALL {
             let pairs = backup.trees.get(t.name()).map(Vec::as_slice).unwrap_or_default();
             let mut out = Vec::with_capacity(pairs.len());
@@ -70,7 +70,7 @@ impl Store {
                     _ => return Err(StoreError::Open(format!("backup tree {} holds bad base64", t.name()))),
                 }
             }
-            decoded.push(out);
+            decoded.push((t, out));
         }
         for name in backup.trees.keys() {
             if !TreeName::ALL.iter().any(|t| t.name() == name) {
@@ -78,23 +78,9 @@ impl Store {
             }
         }
         self.clear_records()?;
-        let alone = self
-            .snapshot_gate
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.trees[..]
-            .transaction(|views| {
-                for (view, pairs) in views.iter().zip(&decoded) {
-                    for (k, v) in pairs {
-                        view.insert(k.as_slice(), v.as_slice())?;
-                    }
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| StoreError::Open(format!("restore failed: {e:?}")))?;
-        drop(alone);
+        self.load(&decoded)?;
         self.check_schema()?;
-        self.db.flush()?;
+        self.flush_blocking()?;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! speaks only `Store`, `Tx` and `Record`, so another backend can sit behind
 //! the same calls.
 
+pub mod backend;
 pub mod backup;
 #[path = "../../migrations/mod.rs"]
 pub mod migrations;
@@ -12,18 +13,18 @@ pub mod views;
 
 pub use tx::{abort, Tx};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, UnabortableTransactionError};
-use sled::Transactional;
+
+use backend::{Backend, Entries, Failure, Stop};
 
 /// The schema this binary writes. Migration steps live in `migrations/`.
 pub const SCHEMA_VERSION: u64 = 2;
 
 /// Every tree the store keeps. Entity trees map id → JSON record; index trees
 /// map a key → id; relation trees hold `parent ‖ child` keys with empty values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TreeName {
     Meta,
     Clusters,
@@ -132,6 +133,8 @@ pub trait Record: Serialize + DeserializeOwned {
 pub enum StoreError {
     #[error("store error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("store error: {0}")]
+    Etcd(#[from] backend::etcd::EtcdError),
     #[error("store record {tree}/{key} is unreadable: {reason}")]
     Corrupt {
         tree: &'static str,
@@ -147,12 +150,13 @@ pub enum StoreError {
 pub enum Abort<E> {
     User(E),
     Store(StoreError),
-    Sled(UnabortableTransactionError),
+    /// The backend's own signal (a conflict to retry), passed through.
+    Backend(backend::Stop),
 }
 
-impl<E> From<UnabortableTransactionError> for Abort<E> {
-    fn from(e: UnabortableTransactionError) -> Self {
-        Abort::Sled(e)
+impl<E> From<backend::Stop> for Abort<E> {
+    fn from(e: backend::Stop) -> Self {
+        Abort::Backend(e)
     }
 }
 
@@ -178,11 +182,12 @@ impl<E: std::fmt::Display> std::fmt::Display for TxFailure<E> {
     }
 }
 
+pub use crate::config::store::StoreLocation as Location;
+
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    trees: Vec<sled::Tree>,
-    path: PathBuf,
+    backend: std::sync::Arc<dyn Backend>,
+    location: std::sync::Arc<Location>,
     /// Transactions share it; a consistent read across trees takes it alone.
     snapshot_gate: std::sync::Arc<std::sync::RwLock<()>>,
     /// The schema version this store was migrated from when opened.
@@ -203,46 +208,15 @@ struct Durable {
     one_at_a_time: tokio::sync::Mutex<()>,
 }
 
-/// How long opening waits for the store's lock: a store this process has
-/// just closed is released by sled's background thread a moment later
-/// (seen when a restored store is opened right after the restore).
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The store's page cache unless configured (`store_cache_mb`): sled's
 /// own default is 1 GiB, which a server fills as its store grows. Records
 /// are small and every hot path reads by key, so a few MiB hold what is
 /// read often; the rest is the kernel's page cache.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
 
-/// Opens sled, waiting (bounded) while the store's lock is held; a lock
-/// held longer (another server on the same store) is sled's error.
-fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
-    wait_for_lock(&path.join("db"));
-    sled::Config::new().path(path).cache_capacity(cache_bytes).open()
-}
-
-/// Waits until nobody holds the lock sled takes on `db_file` (an exclusive
-/// `flock`), or `LOCK_WAIT` has passed. A missing file has no lock.
-fn wait_for_lock(db_file: &Path) {
-    use std::os::fd::AsRawFd;
-    let Ok(file) = std::fs::File::open(db_file) else {
-        return;
-    };
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        // SAFETY: flock on a descriptor this function owns for its duration.
-        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        if free {
-            // SAFETY: as above; sled takes the lock itself next.
-            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
-            return;
-        }
-        if std::time::Instant::now() >= deadline {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
+/// Marks a store whose load (a restore or an import, written in parts on
+/// backends that cannot hold it in one transaction) did not finish.
+pub(crate) const LOAD_INCOMPLETE: &str = "load_incomplete";
 
 fn decode<R: DeserializeOwned>(tree: TreeName, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
@@ -270,8 +244,8 @@ fn count_key(relation: TreeName, parent: &str) -> Vec<u8> {
     format!("{}/{parent}", relation.name()).into_bytes()
 }
 
-fn decode_count(raw: Option<sled::IVec>) -> u64 {
-    raw.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+fn decode_count(raw: Option<Vec<u8>>) -> u64 {
+    raw.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
         .map(u64::from_be_bytes)
         .unwrap_or(0)
 }
@@ -283,12 +257,12 @@ fn relation_prefix(parent: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, with the default cache.
+    /// Opens (or creates) the sled store at `path`, with the default cache.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, DEFAULT_CACHE_BYTES)
     }
 
-    /// Opens (or creates) the store at `path` with a page cache of
+    /// Opens (or creates) the sled store at `path` with a page cache of
     /// `cache_bytes`.
     pub fn open_with(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         if path.is_file() {
@@ -300,16 +274,25 @@ impl Store {
                 path.display()
             )));
         }
-        let db = open_sled(path, cache_bytes)
-            .map_err(|e| StoreError::Open(format!("cannot open store {}: {e}", path.display())))?;
-        let trees = TreeName::ALL
-            .iter()
-            .map(|t| db.open_tree(t.name()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let backend = backend::sled_db::SledBackend::open(path, cache_bytes)?;
+        Store::over(std::sync::Arc::new(backend), Location::Sled(path.to_path_buf()))
+    }
+
+    /// Opens the store at `location`.
+    pub fn connect(location: &Location, cache_bytes: u64) -> Result<Store, StoreError> {
+        match location {
+            Location::Sled(path) => Store::open_with(path, cache_bytes),
+            Location::Etcd(config) => {
+                let backend = backend::etcd::EtcdBackend::connect(config)?;
+                Store::over(std::sync::Arc::new(backend), location.clone())
+            }
+        }
+    }
+
+    fn over(backend: std::sync::Arc<dyn Backend>, location: Location) -> Result<Store, StoreError> {
         let store = Store {
-            db,
-            trees,
-            path: path.to_path_buf(),
+            backend,
+            location: std::sync::Arc::new(location),
             snapshot_gate: Default::default(),
             migrated_from: Default::default(),
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
@@ -322,8 +305,14 @@ impl Store {
     /// Brings the store to this binary's schema: a new store starts at 1,
     /// an older one is backed up and migrated, a newer one is refused.
     fn check_schema(&self) -> Result<(), StoreError> {
-        let meta = self.tree(TreeName::Meta);
-        let (found, fresh) = match meta.get("schema_version")? {
+        if self.backend.get(TreeName::Meta, LOAD_INCOMPLETE.as_bytes())?.is_some() {
+            return Err(StoreError::Open(format!(
+                "the store {} holds an import or restore that did not finish; run it again \
+                 with --force to replace what it wrote",
+                self.location
+            )));
+        }
+        let (found, fresh) = match self.backend.get(TreeName::Meta, b"schema_version")? {
             None => (1, true),
             Some(raw) => (
                 String::from_utf8_lossy(&raw)
@@ -343,11 +332,15 @@ impl Store {
         }
         if !fresh {
             let _ = self.migrated_from.set(found);
-            let backup = self.backup_copy(found)?;
-            tracing::info!(from = found, to = SCHEMA_VERSION, backup = %backup.display(), "migrating the store");
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let backup = self.backend.keep_copy(&format!("v{found}-backup-{stamp}"))?;
+            tracing::info!(from = found, to = SCHEMA_VERSION, %backup, "migrating the store");
         }
         self.migrate_from(found)?;
-        self.db.flush()?;
+        self.backend.sync()?;
         Ok(())
     }
 
@@ -356,50 +349,10 @@ impl Store {
         self.migrated_from.get().copied()
     }
 
-    /// A consistent copy of the whole store beside it, before migrating.
-    fn backup_copy(&self, version: u64) -> Result<PathBuf, StoreError> {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let mut backup = self.path.with_file_name(format!("{name}.v{version}-backup-{stamp}"));
-        for n in 1..100 {
-            if !backup.exists() {
-                break;
-            }
-            backup = self
-                .path
-                .with_file_name(format!("{name}.v{version}-backup-{stamp}-{n}"));
-        }
-        let failed = |e: sled::Error| {
-            StoreError::Open(format!(
-                "cannot write the pre-migration backup {}: {e}",
-                backup.display()
-            ))
-        };
-        // Tree by tree: sled's own import panics on I/O errors.
-        let copy = sled::open(&backup).map_err(failed)?;
-        for name in self.db.tree_names() {
-            let (from, to) = (self.db.open_tree(&name)?, copy.open_tree(&name).map_err(failed)?);
-            for kv in from.iter() {
-                let (k, v) = kv?;
-                to.insert(k, v).map_err(failed)?;
-            }
-        }
-        copy.flush().map_err(failed)?;
-        Ok(backup)
-    }
-
     /// Runs every missing step and records the new version, all in one transaction.
     fn migrate_from(&self, found: u64) -> Result<(), StoreError> {
-        let result = self.trees[..].transaction(|views| {
-            let named = TreeName::ALL.iter().map(|t| t.name()).zip(views.iter()).collect();
-            let tx = migrations::MigrationTx::new(named);
+        let result = self.backend.transact(&mut |ops| {
+            let tx = migrations::MigrationTx::new(ops);
             for step in migrations::pending(found) {
                 (step.migrate)(&tx)?;
                 tx.tree("meta")?
@@ -408,41 +361,34 @@ impl Store {
             Ok(())
         });
         result.map_err(|e| match e {
-            TransactionError::Abort(why) => {
-                StoreError::Open(format!("store migration from version {found} failed: {why}"))
-            }
-            TransactionError::Storage(e) => StoreError::Sled(e),
+            Failure::Aborted => StoreError::Open(format!("store migration from version {found} failed")),
+            Failure::Store(e) => StoreError::Open(format!("store migration from version {found} failed: {e}")),
         })
     }
 
     /// Heketi's DB attributes (`DB_GENERATION_ID` and feature flags).
     pub fn attributes(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
-        self.tree(TreeName::Attributes)
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((
-                    String::from_utf8_lossy(&k).into_owned(),
-                    String::from_utf8_lossy(&v).into_owned(),
-                ))
-            })
-            .collect()
+        let mut out = std::collections::BTreeMap::new();
+        self.backend.visit(TreeName::Attributes, b"", false, &mut |k, v| {
+            out.insert(
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            );
+            Ok(true)
+        })?;
+        Ok(out)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the store lives.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     pub fn schema_version(&self) -> Result<u64, StoreError> {
-        let raw = self.tree(TreeName::Meta).get("schema_version")?;
+        let raw = self.backend.get(TreeName::Meta, b"schema_version")?;
         Ok(raw.and_then(|r| String::from_utf8_lossy(&r).parse().ok()).unwrap_or(0))
     }
 
-    fn tree(&self, name: TreeName) -> &sled::Tree {
-        &self.trees[name.index()]
-    }
-
-    /// Runs `body` as one serialisable transaction over every tree.
     /// Empties every tree but the schema record (a forced import replaces
     /// a store's contents).
     pub fn clear_records(&self) -> Result<(), StoreError> {
@@ -450,10 +396,26 @@ impl Store {
             .snapshot_gate
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for t in TreeName::ALL.into_iter().filter(|t| *t != TreeName::Meta) {
-            self.tree(t).clear()?;
-        }
+        let trees: Vec<TreeName> = TreeName::ALL.into_iter().filter(|t| *t != TreeName::Meta).collect();
+        self.backend.clear(&trees)?;
+        self.backend
+            .transact(&mut |ops| ops.remove(TreeName::Meta, LOAD_INCOMPLETE.as_bytes()))
+            .map_err(|e| match e {
+                Failure::Aborted => StoreError::Open("clearing the store was aborted".into()),
+                Failure::Store(e) => e,
+            })?;
         // A change outside `transact`: the next flush must sync it.
+        self.commits.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Writes `entries` into the emptied store (restores and imports).
+    pub(crate) fn load(&self, entries: &Entries) -> Result<(), StoreError> {
+        let _alone = self
+            .snapshot_gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.backend.load(entries)?;
         self.commits.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -468,26 +430,64 @@ impl Store {
         read()
     }
 
+    /// Runs `body` as one serialisable transaction over every tree. The
+    /// body may run more than once (after a conflict), so it only reads
+    /// and writes through its `Tx`.
     pub fn transact<T, E>(&self, body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>) -> Result<T, TxFailure<E>> {
+        self.run_transaction(false, body)
+    }
+
+    /// `transact` for writes that may not fit one backend transaction (an
+    /// import into an emptied store, which nothing else writes meanwhile):
+    /// on etcd they land in parts, and a store where not all did is
+    /// refused at the next open until a forced import replaces it.
+    pub fn transact_in_parts<T, E>(&self, body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>) -> Result<T, TxFailure<E>> {
+        self.run_transaction(true, body)
+    }
+
+    fn run_transaction<T, E>(
+        &self,
+        in_parts: bool,
+        body: impl Fn(&Tx<'_>) -> Result<T, Abort<E>>,
+    ) -> Result<T, TxFailure<E>> {
         let _shared = self
             .snapshot_gate
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = self.trees[..].transaction(|views| {
-            let tx = Tx { views };
-            body(&tx).map_err(|abort| match abort {
-                Abort::User(e) => ConflictableTransactionError::Abort(TxFailure::User(e)),
-                Abort::Store(e) => ConflictableTransactionError::Abort(TxFailure::Store(e)),
-                Abort::Sled(e) => e.into(),
-            })
-        });
-        match result {
-            Ok(v) => {
+        let mut answer: Option<T> = None;
+        let mut refused: Option<E> = None;
+        let mut run = |ops: &dyn backend::TxOps| {
+            answer = None;
+            refused = None;
+            match body(&Tx { ops }) {
+                Ok(v) => {
+                    answer = Some(v);
+                    Ok(())
+                }
+                Err(Abort::User(e)) => {
+                    refused = Some(e);
+                    Err(Stop::Abort)
+                }
+                Err(Abort::Store(e)) => Err(Stop::Store(e)),
+                Err(Abort::Backend(stop)) => Err(stop),
+            }
+        };
+        let result = if in_parts {
+            self.backend.transact_in_parts(&mut run)
+        } else {
+            self.backend.transact(&mut run)
+        };
+        match (result, answer, refused) {
+            (Ok(()), Some(v), _) => {
                 self.commits.send_modify(|n| *n += 1);
                 Ok(v)
             }
-            Err(TransactionError::Abort(failure)) => Err(failure),
-            Err(TransactionError::Storage(e)) => Err(TxFailure::Store(e.into())),
+            (Err(Failure::Aborted), _, Some(e)) => Err(TxFailure::User(e)),
+            (Err(Failure::Store(e)), _, _) => Err(TxFailure::Store(e)),
+            // A backend that reports what no body said is broken.
+            (Ok(()), None, _) | (Err(Failure::Aborted), _, None) => Err(TxFailure::Store(StoreError::Open(
+                "the store's transaction ended without the body's answer".into(),
+            ))),
         }
     }
 
@@ -502,6 +502,9 @@ impl Store {
     /// a caller whose commits an earlier sync already covered syncs nothing.
     pub async fn flush(&self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
+        if !self.backend.syncs_to_disk() {
+            return Ok(());
+        }
         let wanted = *self.commits.borrow();
         if self.durable.through.load(Ordering::Acquire) >= wanted {
             return Ok(());
@@ -516,8 +519,8 @@ impl Store {
         let covers = *self.commits.borrow();
         // sled's own flush_async can stall under many concurrent callers;
         // its blocking flush on the blocking pool does not.
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
+        let backend = self.backend.clone();
+        tokio::task::spawn_blocking(move || backend.sync())
             .await
             .map_err(|e| StoreError::Open(format!("flush task failed: {e}")))??;
         self.durable.through.fetch_max(covers, Ordering::Release);
@@ -532,12 +535,15 @@ impl Store {
 
     /// `flush` for start-up code that runs before the async runtime serves.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.backend.sync()
+    }
+
+    fn get_raw(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(tree, key)
     }
 
     pub fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
-        match self.tree(R::TREE).get(id.as_bytes())? {
+        match self.get_raw(R::TREE, id.as_bytes())? {
             None => Ok(None),
             Some(raw) => decode(R::TREE, id.as_bytes(), &raw).map(Some),
         }
@@ -545,39 +551,36 @@ impl Store {
 
     /// All records of one kind, in id order.
     pub fn scan<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        self.tree(R::TREE)
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(R::TREE, &k, &v)
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.backend.visit(R::TREE, b"", false, &mut |k, v| {
+            out.push(decode(R::TREE, k, v)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Keys of `tree` under `prefix` (the prefix cut off), in order.
+    fn keys_under(&self, tree: TreeName, prefix: &[u8]) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        self.backend.visit(tree, prefix, true, &mut |k, _| {
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            Ok(true)
+        })?;
+        Ok(out)
     }
 
     /// All ids of one kind, in id order, without decoding records.
     pub fn ids<R: Record>(&self) -> Result<Vec<String>, StoreError> {
-        self.tree(R::TREE)
-            .iter()
-            .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
-            .collect()
+        self.keys_under(R::TREE, b"")
     }
 
     pub fn count<R: Record>(&self) -> usize {
-        self.tree(R::TREE).len()
+        self.backend.len(R::TREE).unwrap_or_default()
     }
 
     /// Children of `parent` in a relation tree, in id order.
     pub fn children(&self, relation: TreeName, parent: &str) -> Result<Vec<String>, StoreError> {
-        let prefix = relation_prefix(parent);
-        self.tree(relation)
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| {
-                let k = k?;
-                Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
-            })
-            .collect()
+        self.keys_under(relation, &relation_prefix(parent))
     }
 
     pub fn has_children(&self, relation: TreeName, parent: &str) -> Result<bool, StoreError> {
@@ -588,34 +591,38 @@ impl Store {
     /// (one read, however many children).
     pub fn child_count(&self, relation: TreeName, parent: &str) -> Result<u64, StoreError> {
         Ok(decode_count(
-            self.tree(TreeName::Counts).get(count_key(relation, parent))?,
+            self.get_raw(TreeName::Counts, &count_key(relation, parent))?,
         ))
     }
 
     /// All keys of an index tree, in order.
     pub fn index_keys(&self, index: TreeName) -> Result<Vec<String>, StoreError> {
-        self.tree(index)
-            .iter()
-            .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
-            .collect()
+        self.keys_under(index, b"")
     }
 
     pub fn index_get(&self, index: TreeName, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .tree(index)
-            .get(key.as_bytes())?
+            .get_raw(index, key.as_bytes())?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Waits for changes to one tree (used by the queue to wake pollers).
-    pub fn watch(&self, tree: TreeName, prefix: &str) -> sled::Subscriber {
-        self.tree(tree).watch_prefix(prefix.as_bytes())
+    /// Every entry of every tree, raw (backups and store copies).
+    pub(crate) fn raw_entries(&self) -> Result<Vec<backend::TreeEntries>, StoreError> {
+        let mut out = Vec::new();
+        for t in TreeName::ALL {
+            let mut pairs = Vec::new();
+            self.backend.visit(t, b"", false, &mut |k, v| {
+                pairs.push((k.to_vec(), v.to_vec()));
+                Ok(true)
+            })?;
+            out.push((t, pairs));
+        }
+        Ok(out)
     }
 
-    /// Bytes on disk, for benchmarks and metrics.
+    /// Bytes the backend holds, for benchmarks and metrics.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or_default()
+        self.backend.size()
     }
 }
 

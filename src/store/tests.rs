@@ -2,6 +2,7 @@
 
 use super::records::*;
 use super::*;
+use std::path::PathBuf;
 
 fn cluster(id: &str) -> ClusterRecord {
     ClusterRecord {
@@ -11,10 +12,36 @@ fn cluster(id: &str) -> ClusterRecord {
     }
 }
 
+/// A fresh sled store, and a fresh prefix of the shared etcd cluster: the
+/// tests that say what any backend must do run on both.
+fn each_backend(test: &str, run: impl Fn(&Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    run(&Store::open(&dir.path().join("db")).unwrap());
+    run(&etcd_store(test));
+}
+
+fn etcd_location(test: &str) -> Location {
+    let url = format!(
+        "etcd://{}/{}",
+        etcd_cluster::shared(),
+        etcd_cluster::unique_prefix(test)
+    );
+    Location::Etcd(backend::etcd::EtcdConfig::parse_url(&url).unwrap())
+}
+
+fn etcd_store(test: &str) -> Store {
+    Store::connect(&etcd_location(test), DEFAULT_CACHE_BYTES).unwrap()
+}
+
+#[path = "../../tests/support/etcd_cluster.rs"]
+mod etcd_cluster;
+
 #[test]
 fn put_get_scan_and_relations_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).unwrap();
+    each_backend("round-trip", round_trip);
+}
+
+fn round_trip(store: &Store) {
     store
         .transact::<_, ()>(|tx| {
             tx.put(&cluster("b"))?;
@@ -55,14 +82,14 @@ fn put_get_scan_and_relations_round_trip() {
 
 #[test]
 fn a_user_abort_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).unwrap();
-    let result = store.transact(|tx| {
-        tx.put(&cluster("a"))?;
-        abort::<(), _>("no")
+    each_backend("abort", |store| {
+        let result = store.transact(|tx| {
+            tx.put(&cluster("a"))?;
+            abort::<(), _>("no")
+        });
+        assert!(matches!(result, Err(TxFailure::User("no"))));
+        assert_eq!(store.get::<ClusterRecord>("a").unwrap(), None);
     });
-    assert!(matches!(result, Err(TxFailure::User("no"))));
-    assert_eq!(store.get::<ClusterRecord>("a").unwrap(), None);
 }
 
 #[test]
@@ -200,3 +227,6 @@ async fn flushes_share_syncs_and_skip_what_is_on_disk() {
     store.flush().await.unwrap();
     assert_eq!(store.syncs(), base + 2, "a new commit is synced");
 }
+
+#[path = "etcd_tests.rs"]
+mod etcd_tests;

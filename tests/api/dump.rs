@@ -84,12 +84,12 @@ fn dump_is_heketis_export_and_matches_the_offline_export() {
             .output()
             .unwrap()
     };
-    let store = s.store_path();
+    let store = s.store_location();
     let export = run(&[
         "db",
         "export",
         "--dbfile",
-        store.to_str().unwrap(),
+        store.as_str(),
         "--jsonfile",
         out_file.to_str().unwrap(),
     ]);
@@ -99,12 +99,12 @@ fn dump_is_heketis_export_and_matches_the_offline_export() {
         "db",
         "export",
         "--dbfile",
-        store.to_str().unwrap(),
+        store.as_str(),
         "--jsonfile",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(again.status.code(), Some(255), "an existing file is never overwritten");
     assert!(String::from_utf8_lossy(&again.stderr).starts_with("Error: unable to create"));
-    let stdout = run(&["db", "export", "--dbfile", store.to_str().unwrap(), "--jsonfile", "-"]);
+    let stdout = run(&["db", "export", "--dbfile", store.as_str(), "--jsonfile", "-"]);
     assert_eq!(String::from_utf8_lossy(&stdout.stdout), dump.body);
 }

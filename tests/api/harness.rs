@@ -43,6 +43,8 @@ pub struct Options {
 
 pub struct Server {
     child: Option<Child>,
+    /// With an etcd store: its key prefix in the shared test cluster.
+    etcd_prefix: Option<String>,
     pub dir: tempfile::TempDir,
     pub base: String,
     pub opts: Options,
@@ -111,6 +113,12 @@ fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_brickyard")
 }
 
+/// Whether this run puts servers' stores on etcd (`BRICKYARD_TEST_STORE=etcd`,
+/// which scripts/test sets for its second run of this suite).
+pub fn on_etcd() -> bool {
+    std::env::var("BRICKYARD_TEST_STORE").as_deref() == Ok("etcd")
+}
+
 impl Server {
     pub fn start() -> Server {
         Server::with(Options::default())
@@ -119,8 +127,12 @@ impl Server {
     pub fn with(opts: Options) -> Server {
         let tls = opts.tls;
         let dir = tempfile::tempdir().unwrap();
+        // A store seeded from files tests those files' format: sled's.
+        let seeded = opts.seed_store.is_some() || opts.store_file.is_some();
+        let etcd_prefix = (on_etcd() && !seeded).then(|| crate::etcd_cluster::unique_prefix("api"));
         let mut server = Server {
             child: None,
+            etcd_prefix,
             dir,
             base: String::new(),
             issuer: opts.auth.then_some(("admin", ADMIN_KEY)),
@@ -142,8 +154,18 @@ impl Server {
         server
     }
 
+    /// The sled store's directory, or (on etcd) where the server keeps
+    /// its own files: the mock's node state goes beside it either way.
     pub fn store_path(&self) -> PathBuf {
         self.dir.path().join("store")
+    }
+
+    /// The store as the tools take it: the sled directory or the etcd URL.
+    pub fn store_location(&self) -> String {
+        match &self.etcd_prefix {
+            Some(prefix) => format!("etcd://{}/{prefix}", crate::etcd_cluster::shared()),
+            None => self.store_path().to_string_lossy().into_owned(),
+        }
     }
 
     pub fn mock_state_path(&self) -> PathBuf {
@@ -198,6 +220,12 @@ impl Server {
             cmd.arg("--config").arg(self.write_config());
         } else if self.opts.glusterfs.is_some() || self.opts.tls {
             cmd.arg("--config").arg(self.write_config()).arg("--disable-auth");
+        }
+        if let Some(prefix) = &self.etcd_prefix {
+            cmd.env("BRICKYARD_ETCD_ENDPOINTS", crate::etcd_cluster::shared())
+                .env("BRICKYARD_ETCD_PREFIX", prefix)
+                .env("BRICKYARD_ETCD_MAX_TXN_OPS", "1024")
+                .env("BRICKYARD_LOCAL_DIR", self.store_path());
         }
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k.clone(), v.clone())))
             .current_dir(self.dir.path())

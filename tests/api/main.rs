@@ -16,6 +16,8 @@ mod devices;
 mod drift;
 mod dump;
 mod durability;
+#[path = "../support/etcd_cluster.rs"]
+mod etcd_cluster;
 mod health;
 mod import;
 mod kube;

@@ -11,6 +11,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod csi;
+#[path = "../support/etcd_cluster.rs"]
+mod etcd_cluster;
 #[path = "../api/harness.rs"]
 mod harness;
 mod health;

@@ -1,0 +1,210 @@
+//! Real etcd clusters for tests: members of Debian's `etcd-server` on
+//! loopback ports, each in its own data directory, stopped when dropped.
+//! `shared()` is one three-member cluster per test process, where each test
+//! takes its own key prefix; tests that stop members start their own.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a cluster may take to become healthy.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+pub struct EtcdCluster {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+    token: String,
+}
+
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    child: Option<Child>,
+}
+
+/// A port nobody listens on now (the kernel's pick, released at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Where Debian installs etcd.
+pub fn etcd_binary() -> PathBuf {
+    for p in ["/usr/bin/etcd", "/usr/local/bin/etcd"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("etcd is not installed: scripts/install-deps installs Debian's etcd-server");
+}
+
+impl EtcdCluster {
+    /// Starts `size` members and waits until each answers as healthy.
+    pub fn start(size: usize) -> EtcdCluster {
+        let dir = tempfile::tempdir().expect("a directory for etcd");
+        let members: Vec<Member> = (0..size)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client: free_port(),
+                peer: free_port(),
+                child: None,
+            })
+            .collect();
+        let token = format!("brickyard-test-{}", std::process::id());
+        let mut cluster = EtcdCluster { dir, members, token };
+        for i in 0..size {
+            cluster.launch(i, "new");
+        }
+        cluster.wait_healthy(&(0..size).collect::<Vec<_>>());
+        cluster
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn launch(&mut self, i: usize, state: &str) {
+        let initial = self.initial_cluster();
+        let data = self.dir.path().join(&self.members[i].name);
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", self.members[i].name)))
+            .expect("an etcd log file");
+        let m = &mut self.members[i];
+        let client = format!("http://127.0.0.1:{}", m.client);
+        let peer = format!("http://127.0.0.1:{}", m.peer);
+        let mut command = Command::new(etcd_binary());
+        // SAFETY: prctl in the child before exec; no allocation.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial, "--initial-cluster-state", state])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            // As the README asks of an etcd that holds a Brickyard store.
+            .args(["--max-txn-ops", "1024"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd starts");
+        m.child = Some(child);
+    }
+
+    /// Waits until the given members answer `/health` with true.
+    pub fn wait_healthy(&self, members: &[usize]) {
+        let deadline = Instant::now() + READY_WITHIN;
+        for &i in members {
+            while !self.healthy(i) {
+                assert!(
+                    Instant::now() < deadline,
+                    "etcd member {i} did not become healthy within {READY_WITHIN:?}; see {}",
+                    self.dir.path().display()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Whether member `i` answers its health check as healthy.
+    pub fn healthy(&self, i: usize) -> bool {
+        let addr = format!("127.0.0.1:{}", self.members[i].client);
+        let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if stream
+            .write_all(format!("GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .is_err()
+        {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.contains("\"health\":\"true\"")
+    }
+
+    /// `host:port,host:port,…` of every member.
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `etcd://<members>/<prefix>`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("etcd://{}/{prefix}", self.endpoints())
+    }
+
+    /// SIGKILL to member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a killed member again on its data.
+    pub fn restart(&mut self, i: usize) {
+        self.launch(i, "existing");
+    }
+
+    pub fn size(&self) -> usize {
+        self.members.len()
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// One cluster for the whole test process, started on first use by a
+/// thread that lives as long as the process. Members die with the thread
+/// that started them (`PR_SET_PDEATHSIG`), so they go when the process does.
+pub fn shared() -> &'static str {
+    static ENDPOINTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINTS.get_or_init(|| {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let cluster = EtcdCluster::start(3);
+            let _ = send.send(cluster.endpoints());
+            loop {
+                std::thread::park();
+            }
+        });
+        receive.recv().expect("the shared etcd cluster starts")
+    })
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix(test: &str) -> String {
+    let clean: String = test
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("t/{clean}-{}", uuid::Uuid::new_v4().simple())
+}
