@@ -16,6 +16,7 @@ mod devices;
 mod drift;
 mod dump;
 mod durability;
+mod examine;
 mod health;
 mod import;
 mod kube;

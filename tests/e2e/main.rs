@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod csi;
+mod examine;
 #[path = "../api/harness.rs"]
 mod harness;
 mod health;
@@ -29,7 +30,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 17] = [
+const SCENARIOS: [(&str, Scenario); 18] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -40,6 +41,10 @@ const SCENARIOS: [(&str, Scenario); 17] = [
     (
         "glusterd_down_is_left_out_until_it_returns",
         health::glusterd_down_is_left_out_until_it_returns,
+    ),
+    (
+        "examiner_reports_real_lvm_mounts_and_fstab",
+        examine::examiner_reports_real_lvm_mounts_and_fstab,
     ),
     ("host_keys_learnt_then_enforced", host_keys_learnt_then_enforced),
     ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),
