@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::AppState;
 
 /// Heketi pretty-prints these with four spaces.
-fn indented<T: Serialize>(value: &T) -> Response {
+pub(super) fn indented<T: Serialize>(value: &T) -> Response {
     let mut out = Vec::new();
     let mut ser =
         serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));

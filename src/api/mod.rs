@@ -10,6 +10,7 @@ pub mod clusters;
 pub mod db;
 pub mod devices;
 pub mod error;
+pub mod examine;
 pub mod logging;
 pub mod metrics;
 pub mod mock;
@@ -304,6 +305,7 @@ pub fn router(app: AppState) -> Router {
         .route("/backup/db", get(db::backup))
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route("/internal/logging", get(logging::get_level).post(logging::set_level))
+        .route("/internal/state/examine/gluster", get(examine::gluster))
         .route("/internal/mock/state", get(mock::state))
         .route("/operations", get(operations::summary))
         .route("/operations/pending", get(operations::list))

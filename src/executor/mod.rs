@@ -4,6 +4,7 @@
 //! nodes for tests.
 
 pub mod commands;
+pub mod examine;
 pub mod kube;
 pub mod mock;
 pub mod parse;
@@ -277,6 +278,13 @@ pub trait Executor: Send + Sync {
     /// LVs, brick mounts and brick fstab lines on `host` (for the check of
     /// the store against the nodes).
     async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError>;
+    /// The examiner's view of the pool's volumes (`volume info --xml`, as
+    /// Heketi's executor reads it).
+    async fn examine_volumes(&self, host: &str) -> Result<examine::VolInfo, ExecError>;
+    /// The examiner's LVM report of one kind (`pvs`, `vgs`, `lvs`), every row.
+    async fn examine_lvm(&self, host: &str, kind: commands::LvmReportKind) -> Result<examine::LvmRows, ExecError>;
+    /// Every fstab line of `host`, with whether its device is mounted.
+    async fn examine_mounts(&self, host: &str) -> Result<examine::BricksMountStatus, ExecError>;
     /// Self-heal state of every brick of a replicated or dispersed volume.
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError>;
     /// `replace-brick ... commit force`: from here on gluster serves from

@@ -292,7 +292,7 @@ pub struct GlusterVolume {
     pub bricks: Vec<String>,
 }
 
-fn child_text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
+pub(super) fn child_text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
     node.children().find(|c| c.has_tag_name(name)).and_then(|c| c.text())
 }
 
@@ -304,7 +304,7 @@ fn descend<'a>(mut node: roxmltree::Node<'a, 'a>, path: &[&str]) -> Option<roxml
 }
 
 /// Gluster can exit 0 while failing: `opRet`/`opErrstr` tell.
-fn cli_output(xml: &str) -> Result<roxmltree::Document<'_>, ParseError> {
+pub(super) fn cli_output(xml: &str) -> Result<roxmltree::Document<'_>, ParseError> {
     let doc = roxmltree::Document::parse(xml.trim()).map_err(ParseError::GlusterXml)?;
     let root = doc.root_element();
     if !root.has_tag_name("cliOutput") {

@@ -142,6 +142,7 @@ pub fn export(store: &Store) -> Result<HeketiDb, StoreError> {
             let entry = VolumeEntry {
                 info: VolumeInfo {
                     size: answer.size,
+                    clusters: v.requested_clusters.clone(),
                     name: answer.name,
                     durability: answer.durability,
                     gid: answer.gid,

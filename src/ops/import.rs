@@ -311,6 +311,7 @@ fn plan(db: &HeketiDb) -> Result<Plan, ImportError> {
             },
             // Heketi keeps no brick order; its sorted list is what it has.
             brick_order: v.bricks.clone(),
+            requested_clusters: i.clusters.clone(),
             pending: Some(v.pending.id.clone()).filter(|p| !p.is_empty()),
         });
     }

@@ -195,6 +195,7 @@ mod tests {
             snapshot: Default::default(),
             blockinfo: Default::default(),
             brick_order: vec![],
+            requested_clusters: vec![],
             pending: None,
         }
     }

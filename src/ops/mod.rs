@@ -15,6 +15,7 @@ pub mod dump;
 pub mod engine;
 pub mod evacuate;
 pub mod evict;
+pub mod examine;
 pub mod heal;
 pub mod health;
 pub mod hosts;

@@ -324,6 +324,22 @@ fn explain_no_space(devices: &[DeviceSlot], request: &Request, end: SizingEnd) -
     )
 }
 
+/// Where Heketi's halving sequence for `request` ends: at the minimum brick
+/// size, or at the bricks-per-volume limit. Heketi answers an expansion that
+/// found no room with that end (`Maximum number of bricks reached.` for the
+/// limit), not with "No space".
+pub fn sizing_end(request: &Request) -> SizingEnd {
+    let layout = request.layout;
+    halving(
+        request.size_gib * KIB_PER_GIB,
+        layout.data_bricks(),
+        layout.bricks_per_set(),
+        request.existing_bricks,
+        request.limits,
+    )
+    .1
+}
+
 /// Places a volume in one cluster, trying Heketi's sizings first and
 /// Brickyard's extra set counts only when none of those fits.
 pub fn place_in_cluster(

@@ -335,6 +335,10 @@ pub struct VolumeRecord {
     pub blockinfo: BlockInfoRecord,
     /// Brick ids in gluster order (set by set, position by position).
     pub brick_order: Vec<String>,
+    /// The `clusters` the create asked for (empty: any), kept for Heketi's
+    /// export; records written before it read as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requested_clusters: Vec<String>,
     /// The journal entry creating, deleting or cloning this volume, if any.
     #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,

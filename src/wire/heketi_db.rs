@@ -152,6 +152,9 @@ fn is_false(v: &bool) -> bool {
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub struct VolumeInfo {
     pub size: u64,
+    /// The clusters the create asked for; Heketi omits an empty list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    pub clusters: Vec<String>,
     pub name: String,
     pub durability: Durability,
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -17,6 +17,8 @@ fn dump_is_heketis_export_and_matches_the_offline_export() {
     let replicated =
         s.create_volume(r#"{"size":2,"durability":{"type":"replicate","replicate":{"replica":3}},"gid":2001}"#);
     s.create_volume(r#"{"size":2,"durability":{"type":"disperse","disperse":{"data":2,"redundancy":1}}}"#);
+    // Heketi keeps the clusters a create asked for in the volume's `Info`.
+    let placed = s.create_volume(&format!(r#"{{"size":1,"clusters":["{cluster}"]}}"#));
 
     let dump = s.get("/db/dump");
     assert_eq!(dump.status, 200);
@@ -42,9 +44,9 @@ fn dump_is_heketis_export_and_matches_the_offline_export() {
     );
     let c = &db["clusterentries"][&cluster]["Info"];
     assert_eq!(c["nodes"].as_array().unwrap().len(), 3);
-    assert_eq!(c["volumes"].as_array().unwrap().len(), 2);
+    assert_eq!(c["volumes"].as_array().unwrap().len(), 3);
     assert_eq!(db["nodeentries"][&nodes[0]]["State"], "online");
-    assert_eq!(db["brickentries"].as_object().unwrap().len(), 6);
+    assert_eq!(db["brickentries"].as_object().unwrap().len(), 7);
     let generation = db["dbattributeentries"]["DB_GENERATION_ID"]["Value"].as_str().unwrap();
     assert_eq!(generation.len(), 32);
 
@@ -74,6 +76,17 @@ fn dump_is_heketis_export_and_matches_the_offline_export() {
     assert_eq!(v["Bricks"].as_array().unwrap().len(), 3);
     assert_eq!(v["Pending"]["Id"], "");
     assert_eq!(db["pendingoperations"], serde_json::json!({}));
+    // `clusters` as Heketi writes it: after `size`, only when asked for.
+    assert!(v["Info"].get("clusters").is_none(), "{}", v["Info"]);
+    let placed_id = placed["id"].as_str().unwrap();
+    assert_eq!(
+        db["volumeentries"][placed_id]["Info"]["clusters"],
+        serde_json::json!([cluster])
+    );
+    let size_then_clusters = format!(
+        "\"Info\": {{\n                \"size\": 1,\n                \"clusters\": [\n                    \"{cluster}\"\n                ],\n                \"name\": \"vol_{placed_id}\","
+    );
+    assert!(dump.body.contains(&size_then_clusters), "{}", dump.body);
 
     // The offline tool writes the same document from the stopped server's store.
     s.kill9();

@@ -73,6 +73,17 @@ impl Reply {
     }
 }
 
+/// In an examiner report (`/internal/state/examine/gluster`), what the node
+/// with id `node` of the first cluster reported.
+pub fn examined_node<'a>(report: &'a Value, node: &str) -> &'a Value {
+    report["clusters"][0]["NodesData"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["NodeHeketiID"] == node)
+        .unwrap_or_else(|| panic!("node {node} not in {report}"))
+}
+
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }

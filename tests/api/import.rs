@@ -175,6 +175,13 @@ fn a_heketi_export_answers_as_heketi_would() {
     .unwrap();
     let original = read_json(&json);
     assert_eq!(again["blockvolumeentries"], original["blockvolumeentries"]);
+    // Each volume keeps the clusters its create asked for.
+    for (id, v) in original["volumeentries"].as_object().unwrap() {
+        assert_eq!(
+            again["volumeentries"][id]["Info"]["clusters"], v["Info"]["clusters"],
+            "volume {id}"
+        );
+    }
     let hosting = "63fcafeea7a602ce336e3c7547c2a149";
     assert_eq!(
         again["volumeentries"][hosting]["Info"]["blockinfo"],

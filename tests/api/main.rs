@@ -18,6 +18,7 @@ mod dump;
 mod durability;
 #[path = "../support/etcd_cluster.rs"]
 mod etcd_cluster;
+mod examine;
 mod health;
 mod import;
 mod kube;

@@ -398,3 +398,36 @@ fn provisioner_flow() {
     assert_eq!(s.finish(s.delete(&format!("/volumes/{id}"))).status, 204);
     s.assert_consistent();
 }
+
+/// Heketi's `ErrMaxBricks`: its sizings stop at the first one past
+/// `max_bricks_per_volume`, and an expansion answers with that error,
+/// whether or not smaller bricks would have had room.
+#[test]
+fn an_expand_past_the_brick_limit_answers_heketis_error() {
+    let s = Server::with(Options {
+        glusterfs: Some(json!({"max_bricks_per_volume": 6})),
+        ..Options::default()
+    });
+    s.topology(3, 1);
+    let v = s.create_volume(r#"{"size":2,"durability":{"type":"replicate","replicate":{"replica":3}}}"#);
+    let id = v["id"].as_str().unwrap().to_string();
+    // One more set of three fits the limit of six.
+    let grown = s.finish(s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":1}"#));
+    assert_eq!(grown.status, 303);
+    let refused = s.post(&format!("/volumes/{id}/expand"), r#"{"expand_size":1}"#);
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (
+            500,
+            "Failed to allocate volume expansion: Maximum number of bricks reached.\n"
+        )
+    );
+    // Nothing was reserved for it.
+    let after = s.get(&format!("/volumes/{id}")).json();
+    assert_eq!(
+        (after["size"].as_u64(), after["bricks"].as_array().map(Vec::len)),
+        (Some(3), Some(6))
+    );
+    assert_eq!(s.get("/operations").json()["total"], 0);
+    s.assert_consistent();
+}

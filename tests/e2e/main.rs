@@ -13,6 +13,7 @@
 mod csi;
 #[path = "../support/etcd_cluster.rs"]
 mod etcd_cluster;
+mod examine;
 #[path = "../api/harness.rs"]
 mod harness;
 mod health;
@@ -31,7 +32,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 17] = [
+const SCENARIOS: [(&str, Scenario); 18] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -42,6 +43,10 @@ const SCENARIOS: [(&str, Scenario); 17] = [
     (
         "glusterd_down_is_left_out_until_it_returns",
         health::glusterd_down_is_left_out_until_it_returns,
+    ),
+    (
+        "examiner_reports_real_lvm_mounts_and_fstab",
+        examine::examiner_reports_real_lvm_mounts_and_fstab,
     ),
     ("host_keys_learnt_then_enforced", host_keys_learnt_then_enforced),
     ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),

@@ -26,6 +26,11 @@ impl CommandConfig {
         Command::read("mount")
     }
 
+    /// The node's fstab, as configured.
+    pub fn fstab_read(&self) -> Command {
+        Command::read(format!("cat {}", q(&self.fstab)))
+    }
+
     /// What a node holds: LVs, mounts, fstab (for the check against the store).
     pub fn inventory(&self) -> [Command; 3] {
         [
@@ -34,7 +39,7 @@ impl CommandConfig {
                 self.lvm()
             )),
             Command::read("cat /proc/mounts"),
-            Command::read(format!("cat {}", q(&self.fstab))),
+            self.fstab_read(),
         ]
     }
 
@@ -240,5 +245,10 @@ mod tests {
             ]
         );
         assert!(c.inventory().iter().all(|c| c.touches == Touches::Nothing));
+        let odd = CommandConfig {
+            fstab: "/etc/fstab; reboot".into(),
+            ..CommandConfig::default()
+        };
+        assert_eq!(odd.fstab_read(), "cat '/etc/fstab; reboot'");
     }
 }

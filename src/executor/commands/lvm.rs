@@ -3,6 +3,24 @@
 
 use super::{q, Command, CommandConfig, Touches};
 
+/// Which of LVM's reports the examiner asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LvmReportKind {
+    Pvs,
+    Vgs,
+    Lvs,
+}
+
+impl LvmReportKind {
+    fn program(self) -> &'static str {
+        match self {
+            LvmReportKind::Pvs => "pvs",
+            LvmReportKind::Vgs => "vgs",
+            LvmReportKind::Lvs => "lvs",
+        }
+    }
+}
+
 impl CommandConfig {
     pub fn device_setup(&self, path: &str, device_id: &str, destroy: bool) -> Vec<Command> {
         let mut out = Vec::new();
@@ -54,6 +72,15 @@ impl CommandConfig {
         ))
     }
 
+    /// The examiner's report of every PV, VG or LV on the node, sizes in KiB.
+    pub fn lvm_report(&self, kind: LvmReportKind) -> Command {
+        Command::read(format!(
+            "{} {} --reportformat json --units k",
+            self.lvm(),
+            kind.program()
+        ))
+    }
+
     pub fn udev_symlinks(&self, path: &str) -> Command {
         Command::read(format!("{} info --query=symlink --name={}", self.udevadm(), q(path)))
     }
@@ -101,6 +128,11 @@ mod tests {
             "/usr/sbin/lvm vgs -o pv_name,pv_uuid,vg_name --reportformat=json vg_abc"
         );
         assert_eq!(c.vgdisplay("abc"), "/usr/sbin/lvm vgdisplay -c vg_abc");
+        assert_eq!(
+            c.lvm_report(LvmReportKind::Vgs),
+            "/usr/sbin/lvm vgs --reportformat json --units k"
+        );
+        assert_eq!(c.lvm_report(LvmReportKind::Pvs).touches, Touches::Nothing);
         assert_eq!(
             c.udev_symlinks("/dev/sdb"),
             "/usr/bin/udevadm info --query=symlink --name=/dev/sdb"

@@ -19,6 +19,7 @@ use std::fmt;
 use std::ops::Deref;
 
 pub use bricks::BrickDestroySteps;
+pub use lvm::LvmReportKind;
 
 use crate::config::ExecConfigFile;
 

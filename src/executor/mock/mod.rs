@@ -16,6 +16,7 @@
 
 mod change;
 mod edits;
+mod examine;
 mod faults;
 mod log;
 mod state;
@@ -32,7 +33,8 @@ pub use log::{StateFileError, StateFiles};
 use state::Refusal;
 pub use state::{MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
-use super::commands::{Command, CommandConfig};
+use super::commands::{Command, CommandConfig, LvmReportKind};
+use super::examine::{BricksMountStatus, LvmRows, VolInfo};
 use super::{
     BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
     GlusterVolumeSpec, HealEntry, NodeInventory,
@@ -341,6 +343,21 @@ impl Executor for MockExecutor {
     async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError> {
         self.faults.enter("node_inventory", host).await?;
         Ok(self.lock().state.inventory(host))
+    }
+
+    async fn examine_volumes(&self, host: &str) -> Result<VolInfo, ExecError> {
+        self.faults.enter("examine_volumes", host).await?;
+        Ok(self.lock().state.examine_volumes())
+    }
+
+    async fn examine_lvm(&self, host: &str, kind: LvmReportKind) -> Result<LvmRows, ExecError> {
+        self.faults.enter("examine_lvm", host).await?;
+        Ok(self.lock().state.examine_lvm(host, kind))
+    }
+
+    async fn examine_mounts(&self, host: &str) -> Result<BricksMountStatus, ExecError> {
+        self.faults.enter("examine_mounts", host).await?;
+        Ok(self.lock().state.examine_mounts(host))
     }
 
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {

@@ -8,6 +8,7 @@
 //! `operations` is the `Executor`, one method per operation.
 
 mod devices;
+mod examine;
 mod failure;
 mod operations;
 #[cfg(test)]

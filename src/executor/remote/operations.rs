@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use super::failure::Failure;
 use super::{RemoteExecutor, BRICK_MINUTES, DEVICE_MINUTES};
-use crate::executor::commands::{Command, Touches};
+use crate::executor::commands::{Command, LvmReportKind, Touches};
+use crate::executor::examine::{BricksMountStatus, LvmRows, VolInfo};
 use crate::executor::parse::{self, Said};
 use crate::executor::transport::StatsSnapshot;
 use crate::executor::{
@@ -352,6 +353,18 @@ impl Executor for RemoteExecutor {
             Err(f) => return Err(f.into_error(host, "node_inventory")),
         };
         Ok(NodeInventory { lvs, mounts, fstab })
+    }
+
+    async fn examine_volumes(&self, host: &str) -> Result<VolInfo, ExecError> {
+        self.volumes_report(host).await
+    }
+
+    async fn examine_lvm(&self, host: &str, kind: LvmReportKind) -> Result<LvmRows, ExecError> {
+        self.lvm_rows(host, kind).await
+    }
+
+    async fn examine_mounts(&self, host: &str) -> Result<BricksMountStatus, ExecError> {
+        self.mount_status(host).await
     }
 
     async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError> {

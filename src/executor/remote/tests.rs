@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::*;
+use crate::executor::commands::LvmReportKind;
 use crate::executor::transport::TransportStats;
 use crate::executor::{BrickSpec, DeviceHandle, DeviceSetupError, ExecError, Executor, GlusterVolumeSpec};
 
@@ -427,4 +428,55 @@ async fn teardown_tolerates_what_is_already_gone() {
     assert!(e.message.contains("in use"), "{e:?}");
     let (ex, _) = executor(vec![("pvremove", out(5, "", "  Can't open /dev/sdb exclusively."))]);
     assert!(ex.device_teardown("n1", &handle("U-1", &["/dev/sdb"])).await.is_err());
+}
+
+#[tokio::test]
+async fn the_examiners_queries_run_heketis_lines_and_say_what_failed() {
+    let lvs =
+        r#"{"report":[{"lv":[{"lv_name":"brick_b1","vg_name":"vg_d1","lv_attr":"Vwi-aotz--","pool_lv":"tp_b1"}]}]}"#;
+    let (ex, t) = executor(vec![
+        ("lvs --reportformat json --units k", out(0, lvs, "")),
+        (
+            "vgs --reportformat json --units k",
+            out(5, "", "  WARNING: locking failed"),
+        ),
+        ("pvs --reportformat json --units k", out(0, "not json", "")),
+        (
+            "mount",
+            out(
+                0,
+                "/dev/loop3 on /var/lib/heketi/mounts/vg_d1/brick_b1 type xfs (rw)\n",
+                "",
+            ),
+        ),
+        (
+            "cat /etc/fstab",
+            out(
+                0,
+                "/dev/mapper/vg_d1-brick_b1 /var/lib/heketi/mounts/vg_d1/brick_b1 xfs rw 1 2\n",
+                "",
+            ),
+        ),
+    ]);
+    let Ok(crate::executor::examine::LvmRows::Lvs(report)) = ex.examine_lvm("n1", LvmReportKind::Lvs).await else {
+        panic!("no LV report");
+    };
+    assert_eq!(report.report[0].lv[0].pool_lv, "tp_b1");
+    let vgs = ex.examine_lvm("n1", LvmReportKind::Vgs).await.unwrap_err();
+    assert!(vgs.message.starts_with("Unable to get data for LVM VGs: n1: "), "{vgs}");
+    assert!(vgs.message.ends_with("WARNING: locking failed"), "{vgs}");
+    let pvs = ex.examine_lvm("n1", LvmReportKind::Pvs).await.unwrap_err();
+    assert!(pvs.message.starts_with("Unable to determine LVM PVs: "), "{pvs}");
+    let mounts = ex.examine_mounts("n1").await.unwrap();
+    assert!(mounts.statuses[0].mounted);
+    assert_eq!(
+        t.seen.lock().unwrap().as_slice(),
+        [
+            "/usr/sbin/lvm lvs --reportformat json --units k",
+            "/usr/sbin/lvm vgs --reportformat json --units k",
+            "/usr/sbin/lvm pvs --reportformat json --units k",
+            "mount",
+            "cat /etc/fstab"
+        ]
+    );
 }

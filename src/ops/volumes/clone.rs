@@ -106,6 +106,8 @@ pub async fn clone_volume(engine: &Arc<Engine>, id: &str, name: &str) -> Result<
         id: clone_id.clone(),
         name: clone_name,
         brick_order: clone_bricks.iter().map(|b| b.id.clone()).collect(),
+        // Heketi's clone is a new entry: no clusters were asked for.
+        requested_clusters: Vec::new(),
         pending: Some(op.clone()),
         ..source.clone()
     };

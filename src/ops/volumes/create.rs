@@ -151,6 +151,7 @@ fn prepare_create(engine: &Engine, req: &VolumeCreate) -> Result<(VolumeRecord, 
         },
         blockinfo,
         brick_order: vec![],
+        requested_clusters: req.clusters.clone(),
         pending: None,
     };
     // Arbiter and tag settings are checked before anything is reserved.

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::new_id;
-use crate::placement::sizing::KIB_PER_GIB;
+use crate::placement::sizing::{SizingEnd, KIB_PER_GIB};
 use crate::placement::{self, Refusal};
 use crate::store::records::{ClusterRecord, QueueOutcome, VolumeRecord};
 use crate::store::{Abort, TreeName, Tx};
@@ -22,6 +22,9 @@ use crate::ops::journal::{JournalEntry, JournalStatus};
 use crate::ops::ledger;
 use crate::ops::operation::{Change, ChangeKind, Direction, HeketiType, Operation};
 use crate::ops::{Engine, OpError};
+
+/// Heketi's `ErrMaxBricks` text.
+const MAX_BRICKS_REACHED: &str = "Maximum number of bricks reached.";
 
 pub async fn expand_volume(engine: &Arc<Engine>, id: &str, expand_gib: u64) -> Result<String, OpError> {
     if expand_gib.checked_mul(KIB_PER_GIB).is_none() {
@@ -41,9 +44,11 @@ pub async fn expand_volume(engine: &Arc<Engine>, id: &str, expand_gib: u64) -> R
         OpError::Internal(format!(
             "Failed to allocate volume expansion: {}",
             match r {
-                Refusal::NoSpace(_)
-                    if existing + request.layout.bricks_per_set() > request.limits.max_bricks_per_volume =>
-                    "Maximum number of bricks reached.".to_string(),
+                // Heketi stops at the first sizing past the limit with its
+                // own error, whatever the free space.
+                Refusal::NoSpace(_) if placement::sizing_end(&request) == SizingEnd::MaximumBricks => {
+                    MAX_BRICKS_REACHED.to_string()
+                }
                 other => other.to_string(),
             }
         ))
