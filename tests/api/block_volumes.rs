@@ -388,6 +388,7 @@ fn rolled_back(reply: &Reply) -> bool {
 #[test]
 fn a_create_killed_at_any_step_leaves_nothing_behind() {
     for faults in [
+        "brick_create:2:delay:4000",
         "volume_create:1:delay:4000",
         "volume_create:1:stall:4000",
         "block_create:1:delay:4000",
