@@ -290,15 +290,12 @@ pub fn router(app: AppState) -> Router {
         .route("/volumes/{id}/expand", post(volumes::expand))
         .route("/volumes/{id}/clone", post(volumes::clone))
         .route("/volumes/{id}/block-restriction", post(volumes::block_restriction))
-        .route(
-            "/blockvolumes",
-            get(block_volumes::list).post(block_volumes::not_implemented),
-        )
+        .route("/blockvolumes", get(block_volumes::list).post(block_volumes::create))
         .route(
             "/blockvolumes/{id}",
-            get(block_volumes::info).delete(block_volumes::not_implemented),
+            get(block_volumes::info).delete(block_volumes::delete),
         )
-        .route("/blockvolumes/{id}/expand", post(block_volumes::not_implemented))
+        .route("/blockvolumes/{id}/expand", post(block_volumes::expand))
         .route("/bricks/to-evict/{id}", post(volumes::evict_brick))
         .route("/db/check", get(db::check))
         .route("/db/dump", get(db::dump))

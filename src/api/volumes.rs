@@ -21,7 +21,7 @@ use crate::wire::{BrickEvictRequest, BrickInfo};
 
 static VOLUME_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]+$").expect("static pattern"));
 
-fn check_size(v: &mut Violations, field: &str, size: i64) {
+pub(super) fn check_size(v: &mut Violations, field: &str, size: i64) {
     if size == 0 {
         v.add(field, BLANK);
     } else if size < 1 {
@@ -29,7 +29,7 @@ fn check_size(v: &mut Violations, field: &str, size: i64) {
     }
 }
 
-fn check_name(v: &mut Violations, name: &str) {
+pub(super) fn check_name(v: &mut Violations, name: &str) {
     if name.len() > limits::VOLUME_NAME {
         v.add(
             "name",

@@ -3,6 +3,7 @@
 //! Kubernetes exec) and `parse` reads what they print; `mock` simulates
 //! nodes for tests.
 
+mod block;
 pub mod commands;
 pub mod examine;
 pub mod kube;
@@ -12,6 +13,7 @@ pub mod remote;
 pub mod ssh;
 pub mod transport;
 
+pub use block::{block_iqn, BlockAuth, BlockVolumeCreated, BlockVolumeReport, BlockVolumeSpec};
 pub use parse::HealEntry;
 
 use async_trait::async_trait;
@@ -292,6 +294,26 @@ pub trait Executor: Send + Sync {
     async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError>;
     /// Starts healing a volume now (best effort: failures are only logged).
     async fn heal_start(&self, host: &str, name: &str) -> Result<(), ExecError>;
+    /// `gluster-block create` of a block volume on its hosting volume.
+    async fn block_volume_create(&self, host: &str, spec: &BlockVolumeSpec) -> Result<BlockVolumeCreated, ExecError>;
+    /// `gluster-block delete`; a block volume (or hosting volume) already
+    /// gone counts as deleted.
+    async fn block_volume_delete(&self, host: &str, hosting_volume: &str, name: &str) -> Result<(), ExecError>;
+    /// `gluster-block modify … size`: grows the block volume to `size_gib`.
+    async fn block_volume_expand(
+        &self,
+        host: &str,
+        hosting_volume: &str,
+        name: &str,
+        size_gib: u64,
+    ) -> Result<(), ExecError>;
+    /// `gluster-block info`; `None` when there is no such block volume.
+    async fn block_volume_info(
+        &self,
+        host: &str,
+        hosting_volume: &str,
+        name: &str,
+    ) -> Result<Option<BlockVolumeReport>, ExecError>;
     /// Connection and command counters of a real transport.
     fn transport_stats(&self) -> Option<transport::StatsSnapshot> {
         None

@@ -1,5 +1,10 @@
 //! Parsers for what storage-node commands print: `vgdisplay -c`, LVM's JSON
-//! reports, `udevadm` symlinks and gluster's `--xml` output.
+//! reports, `udevadm` symlinks and gluster's `--xml` output; `block`,
+//! gluster-block's `--json` answers.
+
+mod block;
+
+pub use block::{block_absent, block_create, block_info, block_result, size_gib, BlockAnswerError};
 
 use serde::Deserialize;
 

@@ -76,6 +76,9 @@ operations! {
     CloneVolume(super::volumes::CloneVolume),
     EvictBrick(super::evict::EvictBrick),
     Evacuate(super::evacuate::Evacuate),
+    CreateBlockVolume(super::block_volumes::CreateBlockVolume),
+    DeleteBlockVolume(super::block_volumes::DeleteBlockVolume),
+    ExpandBlockVolume(super::block_volumes::ExpandBlockVolume),
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -34,6 +34,9 @@ pub enum HeketiType {
     RemoveDevice,
     CloneVolume,
     EvictBrick,
+    CreateBlockVolume,
+    DeleteBlockVolume,
+    ExpandBlockVolume,
 }
 
 impl HeketiType {
@@ -46,6 +49,9 @@ impl HeketiType {
             HeketiType::RemoveDevice => "remove-device",
             HeketiType::CloneVolume => "clone-volume",
             HeketiType::EvictBrick => "evict-brick",
+            HeketiType::CreateBlockVolume => "create-block-volume",
+            HeketiType::DeleteBlockVolume => "delete-block-volume",
+            HeketiType::ExpandBlockVolume => "expand-block-volume",
         }
     }
 
@@ -58,6 +64,9 @@ impl HeketiType {
             HeketiType::RemoveDevice => 6,
             HeketiType::CloneVolume => 7,
             HeketiType::EvictBrick => 8,
+            HeketiType::CreateBlockVolume => 4,
+            HeketiType::DeleteBlockVolume => 5,
+            HeketiType::ExpandBlockVolume => 9,
         }
     }
 }
@@ -70,6 +79,9 @@ pub enum ChangeKind {
     DeleteBrick,
     DeleteVolume,
     ExpandVolume,
+    AddBlockVolume,
+    DeleteBlockVolume,
+    ExpandBlockVolume,
     RemoveDevice,
     CloneVolumeFrom,
     CloneVolumeTo,
@@ -91,6 +103,9 @@ impl ChangeKind {
             ChangeKind::DeleteBrick => "Delete brick",
             ChangeKind::DeleteVolume => "Delete volume",
             ChangeKind::ExpandVolume => "Expand volume",
+            ChangeKind::AddBlockVolume => "Add block volume",
+            ChangeKind::DeleteBlockVolume => "Delete block volume",
+            ChangeKind::ExpandBlockVolume => "Expand block volume",
             ChangeKind::RemoveDevice => "Remove device",
             ChangeKind::CloneVolumeFrom => "Clone volume from",
             ChangeKind::CloneVolumeTo => "Expand volume to",
@@ -112,6 +127,9 @@ impl ChangeKind {
             ChangeKind::DeleteBrick => 3,
             ChangeKind::DeleteVolume => 4,
             ChangeKind::ExpandVolume => 5,
+            ChangeKind::AddBlockVolume => 6,
+            ChangeKind::DeleteBlockVolume => 7,
+            ChangeKind::ExpandBlockVolume => 14,
             ChangeKind::RemoveDevice => 8,
             ChangeKind::CloneVolumeFrom => 9,
             ChangeKind::CloneVolumeTo => 11,
@@ -132,7 +150,8 @@ impl ChangeKind {
 pub struct Change {
     pub id: String,
     pub kind: ChangeKind,
-    /// An expansion's size in GiB (Heketi's `Delta`).
+    /// An expansion's size in GiB (Heketi's `Delta`: the growth of a
+    /// volume, the new total of a block volume).
     pub delta: Option<u64>,
 }
 

@@ -373,9 +373,14 @@ pub struct BlockVolumeRecord {
     pub lun: i64,
     pub username: String,
     pub password: String,
-    /// The journal entry creating, deleting or expanding it, if any.
+    /// The journal entry creating or deleting it, if any: it is hidden.
     #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,
+    /// The journal entry growing it, if any. Heketi marks nothing, so an
+    /// expanding block volume stays visible; this keeps a delete or a
+    /// second expansion off it meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanding: Option<String>,
 }
 
 impl Record for BlockVolumeRecord {

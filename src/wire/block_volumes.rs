@@ -18,6 +18,28 @@ fn is_false(v: &bool) -> bool {
     !*v
 }
 
+/// `POST /blockvolumes` (Heketi's `BlockVolumeCreateRequest`).
+#[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
+pub struct BlockVolumeCreateRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    pub size: i64,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
+    pub hacount: i64,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_false")]
+    pub auth: bool,
+}
+
+/// `POST /blockvolumes/{id}/expand`: the new total size, in GiB.
+#[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
+pub struct BlockVolumeExpandRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    pub new_size: i64,
+}
+
 /// The iSCSI target, always with all five keys.
 #[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
 pub struct BlockTarget {
@@ -143,6 +165,7 @@ impl BlockVolumeDbInfo {
             username: self.blockvolume.username.clone(),
             password: self.blockvolume.password.clone(),
             pending: Some(pending.to_string()).filter(|p| !p.is_empty()),
+            expanding: None,
         }
     }
 }

@@ -7,6 +7,7 @@ mod harness;
 
 mod admin;
 mod auth;
+mod block_volumes;
 mod chaos;
 mod cli;
 mod clusters;

@@ -323,7 +323,12 @@ fn protected_and_conflicting_deletes() {
     );
     // Block volumes: none exist, and creating one says what is missing.
     assert_eq!(s.get("/blockvolumes").json(), json!({"blockvolumes": []}));
-    assert_eq!(s.post("/blockvolumes", r#"{"size":1}"#).status, 501);
+    let refused = s.post("/blockvolumes", r#"{"size":1}"#);
+    assert_eq!(refused.status, 500, "{refused:?}");
+    assert!(
+        refused.body.starts_with("Failed to allocate new block volume: "),
+        "{refused:?}"
+    );
     assert_eq!(s.get("/blockvolumes/0123456789abcdef0123456789abcdef").status, 404);
 }
 

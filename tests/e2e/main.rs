@@ -10,6 +10,7 @@
 // Tests and benchmarks fail loudly by design: unwrapping is how they fail.
 #![allow(clippy::unwrap_used)]
 
+mod block;
 mod csi;
 #[path = "../support/etcd_cluster.rs"]
 mod etcd_cluster;
@@ -32,7 +33,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 18] = [
+const SCENARIOS: [(&str, Scenario); 19] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -61,6 +62,10 @@ const SCENARIOS: [(&str, Scenario); 18] = [
     ),
     ("csi_volume_through_the_driver", csi::volume_through_csi),
     ("csi_driver_overhead", csi::overhead),
+    (
+        "block_volume_on_an_auto_created_hosting_volume",
+        block::block_volume_on_an_auto_created_hosting_volume,
+    ),
     // These bring up their own nodes: keep them after every three-node scenario.
     ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
     (

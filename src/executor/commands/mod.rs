@@ -8,8 +8,10 @@
 //! node, so the runner decides (fstab edits one at a time, which commands
 //! finish a retried volume create) from the type, never from the text.
 //! `lvm` builds the device and LVM commands, `bricks` the brick file
-//! systems, mounts and fstab, `gluster` the trusted pool and its volumes.
+//! systems, mounts and fstab, `gluster` the trusted pool and its volumes,
+//! `block` gluster-block's block volumes.
 
+mod block;
 mod bricks;
 mod gluster;
 mod lvm;
@@ -122,6 +124,8 @@ pub struct CommandConfig {
     pub xfs_sw: i64,
     pub rebalance_on_expansion: bool,
     pub snapshot_limit: i64,
+    /// gluster-block's `prealloc` argument (`full` or `no`).
+    pub block_prealloc: String,
 }
 
 impl From<&ExecConfigFile> for CommandConfig {
@@ -139,6 +143,7 @@ impl From<&ExecConfigFile> for CommandConfig {
             xfs_sw: c.xfs_sw,
             rebalance_on_expansion: c.rebalance_on_expansion,
             snapshot_limit: c.snapshot_limit,
+            block_prealloc: c.block_prealloc.clone(),
         }
     }
 }
@@ -158,6 +163,7 @@ impl Default for CommandConfig {
             xfs_sw: 0,
             rebalance_on_expansion: true,
             snapshot_limit: 0,
+            block_prealloc: "full".into(),
         }
     }
 }

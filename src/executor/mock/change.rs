@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
+use super::state::{MockBlock, MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
 /// One change; `value: None` removes the entry.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -47,6 +47,8 @@ pub enum Change {
     Commands { host: String, lines: Vec<String> },
     /// A gluster volume of the pool, by name.
     Volume { key: String, value: Option<MockVolume> },
+    /// A gluster-block block volume, by `hosting volume/name`.
+    Block { key: String, value: Option<MockBlock> },
 }
 
 fn set<V>(map: &mut std::collections::BTreeMap<String, V>, key: String, value: Option<V>) {
@@ -98,6 +100,7 @@ impl MockNodes {
             }
             Change::Commands { host: name, lines } => host(self, name).ran(lines),
             Change::Volume { key, value } => set(&mut self.volumes, key, value),
+            Change::Block { key, value } => set(&mut self.blocks, key, value),
         }
     }
 }
@@ -209,6 +212,13 @@ impl<'a> Edit<'a> {
     pub(super) fn volume(&mut self, name: &str, value: Option<MockVolume>) {
         self.apply(Change::Volume {
             key: name.to_string(),
+            value,
+        });
+    }
+
+    pub(super) fn block(&mut self, key: &str, value: Option<MockBlock>) {
+        self.apply(Change::Block {
+            key: key.to_string(),
             value,
         });
     }

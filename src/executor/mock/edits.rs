@@ -1,11 +1,16 @@
 //! What each executor call does to the simulated nodes, as changes
-//! (`change.rs`) to their state: devices, bricks, gluster volumes, clones.
+//! (`change.rs`) to their state: devices, bricks, gluster volumes, clones,
+//! gluster-block's block volumes.
 //! A call that fails part way keeps what it did before it failed, as a
 //! node would.
 
 use super::change::Edit;
-use super::state::{mapper_name, pv_uuid_for, MockLv, MockPv, MockVg, MockVolume, PvInUse, Refusal, EXTENT_KIB};
-use crate::executor::{BrickSpec, CloneReport, GlusterVolumeSpec};
+use super::state::{
+    block_key, mapper_name, pv_uuid_for, MockBlock, MockLv, MockPv, MockVg, MockVolume, PvInUse, Refusal, EXTENT_KIB,
+};
+use crate::executor::{
+    block_iqn, BlockAuth, BlockVolumeCreated, BlockVolumeSpec, BrickSpec, CloneReport, GlusterVolumeSpec,
+};
 
 impl Edit<'_> {
     /// pvcreate + vgcreate (after a wipe when `destroy`); a device that
@@ -257,12 +262,104 @@ impl Edit<'_> {
         Ok(())
     }
 
-    /// Removes a gluster volume (its bricks stay, as gluster leaves them).
+    /// Removes a gluster volume (its bricks stay, as gluster leaves them)
+    /// and the block volumes whose files it held.
     pub(super) fn destroy_volume(&mut self, host: &str, name: &str, lines: Vec<String>) {
         self.ran(host, lines);
         if self.nodes().volumes.contains_key(name) {
             self.volume(name, None);
         }
+        let prefix = block_key(name, "");
+        let held: Vec<String> = self
+            .nodes()
+            .blocks
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for key in held {
+            self.block(&key, None);
+        }
+    }
+
+    /// `gluster-block create`: a block volume on a hosting volume gluster has.
+    pub(super) fn create_block(
+        &mut self,
+        host: &str,
+        spec: &BlockVolumeSpec,
+        prealloc: &str,
+        line: String,
+    ) -> Result<BlockVolumeCreated, Refusal> {
+        self.ran(host, vec![line]);
+        if !self.nodes().volumes.contains_key(&spec.hosting_volume) {
+            return Err(Refusal::NoHostingVolume(spec.hosting_volume.clone()));
+        }
+        let key = block_key(&spec.hosting_volume, &spec.name);
+        if self.nodes().blocks.contains_key(&key) {
+            return Err(Refusal::BlockExists(spec.name.clone()));
+        }
+        let gbid = uuid::Uuid::new_v4().to_string();
+        let password = (spec.auth == BlockAuth::Enable).then(|| uuid::Uuid::new_v4().to_string());
+        let made = MockBlock {
+            gbid: gbid.clone(),
+            size_gib: spec.size_gib,
+            hosts: spec.hosts.clone(),
+            password: password.clone(),
+            prealloc: prealloc.to_string(),
+        };
+        self.block(&key, Some(made));
+        Ok(BlockVolumeCreated {
+            iqn: block_iqn(&gbid),
+            username: if password.is_some() { gbid } else { String::new() },
+            password: password.unwrap_or_default(),
+            portals: spec.hosts.iter().map(|h| format!("{h}:3260")).collect(),
+        })
+    }
+
+    /// `gluster-block delete`; a block volume that is not there is refused
+    /// with gluster-block's words.
+    pub(super) fn delete_block(&mut self, host: &str, volume: &str, name: &str, line: String) -> Result<(), Refusal> {
+        self.ran(host, vec![line]);
+        let key = block_key(volume, name);
+        if !self.nodes().blocks.contains_key(&key) {
+            return Err(Refusal::NoBlock {
+                volume: volume.to_string(),
+                name: name.to_string(),
+            });
+        }
+        self.block(&key, None);
+        Ok(())
+    }
+
+    /// `gluster-block modify … size`: grows the block volume's file.
+    pub(super) fn resize_block(
+        &mut self,
+        host: &str,
+        volume: &str,
+        name: &str,
+        size_gib: u64,
+        line: String,
+    ) -> Result<(), Refusal> {
+        self.ran(host, vec![line]);
+        let key = block_key(volume, name);
+        let Some(block) = self.nodes().blocks.get(&key) else {
+            return Err(Refusal::NoBlock {
+                volume: volume.to_string(),
+                name: name.to_string(),
+            });
+        };
+        if size_gib < block.size_gib {
+            return Err(Refusal::BlockShrink {
+                new: size_gib,
+                old: block.size_gib,
+            });
+        }
+        let grown = MockBlock {
+            size_gib,
+            ..block.clone()
+        };
+        self.block(&key, Some(grown));
+        Ok(())
     }
 
     /// A snapshot of `source` cloned as `clone`, in one step.

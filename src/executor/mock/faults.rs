@@ -20,7 +20,8 @@
 //! `device_info`, `device_teardown`, `device_forget`, `brick_create`,
 //! `brick_destroy`, `volume_create`, `volume_expand`, `volume_destroy`,
 //! `volume_clone`, `snapshot_destroy`, `volume_info`, `node_inventory`,
-//! `heal_info`, `heal_start`, `brick_replace`, and the examiner's
+//! `heal_info`, `heal_start`, `brick_replace`, `block_create`,
+//! `block_delete`, `block_expand`, `block_info`, and the examiner's
 //! `examine_volumes`, `examine_lvm`, `examine_mounts`.
 
 use std::io::Write;

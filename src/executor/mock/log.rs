@@ -33,7 +33,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::change::Change;
-use super::state::{MockHost, MockNodes, MockVolume};
+use super::state::{MockBlock, MockHost, MockNodes, MockVolume};
 
 /// Below this size a log is never compacted while serving.
 const MIN_COMPACT_BYTES: u64 = 4 << 20;
@@ -104,6 +104,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StateFileError + '_ {
 struct SnapshotOut<'a> {
     hosts: &'a std::collections::BTreeMap<String, MockHost>,
     volumes: &'a std::collections::BTreeMap<String, MockVolume>,
+    blocks: &'a std::collections::BTreeMap<String, MockBlock>,
     log_generation: u64,
 }
 
@@ -114,6 +115,8 @@ struct SnapshotIn {
     hosts: std::collections::BTreeMap<String, MockHost>,
     #[serde(default)]
     volumes: std::collections::BTreeMap<String, MockVolume>,
+    #[serde(default)]
+    blocks: std::collections::BTreeMap<String, MockBlock>,
     #[serde(default)]
     log_generation: u64,
 }
@@ -145,6 +148,7 @@ fn read_snapshot(path: &Path) -> Result<Option<(MockNodes, u64)>, StateFileError
     let nodes = MockNodes {
         hosts: snapshot.hosts,
         volumes: snapshot.volumes,
+        blocks: snapshot.blocks,
     };
     Ok(Some((nodes, snapshot.log_generation)))
 }
@@ -262,6 +266,7 @@ fn write_snapshot(path: &Path, nodes: &MockNodes, generation: u64) -> Result<u64
     let out = SnapshotOut {
         hosts: &nodes.hosts,
         volumes: &nodes.volumes,
+        blocks: &nodes.blocks,
         log_generation: generation,
     };
     let file = File::create(&tmp).map_err(io_error(&tmp))?;

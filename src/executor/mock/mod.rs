@@ -31,13 +31,13 @@ pub use faults::FaultRuleError;
 use log::ChangeLog;
 pub use log::{StateFileError, StateFiles};
 use state::Refusal;
-pub use state::{MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
+pub use state::{MockBlock, MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
 use super::commands::{Command, CommandConfig, LvmReportKind};
 use super::examine::{BricksMountStatus, LvmRows, VolInfo};
 use super::{
-    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
-    GlusterVolumeSpec, HealEntry, NodeInventory,
+    BlockVolumeCreated, BlockVolumeReport, BlockVolumeSpec, BrickSpec, CloneReport, DeviceHandle, DeviceReport,
+    DeviceSetupError, ExecError, Executor, GlusterVolumeInfo, GlusterVolumeSpec, HealEntry, NodeInventory,
 };
 use faults::Faults;
 
@@ -400,6 +400,70 @@ impl Executor for MockExecutor {
         let lines = lines(self.commands.snapshot_destroy(snapshot));
         let result = self.record(host, "snapshot_destroy", lines);
         lost.settle(host, "snapshot_destroy", result).await
+    }
+
+    async fn block_volume_create(&self, host: &str, spec: &BlockVolumeSpec) -> Result<BlockVolumeCreated, ExecError> {
+        let lost = self.faults.enter_change("block_create", host).await?;
+        let line = String::from(self.commands.block_create(spec));
+        let prealloc = self.commands.block_prealloc.clone();
+        let result = self
+            .mutate(|n| n.create_block(host, spec, &prealloc, line))
+            .map_err(|e| ExecError::new(host, "block_create", e.to_string()))?
+            .map_err(|refusal| {
+                ExecError::new(
+                    host,
+                    "block_create",
+                    format!("Failed to create block volume: {refusal}"),
+                )
+            });
+        lost.settle(host, "block_create", result).await
+    }
+
+    async fn block_volume_delete(&self, host: &str, hosting_volume: &str, name: &str) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("block_delete", host).await?;
+        let line = String::from(self.commands.block_delete(hosting_volume, name));
+        let result = self
+            .mutate(|n| n.delete_block(host, hosting_volume, name, line))
+            .map_err(|e| ExecError::new(host, "block_delete", e.to_string()))
+            .map(|deleted| {
+                // Heketi's rule: a block volume already gone counts as deleted.
+                if let Err(gone) = deleted {
+                    tracing::warn!(host, block = name, "{gone}: assuming already deleted");
+                }
+            });
+        lost.settle(host, "block_delete", result).await
+    }
+
+    async fn block_volume_expand(
+        &self,
+        host: &str,
+        hosting_volume: &str,
+        name: &str,
+        size_gib: u64,
+    ) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("block_expand", host).await?;
+        let line = String::from(self.commands.block_modify_size(hosting_volume, name, size_gib));
+        let result = self
+            .mutate(|n| n.resize_block(host, hosting_volume, name, size_gib, line))
+            .map_err(|e| ExecError::new(host, "block_expand", e.to_string()))?
+            .map_err(|refusal| {
+                ExecError::new(
+                    host,
+                    "block_expand",
+                    format!("Failed to expand block volume: {refusal} (see logs for details, and retry the operation)"),
+                )
+            });
+        lost.settle(host, "block_expand", result).await
+    }
+
+    async fn block_volume_info(
+        &self,
+        host: &str,
+        hosting_volume: &str,
+        name: &str,
+    ) -> Result<Option<BlockVolumeReport>, ExecError> {
+        self.faults.enter("block_info", host).await?;
+        Ok(self.lock().state.block_report(hosting_volume, name))
     }
 
     fn mock_nodes(&self) -> Option<MockNodes> {

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::executor::{DeviceReport, GlusterVolumeInfo, HealEntry, LvEntry, MountEntry, NodeInventory, VolumeLayout};
+use crate::executor::{
+    BlockVolumeReport, DeviceReport, GlusterVolumeInfo, HealEntry, LvEntry, MountEntry, NodeInventory, VolumeLayout,
+};
 
 pub(super) const EXTENT_KIB: u64 = 4096;
 
@@ -109,6 +111,30 @@ pub struct MockNodes {
     /// Gluster volumes by name (the pool is shared by all nodes).
     #[serde(default)]
     pub volumes: BTreeMap<String, MockVolume>,
+    /// gluster-block's block volumes by `hosting volume/name` (gluster-block
+    /// keeps them in the hosting volume, so they go with it).
+    #[serde(default)]
+    pub blocks: BTreeMap<String, MockBlock>,
+}
+
+/// A gluster-block block volume: a file in its hosting volume, exported
+/// as an iSCSI LUN.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct MockBlock {
+    /// gluster-block's id (the IQN's suffix and the CHAP user name).
+    pub gbid: String,
+    pub size_gib: u64,
+    /// Storage hostnames exporting it.
+    pub hosts: Vec<String>,
+    /// The CHAP password, with auth on.
+    pub password: Option<String>,
+    /// How its file was allocated (`full` or `no`).
+    pub prealloc: String,
+}
+
+/// The key of a block volume in `MockNodes::blocks`.
+pub(super) fn block_key(hosting_volume: &str, name: &str) -> String {
+    format!("{hosting_volume}/{name}")
 }
 
 /// A device setup refused: the device still carries a PV.
@@ -147,6 +173,15 @@ pub enum Refusal {
     NoVolume(String),
     #[error("Volume {0} is not of type replicate/disperse")]
     NotReplicated(String),
+    /// gluster-block's words for a hosting volume gluster does not have.
+    #[error("Volume {0} does not exist")]
+    NoHostingVolume(String),
+    #[error("BLOCK with name: '{0}' already EXIST")]
+    BlockExists(String),
+    #[error("block {volume}/{name} doesn't exist")]
+    NoBlock { volume: String, name: String },
+    #[error("new size {new} GiB is smaller than the block's {old} GiB: shrinking is not supported")]
+    BlockShrink { new: u64, old: u64 },
 }
 
 /// `(vg, lv)` of a `/dev/mapper/<vg>-<lv>` device (names here hold no `-`).
@@ -191,6 +226,21 @@ impl MockNodes {
     /// Every gluster volume of the pool, by name.
     pub(super) fn gluster_volumes(&self) -> Vec<(String, GlusterVolumeInfo)> {
         self.volumes.iter().map(|(name, v)| (name.clone(), v.info())).collect()
+    }
+
+    /// What `gluster-block info` reports of a block volume, if there is one.
+    pub(super) fn block_report(&self, hosting_volume: &str, name: &str) -> Option<BlockVolumeReport> {
+        let block = self.blocks.get(&block_key(hosting_volume, name))?;
+        Some(BlockVolumeReport {
+            name: name.to_string(),
+            hosting_volume: hosting_volume.to_string(),
+            gbid: block.gbid.clone(),
+            size_gib: block.size_gib,
+            ha: block.hosts.len() as u64,
+            password: block.password.clone().unwrap_or_default(),
+            exported_on: block.hosts.clone(),
+            usable_size_gib: None,
+        })
     }
 
     /// Every brick `Connected` with nothing to heal.

@@ -5,8 +5,10 @@
 //! This file runs batches: in order, to the first failure, within the
 //! batch's time, fstab edits one at a time per node. `failure` reads what
 //! a failed command left; `devices` finds a device's PV on its node;
-//! `operations` is the `Executor`, one method per operation.
+//! `operations` is the `Executor`, one method per operation; `block` runs
+//! and reads gluster-block.
 
+mod block;
 mod devices;
 mod examine;
 mod failure;

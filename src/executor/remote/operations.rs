@@ -12,8 +12,8 @@ use crate::executor::examine::{BricksMountStatus, LvmRows, VolInfo};
 use crate::executor::parse::{self, Said};
 use crate::executor::transport::StatsSnapshot;
 use crate::executor::{
-    BrickSpec, CloneReport, DeviceHandle, DeviceReport, DeviceSetupError, ExecError, Executor, GlusterVolumeInfo,
-    GlusterVolumeSpec, HealEntry, NodeInventory,
+    BlockVolumeCreated, BlockVolumeReport, BlockVolumeSpec, BrickSpec, CloneReport, DeviceHandle, DeviceReport,
+    DeviceSetupError, ExecError, Executor, GlusterVolumeInfo, GlusterVolumeSpec, HealEntry, NodeInventory,
 };
 
 #[async_trait]
@@ -437,6 +437,33 @@ impl Executor for RemoteExecutor {
             gluster_id: info.id.replace('-', ""),
             bricks: info.bricks,
         })
+    }
+
+    async fn block_volume_create(&self, host: &str, spec: &BlockVolumeSpec) -> Result<BlockVolumeCreated, ExecError> {
+        self.gluster_block_create(host, spec).await
+    }
+
+    async fn block_volume_delete(&self, host: &str, hosting_volume: &str, name: &str) -> Result<(), ExecError> {
+        self.gluster_block_delete(host, hosting_volume, name).await
+    }
+
+    async fn block_volume_expand(
+        &self,
+        host: &str,
+        hosting_volume: &str,
+        name: &str,
+        size_gib: u64,
+    ) -> Result<(), ExecError> {
+        self.gluster_block_expand(host, hosting_volume, name, size_gib).await
+    }
+
+    async fn block_volume_info(
+        &self,
+        host: &str,
+        hosting_volume: &str,
+        name: &str,
+    ) -> Result<Option<BlockVolumeReport>, ExecError> {
+        self.gluster_block_info(host, hosting_volume, name).await
     }
 
     fn transport_stats(&self) -> Option<StatsSnapshot> {

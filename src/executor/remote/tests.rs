@@ -480,3 +480,111 @@ async fn the_examiners_queries_run_heketis_lines_and_say_what_failed() {
         ]
     );
 }
+
+fn block_spec() -> crate::executor::BlockVolumeSpec {
+    crate::executor::BlockVolumeSpec {
+        hosting_volume: "vol_h".into(),
+        name: "bv".into(),
+        hosts: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+        auth: crate::executor::BlockAuth::Enable,
+        size_gib: 2,
+    }
+}
+
+#[tokio::test]
+async fn gluster_block_create_reads_its_json_and_its_failures() {
+    let created = r#"{ "IQN": "iqn.2016-12.org.gluster-block:g1", "USERNAME": "g1", "PASSWORD": "pw", "PORTAL(S)": [ "10.0.0.1:3260", "10.0.0.2:3260" ], "RESULT": "SUCCESS" }"#;
+    let (ex, t) = executor(vec![("gluster-block create", out(0, created, ""))]);
+    let made = ex.block_volume_create("n1", &block_spec()).await.unwrap();
+    assert_eq!(
+        (made.iqn.as_str(), made.password.as_str()),
+        ("iqn.2016-12.org.gluster-block:g1", "pw")
+    );
+    assert_eq!(
+        t.seen.lock().unwrap().as_slice(),
+        ["gluster-block create vol_h/bv ha 2 auth enable prealloc full 10.0.0.1,10.0.0.2 2GiB --json"]
+    );
+    // gluster-block explains a failure in its JSON (on stderr when stdout is empty).
+    let failed = r#"{ "RESULT": "FAIL", "errCode": 17, "errMsg": "BLOCK with name: 'bv' already EXIST" }"#;
+    let (ex, _) = executor(vec![("gluster-block create", out(17, "", failed))]);
+    let e = ex.block_volume_create("n1", &block_spec()).await.unwrap_err();
+    assert_eq!(
+        e.message,
+        "Failed to create block volume: BLOCK with name: 'bv' already EXIST"
+    );
+    let (ex, _) = executor(vec![(
+        "gluster-block create",
+        out(1, "", "bash: gluster-block: command not found"),
+    )]);
+    let e = ex.block_volume_create("n1", &block_spec()).await.unwrap_err();
+    assert_eq!(
+        e.message,
+        "Unparsable error during block volume create: bash: gluster-block: command not found"
+    );
+    let (ex, _) = executor(vec![(
+        "gluster-block create",
+        Err(TransportError::timed_out("timed out")),
+    )]);
+    assert!(
+        ex.block_volume_create("n1", &block_spec())
+            .await
+            .unwrap_err()
+            .unreachable
+    );
+}
+
+#[tokio::test]
+async fn gluster_block_delete_counts_a_missing_block_as_deleted() {
+    let gone = r#"{ "RESULT": "FAIL", "errCode": 2, "errMsg": "block vol_h/bv doesn't exist" }"#;
+    let (ex, _) = executor(vec![("gluster-block delete", out(2, "", gone))]);
+    ex.block_volume_delete("n1", "vol_h", "bv").await.unwrap();
+    let no_volume = r#"{ "RESULT": "FAIL", "errCode": 2, "errMsg": "Volume vol_h does not exist" }"#;
+    let (ex, _) = executor(vec![("gluster-block delete", out(2, no_volume, ""))]);
+    ex.block_volume_delete("n1", "vol_h", "bv").await.unwrap();
+    let busy = r#"{ "RESULT": "FAIL", "errCode": 16, "errMsg": "block is busy" }"#;
+    let (ex, _) = executor(vec![("gluster-block delete", out(16, busy, ""))]);
+    assert_eq!(
+        ex.block_volume_delete("n1", "vol_h", "bv").await.unwrap_err().message,
+        "block is busy"
+    );
+    let (ex, t) = executor(vec![("gluster-block delete", out(0, r#"{"RESULT":"SUCCESS"}"#, ""))]);
+    ex.block_volume_delete("n1", "vol_h", "bv").await.unwrap();
+    assert_eq!(
+        t.seen.lock().unwrap().as_slice(),
+        ["gluster-block delete vol_h/bv --json"]
+    );
+}
+
+#[tokio::test]
+async fn gluster_block_modify_and_info() {
+    let (ex, t) = executor(vec![(
+        "gluster-block modify",
+        out(0, r#"{"IQN":"q","SIZE":"3.0 GiB","RESULT":"SUCCESS"}"#, ""),
+    )]);
+    ex.block_volume_expand("n1", "vol_h", "bv", 3).await.unwrap();
+    assert_eq!(
+        t.seen.lock().unwrap().as_slice(),
+        ["gluster-block modify vol_h/bv  size 3GiB --json"]
+    );
+    let (ex, _) = executor(vec![(
+        "gluster-block modify",
+        out(1, r#"{"RESULT":"FAIL","errMsg":"resize failed"}"#, ""),
+    )]);
+    assert_eq!(
+        ex.block_volume_expand("n1", "vol_h", "bv", 3)
+            .await
+            .unwrap_err()
+            .message,
+        "Failed to expand block volume: resize failed (see logs for details, and retry the operation)"
+    );
+    let info = r#"{ "NAME": "bv", "VOLUME": "vol_h", "GBID": "g1", "SIZE": "3.0 GiB", "HA": 2, "PASSWORD": "", "EXPORTED ON": [ "10.0.0.1", "10.0.0.2" ] }"#;
+    let (ex, _) = executor(vec![("gluster-block info", out(0, info, ""))]);
+    let report = ex.block_volume_info("n1", "vol_h", "bv").await.unwrap().unwrap();
+    assert_eq!(
+        (report.size_gib, report.usable_size_gib, report.iqn()),
+        (3, None, "iqn.2016-12.org.gluster-block:g1".to_string())
+    );
+    let gone = r#"{ "RESULT": "FAIL", "errCode": 2, "errMsg": "block vol_h/bv doesn't exist" }"#;
+    let (ex, _) = executor(vec![("gluster-block info", out(2, gone, ""))]);
+    assert_eq!(ex.block_volume_info("n1", "vol_h", "bv").await.unwrap(), None);
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::store::records::{BlockVolumeRecord, BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, VolumeRecord};
 use crate::store::{Store, TreeName};
 
+use super::block_volumes::{CreateBlockVolume, DeleteBlockVolume, ExpandBlockVolume};
 use super::evict::EvictBrick;
 use super::journal::{Action, JournalEntry, JournalStatus};
 use super::volumes::{CloneVolume, CreateVolume, DeleteVolume, ExpandVolume};
@@ -278,6 +279,12 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
                     b.id, missing
                 ));
             }
+            if let Some(missing) = b.expanding.as_ref().filter(|p| !journal.contains_key(*p)) {
+                p.push(format!(
+                    "Block volume {} is marked expanding by missing operation {}",
+                    b.id, missing
+                ));
+            }
             report.blockvolumes.judge(b.pending.is_some(), p);
         }
 
@@ -295,6 +302,15 @@ pub fn check_store(s: &Store) -> Result<CheckReport, OpError> {
                 if !volumes.contains_key(v) {
                     p.push(format!("Operation {} refers to missing volume {v}", e.id));
                 }
+            }
+            let block = match &e.action {
+                Action::CreateBlockVolume(CreateBlockVolume { block_volume_id, .. })
+                | Action::DeleteBlockVolume(DeleteBlockVolume { block_volume_id })
+                | Action::ExpandBlockVolume(ExpandBlockVolume { block_volume_id, .. }) => Some(block_volume_id),
+                _ => None,
+            };
+            if let Some(b) = block.filter(|b| !block_volumes.contains_key(*b)) {
+                p.push(format!("Operation {} refers to missing block volume {b}", e.id));
             }
             report.pendingoperations.judge(e.status != JournalStatus::Failed, p);
         }

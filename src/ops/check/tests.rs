@@ -343,6 +343,30 @@ fn a_block_volume_marked_by_a_missing_operation() {
 }
 
 #[test]
+fn a_block_volume_marked_expanding_by_a_missing_operation() {
+    let h = healthy();
+    let mut block = h.first::<BlockVolumeRecord>(|_| true);
+    block.expanding = Some("ffff".into());
+    h.change(|tx| tx.put(&block));
+    h.expect_one(&format!(
+        "Block volume {} is marked expanding by missing operation ffff",
+        block.id
+    ));
+}
+
+#[test]
+fn an_operation_on_a_block_volume_that_is_gone() {
+    let h = healthy();
+    let entry = crate::ops::journal::JournalEntry::new(crate::ops::block_volumes::ExpandBlockVolume {
+        block_volume_id: "ffff".into(),
+        new_size_gib: 2,
+        growth_gib: 1,
+    });
+    h.change(|tx| tx.put(&entry));
+    h.expect_one(&format!("Operation {} refers to missing block volume ffff", entry.id));
+}
+
+#[test]
 fn an_operation_on_a_volume_that_is_gone() {
     let h = healthy();
     let entry = h.first::<crate::ops::journal::JournalEntry>(|_| true);

@@ -51,7 +51,10 @@ pub struct VolumeCreate {
 }
 
 /// Heketi's semantic checks, in its order, and the record they yield.
-fn prepare_create(engine: &Engine, req: &VolumeCreate) -> Result<(VolumeRecord, Vec<ClusterRecord>), OpError> {
+pub(crate) fn prepare_create(
+    engine: &Engine,
+    req: &VolumeCreate,
+) -> Result<(VolumeRecord, Vec<ClusterRecord>), OpError> {
     if req.gid < 0 {
         return Err(bad("Bad group id less than zero"));
     }
@@ -281,7 +284,7 @@ impl Operation for CreateVolume {
 }
 
 /// Bricks, then the gluster volume.
-async fn make_volume(engine: &Engine, volume: &VolumeRecord, brick_ids: &[String]) -> Result<(), OpError> {
+pub(crate) async fn make_volume(engine: &Engine, volume: &VolumeRecord, brick_ids: &[String]) -> Result<(), OpError> {
     let bricks = bricks_by_id(engine, brick_ids)?;
     create_bricks(engine, &bricks, volume.gid).await?;
     let spec = gluster_spec(engine, volume, &bricks)?;

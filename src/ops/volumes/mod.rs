@@ -28,11 +28,13 @@ use crate::store::views::VolumeView;
 
 pub use clone::{clone_volume, CloneVolume};
 pub use create::{create_volume, CreateVolume, DurabilityRequest, VolumeCreate};
+pub(crate) use create::{make_volume, prepare_create};
 pub use delete::{delete_volume, DeleteVolume};
 pub use expand::{expand_volume, ExpandVolume};
-#[cfg(test)]
-pub(crate) use plan::new_bricks;
-pub(crate) use plan::{brick_spec, cluster_slot, layout_of, placed_brick, placement_request};
+pub(crate) use on_nodes::undo_volume;
+pub(crate) use plan::{
+    brick_spec, cluster_slot, layout_of, new_bricks, placed_brick, placement_request, plan_create_for,
+};
 pub use restriction::set_block_restriction;
 
 /// The name of the volume holding Heketi's own database.

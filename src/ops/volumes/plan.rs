@@ -224,7 +224,18 @@ pub(crate) fn plan_create(
     volume: &VolumeRecord,
     candidates: &[ClusterRecord],
 ) -> Result<(String, Plan), OpError> {
-    let fail = |why: String| OpError::Internal(format!("Failed to allocate new volume: {why}"));
+    plan_create_for(engine, volume, candidates, "Failed to allocate new volume")
+}
+
+/// `plan_create` for a request whose failures start with `what` (a block
+/// volume's hosting volume answers for the block volume).
+pub(crate) fn plan_create_for(
+    engine: &Engine,
+    volume: &VolumeRecord,
+    candidates: &[ClusterRecord],
+    what: &str,
+) -> Result<(String, Plan), OpError> {
+    let fail = |why: String| OpError::Internal(format!("{what}: {why}"));
     let request = placement_request(volume, volume.size_gib, 0, limits(engine)).map_err(|e| fail(e.to_string()))?;
     let mut unfit: Vec<(String, Unfit)> = Vec::new();
     for cluster in candidates {
