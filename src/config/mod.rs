@@ -278,6 +278,8 @@ pub struct Config {
     /// The sled store's directory; with an etcd store, the directory for
     /// this server's own files (the mock executor's node state).
     pub store_path: PathBuf,
+    /// How replicas on an etcd store elect the one that acts.
+    pub replication: store::Replication,
     /// The store's page cache in bytes, if configured (else the store's
     /// default): records read often stay in memory.
     pub store_cache_bytes: Option<u64>,
@@ -391,6 +393,7 @@ impl Config {
             listen,
             store,
             store_path,
+            replication: store::replication(&gfs.store, env)?,
             store_cache_bytes: only
                 .store_cache_mb
                 .or((gfs.store_cache_mb > 0).then_some(gfs.store_cache_mb))

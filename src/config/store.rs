@@ -44,6 +44,60 @@ pub struct StoreFile {
     pub local_dir: String,
     /// The members' `--max-txn-ops`, when raised from etcd's 128.
     pub max_txn_ops: u64,
+    /// The URL other replicas forward requests to while this one leads.
+    pub advertise: String,
+    /// The leader's lease, in seconds: how long a dead leader holds on.
+    pub lease_seconds: u64,
+}
+
+/// The leader's lease unless configured: failover in under ten seconds.
+pub const DEFAULT_LEASE_SECONDS: u64 = 5;
+
+/// How replicas sharing an etcd store elect the one that acts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replication {
+    /// What followers forward to (`http://host:port`); `None`: the address
+    /// this server listens on, when it names a host.
+    pub advertise: Option<String>,
+    pub lease_seconds: u64,
+}
+
+/// The election settings from the `store` section and the environment.
+pub fn replication(file: &StoreFile, env: &dyn Env) -> Result<Replication, ConfigError> {
+    let advertise = env
+        .var("BRICKYARD_ADVERTISE_URL")
+        .filter(|v| !v.is_empty())
+        .or_else(|| (!file.advertise.is_empty()).then(|| file.advertise.clone()));
+    if let Some(url) = &advertise {
+        let ok = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .is_some_and(|rest| check_member(rest.trim_end_matches('/')).is_ok());
+        if !ok {
+            return Err(ConfigError(format!(
+                "ERROR: Unable to parse configuration: the advertised URL {url:?} is not http(s)://host:port"
+            )));
+        }
+    }
+    let lease_seconds = match env.var("BRICKYARD_LEADER_LEASE_SECONDS").filter(|v| !v.is_empty()) {
+        Some(v) => v.trim().parse::<u64>().ok().filter(|n| (2..=300).contains(n)).ok_or_else(|| {
+            ConfigError(format!(
+                "ERROR: Unable to parse configuration: BRICKYARD_LEADER_LEASE_SECONDS {v:?} is not a number from 2 to 300"
+            ))
+        })?,
+        None if file.lease_seconds == 0 => DEFAULT_LEASE_SECONDS,
+        None if (2..=300).contains(&file.lease_seconds) => file.lease_seconds,
+        None => {
+            return Err(ConfigError(format!(
+                "ERROR: Unable to parse configuration: store lease_seconds {} is not from 2 to 300",
+                file.lease_seconds
+            )))
+        }
+    };
+    Ok(Replication {
+        advertise: advertise.map(|u| u.trim_end_matches('/').to_string()),
+        lease_seconds,
+    })
 }
 
 /// The key prefix when the `store` section names none.

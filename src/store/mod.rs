@@ -187,6 +187,8 @@ pub use crate::config::store::StoreLocation as Location;
 #[derive(Clone)]
 pub struct Store {
     backend: std::sync::Arc<dyn Backend>,
+    /// The etcd backend again, for the election (none on sled).
+    etcd: Option<std::sync::Arc<backend::etcd::EtcdBackend>>,
     location: std::sync::Arc<Location>,
     /// Transactions share it; a consistent read across trees takes it alone.
     snapshot_gate: std::sync::Arc<std::sync::RwLock<()>>,
@@ -283,8 +285,10 @@ impl Store {
         match location {
             Location::Sled(path) => Store::open_with(path, cache_bytes),
             Location::Etcd(config) => {
-                let backend = backend::etcd::EtcdBackend::connect(config)?;
-                Store::over(std::sync::Arc::new(backend), location.clone())
+                let backend = std::sync::Arc::new(backend::etcd::EtcdBackend::connect(config)?);
+                let mut store = Store::over(backend.clone(), location.clone())?;
+                store.etcd = Some(backend);
+                Ok(store)
             }
         }
     }
@@ -292,6 +296,7 @@ impl Store {
     fn over(backend: std::sync::Arc<dyn Backend>, location: Location) -> Result<Store, StoreError> {
         let store = Store {
             backend,
+            etcd: None,
             location: std::sync::Arc::new(location),
             snapshot_gate: Default::default(),
             migrated_from: Default::default(),
@@ -377,6 +382,11 @@ impl Store {
             Ok(true)
         })?;
         Ok(out)
+    }
+
+    /// The leader election, for a store several servers share (etcd).
+    pub fn election(&self) -> Option<std::sync::Arc<backend::etcd::EtcdBackend>> {
+        self.etcd.clone()
     }
 
     /// Where the store lives.

@@ -39,6 +39,10 @@ pub struct Options {
     /// A command the server runs under (`unshare …`), given the server's
     /// command line as its last arguments.
     pub wrapper: Vec<String>,
+    /// Put the store on the shared etcd cluster whatever the run's mode.
+    pub etcd: bool,
+    /// Another replica's etcd prefix and files directory to share.
+    pub replica_of: Option<(String, PathBuf)>,
 }
 
 pub struct Server {
@@ -140,7 +144,10 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         // A store seeded from files tests those files' format: sled's.
         let seeded = opts.seed_store.is_some() || opts.store_file.is_some();
-        let etcd_prefix = (on_etcd() && !seeded).then(|| crate::etcd_cluster::unique_prefix("api"));
+        let etcd_prefix = match &opts.replica_of {
+            Some((prefix, _)) => Some(prefix.clone()),
+            None => ((on_etcd() || opts.etcd) && !seeded).then(|| crate::etcd_cluster::unique_prefix("api")),
+        };
         let mut server = Server {
             child: None,
             etcd_prefix,
@@ -168,7 +175,57 @@ impl Server {
     /// The sled store's directory, or (on etcd) where the server keeps
     /// its own files: the mock's node state goes beside it either way.
     pub fn store_path(&self) -> PathBuf {
-        self.dir.path().join("store")
+        match &self.opts.replica_of {
+            Some((_, shared)) => shared.clone(),
+            None => self.dir.path().join("store"),
+        }
+    }
+
+    /// Another replica on this server's etcd store, sharing its mock nodes.
+    pub fn replica(&self) -> Server {
+        let prefix = self.etcd_prefix.clone().expect("replicas share an etcd store");
+        Server::with(Options {
+            replica_of: Some((prefix, self.store_path())),
+            ..self.opts.clone()
+        })
+    }
+
+    /// What `/ready` says: `leader`, `follower of …`, or why not ready.
+    pub fn readiness(&self) -> (u16, String) {
+        let r = self.anonymous("GET", "/ready", None, &[]);
+        (r.status, r.body)
+    }
+
+    /// Waits (bounded) until this replica leads.
+    pub fn wait_leading(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.readiness() == (200, "leader\n".to_string()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Whether the process has exited (and reaps it).
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut().map(std::process::Child::try_wait) {
+            Some(Ok(Some(_))) => {
+                self.child = None;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    /// SIGSTOP or SIGCONT.
+    pub fn signal(&self, sig: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on a child this harness started.
+            unsafe { libc::kill(child.id() as i32, sig) };
+        }
     }
 
     /// The store as the tools take it: the sled directory or the etcd URL.
@@ -236,7 +293,9 @@ impl Server {
             cmd.env("BRICKYARD_ETCD_ENDPOINTS", crate::etcd_cluster::shared())
                 .env("BRICKYARD_ETCD_PREFIX", prefix)
                 .env("BRICKYARD_ETCD_MAX_TXN_OPS", "1024")
-                .env("BRICKYARD_LOCAL_DIR", self.store_path());
+                .env("BRICKYARD_LOCAL_DIR", self.store_path())
+                // A restarted server waits out its predecessor's lease.
+                .env("BRICKYARD_LEADER_LEASE_SECONDS", "2");
         }
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k.clone(), v.clone())))
             .current_dir(self.dir.path())
@@ -268,6 +327,18 @@ impl Server {
         let scheme = if self.opts.tls { "https" } else { "http" };
         self.base = format!("{scheme}://{addr}");
         self.child = Some(child);
+        if self.etcd_prefix.is_some() {
+            // A replica serves at once but acts only once elected, or
+            // once it follows a leader that answers.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while self.readiness().0 != 200 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the replica did not become ready within 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 
     pub fn port(&self) -> u16 {

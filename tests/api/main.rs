@@ -20,6 +20,7 @@ mod durability;
 #[path = "../support/etcd_cluster.rs"]
 mod etcd_cluster;
 mod examine;
+mod failover;
 mod health;
 mod import;
 mod kube;

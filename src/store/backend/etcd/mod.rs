@@ -272,6 +272,14 @@ impl EtcdBackend {
         self.wait(async move { client.lease_revoke(lease).await })
     }
 
+    /// Gives up the leadership this backend's fence names, if any.
+    pub fn resign_held(&self) -> Result<(), EtcdError> {
+        match self.fence() {
+            Some(fence) => self.resign(&fence),
+            None => Ok(()),
+        }
+    }
+
     /// Who holds the leader key now.
     pub fn leader(&self) -> Result<Option<Leader>, EtcdError> {
         let answer = self.read_key(self.leader_key(), 0)?;

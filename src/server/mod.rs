@@ -22,6 +22,8 @@ use crate::logging::LogControl;
 use crate::ops::{Engine, Settings};
 use crate::store::{Location, Store};
 
+mod replicas;
+
 fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
     let ssh = &config.ssh;
     let port: u16 = ssh
@@ -125,13 +127,9 @@ impl Finishing {
     }
 }
 
-/// Opens everything and returns the shared application state, with start-up
-/// recovery running in the background.
-pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState, Finishing)> {
-    let mut finishing = Finishing {
-        stop: tokio::sync::watch::Sender::new(false),
-        tasks: Vec::new(),
-    };
+/// Opens the store (after adopting a backup file left at a sled store's
+/// path, and restoring an empty store from the backup Secret's mount).
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let log_restore = |restored: Result<Restore, RestoreError>| -> anyhow::Result<bool> {
         match restored {
             Ok(Restore::Nothing) => Ok(false),
@@ -170,6 +168,16 @@ pub async fn build(config: &Config, log: LogControl) -> anyhow::Result<(AppState
             tracing::info!("store migrated or restored; consistency check passed");
         }
     }
+    Ok(store)
+}
+
+/// Builds the acting server on `store` and returns the shared application
+/// state, with its background tasks to finish at shutdown.
+pub async fn build(config: &Config, store: Store, log: LogControl) -> anyhow::Result<(AppState, Finishing)> {
+    let mut finishing = Finishing {
+        stop: tokio::sync::watch::Sender::new(false),
+        tasks: Vec::new(),
+    };
     // One Kubernetes client for the executor and the Secret backups.
     let kube = if config.executor == ExecutorKind::Kubernetes || config.backup_db_to_kube_secret {
         Some(Connection::infer().await)
@@ -345,15 +353,6 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         );
         tracing::warn!("authentication disabled");
     }
-    let (app, finishing) = build(&config, log).await?;
-    let leftovers = app.engine.mark_stale().map_err(anyhow::Error::msg)?;
-    if !leftovers.is_empty() {
-        tracing::warn!(
-            operations = leftovers.len(),
-            "found operations interrupted by a restart"
-        );
-    }
-    spawn_background(&app, &config, leftovers, finishing.stop.subscribe());
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(_) if config.listen.ip() == std::net::Ipv6Addr::UNSPECIFIED => {
@@ -369,10 +368,65 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
         None => None,
     };
-    // Test harnesses read this line to learn the port.
-    println!("Listening on {addr}{}", if tls.is_some() { " (https)" } else { "" });
-    tracing::info!(%addr, store = %config.store, executor = ?config.executor, tls = tls.is_some(), "Brickyard serving");
-    crate::serve::serve(listener, tls, api::router(app), &config.http, shutdown_signal()).await;
-    finishing.finish(Duration::from_secs(20)).await;
+    let store = open_store(&config)?;
+    let Some(election) = store.election() else {
+        let (app, finishing) = start_acting(&config, store, log).await?;
+        announce(&config, addr, tls.is_some());
+        crate::serve::serve(listener, tls, api::router(app), &config.http, shutdown_signal()).await;
+        finishing.finish(Duration::from_secs(20)).await;
+        return Ok(());
+    };
+    // Replicas on one etcd store: serve as a follower at once, act once elected.
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let advertise = config
+        .replication
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let replicas = replicas::Replicas::new(advertise)?;
+    let (acting, acting_now) = tokio::sync::watch::channel(None);
+    let finishing = Arc::new(tokio::sync::Mutex::new(None::<Finishing>));
+    let (held, lease) = (finishing.clone(), config.replication.lease_seconds);
+    let acting_config = config.clone();
+    tokio::spawn(replicas::campaign(
+        election.clone(),
+        replicas.clone(),
+        lease,
+        move |_fence| async move {
+            let (app, finished) = start_acting(&acting_config, store, log).await?;
+            *held.lock().await = Some(finished);
+            let _ = acting.send(Some(api::router(app)));
+            Ok(())
+        },
+    ));
+    announce(&config, addr, tls.is_some());
+    let router = replicas::dispatcher(replicas, acting_now);
+    crate::serve::serve(listener, tls, router, &config.http, shutdown_signal()).await;
+    if let Some(finished) = finishing.lock().await.take() {
+        finished.finish(Duration::from_secs(20)).await;
+    }
+    // A clean stop hands the leadership over at once.
+    let _ = tokio::task::spawn_blocking(move || election.resign_held()).await;
     Ok(())
+}
+
+/// Builds the acting server, marks the journal's leftovers stale and
+/// starts recovery and the background tasks.
+async fn start_acting(config: &Config, store: Store, log: LogControl) -> anyhow::Result<(AppState, Finishing)> {
+    let (app, finishing) = build(config, store, log).await?;
+    let leftovers = app.engine.mark_stale().map_err(anyhow::Error::msg)?;
+    if !leftovers.is_empty() {
+        tracing::warn!(
+            operations = leftovers.len(),
+            "found operations interrupted by a restart"
+        );
+    }
+    spawn_background(&app, config, leftovers, finishing.stop.subscribe());
+    Ok((app, finishing))
+}
+
+fn announce(config: &Config, addr: SocketAddr, tls: bool) {
+    // Test harnesses read this line to learn the port.
+    println!("Listening on {addr}{}", if tls { " (https)" } else { "" });
+    tracing::info!(%addr, store = %config.store, executor = ?config.executor, tls, "Brickyard serving");
 }
