@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod nodes;
 pub mod operation;
 pub mod queue;
+pub mod reconcile;
 pub mod retired;
 pub mod status;
 pub mod throttle;
