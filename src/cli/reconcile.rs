@@ -1,16 +1,37 @@
-//! `brickyard db reconcile`: the reconciler's report of drift between the
-//! store and the nodes, as text or (`--json`) as the server wrote it.
+//! `brickyard db reconcile [--apply]`: the reconciler's report of drift
+//! between the store and the nodes, as text or (`--json`) as the server
+//! wrote it; `--apply` runs the safe mends first.
 
+use reqwest::{Method, StatusCode};
+
+use crate::client::ClientError;
 use crate::wire::drift::{DriftKind, Finding, ReconcileReport, Remedy};
 
 use super::{json_out, CliError, Client, Global};
 
-pub fn run(client: &Client, global: &Global) -> Result<String, CliError> {
-    let report: ReconcileReport = client.get_json("/internal/state/reconcile")?;
+const PATH: &str = "/internal/state/reconcile";
+
+/// The report; with `apply`, the mending run first, whose answer is the
+/// report read afresh: what it left, and why.
+pub fn run(client: &Client, global: &Global, apply: bool) -> Result<String, CliError> {
+    let report: ReconcileReport = if apply {
+        client
+            .call::<()>(Method::POST, PATH, None, StatusCode::OK)?
+            .json()
+            .map_err(ClientError::from)?
+    } else {
+        client.get_json(PATH)?
+    };
     if global.json {
         return json_out(&report);
     }
-    Ok(text(&report))
+    let mut out = if apply {
+        "The safe mends were made; what is left:\n".to_string()
+    } else {
+        String::new()
+    };
+    out.push_str(&text(&report));
+    Ok(out)
 }
 
 fn text(report: &ReconcileReport) -> String {

@@ -75,7 +75,12 @@ pub enum DbCommand {
     /// Import Heketi's JSON export into a store (offline)
     Import(crate::dbtool::ImportArgs),
     /// Compare the store with the nodes and list each drift (Brickyard)
-    Reconcile,
+    Reconcile {
+        /// Mend what is safe (an unused orphan thin pool, a mounted
+        /// brick's fstab line), then list what is left
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -243,7 +248,7 @@ pub fn run_db(client: &Client, global: &Global, command: DbCommand) -> Result<St
         DbCommand::Check => Ok(client.get_text("/db/check")?),
         DbCommand::Export(args) => Ok(crate::dbtool::export(&args)?),
         DbCommand::Import(args) => Ok(crate::dbtool::import(&args)?),
-        DbCommand::Reconcile => super::reconcile::run(client, global),
+        DbCommand::Reconcile { apply } => super::reconcile::run(client, global, apply),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod hosts;
 pub mod import;
 pub mod journal;
 pub mod ledger;
+pub mod mend;
 pub mod nodes;
 pub mod operation;
 pub mod queue;
