@@ -17,6 +17,7 @@ pub mod mock;
 pub mod nodes;
 pub mod operations;
 pub mod queue;
+pub mod reconcile;
 pub mod strict_json;
 pub mod volumes;
 
@@ -303,6 +304,10 @@ pub fn router(app: AppState) -> Router {
         .route("/admin", get(admin::get_mode).post(admin::set_mode))
         .route("/internal/logging", get(logging::get_level).post(logging::set_level))
         .route("/internal/state/examine/gluster", get(examine::gluster))
+        .route(
+            "/internal/state/reconcile",
+            get(reconcile::report).post(reconcile::mend),
+        )
         .route("/internal/mock/state", get(mock::state))
         .route("/operations", get(operations::summary))
         .route("/operations/pending", get(operations::list))

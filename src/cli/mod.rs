@@ -6,6 +6,7 @@
 mod blockvolume;
 mod cluster;
 mod node;
+mod reconcile;
 mod server;
 mod storage;
 mod topology;
@@ -213,7 +214,7 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
         Command::Blockvolume { command } => blockvolume::run(&client, &global, command),
         Command::Loglevel { command } => server::run_loglevel(&client, command),
         Command::Server { command } => server::run_server(&client, command),
-        Command::Db { command } => server::run_db(&client, command),
+        Command::Db { command } => server::run_db(&client, &global, command),
         Command::Brick { command } => server::run_brick(&client, command),
         Command::SetupStorage(args) => storage::run(&client, &args),
     });

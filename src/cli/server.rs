@@ -4,7 +4,7 @@ use clap::Subcommand;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::{CliError, Client};
+use super::{CliError, Client, Global};
 
 #[derive(Subcommand, Debug)]
 pub enum LoglevelCommand {
@@ -74,6 +74,13 @@ pub enum DbCommand {
     Export(crate::dbtool::DbFileArgs),
     /// Import Heketi's JSON export into a store (offline)
     Import(crate::dbtool::ImportArgs),
+    /// Compare the store with the nodes and list each drift (Brickyard)
+    Reconcile {
+        /// Mend what is safe (an unused orphan thin pool, a mounted
+        /// brick's fstab line), then list what is left
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,12 +242,13 @@ pub fn run_server(client: &Client, command: ServerCommand) -> Result<String, Cli
     }
 }
 
-pub fn run_db(client: &Client, command: DbCommand) -> Result<String, CliError> {
+pub fn run_db(client: &Client, global: &Global, command: DbCommand) -> Result<String, CliError> {
     match command {
         DbCommand::Dump => Ok(client.get_text("/db/dump")?),
         DbCommand::Check => Ok(client.get_text("/db/check")?),
         DbCommand::Export(args) => Ok(crate::dbtool::export(&args)?),
         DbCommand::Import(args) => Ok(crate::dbtool::import(&args)?),
+        DbCommand::Reconcile { apply } => super::reconcile::run(client, global, apply),
     }
 }
 

@@ -188,6 +188,18 @@ pub struct VgRow {
     pub vg_free: String,
 }
 
+impl VgRow {
+    /// `vg_size` in KiB: `--units k` prints KiB with two decimals (`…00k`).
+    pub fn size_kib(&self) -> Option<u64> {
+        let number = self.vg_size.trim().strip_suffix(['k', 'K'])?;
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if !fraction.bytes().all(|b| b == b'0') {
+            return None;
+        }
+        whole.parse().ok()
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 #[serde(default)]
 pub struct LvRow {
@@ -381,6 +393,23 @@ mod tests {
 <brick uuid="b">10.0.0.2:/b/2<name>10.0.0.2:/b/2</name><hostUuid>b</hostUuid><isArbiter>1</isArbiter></brick></bricks>
 <optCount>1</optCount><options><option><name>performance.readdir-ahead</name><value>on</value></option></options>
 </volume><count>1</count></volumes></volInfo></cliOutput>"#;
+
+    #[test]
+    fn a_volume_groups_size_reads_in_whole_kib() {
+        let size = |text: &str| {
+            VgRow {
+                vg_size: text.into(),
+                ..VgRow::default()
+            }
+            .size_kib()
+        };
+        assert_eq!(size("104853504.00k"), Some(104_853_504));
+        assert_eq!(size("4096k"), Some(4096));
+        // Another unit, a fraction of a KiB or no number is not a size.
+        assert_eq!(size("100.00g"), None);
+        assert_eq!(size("1.50k"), None);
+        assert_eq!(size(""), None);
+    }
 
     #[test]
     fn volume_info_reads_as_heketis_executor_and_prints_as_go() {

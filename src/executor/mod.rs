@@ -249,6 +249,9 @@ pub trait Executor: Send + Sync {
     /// Unmounts and removes a brick; a missing brick counts as removed.
     /// Returns whether its space went back to the volume group.
     async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError>;
+    /// Appends a brick's fstab line (as `brick_create` writes it) unless a
+    /// line already mounts at its mount point.
+    async fn brick_fstab_append(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError>;
     /// Creates and starts a gluster volume; an existing one with the same
     /// bricks counts as created.
     async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError>;

@@ -19,25 +19,10 @@ use serde::Serialize;
 use crate::executor::BRICK_MOUNT_ROOTS;
 use crate::store::records::{BrickRecord, ClusterRecord, DeviceRecord, EntityState, NodeRecord, VolumeRecord};
 use crate::store::TreeName;
+pub use crate::wire::drift::{DriftKind, Unreachable};
 
 use super::volumes::brick_spec;
 use super::{Engine, OpError};
-
-/// What kind of disagreement a finding is.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
-pub enum DriftKind {
-    MissingLv,
-    MissingThinPool,
-    MissingMount,
-    MissingFstabLine,
-    OrphanLv,
-    OrphanMount,
-    OrphanFstabLine,
-    MissingGlusterVolume,
-    UnknownGlusterVolume,
-    GlusterBricksDiffer,
-}
 
 /// One disagreement between the store and a node.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,13 +34,6 @@ pub struct Drift {
     pub object: String,
     /// What the store says about it.
     pub evidence: String,
-}
-
-/// A node whose state could not be read.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct Unreachable {
-    pub node: String,
-    pub error: String,
 }
 
 #[derive(Serialize, Debug, Default, Clone, PartialEq)]

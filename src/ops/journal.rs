@@ -79,6 +79,7 @@ operations! {
     CreateBlockVolume(super::block_volumes::CreateBlockVolume),
     DeleteBlockVolume(super::block_volumes::DeleteBlockVolume),
     ExpandBlockVolume(super::block_volumes::ExpandBlockVolume),
+    MendDrift(super::mend::MendDrift),
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -2,6 +2,7 @@
 //! rules and message format. Responses are views built from store records.
 
 pub mod block_volumes;
+pub mod drift;
 pub mod heketi_db;
 pub mod qsh;
 pub mod validate;

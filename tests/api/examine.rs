@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{examined_node as node_data, token, Options, Server, ADMIN_KEY, USER_KEY};
+use crate::harness::{examined_node as node_data, token, Options, Server, ADMIN_KEY};
 
 fn bearer(t: &str) -> String {
     format!("bearer {t}")
@@ -213,17 +213,7 @@ fn only_administrators_examine_and_every_mode_allows_it() {
         auth: true,
         ..Options::default()
     });
-    let user = s.anonymous(
-        "GET",
-        PATH,
-        None,
-        &[("Authorization", &bearer(&token("user", USER_KEY, "GET", PATH)))],
-    );
-    assert_eq!(
-        (user.status, user.body.as_str()),
-        (401, "Administrator access required\n")
-    );
-    assert_eq!(s.get(PATH).status, 200);
+    s.assert_admin_only_get(PATH);
     // Local-client first: read-only mode refuses the change back.
     for mode in ["local-client", "read-only"] {
         assert_eq!(s.post("/admin", &format!(r#"{{"state":"{mode}"}}"#)).status, 204);

@@ -431,6 +431,18 @@ impl Server {
     pub fn get(&self, path: &str) -> Reply {
         self.raw("GET", path, None, &[])
     }
+
+    /// A GET of `path` is refused to Heketi's `user` with Heketi's text and
+    /// answered to the administrator (a server with auth on).
+    pub fn assert_admin_only_get(&self, path: &str) {
+        let bearer = format!("bearer {}", token("user", USER_KEY, "GET", path));
+        let user = self.anonymous("GET", path, None, &[("Authorization", &bearer)]);
+        assert_eq!(
+            (user.status, user.body.as_str()),
+            (401, "Administrator access required\n")
+        );
+        assert_eq!(self.get(path).status, 200);
+    }
     pub fn post(&self, path: &str, body: &str) -> Reply {
         self.raw("POST", path, Some(body), &[])
     }

@@ -35,6 +35,7 @@ mod nodes;
 mod personality;
 mod python_client;
 mod queue;
+mod reconcile;
 mod settings;
 mod tls;
 mod volumes;

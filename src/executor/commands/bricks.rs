@@ -47,6 +47,28 @@ impl CommandConfig {
         format!("/dev/mapper/vg_{}-brick_{}", brick.device_id, brick.brick_id)
     }
 
+    /// The brick's fstab line, as `brick_create` appends it.
+    pub fn fstab_line(&self, brick: &BrickSpec) -> String {
+        format!(
+            "{} {} xfs {} 1 2",
+            Self::device_node(brick),
+            brick.mount_point(),
+            self.mount_opts
+        )
+    }
+
+    /// Heketi's append of the brick's fstab line.
+    pub fn fstab_append(&self, brick: &BrickSpec) -> Command {
+        Command::new(
+            Touches::Fstab,
+            format!(
+                "awk \"BEGIN {{print \\\"{}\\\" >> \\\"{}\\\"}}\"",
+                self.fstab_line(brick),
+                self.fstab
+            ),
+        )
+    }
+
     pub fn brick_create(&self, brick: &BrickSpec) -> Vec<Command> {
         let mnt = brick.mount_point();
         let dev = Self::device_node(brick);
@@ -80,13 +102,7 @@ impl CommandConfig {
                 q(&brick.lv)
             )),
             Command::new(Touches::Files, mkfs),
-            Command::new(
-                Touches::Fstab,
-                format!(
-                    "awk \"BEGIN {{print \\\"{dev} {mnt} xfs {} 1 2\\\" >> \\\"{}\\\"}}\"",
-                    self.mount_opts, self.fstab
-                ),
-            ),
+            self.fstab_append(brick),
             Command::new(
                 Touches::Files,
                 format!("mount -o {} {} {}", q(&self.mount_opts), q(&dev), q(&mnt)),

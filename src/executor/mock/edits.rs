@@ -145,6 +145,19 @@ impl Edit<'_> {
 
     /// Unmounts and removes a brick, and its pool when no other LV uses
     /// it; says whether the pool's space went back to the volume group.
+    /// A brick's fstab line, appended unless a line mounts there already.
+    pub(super) fn append_fstab_line(&mut self, host: &str, mount: &str, line: &str, lines: Vec<String>) {
+        let listed = self
+            .host(host)
+            .fstab
+            .iter()
+            .any(|l| l.split_whitespace().nth(1) == Some(mount));
+        if !listed {
+            self.fstab(host, line, true);
+        }
+        self.ran(host, lines);
+    }
+
     pub(super) fn destroy_brick(&mut self, host: &str, brick: &BrickSpec, lines: Vec<String>) -> bool {
         self.ran(host, lines);
         let vg_name = brick.vg();

@@ -18,7 +18,7 @@
 //! `N+` (the Nth and every later one) or `*` (every call). Operations:
 //! `glusterd_check`, `peer_probe`, `peer_detach`, `device_setup`,
 //! `device_info`, `device_teardown`, `device_forget`, `brick_create`,
-//! `brick_destroy`, `volume_create`, `volume_expand`, `volume_destroy`,
+//! `brick_destroy`, `brick_fstab_append`, `volume_create`, `volume_expand`, `volume_destroy`,
 //! `volume_clone`, `snapshot_destroy`, `volume_info`, `node_inventory`,
 //! `heal_info`, `heal_start`, `brick_replace`, `block_create`,
 //! `block_delete`, `block_expand`, `block_info`, and the examiner's

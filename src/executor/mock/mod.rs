@@ -286,13 +286,7 @@ impl Executor for MockExecutor {
     async fn brick_create(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
         let lost = self.faults.enter_change("brick_create", host).await?;
         let lines = lines(self.commands.brick_create(brick));
-        let fstab_line = format!(
-            "/dev/mapper/{}-brick_{} {} xfs {} 1 2",
-            brick.vg(),
-            brick.brick_id,
-            brick.mount_point(),
-            self.commands.mount_opts
-        );
+        let fstab_line = self.commands.fstab_line(brick);
         let result = self.apply(host, "brick_create", |n| {
             n.create_brick(host, brick, &fstab_line, lines)
         });
@@ -304,6 +298,17 @@ impl Executor for MockExecutor {
         let lines = lines(self.commands.brick_destroy(brick));
         let result = self.apply(host, "brick_destroy", |n| Ok(n.destroy_brick(host, brick, lines)));
         lost.settle(host, "brick_destroy", result).await
+    }
+
+    async fn brick_fstab_append(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
+        let lost = self.faults.enter_change("brick_fstab_append", host).await?;
+        let line = self.commands.fstab_line(brick);
+        let lines = lines(vec![self.commands.fstab_append(brick)]);
+        let result = self.apply(host, "brick_fstab_append", |n| {
+            n.append_fstab_line(host, &brick.mount_point(), &line, lines);
+            Ok(())
+        });
+        lost.settle(host, "brick_fstab_append", result).await
     }
 
     async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {

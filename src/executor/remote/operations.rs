@@ -152,6 +152,26 @@ impl Executor for RemoteExecutor {
         }
     }
 
+    async fn brick_fstab_append(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
+        let fail = |f: Failure| f.into_error(host, "brick_fstab_append");
+        let mnt = brick.mount_point();
+        let fstab = self
+            .one(host, self.commands.fstab_read(), DEVICE_MINUTES)
+            .await
+            .map_err(fail)?;
+        if fstab
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(mnt.as_str()))
+        {
+            return Ok(());
+        }
+        self.one(host, self.commands.fstab_append(brick), DEVICE_MINUTES)
+            .await
+            .map(|_| ())
+            .map_err(fail)
+    }
+
     async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError> {
         let mnt = brick.mount_point();
         let steps = self.commands.brick_destroy_steps(brick);

@@ -355,6 +355,28 @@ async fn a_missing_fstab_holds_no_brick_lines() {
     assert!(error.message.contains("Permission denied"), "{error:?}");
 }
 
+#[tokio::test]
+async fn a_bricks_fstab_line_is_appended_only_when_none_mounts_there() {
+    let line = "/dev/mapper/vg_d1-brick_b1 /var/lib/heketi/mounts/vg_d1/brick_b1 xfs rw,inode64,noatime,nouuid 1 2";
+    let (ex, t) = executor(vec![("cat /etc/fstab", out(0, "/dev/sda1 / ext4 rw 0 1\n", ""))]);
+    ex.brick_fstab_append("n1", &brick()).await.unwrap();
+    let seen = t.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1], String::from(CommandConfig::default().fstab_append(&brick())));
+    assert!(seen[1].contains(line), "{seen:?}");
+    // A line for the mount point is there already: nothing is appended.
+    let (ex, t) = executor(vec![("cat /etc/fstab", out(0, &format!("{line}\n"), ""))]);
+    ex.brick_fstab_append("n1", &brick()).await.unwrap();
+    assert_eq!(t.seen.lock().unwrap().as_slice(), ["cat /etc/fstab"]);
+    // An fstab that cannot be read is an error, and nothing is appended.
+    let (ex, t) = executor(vec![(
+        "cat /etc/fstab",
+        out(1, "", "cat: /etc/fstab: Permission denied"),
+    )]);
+    assert!(ex.brick_fstab_append("n1", &brick()).await.is_err());
+    assert_eq!(t.seen.lock().unwrap().len(), 1);
+}
+
 fn handle(pv_uuid: &str, paths: &[&str]) -> DeviceHandle {
     DeviceHandle {
         device_id: "d1".into(),

@@ -1,0 +1,153 @@
+//! The shapes of drift between the store and the nodes: the kinds the
+//! nodes check (`GET /db/check?nodes=true`) finds, and the reconciler's
+//! report (`GET /internal/state/reconcile`), which says for each finding
+//! what `--apply` would do with it or why it leaves it to a person. Here
+//! rather than in `ops` because the CLI reads the report too.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of disagreement a finding is.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftKind {
+    MissingLv,
+    MissingThinPool,
+    MissingMount,
+    MissingFstabLine,
+    OrphanLv,
+    OrphanMount,
+    OrphanFstabLine,
+    MissingGlusterVolume,
+    UnknownGlusterVolume,
+    GlusterBricksDiffer,
+    /// A device's volume group is not on its node (reconciler only).
+    MissingVg,
+    /// A device's volume group is not the size the store holds
+    /// (reconciler only).
+    VgSizeDiffers,
+}
+
+/// What the reconciler's `--apply` does with a finding.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "apply", rename_all = "kebab-case")]
+pub enum Remedy {
+    /// Removes an orphan thin pool that no thin LV uses.
+    RemoveThinPool,
+    /// Appends the brick's fstab line (the brick is mounted).
+    AppendFstabLine,
+    /// Leaves it to a person, for this reason.
+    Leave { reason: LeftBecause },
+}
+
+/// Why a finding is left to a person.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeftBecause {
+    /// A thin LV, a mounted file system or a gluster volume may hold data.
+    MayHoldData,
+    /// Thin LVs still use the pool.
+    PoolInUse,
+    /// Not a thin pool named as Brickyard names them.
+    NotBrickyards,
+    /// LVM no longer lists the LV (it went after the check).
+    Gone,
+    /// The node's LVM report could not be read, so the LV is not judged.
+    NotRead,
+    /// The brick's LV or pool is gone, and with it its data.
+    BrickLost,
+    /// The brick's file system is not mounted.
+    NotMounted,
+    /// An fstab line no brick explains may still be wanted.
+    MayBeWanted,
+    /// The store's volume is missing from gluster.
+    VolumeLost,
+    /// Gluster and the store list different bricks.
+    BricksDiffer,
+    /// The device's volume group is gone.
+    DeviceLost,
+    /// LVM's size and the store's differ.
+    SizeDiffers,
+}
+
+impl fmt::Display for LeftBecause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LeftBecause::MayHoldData => "it may hold data: never removed without --force",
+            LeftBecause::PoolInUse => "thin LVs still use the pool",
+            LeftBecause::NotBrickyards => "not a thin pool named as Brickyard names them",
+            LeftBecause::Gone => "LVM no longer lists it",
+            LeftBecause::NotRead => "the node's LVM report could not be read",
+            LeftBecause::BrickLost => "the brick's data is not where the store says: evict the brick or restore it",
+            LeftBecause::NotMounted => "the brick is not mounted: mount it by hand, or evict the brick",
+            LeftBecause::MayBeWanted => "no brick explains the line, but it may still be wanted",
+            LeftBecause::VolumeLost => "gluster lacks the store's volume: its bricks may still hold its data",
+            LeftBecause::BricksDiffer => "gluster and the store list different bricks: settle it in gluster",
+            LeftBecause::DeviceLost => "the device's volume group is gone: delete or re-add the device",
+            LeftBecause::SizeDiffers => "`device resync` takes LVM's size into the store",
+        })
+    }
+}
+
+/// One drift and what the reconciler makes of it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: DriftKind,
+    /// The node's manage host, or the cluster id for gluster findings.
+    pub node: String,
+    /// The object: `vg/lv`, a mount point, an fstab line, a volume name.
+    pub object: String,
+    /// What the store and the node say about it.
+    pub evidence: String,
+    #[serde(flatten)]
+    pub remedy: Remedy,
+}
+
+/// A node whose state could not be read.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    pub node: String,
+    pub error: String,
+}
+
+/// `GET /internal/state/reconcile`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Manage hosts of the nodes read.
+    pub checked: Vec<String>,
+    /// The store kept changing while the nodes were read: findings may be
+    /// of operations starting or ending, not drift.
+    #[serde(default)]
+    pub store_changed: bool,
+    pub unreachable: Vec<Unreachable>,
+    pub findings: Vec<Finding>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_carries_its_remedy_beside_it() {
+        let finding = Finding {
+            kind: DriftKind::OrphanLv,
+            node: "n1".into(),
+            object: "vg_d/brick_1".into(),
+            evidence: "no brick of the store uses it".into(),
+            remedy: Remedy::Leave {
+                reason: LeftBecause::MayHoldData,
+            },
+        };
+        let json = serde_json::to_value(&finding).ok();
+        assert_eq!(
+            json,
+            Some(serde_json::json!({
+                "kind": "orphan-lv", "node": "n1", "object": "vg_d/brick_1",
+                "evidence": "no brick of the store uses it",
+                "apply": "leave", "reason": "may-hold-data",
+            }))
+        );
+        assert_eq!(json.and_then(|j| serde_json::from_value(j).ok()), Some(finding));
+    }
+}
