@@ -106,9 +106,7 @@ pub fn import(args: &ImportArgs) -> Result<String, ToolError> {
 fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<String, ToolError> {
     let backup: crate::store::backup::Backup =
         serde_json::from_value(value).map_err(|e| ToolError(format!("unreadable Brickyard backup: {e}")))?;
-    let occupied = store.count::<crate::store::records::ClusterRecord>()
-        + store.count::<crate::store::records::NodeRecord>()
-        + store.count::<crate::store::records::VolumeRecord>();
+    let occupied = store_occupied(&store);
     if occupied > 0 && !args.force {
         return Err(ToolError(format!(
             "the store {} is not empty; use --force to replace its contents",
@@ -123,6 +121,62 @@ fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<
         check.totalinconsistencies,
         args.files.dbfile.display()
     ))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CopyArgs {
+    /// The store to copy: a directory or an `etcd://` URL (stop its servers first).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The store to write: a directory or an `etcd://` URL.
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Replace the contents of a target that is not empty.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Copies every entry of one store into another (sled to etcd and back),
+/// then reads the target back: the same entries, and the consistency
+/// check's verdict on it.
+pub fn copy(args: &CopyArgs) -> Result<String, ToolError> {
+    let (from_at, to_at) = (locate(&args.from)?, locate(&args.to)?);
+    if from_at == to_at {
+        return Err(ToolError(format!("{from_at} is both the source and the target")));
+    }
+    if matches!(&from_at, Location::Sled(path) if !path.exists()) {
+        return Err(ToolError(format!("store {} does not exist", args.from.display())));
+    }
+    let from = open_location(&from_at)?;
+    let backup = from.backup().map_err(|e| ToolError(e.to_string()))?;
+    let to = open_location(&to_at)?;
+    let occupied = store_occupied(&to);
+    if occupied > 0 && !args.force {
+        return Err(ToolError(format!(
+            "the store {to_at} is not empty ({occupied} clusters, nodes and volumes); use --force to replace its contents"
+        )));
+    }
+    to.restore(&backup).map_err(|e| ToolError(e.to_string()))?;
+    let written = to.backup().map_err(|e| ToolError(e.to_string()))?;
+    if written.trees != backup.trees {
+        return Err(ToolError(format!(
+            "the copy in {to_at} does not read back as the source: copy it again with --force"
+        )));
+    }
+    let check = crate::ops::check::check_store(&to).map_err(|e| ToolError(e.to_string()))?;
+    let entries: usize = backup.trees.values().map(Vec::len).sum();
+    Ok(format!(
+        "Copied {entries} entries (schema version {}) from {from_at} to {to_at}
+Consistency check: {} inconsistencies
+",
+        backup.schema_version, check.totalinconsistencies
+    ))
+}
+
+fn store_occupied(store: &Store) -> usize {
+    store.count::<crate::store::records::ClusterRecord>()
+        + store.count::<crate::store::records::NodeRecord>()
+        + store.count::<crate::store::records::VolumeRecord>()
 }
 
 /// Writes the store as Heketi's export JSON; refuses to overwrite a file.

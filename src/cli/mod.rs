@@ -203,6 +203,9 @@ pub fn run(global: &Global, command: Command) -> ExitCode {
         Command::Db {
             command: server::DbCommand::Import(args),
         } => return finish(crate::dbtool::import(&args).map_err(CliError::from)),
+        Command::Db {
+            command: server::DbCommand::Copy(args),
+        } => return finish(crate::dbtool::copy(&args).map_err(CliError::from)),
         other => other,
     };
     let result = global.client().and_then(|client| match command {

@@ -74,6 +74,8 @@ pub enum DbCommand {
     Export(crate::dbtool::DbFileArgs),
     /// Import Heketi's JSON export into a store (offline)
     Import(crate::dbtool::ImportArgs),
+    /// Copy a stopped store into another, sled or etcd (offline, Brickyard)
+    Copy(crate::dbtool::CopyArgs),
     /// Compare the store with the nodes and list each drift (Brickyard)
     Reconcile {
         /// Mend what is safe (an unused orphan thin pool, a mounted
@@ -248,6 +250,7 @@ pub fn run_db(client: &Client, global: &Global, command: DbCommand) -> Result<St
         DbCommand::Check => Ok(client.get_text("/db/check")?),
         DbCommand::Export(args) => Ok(crate::dbtool::export(&args)?),
         DbCommand::Import(args) => Ok(crate::dbtool::import(&args)?),
+        DbCommand::Copy(args) => Ok(crate::dbtool::copy(&args)?),
         DbCommand::Reconcile { apply } => super::reconcile::run(client, global, apply),
     }
 }

@@ -11,6 +11,7 @@ mod block_volumes;
 mod chaos;
 mod cli;
 mod clusters;
+mod copy;
 mod crash;
 mod csi;
 mod devices;
