@@ -48,6 +48,9 @@ impl From<OpError> for ApiError {
         let status = match &e {
             OpError::NotFound(_) => StatusCode::NOT_FOUND,
             OpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            // The store is out of reach (etcd without a quorum) or this
+            // replica no longer leads: retry, likely elsewhere or later.
+            OpError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             OpError::Conflict(_) => StatusCode::CONFLICT,
             OpError::Busy | OpError::Retry => StatusCode::TOO_MANY_REQUESTS,
             OpError::Internal(_)
@@ -67,6 +70,9 @@ impl From<OpError> for ApiError {
         err
     }
 }
+
+/// Seconds a client is told to wait while the store is out of reach.
+pub const UNAVAILABLE_RETRY_SECS: &str = "2";
 
 /// Seconds a throttled client is told to wait.
 pub const RETRY_AFTER_SECS: &str = "5";
@@ -89,6 +95,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(UNAVAILABLE_RETRY_SECS));
         }
         resp
     }

@@ -145,6 +145,17 @@ pub enum StoreError {
     Open(String),
 }
 
+impl StoreError {
+    /// Whether the store is out of reach or refuses this server's writes
+    /// (etcd without a quorum, a lost leadership), rather than broken.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Etcd(e) => e.is_unavailable() || matches!(e, backend::etcd::EtcdError::Fenced),
+            _ => false,
+        }
+    }
+}
+
 /// Why a transaction body stopped: the caller's own error, or the store's.
 #[derive(Debug)]
 pub enum Abort<E> {

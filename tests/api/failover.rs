@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::etcd_cluster::EtcdCluster;
 use crate::harness::{Options, Server};
 
 const R3: &str = r#"{"size":10,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
@@ -86,4 +87,47 @@ fn a_paused_leader_that_lost_its_lease_writes_nothing_and_stops() {
         "nothing new in the store"
     );
     b.assert_store_consistent();
+}
+
+#[test]
+fn one_etcd_member_lost_changes_nothing_and_all_lost_answers_503_until_they_return() {
+    let mut etcd = EtcdCluster::start(3);
+    let a = Server::with(Options {
+        etcd_endpoints: Some(etcd.endpoints()),
+        ..Options::default()
+    });
+    assert!(a.wait_leading(Duration::from_secs(10)), "the first replica leads");
+    let b = a.replica();
+    b.topology(3, 1);
+    etcd.kill(0);
+    let kept = b.create_volume(R3);
+
+    for member in 1..etcd.size() {
+        etcd.kill(member);
+    }
+    // No quorum: nobody can read, write or lead; clients are told to retry.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let r = b.get("/clusters");
+        if r.status == 503 {
+            assert_eq!(r.header("retry-after"), Some("2"), "{r:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 503 without etcd: {r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    for member in 0..etcd.size() {
+        etcd.restart(member);
+    }
+    etcd.wait_healthy(&[0, 1, 2]);
+    // Service resumes, with everything acknowledged still there.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while b.get("/clusters").status != 200 {
+        assert!(Instant::now() < deadline, "service did not resume once etcd returned");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = kept["id"].as_str().unwrap_or_default();
+    assert_eq!(b.get(&format!("/volumes/{id}")).status, 200);
+    b.assert_consistent();
 }

@@ -43,6 +43,8 @@ pub struct Options {
     pub etcd: bool,
     /// Another replica's etcd prefix and files directory to share.
     pub replica_of: Option<(String, PathBuf)>,
+    /// The etcd members to use instead of the shared test cluster.
+    pub etcd_endpoints: Option<String>,
 }
 
 pub struct Server {
@@ -146,7 +148,8 @@ impl Server {
         let seeded = opts.seed_store.is_some() || opts.store_file.is_some();
         let etcd_prefix = match &opts.replica_of {
             Some((prefix, _)) => Some(prefix.clone()),
-            None => ((on_etcd() || opts.etcd) && !seeded).then(|| crate::etcd_cluster::unique_prefix("api")),
+            None => ((on_etcd() || opts.etcd || opts.etcd_endpoints.is_some()) && !seeded)
+                .then(|| crate::etcd_cluster::unique_prefix("api")),
         };
         let mut server = Server {
             child: None,
@@ -228,10 +231,17 @@ impl Server {
         }
     }
 
+    fn etcd_endpoints(&self) -> String {
+        match &self.opts.etcd_endpoints {
+            Some(members) => members.clone(),
+            None => crate::etcd_cluster::shared().to_string(),
+        }
+    }
+
     /// The store as the tools take it: the sled directory or the etcd URL.
     pub fn store_location(&self) -> String {
         match &self.etcd_prefix {
-            Some(prefix) => format!("etcd://{}/{prefix}", crate::etcd_cluster::shared()),
+            Some(prefix) => format!("etcd://{}/{prefix}", self.etcd_endpoints()),
             None => self.store_path().to_string_lossy().into_owned(),
         }
     }
@@ -290,7 +300,7 @@ impl Server {
             cmd.arg("--config").arg(self.write_config()).arg("--disable-auth");
         }
         if let Some(prefix) = &self.etcd_prefix {
-            cmd.env("BRICKYARD_ETCD_ENDPOINTS", crate::etcd_cluster::shared())
+            cmd.env("BRICKYARD_ETCD_ENDPOINTS", self.etcd_endpoints())
                 .env("BRICKYARD_ETCD_PREFIX", prefix)
                 .env("BRICKYARD_ETCD_MAX_TXN_OPS", "1024")
                 .env("BRICKYARD_LOCAL_DIR", self.store_path())
