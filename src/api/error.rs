@@ -11,6 +11,8 @@ use crate::wire::validate::Violations;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// A `Retry-After` beyond the throttle's (which every `429` carries).
+    pub retry_after: Option<&'static str>,
 }
 
 impl ApiError {
@@ -18,6 +20,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -64,6 +67,9 @@ impl From<OpError> for ApiError {
         };
         let busy = matches!(e, OpError::Busy | OpError::Retry);
         let mut err = ApiError::new(status, e.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            err.retry_after = Some(UNAVAILABLE_RETRY_SECS);
+        }
         if busy {
             err.message = "Server busy. Retry operation later.".into();
         }
@@ -96,9 +102,9 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(after) = self.retry_after {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(UNAVAILABLE_RETRY_SECS));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(after));
         }
         resp
     }
