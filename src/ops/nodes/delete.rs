@@ -15,6 +15,11 @@ use crate::ops::journal::JournalEntry;
 use crate::ops::operation::{Change, ChangeKind, Direction, Operation};
 use crate::ops::{Engine, OpError};
 
+/// Peer detach tries before a node delete goes on without it, and the
+/// pause between them.
+const DETACH_TRIES: u32 = 3;
+const DETACH_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn delete_node(engine: &Arc<Engine>, id: &str) -> Result<String, OpError> {
     let node = engine.store.get::<NodeRecord>(id)?.ok_or_else(OpError::id_not_found)?;
     if engine.store.has_children(TreeName::NodeDevices, id)? {
@@ -61,8 +66,18 @@ impl Operation for DeleteNode {
             return engine.commit(entry, QueueOutcome::NoContent, |_| Ok(()));
         };
         if let Some(from) = detach_from {
-            if let Err(e) = engine.executor.peer_detach(from, node.storage_host()).await {
-                tracing::warn!(node = node_id, error = %e, "peer detach failed; continuing as Heketi does");
+            // glusterd on `from` may not yet have heard that a volume on the
+            // node was just deleted elsewhere, and refuses the detach while
+            // it thinks bricks remain (seen under load): a few tries, then
+            // go on as Heketi does.
+            for attempt in 1..=DETACH_TRIES {
+                match engine.executor.peer_detach(from, node.storage_host()).await {
+                    Ok(()) => break,
+                    Err(e) if attempt == DETACH_TRIES => {
+                        tracing::warn!(node = node_id, error = %e, "peer detach failed; continuing as Heketi does");
+                    }
+                    Err(_) => tokio::time::sleep(DETACH_PAUSE).await,
+                }
             }
         }
         engine.commit(entry, QueueOutcome::NoContent, |tx| {
