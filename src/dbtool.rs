@@ -106,7 +106,7 @@ pub fn import(args: &ImportArgs) -> Result<String, ToolError> {
 fn restore(args: &ImportArgs, value: serde_json::Value, store: Store) -> Result<String, ToolError> {
     let backup: crate::store::backup::Backup =
         serde_json::from_value(value).map_err(|e| ToolError(format!("unreadable Brickyard backup: {e}")))?;
-    let occupied = store_occupied(&store);
+    let occupied = store.occupied();
     if occupied > 0 && !args.force {
         return Err(ToolError(format!(
             "the store {} is not empty; use --force to replace its contents",
@@ -150,7 +150,7 @@ pub fn copy(args: &CopyArgs) -> Result<String, ToolError> {
     let from = open_location(&from_at)?;
     let backup = from.backup().map_err(|e| ToolError(e.to_string()))?;
     let to = open_location(&to_at)?;
-    let occupied = store_occupied(&to);
+    let occupied = to.occupied();
     if occupied > 0 && !args.force {
         return Err(ToolError(format!(
             "the store {to_at} is not empty ({occupied} clusters, nodes and volumes); use --force to replace its contents"
@@ -171,12 +171,6 @@ Consistency check: {} inconsistencies
 ",
         backup.schema_version, check.totalinconsistencies
     ))
-}
-
-fn store_occupied(store: &Store) -> usize {
-    store.count::<crate::store::records::ClusterRecord>()
-        + store.count::<crate::store::records::NodeRecord>()
-        + store.count::<crate::store::records::VolumeRecord>()
 }
 
 /// Writes the store as Heketi's export JSON; refuses to overwrite a file.

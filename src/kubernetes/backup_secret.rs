@@ -17,7 +17,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 
 use crate::store::backup::Backup;
-use crate::store::records::{ClusterRecord, NodeRecord, VolumeRecord};
+use crate::store::records::{ClusterRecord, VolumeRecord};
 use crate::store::{Store, StoreError};
 
 /// The key Heketi stores its database under.
@@ -79,7 +79,7 @@ pub fn decompress(gz: &[u8]) -> Result<Payload, DecompressError> {
 }
 
 fn is_empty(store: &Store) -> bool {
-    store.count::<ClusterRecord>() + store.count::<NodeRecord>() + store.count::<VolumeRecord>() == 0
+    store.occupied() == 0
 }
 
 /// Why a start-up restore failed; the store may not be used as it is.

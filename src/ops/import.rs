@@ -498,7 +498,7 @@ impl From<TxFailure<ImportError>> for ImportError {
 /// Imports `db` into `store`; a store holding anything is refused unless
 /// `force`, which empties it first.
 pub fn import(store: &Store, db: &HeketiDb, force: bool) -> Result<ImportReport, ImportError> {
-    let occupied = store.count::<ClusterRecord>() + store.count::<NodeRecord>() + store.count::<VolumeRecord>();
+    let occupied = store.occupied();
     if occupied > 0 && !force {
         return Err(ImportError::NotEmpty {
             path: store.location().to_string(),

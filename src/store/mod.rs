@@ -599,6 +599,14 @@ impl Store {
         self.backend.len(R::TREE).unwrap_or_default()
     }
 
+    /// Clusters, nodes and volumes held: a store with none is empty for
+    /// imports, restores and copies.
+    pub fn occupied(&self) -> usize {
+        self.count::<records::ClusterRecord>()
+            + self.count::<records::NodeRecord>()
+            + self.count::<records::VolumeRecord>()
+    }
+
     /// Children of `parent` in a relation tree, in id order.
     pub fn children(&self, relation: TreeName, parent: &str) -> Result<Vec<String>, StoreError> {
         self.keys_under(relation, &relation_prefix(parent))

@@ -179,16 +179,35 @@ impl EtcdBackend {
         }
     }
 
-    /// Writes `entries` under `prefix` in parts that fit etcd's limit.
-    fn write_in_parts(&self, prefix: &str, entries: &Entries) -> Result<(), EtcdError> {
-        let all: Vec<pb::RequestOp> = entries
+    /// The operations that carry out a transaction's writes.
+    fn write_ops(&self, writes: &Writes) -> Vec<pb::RequestOp> {
+        writes
             .iter()
-            .flat_map(|(tree, pairs)| pairs.iter().map(|(k, v)| put(key_in(prefix, *tree, k), v.clone())))
-            .collect();
-        for part in all.chunks(self.max_ops.saturating_sub(1).max(1)) {
+            .map(|((tree, key), value)| {
+                let key = self.key(*tree, key);
+                match value {
+                    Some(value) => put(key, value.clone()),
+                    None => delete(key, Vec::new()),
+                }
+            })
+            .collect()
+    }
+
+    /// `ops` in as many etcd transactions as etcd's limit needs.
+    fn write_in_parts(&self, ops: &[pb::RequestOp]) -> Result<(), EtcdError> {
+        for part in ops.chunks(self.max_ops.saturating_sub(1).max(1)) {
             self.write_unread(part.to_vec())?;
         }
         Ok(())
+    }
+
+    /// `write_in_parts` inside the `load_incomplete` marker, which the next
+    /// open refuses until a forced load replaces what landed.
+    fn write_marked(&self, ops: &[pb::RequestOp]) -> Result<(), EtcdError> {
+        let marker = self.key(TreeName::Meta, crate::store::LOAD_INCOMPLETE.as_bytes());
+        self.write_unread(vec![put(marker.clone(), b"1".to_vec())])?;
+        self.write_in_parts(ops)?;
+        self.write_unread(vec![delete(marker, Vec::new())])
     }
 
     fn commit_key(&self) -> Vec<u8> {
@@ -336,16 +355,7 @@ impl EtcdBackend {
         }];
         let fence = self.fence();
         compare.extend(fence.iter().map(fence_compare));
-        let mut success: Vec<pb::RequestOp> = writes
-            .iter()
-            .map(|((tree, key), value)| {
-                let key = self.key(*tree, key);
-                match value {
-                    Some(value) => put(key, value.clone()),
-                    None => delete(key, Vec::new()),
-                }
-            })
-            .collect();
+        let mut success = self.write_ops(writes);
         // The commit key's value names this commit, so a lost answer can
         // be told apart from a commit that did not happen.
         let stamp = uuid::Uuid::new_v4().simple().to_string().into_bytes();
@@ -394,6 +404,14 @@ fn key_in(prefix: &str, tree: TreeName, key: &[u8]) -> Vec<u8> {
     full.push(b'/');
     full.extend_from_slice(key);
     full
+}
+
+/// Puts of raw entries under `prefix`.
+fn entry_ops(prefix: &str, entries: &Entries) -> Vec<pb::RequestOp> {
+    entries
+        .iter()
+        .flat_map(|(tree, pairs)| pairs.iter().map(|(k, v)| put(key_in(prefix, *tree, k), v.clone())))
+        .collect()
 }
 
 fn put(key: Vec<u8>, value: Vec<u8>) -> pb::RequestOp {
@@ -589,39 +607,17 @@ impl Backend for EtcdBackend {
                 )))
             }
         }
-        // Parts inside the marker: the next open refuses a store where
-        // they did not all land, until a forced load replaces them.
-        let marker = self.key(TreeName::Meta, crate::store::LOAD_INCOMPLETE.as_bytes());
-        let all: Vec<pb::RequestOp> = staged
-            .writes
-            .into_inner()
-            .into_iter()
-            .map(|((tree, key), value)| match value {
-                Some(v) => put(self.key(tree, &key), v),
-                None => delete(self.key(tree, &key), Vec::new()),
-            })
-            .collect();
-        let parts = || -> Result<(), EtcdError> {
-            self.write_unread(vec![put(marker.clone(), b"1".to_vec())])?;
-            for part in all.chunks(self.max_ops.saturating_sub(1).max(1)) {
-                self.write_unread(part.to_vec())?;
-            }
-            self.write_unread(vec![delete(marker.clone(), Vec::new())])
-        };
-        parts().map_err(|e| Failure::Store(e.into()))
+        let ops = self.write_ops(&staged.writes.into_inner());
+        self.write_marked(&ops).map_err(|e| Failure::Store(e.into()))
     }
 
     fn load(&self, entries: &Entries) -> Result<(), StoreError> {
-        // More than one etcd transaction holds: in parts, inside a marker
-        // that the next open refuses until a forced load replaces it.
+        // More than one etcd transaction holds: in parts, inside the marker.
         let _one = self
             .one_at_a_time
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let marker = self.key(TreeName::Meta, crate::store::LOAD_INCOMPLETE.as_bytes());
-        self.write_unread(vec![put(marker.clone(), b"1".to_vec())])?;
-        self.write_in_parts(&self.prefix, entries)?;
-        self.write_unread(vec![delete(marker, Vec::new())])?;
+        self.write_marked(&entry_ops(&self.prefix, entries))?;
         Ok(())
     }
 
@@ -666,7 +662,7 @@ impl Backend for EtcdBackend {
             .one_at_a_time
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.write_in_parts(&prefix, &entries)?;
+        self.write_in_parts(&entry_ops(&prefix, &entries))?;
         Ok(format!("etcd keys under {prefix}/"))
     }
 
