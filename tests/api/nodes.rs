@@ -262,3 +262,34 @@ fn node_tags() {
     assert_eq!(s.post(&path, r#"{"change_type":"set","tags":{}}"#).json(), json!({}));
     assert!(s.get(&format!("/nodes/{node}")).json().get("tags").is_none());
 }
+
+/// A refused peer detach (glusterd on the detaching node not yet caught up)
+/// is tried again, so the node leaves the pool; one refused every time
+/// still lets the delete finish, as in Heketi, with the peer left behind.
+#[test]
+fn a_refused_peer_detach_is_tried_again_before_the_delete_goes_on() {
+    let s = Server::with(Options {
+        env: vec![(
+            "BRICKYARD_MOCK_FAULTS".into(),
+            "peer_detach:1:fail:peer hosts one or more bricks,peer_detach:3+:fail".into(),
+        )],
+        ..Options::default()
+    });
+    let cluster = s.create_cluster();
+    s.add_node(&cluster, 1, "node1", "10.0.0.1");
+    let second = s.add_node(&cluster, 2, "node2", "10.0.0.2");
+    assert_eq!(s.finish(s.delete(&format!("/nodes/{second}"))).status, 204);
+    assert_eq!(s.faults_fired("peer_detach"), 1);
+    assert_eq!(
+        s.mock_nodes()["hosts"]["node1"]["peers"],
+        json!([]),
+        "the second try detached it"
+    );
+
+    let third = s.add_node(&cluster, 3, "node3", "10.0.0.3");
+    assert_eq!(s.finish(s.delete(&format!("/nodes/{third}"))).status, 204);
+    assert_eq!(s.faults_fired("peer_detach"), 4, "three tries, every one refused");
+    assert_eq!(s.get(&format!("/nodes/{third}")).status, 404);
+    assert_eq!(s.mock_nodes()["hosts"]["node1"]["peers"], json!(["10.0.0.3"]));
+    s.assert_store_consistent();
+}
