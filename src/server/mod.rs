@@ -127,38 +127,32 @@ impl Finishing {
     }
 }
 
-/// Opens the store (after adopting a backup file left at a sled store's
-/// path, and restoring an empty store from the backup Secret's mount).
+/// Opens the store, after adopting a backup file left at a sled store's
+/// path. A store several replicas share is only checked here; the leader
+/// prepares it (`prepare_store`).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let log_restore = |restored: Result<Restore, RestoreError>| -> anyhow::Result<bool> {
-        match restored {
-            Ok(Restore::Nothing) => Ok(false),
-            Ok(Restore::Kept(what)) => {
-                tracing::info!("{what}");
-                Ok(false)
-            }
-            Ok(Restore::Unusable(what)) => {
-                tracing::warn!("{what}");
-                Ok(false)
-            }
-            Ok(Restore::Restored(what)) => {
-                tracing::warn!("{what}");
-                Ok(true)
-            }
-            Err(e) => bail!("{e}"),
-        }
-    };
     // A backup file left where a sled store belongs (Heketi's image).
     let adopted = match &config.store {
         Location::Sled(path) => log_restore(adopt_backup_file(path))?,
         Location::Etcd(_) => false,
     };
     let cache = config.store_cache_bytes.unwrap_or(crate::store::DEFAULT_CACHE_BYTES);
-    let store = Store::connect(&config.store, cache).map_err(anyhow::Error::msg)?;
-    // Heketi's image restored its database from the backup Secret's mount.
-    let restored = log_restore(restore_into_empty(&store, &config.backup_db_dir))?;
+    let store = Store::connect_shared(&config.store, cache).map_err(anyhow::Error::msg)?;
+    if store.election().is_none() {
+        prepare_store(config, &store, adopted)?;
+    }
+    Ok(store)
+}
+
+/// What only the server that acts on the store does before it acts: the
+/// schema brought up to date, an empty store restored from the backup
+/// Secret's mount (as Heketi's image did), and a consistency check of a
+/// store that was migrated or restored.
+fn prepare_store(config: &Config, store: &Store, adopted: bool) -> anyhow::Result<()> {
+    store.bring_schema_up().map_err(anyhow::Error::msg)?;
+    let restored = log_restore(restore_into_empty(store, &config.backup_db_dir))?;
     if adopted || restored || store.migrated_from().is_some() {
-        let report = crate::ops::check::check_store(&store).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = crate::ops::check::check_store(store).map_err(|e| anyhow::anyhow!("{e}"))?;
         if report.totalinconsistencies > 0 {
             tracing::warn!(
                 inconsistencies = report.totalinconsistencies,
@@ -168,7 +162,27 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
             tracing::info!("store migrated or restored; consistency check passed");
         }
     }
-    Ok(store)
+    Ok(())
+}
+
+/// Logs what a restore found; `true` when it restored.
+fn log_restore(restored: Result<Restore, RestoreError>) -> anyhow::Result<bool> {
+    match restored {
+        Ok(Restore::Nothing) => Ok(false),
+        Ok(Restore::Kept(what)) => {
+            tracing::info!("{what}");
+            Ok(false)
+        }
+        Ok(Restore::Unusable(what)) => {
+            tracing::warn!("{what}");
+            Ok(false)
+        }
+        Ok(Restore::Restored(what)) => {
+            tracing::warn!("{what}");
+            Ok(true)
+        }
+        Err(e) => bail!("{e}"),
+    }
 }
 
 /// Builds the acting server on `store` and returns the shared application
@@ -393,6 +407,10 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         replicas.clone(),
         lease,
         move |_fence| async move {
+            // Fenced from here on: only this leader migrates or restores.
+            let prepared = store.clone();
+            let config = acting_config.clone();
+            tokio::task::spawn_blocking(move || prepare_store(&config, &prepared, false)).await??;
             let (app, finished) = start_acting(&acting_config, store, log).await?;
             *held.lock().await = Some(finished);
             let _ = acting.send(Some(api::router(app)));

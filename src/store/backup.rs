@@ -79,7 +79,7 @@ impl Store {
         }
         self.clear_records()?;
         self.load(&decoded)?;
-        self.check_schema()?;
+        self.bring_schema_up()?;
         self.flush_blocking()?;
         Ok(())
     }

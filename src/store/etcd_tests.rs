@@ -136,20 +136,79 @@ fn a_load_that_did_not_finish_is_refused_until_replaced() {
     assert_eq!(Store::connect(&location, 0).unwrap().count::<ClusterRecord>(), 300);
 }
 
-#[test]
-fn a_version_1_store_on_etcd_is_copied_and_migrated() {
-    let config = config("migrate");
-    let raw = EtcdBackend::connect(&config).unwrap();
+/// A store as version 1 left it: one cluster, schema 1.
+fn version_1_store(config: &EtcdConfig) -> EtcdBackend {
+    let raw = EtcdBackend::connect(config).unwrap();
     raw.transact(&mut |ops| {
         ops.put(TreeName::Meta, b"schema_version", b"1")?;
         ops.put(TreeName::Clusters, b"c1", br#"{"id":"c1","block":false,"file":true}"#)
     })
     .unwrap();
+    raw
+}
+
+#[test]
+fn a_version_1_store_on_etcd_is_copied_and_migrated() {
+    let config = config("migrate");
+    version_1_store(&config);
     let store = Store::connect(&Location::Etcd(config), 0).unwrap();
     assert_eq!(store.migrated_from(), Some(1));
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(store.attributes().unwrap()["DB_GENERATION_ID"].len(), 32);
     assert_eq!(store.count::<ClusterRecord>(), 1);
+}
+
+#[test]
+fn a_shared_store_is_migrated_only_by_its_leader_and_only_once() {
+    let config = config("migrate-shared");
+    let raw = version_1_store(&config);
+    let location = Location::Etcd(config.clone());
+    // Two replicas open it; neither migrates at open.
+    let (a, b) = (
+        Store::connect_shared(&location, 0).unwrap(),
+        Store::connect_shared(&location, 0).unwrap(),
+    );
+    assert_eq!(a.schema_version().unwrap(), 1, "a follower does not migrate");
+    assert_eq!(a.migrated_from(), None);
+    // One leads: its migration is fenced by the leadership it holds.
+    let election = a.election().expect("an etcd store has an election");
+    let fence = election.try_lead(b"a:8080", 30).unwrap().expect("nobody led");
+    election.set_fence(Some(fence.clone()));
+    a.bring_schema_up().unwrap();
+    assert_eq!(a.migrated_from(), Some(1));
+    assert_eq!(b.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(a.count::<ClusterRecord>(), 1);
+    // The next leader finds it done: no second migration, no second copy.
+    election.resign(&fence).unwrap();
+    let next = b.election().expect("an etcd store has an election");
+    next.set_fence(next.try_lead(b"b:8080", 30).unwrap());
+    b.bring_schema_up().unwrap();
+    assert_eq!(b.migrated_from(), None, "the schema was already up to date");
+    // One copy was kept before migrating, under a sibling prefix.
+    let start = format!("{}.v1-backup-", config.prefix);
+    let copies: std::collections::BTreeSet<Vec<u8>> = raw
+        .keys_from(&start)
+        .into_iter()
+        .filter_map(|k| k[start.len()..].split(|b| *b == b'/').next().map(<[u8]>::to_vec))
+        .collect();
+    assert_eq!(copies.len(), 1, "one copy kept before migrating: {copies:?}");
+    // A store a newer binary has moved on is refused, not rewritten.
+    raw.transact(&mut |ops| {
+        ops.put(
+            TreeName::Meta,
+            b"schema_version",
+            (SCHEMA_VERSION + 1).to_string().as_bytes(),
+        )
+    })
+    .unwrap();
+    assert!(
+        Store::connect_shared(&location, 0).is_err(),
+        "a newer schema is refused"
+    );
+    assert!(
+        a.bring_schema_up().is_err(),
+        "a newer schema is refused by a leader too"
+    );
 }
 
 #[test]

@@ -221,6 +221,15 @@ struct Durable {
     one_at_a_time: tokio::sync::Mutex<()>,
 }
 
+/// What opening a store does with an older schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Schema {
+    /// Migrates it (backed up first).
+    BringUp,
+    /// Leaves it: the elected leader migrates a shared store.
+    LeaveToLeader,
+}
+
 /// The store's page cache unless configured (`store_cache_mb`): sled's
 /// own default is 1 GiB, which a server fills as its store grows. Records
 /// are small and every hot path reads by key, so a few MiB hold what is
@@ -288,23 +297,40 @@ impl Store {
             )));
         }
         let backend = backend::sled_db::SledBackend::open(path, cache_bytes)?;
-        Store::over(std::sync::Arc::new(backend), Location::Sled(path.to_path_buf()))
+        Store::over(
+            std::sync::Arc::new(backend),
+            Location::Sled(path.to_path_buf()),
+            Schema::BringUp,
+        )
     }
 
-    /// Opens the store at `location`.
+    /// Opens the store at `location`, brought up to this binary's schema.
     pub fn connect(location: &Location, cache_bytes: u64) -> Result<Store, StoreError> {
+        Store::connect_as(location, cache_bytes, Schema::BringUp)
+    }
+
+    /// Opens the store at `location` for a server that may share it: a
+    /// store on etcd is not migrated here, because only the elected leader
+    /// may write; it calls `bring_schema_up` once it leads. A sled store
+    /// has one server and is migrated at once. Either way a store newer
+    /// than this binary, or with an unfinished load, is refused.
+    pub fn connect_shared(location: &Location, cache_bytes: u64) -> Result<Store, StoreError> {
+        Store::connect_as(location, cache_bytes, Schema::LeaveToLeader)
+    }
+
+    fn connect_as(location: &Location, cache_bytes: u64, schema: Schema) -> Result<Store, StoreError> {
         match location {
             Location::Sled(path) => Store::open_with(path, cache_bytes),
             Location::Etcd(config) => {
                 let backend = std::sync::Arc::new(backend::etcd::EtcdBackend::connect(config)?);
-                let mut store = Store::over(backend.clone(), location.clone())?;
+                let mut store = Store::over(backend.clone(), location.clone(), schema)?;
                 store.etcd = Some(backend);
                 Ok(store)
             }
         }
     }
 
-    fn over(backend: std::sync::Arc<dyn Backend>, location: Location) -> Result<Store, StoreError> {
+    fn over(backend: std::sync::Arc<dyn Backend>, location: Location, schema: Schema) -> Result<Store, StoreError> {
         let store = Store {
             backend,
             etcd: None,
@@ -314,17 +340,25 @@ impl Store {
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             durable: Default::default(),
         };
-        store.check_schema()?;
+        store.check_schema(schema)?;
         Ok(store)
     }
 
-    /// Brings the store to this binary's schema: a new store starts at 1,
-    /// an older one is backed up and migrated, a newer one is refused.
-    fn check_schema(&self) -> Result<(), StoreError> {
+    /// Brings the store to this binary's schema, if another server has not
+    /// already: what a leader does first on a shared store.
+    pub fn bring_schema_up(&self) -> Result<(), StoreError> {
+        self.check_schema(Schema::BringUp)
+    }
+
+    /// Brings the store to this binary's schema (or, with
+    /// `LeaveToLeader`, only checks it can): a new store starts at 1, an
+    /// older one is backed up and migrated, a newer one is refused.
+    fn check_schema(&self, schema: Schema) -> Result<(), StoreError> {
         if self.backend.get(TreeName::Meta, LOAD_INCOMPLETE.as_bytes())?.is_some() {
             return Err(StoreError::Open(format!(
-                "the store {} holds an import or restore that did not finish; run it again \
-                 with --force to replace what it wrote",
+                "the store {} holds an import, restore or migration that did not finish; run \
+                 the import or restore again with --force to replace what it wrote, or copy \
+                 back the copy kept before the migration (brickyard db copy --force)",
                 self.location
             )));
         }
@@ -344,6 +378,16 @@ impl Store {
             )));
         }
         if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        if schema == Schema::LeaveToLeader {
+            if !fresh {
+                tracing::info!(
+                    found,
+                    to = SCHEMA_VERSION,
+                    "the store's schema is older; the leader migrates it"
+                );
+            }
             return Ok(());
         }
         if !fresh {

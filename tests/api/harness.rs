@@ -45,6 +45,9 @@ pub struct Options {
     pub replica_of: Option<(String, PathBuf)>,
     /// The etcd members to use instead of the shared test cluster.
     pub etcd_endpoints: Option<String>,
+    /// Return once the server listens, ready or not (a replica whose
+    /// leader does not answer).
+    pub unready: bool,
 }
 
 pub struct Server {
@@ -113,7 +116,7 @@ pub fn sign(claims: &Value, key: &str) -> String {
     .unwrap()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -126,7 +129,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn binary() -> &'static str {
+pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_brickyard")
 }
 
@@ -186,11 +189,16 @@ impl Server {
 
     /// Another replica on this server's etcd store, sharing its mock nodes.
     pub fn replica(&self) -> Server {
+        Server::with(self.replica_options())
+    }
+
+    /// This server's options, for another replica on its store.
+    pub fn replica_options(&self) -> Options {
         let prefix = self.etcd_prefix.clone().expect("replicas share an etcd store");
-        Server::with(Options {
+        Options {
             replica_of: Some((prefix, self.store_path())),
             ..self.opts.clone()
-        })
+        }
     }
 
     /// What `/ready` says: `leader`, `follower of …`, or why not ready.
@@ -337,7 +345,7 @@ impl Server {
         let scheme = if self.opts.tls { "https" } else { "http" };
         self.base = format!("{scheme}://{addr}");
         self.child = Some(child);
-        if self.etcd_prefix.is_some() {
+        if self.etcd_prefix.is_some() && !self.opts.unready {
             // A replica serves at once but acts only once elected, or
             // once it follows a leader that answers.
             let deadline = Instant::now() + Duration::from_secs(30);

@@ -18,6 +18,7 @@ mod devices;
 mod drift;
 mod dump;
 mod durability;
+mod etcd_access;
 #[path = "../support/etcd_cluster.rs"]
 mod etcd_cluster;
 mod examine;

@@ -17,12 +17,24 @@ pub struct EtcdCluster {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     token: String,
+    tls: Option<ServerTls>,
+}
+
+/// Client TLS on the members: their certificate and key, and the CA
+/// whose client certificates they require.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 struct Member {
     name: String,
     client: u16,
     peer: u16,
+    /// Plain HTTP `/health`, whatever the client port speaks.
+    metrics: u16,
     child: Option<Child>,
 }
 
@@ -47,17 +59,32 @@ pub fn etcd_binary() -> PathBuf {
 impl EtcdCluster {
     /// Starts `size` members and waits until each answers as healthy.
     pub fn start(size: usize) -> EtcdCluster {
+        EtcdCluster::start_with(size, None)
+    }
+
+    /// `start`, with clients held to TLS and a client certificate.
+    pub fn start_tls(size: usize, tls: ServerTls) -> EtcdCluster {
+        EtcdCluster::start_with(size, Some(tls))
+    }
+
+    fn start_with(size: usize, tls: Option<ServerTls>) -> EtcdCluster {
         let dir = tempfile::tempdir().expect("a directory for etcd");
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
                 name: format!("m{i}"),
                 client: free_port(),
                 peer: free_port(),
+                metrics: free_port(),
                 child: None,
             })
             .collect();
         let token = format!("brickyard-test-{}", std::process::id());
-        let mut cluster = EtcdCluster { dir, members, token };
+        let mut cluster = EtcdCluster {
+            dir,
+            members,
+            token,
+            tls,
+        };
         for i in 0..size {
             cluster.launch(i, "new");
         }
@@ -78,10 +105,23 @@ impl EtcdCluster {
         let data = self.dir.path().join(&self.members[i].name);
         let log = std::fs::File::create(self.dir.path().join(format!("{}.log", self.members[i].name)))
             .expect("an etcd log file");
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let tls = self.tls.clone();
         let m = &mut self.members[i];
-        let client = format!("http://127.0.0.1:{}", m.client);
+        let client = format!("{scheme}://127.0.0.1:{}", m.client);
         let peer = format!("http://127.0.0.1:{}", m.peer);
+        let metrics = format!("http://127.0.0.1:{}", m.metrics);
         let mut command = Command::new(etcd_binary());
+        if let Some(tls) = tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.cert)
+                .arg("--key-file")
+                .arg(&tls.key)
+                .arg("--trusted-ca-file")
+                .arg(&tls.ca)
+                .arg("--client-cert-auth");
+        }
         // SAFETY: prctl in the child before exec; no allocation.
         unsafe {
             use std::os::unix::process::CommandExt;
@@ -96,6 +136,7 @@ impl EtcdCluster {
             .arg(&data)
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--listen-metrics-urls", &metrics])
             .args(["--initial-cluster", &initial, "--initial-cluster-state", state])
             .args(["--initial-cluster-token", &self.token])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
@@ -126,7 +167,7 @@ impl EtcdCluster {
 
     /// Whether member `i` answers its health check as healthy.
     pub fn healthy(&self, i: usize) -> bool {
-        let addr = format!("127.0.0.1:{}", self.members[i].client);
+        let addr = format!("127.0.0.1:{}", self.members[i].metrics);
         let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
             return false;
         };
@@ -149,6 +190,41 @@ impl EtcdCluster {
             .map(|m| format!("127.0.0.1:{}", m.client))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// `etcdctl` with these members' endpoints (and, on TLS, `client`'s
+    /// certificate), for what the store never does itself: users, roles,
+    /// turning authentication on. Panics with etcdctl's words on failure.
+    pub fn etcdctl(&self, client: Option<(&Path, &Path)>, args: &[&str]) -> String {
+        let mut command = Command::new("etcdctl");
+        command.env("ETCDCTL_API", "3").arg("--endpoints").arg(
+            self.members
+                .iter()
+                .map(|m| {
+                    let scheme = if self.tls.is_some() { "https" } else { "http" };
+                    format!("{scheme}://127.0.0.1:{}", m.client)
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        if let Some(tls) = &self.tls {
+            command.arg("--cacert").arg(&tls.ca);
+        }
+        if let Some((cert, key)) = client {
+            command.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        let out = command
+            .args(["--command-timeout", "10s"])
+            .args(args)
+            .output()
+            .expect("etcdctl runs: scripts/install-deps installs Debian's etcd-client");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
     }
 
     /// `etcd://<members>/<prefix>`.

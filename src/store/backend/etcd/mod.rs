@@ -214,6 +214,21 @@ impl EtcdBackend {
         format!("{}/.commit", self.prefix).into_bytes()
     }
 
+    /// Every key starting with `start`, whatever prefix it is under.
+    #[cfg(test)]
+    pub(crate) fn keys_from(&self, start: &str) -> Vec<Vec<u8>> {
+        let client = self.client.clone();
+        let request = pb::RangeRequest {
+            key: start.as_bytes().to_vec(),
+            range_end: range_end(start.as_bytes()),
+            keys_only: true,
+            ..Default::default()
+        };
+        self.wait(async move { client.range(request).await })
+            .map(|answer| answer.kvs.into_iter().map(|kv| kv.key).collect())
+            .unwrap_or_default()
+    }
+
     /// The key a leader holds (for the election).
     pub fn leader_key(&self) -> Vec<u8> {
         format!("{}/.leader", self.prefix).into_bytes()
