@@ -15,6 +15,7 @@ mod csi;
 #[path = "../support/etcd_cluster.rs"]
 mod etcd_cluster;
 mod examine;
+mod failover;
 #[path = "../api/harness.rs"]
 mod harness;
 mod health;
@@ -33,7 +34,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 19] = [
+const SCENARIOS: [(&str, Scenario); 20] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -65,6 +66,10 @@ const SCENARIOS: [(&str, Scenario); 19] = [
     (
         "block_volume_on_an_auto_created_hosting_volume",
         block::block_volume_on_an_auto_created_hosting_volume,
+    ),
+    (
+        "leader_killed_mid_create_is_settled_by_the_follower",
+        failover::leader_killed_mid_create_is_settled_by_the_follower,
     ),
     // These bring up their own nodes: keep them after every three-node scenario.
     ("arbiter_and_disperse_on_six_nodes", arbiter_and_disperse_on_six_nodes),
