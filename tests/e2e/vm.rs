@@ -1,5 +1,7 @@
 //! The VM tier: a qemu guest (`scripts/lvm-vm`) with Debian's kernel, so
-//! LVM thin pools, thin LVs and gluster snapshots are real, not stood in for.
+//! LVM thin pools, thin LVs and gluster snapshots are real, not stood in for,
+//! and a block volume is a real iSCSI LUN (LIO, through targetcli) that the
+//! guest's own initiator (open-iscsi) logs in to, writes and sees grow.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -88,7 +90,10 @@ pub fn real_lvm_thin_and_gluster(_tb: &crate::testbed::Testbed) {
             "port": vm.var("VM_SSH_PORT"),
             "known_hosts": vm.var("VM_KNOWN_HOSTS"),
             "host_key_checking": "yes",
-        }})),
+        },
+        // One node: the hosting volume is plain distribute, on which
+        // gluster refuses group gluster-block's replicate options.
+        "block_hosting_volume_options": "features.shard on"})),
         wait_secs: 300,
         ..Options::default()
     });
@@ -229,10 +234,123 @@ pub fn real_lvm_thin_and_gluster(_tb: &crate::testbed::Testbed) {
     assert_eq!(device_info["storage"]["free"], device_info["storage"]["total"]);
     s.assert_consistent();
 
+    block_volume_over_real_iscsi(&vm, &s, &storage);
+    let device_info: Value = s.get(&format!("/devices/{device}")).json();
+    assert_eq!(device_info["storage"]["free"], device_info["storage"]["total"]);
+
     s.set_state("devices", &device, "offline");
     s.set_state("devices", &device, "failed");
     assert_eq!(s.finish(s.delete(&format!("/devices/{device}"))).status, 204);
     assert!(!vm.sh("/usr/sbin/lvm pvs --noheadings -o pv_name").contains("/dev/vdb"));
     assert_eq!(s.finish(s.delete(&format!("/nodes/{node}"))).status, 204);
     assert_eq!(s.delete(&format!("/clusters/{cluster}")).status, 200);
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+const IQN_PREFIX: &str = "iqn.2016-12.org.gluster-block:";
+
+/// The guest's SCSI disk behind the session to `iqn` (no udev here: the
+/// session's report names it), waited for up to 20 s.
+fn attached_disk(vm: &Vm, iqn: &str) -> String {
+    let disk = vm.sh(&format!(
+        "for i in $(seq 100); do d=$(iscsiadm -m session -P 3 2>/dev/null | \
+           awk -v t='{iqn}' '$1 == \"Target:\" {{ on = ($2 == t) }} on && /Attached scsi disk/ {{ print $4; exit }}'); \
+           [ -n \"$d\" ] && [ -b /dev/$d ] && {{ echo $d; break; }}; sleep 0.2; done"
+    ));
+    let disk = disk.trim().to_string();
+    assert!(!disk.is_empty(), "no disk appeared for {iqn}");
+    format!("/dev/{disk}")
+}
+
+/// A block volume on a hosting volume of the VM's one node, exported by the
+/// gluster-block stand-in as a real LUN through LIO: the guest's initiator
+/// logs in with the CHAP secret Brickyard answered, writes through the LUN
+/// into the hosting volume's backing file, sees the LUN grow after an
+/// expand, and after the delete no target, backstore or loop device is left.
+fn block_volume_over_real_iscsi(vm: &Vm, s: &Server, storage: &str) {
+    let hosting = s.create_volume(&json!({"size": 3, "block": true, "durability": {"type": "none"}}).to_string());
+    let (hv_id, hv) = (
+        hosting["id"].as_str().unwrap().to_string(),
+        hosting["name"].as_str().unwrap().to_string(),
+    );
+    let done = s.finish(s.post("/blockvolumes", r#"{"size":1,"name":"vmlun","hacount":1,"auth":true}"#));
+    assert_eq!(done.status, 303, "block volume create: {done:?}");
+    let block = s.get(&done.location()).json();
+    assert_eq!(block["blockhostingvolume"], hv_id.as_str(), "{block}");
+    let id = block["id"].as_str().unwrap().to_string();
+    let lun = &block["blockvolume"];
+    assert_eq!(lun["hosts"], json!([storage]), "{block}");
+    let iqn = lun["iqn"].as_str().unwrap().to_string();
+    let gbid = iqn.strip_prefix(IQN_PREFIX).expect("gluster-block's IQN").to_string();
+    let (user, secret) = (lun["username"].as_str().unwrap(), lun["password"].as_str().unwrap());
+    assert_eq!(user, gbid);
+    assert!(!secret.is_empty(), "auth on: a CHAP secret");
+
+    // What LIO holds, as targetcli made it.
+    let lio = vm.sh(&format!("cat /sys/kernel/config/target/iscsi/{iqn}/tpgt_1/enable"));
+    assert_eq!(lio.trim(), "1", "the target's portal group is enabled");
+
+    // The initiator: discovery, CHAP with Brickyard's answer, login.
+    let node = format!("iscsiadm -m node -T {iqn} -p {storage}");
+    let found = vm.sh(&format!("iscsiadm -m discovery -t sendtargets -p {storage}"));
+    assert!(found.contains(&iqn), "{found}");
+    vm.sh(&format!(
+        "{node} -o update -n node.session.auth.authmethod -v CHAP && \
+         {node} -o update -n node.session.auth.username -v {user} && \
+         {node} -o update -n node.session.auth.password -v {secret} && {node} --login"
+    ));
+    let disk = attached_disk(vm, &iqn);
+    assert_eq!(vm.sh(&format!("blockdev --getsize64 {disk}")).trim(), GIB.to_string());
+
+    // A MiB written through the LUN is in the hosting volume's backing file.
+    vm.sh(&format!(
+        "head -c 1048576 /dev/urandom > /tmp/lun.bin && \
+         dd if=/tmp/lun.bin of={disk} bs=1M count=1 oflag=direct status=none && sync"
+    ));
+    let in_volume = |what: &str| {
+        vm.sh(&format!(
+            "mkdir -p /mnt/bhv && mount -t glusterfs {storage}:/{hv} /mnt/bhv && \
+             {{ {what}; r=$?; umount /mnt/bhv; exit $r; }}"
+        ))
+    };
+    let same = in_volume(&format!(
+        "cmp -n 1048576 /tmp/lun.bin /mnt/bhv/block-store/{gbid} && echo same"
+    ));
+    assert_eq!(same.trim(), "same", "the LUN's bytes are in the gluster volume");
+
+    // Expanded through Brickyard: a rescan sees 2 GiB, the data stays.
+    let done = s.finish(s.post(&format!("/blockvolumes/{id}/expand"), r#"{"new_size":2}"#));
+    assert_eq!(done.status, 303, "expand: {done:?}");
+    let grown = vm.sh(&format!(
+        "iscsiadm -m session -R >/dev/null && for i in $(seq 50); do \
+           [ $(blockdev --getsize64 {disk}) = {} ] && break; sleep 0.2; done; blockdev --getsize64 {disk}",
+        2 * GIB
+    ));
+    assert_eq!(grown.trim(), (2 * GIB).to_string(), "the initiator sees the LUN grown");
+    let kept = vm.sh(&format!("cmp -n 1048576 /tmp/lun.bin {disk} && echo same"));
+    assert_eq!(kept.trim(), "same");
+    // Nothing free on the hosting volume (Heketi omits a zero freesize).
+    assert_eq!(
+        s.get(&format!("/volumes/{hv_id}")).json()["blockinfo"],
+        json!({"reservedsize": 1, "blockvolume": [id]})
+    );
+
+    // Logged out and deleted: no target, backstore, loop device or mount.
+    vm.sh(&format!("{node} --logout && {node} -o delete"));
+    let done = s.finish(s.delete(&format!("/blockvolumes/{id}")));
+    assert_eq!(done.status, 204, "delete: {done:?}");
+    let left = vm.sh(&format!(
+        "ls /sys/kernel/config/target/iscsi | grep -c '^iqn' || true; \
+         find /sys/kernel/config/target/core -mindepth 2 -maxdepth 2 -name {gbid} | wc -l; \
+         losetup -l -n | wc -l; findmnt -rn -o TARGET | grep -c gluster-block-standin || true"
+    ));
+    let left: Vec<&str> = left.split_whitespace().collect();
+    assert_eq!(
+        left,
+        ["0", "0", "0", "0"],
+        "target, backstore, loop device, export mount left"
+    );
+    assert_eq!(in_volume("ls -A /mnt/bhv/block-store").trim(), "");
+    let done = s.finish(s.delete(&format!("/volumes/{hv_id}")));
+    assert_eq!(done.status, 204, "hosting volume delete: {done:?}");
 }
