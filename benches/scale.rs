@@ -17,38 +17,14 @@
 mod common;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{create_polling, dir_size, micros, percentile, sequential, Bench};
+use common::{dir_size, fill, micros, percentile, sequential, Bench};
 
 const PER_CLUSTER: usize = 5000;
 const CLUSTERS: usize = 10;
 const FILLERS: usize = 16;
 const SAMPLES: usize = 200;
-
-/// Creates `n` volumes with `FILLERS` concurrent clients.
-fn fill(b: &Bench, n: usize) {
-    let left = Arc::new(AtomicUsize::new(n));
-    let handles: Vec<_> = (0..FILLERS)
-        .map(|_| {
-            let (base, left) = (b.base.clone(), left.clone());
-            std::thread::spawn(move || {
-                let client = common::client();
-                while left
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(1))
-                    .is_ok()
-                {
-                    create_polling(&client, &base, Duration::from_millis(1)).expect("no 429 while filling");
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().expect("filler");
-    }
-}
 
 fn gets(b: &Bench, path: &str, n: usize) -> Vec<Duration> {
     let mut times: Vec<Duration> = (0..n)
@@ -111,7 +87,7 @@ fn run(mode: &str, top: usize) {
     for target in targets {
         // The last SAMPLES creates up to `target` are the measured ones.
         eprintln!("{mode}: filling to {target} volumes");
-        fill(&b, target - SAMPLES - count);
+        fill(&b, target - SAMPLES - count, FILLERS);
         let before = sequential(&b, SAMPLES);
         count = target;
         if target == 1000 {

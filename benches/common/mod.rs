@@ -27,23 +27,45 @@ pub fn client() -> Client {
 }
 
 impl Bench {
-    /// Starts `brickyard serve` with `args` and `env`; returns once it listens.
+    /// Starts `brickyard serve` with `args` and `env`; returns once it
+    /// listens (within 30 s). The server dies with the thread that started
+    /// it (`PR_SET_PDEATHSIG`); its log goes to `brickyard.log` in `dir`.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Bench {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brickyard"))
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("brickyard.log"))
+            .expect("server log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_brickyard"));
+        // SAFETY: prctl in the child before exec; no allocation.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command
             .arg("serve")
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "error")
             .current_dir(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start server");
-        let line = BufReader::new(child.stdout.take().expect("stdout"))
-            .lines()
-            .next()
-            .expect("listening line")
-            .expect("utf8");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the listening line, then drains whatever else comes.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server's listening line within 30 s");
         let addr = line
             .trim_start_matches("Listening on ")
             .replace("[::]", "127.0.0.1")
@@ -222,6 +244,28 @@ pub fn sequential(b: &Bench, n: usize) -> Vec<Duration> {
         .collect();
     times.sort();
     times
+}
+
+/// Creates `n` volumes with `fillers` concurrent clients.
+pub fn fill(b: &Bench, n: usize, fillers: usize) {
+    let left = Arc::new(AtomicUsize::new(n));
+    let handles: Vec<_> = (0..fillers)
+        .map(|_| {
+            let (base, left) = (b.base.clone(), left.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(1))
+                    .is_ok()
+                {
+                    create_polling(&client, &base, Duration::from_millis(1)).expect("no 429 while filling");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("filler");
+    }
 }
 
 /// What a burst of concurrent clients did.
