@@ -168,7 +168,8 @@ impl Client {
             "iss": self.user,
             "iat": now,
             "exp": now + 300,
-            "qsh": crate::wire::qsh::qsh(method.as_str(), path),
+            // The path alone, as Heketi's client signs it and servers check it.
+            "qsh": crate::wire::qsh::qsh(method.as_str(), path.split_once('?').map_or(path, |(p, _)| p)),
         });
         Ok(jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
