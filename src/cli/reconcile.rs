@@ -1,6 +1,7 @@
-//! `brickyard db reconcile [--apply]`: the reconciler's report of drift
-//! between the store and the nodes, as text or (`--json`) as the server
-//! wrote it; `--apply` runs the safe mends first.
+//! `brickyard db reconcile [--apply] [--force]`: the reconciler's report
+//! of drift between the store and the nodes, as text or (`--json`) as the
+//! server wrote it; `--apply` runs the safe mends first, `--force` adds
+//! the removal of orphan bricks (to the report, what it would do).
 
 use reqwest::{Method, StatusCode};
 
@@ -12,23 +13,29 @@ use super::{json_out, CliError, Client, Global};
 const PATH: &str = "/internal/state/reconcile";
 
 /// The report; with `apply`, the mending run first, whose answer is the
-/// report read afresh: what it left, and why.
-pub fn run(client: &Client, global: &Global, apply: bool) -> Result<String, CliError> {
+/// report read afresh: what it left, and why. `force` goes to the server
+/// as `?force=true`.
+pub fn run(client: &Client, global: &Global, apply: bool, force: bool) -> Result<String, CliError> {
+    let path = if force {
+        format!("{PATH}?force=true")
+    } else {
+        PATH.to_string()
+    };
     let report: ReconcileReport = if apply {
         client
-            .call::<()>(Method::POST, PATH, None, StatusCode::OK)?
+            .call::<()>(Method::POST, &path, None, StatusCode::OK)?
             .json()
             .map_err(ClientError::from)?
     } else {
-        client.get_json(PATH)?
+        client.get_json(&path)?
     };
     if global.json {
         return json_out(&report);
     }
-    let mut out = if apply {
-        "The safe mends were made; what is left:\n".to_string()
-    } else {
-        String::new()
+    let mut out = match (apply, force) {
+        (true, false) => "The safe mends were made; what is left:\n".to_string(),
+        (true, true) => "The safe mends and the forced removals were made; what is left:\n".to_string(),
+        (false, _) => String::new(),
     };
     out.push_str(&text(&report));
     Ok(out)
@@ -57,6 +64,9 @@ fn finding_text(f: &Finding) -> String {
     let action = match &f.remedy {
         Remedy::RemoveThinPool => "--apply removes the thin pool".to_string(),
         Remedy::AppendFstabLine => "--apply appends the brick's fstab line".to_string(),
+        Remedy::RemoveOrphanBrick { pool } => {
+            format!("--apply --force unmounts and removes the thin LV (its fstab line too), and its pool {pool} once unused")
+        }
         Remedy::Leave { reason } => format!("left: {reason}"),
     };
     format!(

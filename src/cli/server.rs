@@ -82,6 +82,11 @@ pub enum DbCommand {
         /// brick's fstab line), then list what is left
         #[arg(long)]
         apply: bool,
+        /// Also remove orphan thin LVs named as Brickyard names bricks,
+        /// which may hold data (with their mounts, fstab lines and pools);
+        /// without --apply, show what that would do
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -251,7 +256,7 @@ pub fn run_db(client: &Client, global: &Global, command: DbCommand) -> Result<St
         DbCommand::Export(args) => Ok(crate::dbtool::export(&args)?),
         DbCommand::Import(args) => Ok(crate::dbtool::import(&args)?),
         DbCommand::Copy(args) => Ok(crate::dbtool::copy(&args)?),
-        DbCommand::Reconcile { apply } => super::reconcile::run(client, global, apply),
+        DbCommand::Reconcile { apply, force } => super::reconcile::run(client, global, apply, force),
     }
 }
 

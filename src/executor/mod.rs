@@ -196,6 +196,10 @@ pub struct NodeInventory {
     pub mounts: Vec<MountEntry>,
     /// fstab lines that mount something under Heketi's mount root.
     pub fstab: Vec<String>,
+    /// Brick directories (`<root>/vg_*/brick_*/brick`) under Heketi's
+    /// mount root, as the node lists them through its mounts.
+    #[serde(default)]
+    pub brick_dirs: Vec<String>,
 }
 
 /// Where brick file systems are mounted: Heketi's root, and glusterd's for
@@ -280,9 +284,12 @@ pub trait Executor: Send + Sync {
     }
     /// Every gluster volume of the trusted pool `host` is in, by name.
     async fn gluster_volumes(&self, host: &str) -> Result<Vec<(String, GlusterVolumeInfo)>, ExecError>;
-    /// LVs, brick mounts and brick fstab lines on `host` (for the check of
-    /// the store against the nodes).
+    /// LVs, brick mounts, brick fstab lines and brick directories on
+    /// `host` (for the check of the store against the nodes).
     async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError>;
+    /// Every hostname of every other peer of the trusted pool `host` is
+    /// in (`gluster peer status`), the node itself not included.
+    async fn peer_hostnames(&self, host: &str) -> Result<Vec<String>, ExecError>;
     /// The examiner's view of the pool's volumes (`volume info --xml`, as
     /// Heketi's executor reads it).
     async fn examine_volumes(&self, host: &str) -> Result<examine::VolInfo, ExecError>;

@@ -211,6 +211,16 @@ pub fn brick_mounts(proc_mounts: &str) -> Vec<MountEntry> {
         .collect()
 }
 
+/// The brick directories `find` listed under Heketi's mount root.
+pub fn brick_dirs(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(BRICK_MOUNT_ROOTS[0]))
+        .map(str::to_string)
+        .collect()
+}
+
 /// fstab lines that mount something under Heketi's mount root.
 pub fn brick_fstab_lines(fstab: &str) -> Vec<String> {
     fstab
@@ -356,6 +366,27 @@ pub fn volume_info(xml: &str) -> Result<Vec<GlusterVolume>, ParseError> {
         .collect())
 }
 
+/// Every hostname of every peer in `gluster peer status --xml` (the node
+/// itself is not among them): a peer's `hostname` and its other names.
+pub fn peer_hostnames(xml: &str) -> Result<Vec<String>, ParseError> {
+    let doc = cli_output(xml)?;
+    let Some(peers) = descend(doc.root_element(), &["peerStatus"]) else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for peer in peers.children().filter(|c| c.has_tag_name("peer")) {
+        names.extend(child_text(peer, "hostname").map(|t| t.trim().to_string()));
+        if let Some(more) = descend(peer, &["hostnames"]) {
+            let listed = more.children().filter(|c| c.has_tag_name("hostname"));
+            names.extend(listed.filter_map(|c| c.text()).map(|t| t.trim().to_string()));
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 /// One brick's line in `gluster volume heal VOL info --xml`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct HealEntry {
@@ -398,6 +429,33 @@ pub fn cli_result(xml: &str) -> Result<(), ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_hostnames_are_every_name_of_every_other_peer() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<cliOutput><opRet>0</opRet><opErrno>0</opErrno><opErrstr/>
+  <peerStatus>
+    <peer><uuid>a</uuid><hostname>10.0.0.2</hostname>
+      <hostnames><hostname>10.0.0.2</hostname><hostname>node2</hostname></hostnames>
+      <connected>1</connected><state>3</state><stateStr>Peer in Cluster</stateStr></peer>
+    <peer><uuid>b</uuid><hostname>10.0.0.3</hostname><connected>0</connected></peer>
+  </peerStatus>
+</cliOutput>"#;
+        assert_eq!(
+            peer_hostnames(xml).unwrap(),
+            ["10.0.0.2", "10.0.0.3", "node2"].map(String::from)
+        );
+        let alone = "<cliOutput><opRet>0</opRet><opErrno>0</opErrno><opErrstr/><peerStatus/></cliOutput>";
+        assert_eq!(peer_hostnames(alone).unwrap(), Vec::<String>::new());
+        let failed = "<cliOutput><opRet>-1</opRet><opErrno>0</opErrno><opErrstr>glusterd down</opErrstr></cliOutput>";
+        assert!(peer_hostnames(failed).is_err());
+    }
+
+    #[test]
+    fn brick_dirs_are_those_under_heketis_root() {
+        let listing = "/var/lib/heketi/mounts/vg_d/brick_b/brick\n/elsewhere/brick\n\n";
+        assert_eq!(brick_dirs(listing), ["/var/lib/heketi/mounts/vg_d/brick_b/brick"]);
+    }
 
     #[test]
     fn inventories_keep_only_brickyards_objects() {

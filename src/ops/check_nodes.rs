@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::executor::BRICK_MOUNT_ROOTS;
+use crate::executor::{NodeInventory, BRICK_MOUNT_ROOTS};
 use crate::store::records::{BrickRecord, ClusterRecord, DeviceRecord, EntityState, NodeRecord, VolumeRecord};
 use crate::store::TreeName;
 pub use crate::wire::drift::{DriftKind, Unreachable};
@@ -46,6 +46,14 @@ pub struct NodesReport {
     pub store_changed: bool,
     pub unreachable: Vec<Unreachable>,
     pub findings: Vec<Drift>,
+    /// What each node read reported, by manage host (for the reconciler,
+    /// which judges orphans by where they are mounted).
+    #[serde(skip)]
+    pub inventories: BTreeMap<String, NodeInventory>,
+    /// Every brick (`host:path`) of every gluster volume read: an LV under
+    /// one of them is in use whatever the store says.
+    #[serde(skip)]
+    pub gluster_bricks: BTreeSet<String>,
 }
 
 /// What the store expects on one node.
@@ -55,6 +63,9 @@ struct Expected {
     pools: BTreeMap<String, String>,
     mounts: BTreeMap<String, String>,
     fstab: BTreeMap<String, String>,
+    /// Brick directories (`<mount>/brick`) under Heketi's mount root, by
+    /// the mount point that holds them.
+    brick_dirs: BTreeMap<String, (String, String)>,
     /// Objects of operations in progress: neither required nor orphans.
     unsettled: BTreeSet<String>,
     /// A clone in progress: its LVs and mounts have no names yet.
@@ -93,12 +104,24 @@ async fn check_nodes_once(engine: &Engine) -> Result<NodesReport, OpError> {
             .iter()
             .filter_map(|id| engine.store.get::<NodeRecord>(id).ok().flatten())
             .collect();
+        // Each node read, and the names it knows its peers by.
+        let mut peers = BTreeMap::new();
         for node in &nodes {
             let host = node.manage_host().to_string();
             match engine.executor.node_inventory(&host).await {
                 Ok(inventory) => {
                     let expected = expected_on(engine, node)?;
                     report.findings.extend(compare_node(&host, &expected, &inventory));
+                    report.inventories.insert(host.clone(), inventory);
+                    match engine.executor.peer_hostnames(&host).await {
+                        Ok(names) => {
+                            peers.insert(node.id.clone(), (host.clone(), names));
+                        }
+                        Err(e) => report.unreachable.push(Unreachable {
+                            node: host.clone(),
+                            error: e.to_string(),
+                        }),
+                    }
                     report.checked.push(host);
                 }
                 Err(e) => report.unreachable.push(Unreachable {
@@ -107,12 +130,17 @@ async fn check_nodes_once(engine: &Engine) -> Result<NodesReport, OpError> {
                 }),
             }
         }
+        report.findings.extend(missing_peers(&cluster.id, &nodes, &peers));
         // Gluster's view from an online node, one the health monitor found up if any.
         let down = engine.health.down_nodes();
         let online = nodes.iter().filter(|n| n.state == EntityState::Online);
         if let Some(node) = online.min_by_key(|n| down.contains(&n.id)) {
             match engine.executor.gluster_volumes(node.manage_host()).await {
-                Ok(volumes) => report.findings.extend(compare_gluster(engine, &cluster.id, &volumes)?),
+                Ok(volumes) => {
+                    report.findings.extend(compare_gluster(engine, &cluster.id, &volumes)?);
+                    let bricks = volumes.iter().flat_map(|(_, v)| v.bricks.iter().cloned());
+                    report.gluster_bricks.extend(bricks);
+                }
                 Err(e) => report.unreachable.push(Unreachable {
                     node: node.manage_host().to_string(),
                     error: e.to_string(),
@@ -153,6 +181,11 @@ fn expected_on(engine: &Engine, node: &NodeRecord) -> Result<Expected, OpError> 
             if let Some(mount) = mount {
                 if !spec.mounted_by_gluster() {
                     expected.fstab.insert(mount.clone(), what.clone());
+                }
+                if brick.path.starts_with(BRICK_MOUNT_ROOTS[0]) {
+                    expected
+                        .brick_dirs
+                        .insert(mount.clone(), (brick.path.clone(), what.clone()));
                 }
                 expected.mounts.insert(mount, what);
             }
@@ -238,6 +271,40 @@ fn gluster_brick_names(engine: &Engine, bricks: &[BrickRecord]) -> Result<Vec<St
     Ok(out)
 }
 
+/// Store nodes of a cluster that no other node of it lists among its
+/// peers (by any of the node's names). A node is judged only when another
+/// node of its cluster answered: its own view cannot tell.
+fn missing_peers(cluster: &str, nodes: &[NodeRecord], peers: &BTreeMap<String, (String, Vec<String>)>) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    for node in nodes {
+        let others: Vec<&(String, Vec<String>)> = peers
+            .iter()
+            .filter(|(id, _)| **id != node.id)
+            .map(|(_, listed)| listed)
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let names: BTreeSet<&str> = node.manage.iter().chain(&node.storage).map(String::as_str).collect();
+        let in_pool = others
+            .iter()
+            .any(|(_, listed)| listed.iter().any(|n| names.contains(n.as_str())));
+        if !in_pool {
+            let views: Vec<String> = others
+                .iter()
+                .map(|(host, listed)| format!("{host} has peers {listed:?}"))
+                .collect();
+            drift.push(Drift {
+                kind: DriftKind::MissingPeer,
+                node: cluster.to_string(),
+                object: node.storage_host().to_string(),
+                evidence: format!("node {} of the store; {}", node.id, views.join(", ")),
+            });
+        }
+    }
+    drift
+}
+
 /// `vg/lv` of a `/dev/mapper/<vg>-<lv>` device (a `-` in a name is `--`).
 fn mapper_lv(source: &str) -> Option<String> {
     let name = source.strip_prefix("/dev/mapper/")?;
@@ -293,6 +360,14 @@ fn compare_node(host: &str, expected: &Expected, inventory: &crate::executor::No
     for (mount, what) in &expected.mounts {
         if !mounts.contains(mount.as_str()) {
             drift.push(finding(DriftKind::MissingMount, mount, what));
+        }
+    }
+    // A brick directory is looked for only in a mounted file system: an
+    // unmounted brick is a missing mount.
+    let dirs: BTreeSet<&str> = inventory.brick_dirs.iter().map(String::as_str).collect();
+    for (mount, (dir, what)) in &expected.brick_dirs {
+        if mounts.contains(mount.as_str()) && !dirs.contains(dir.as_str()) {
+            drift.push(finding(DriftKind::MissingBrickDir, dir, what));
         }
     }
     for mount in &inventory.mounts {
@@ -372,8 +447,16 @@ mod tests {
         expected
             .fstab
             .insert("/var/lib/heketi/mounts/vg_d/brick_1".into(), "brick 1".into());
+        expected.brick_dirs.insert(
+            "/var/lib/heketi/mounts/vg_d/brick_1".into(),
+            ("/var/lib/heketi/mounts/vg_d/brick_1/brick".into(), "brick 1".into()),
+        );
         expected.vgs.insert("vg_d".into());
         expected
+    }
+
+    fn kinds_and_objects(drift: Vec<Drift>) -> Vec<(DriftKind, String)> {
+        drift.into_iter().map(|d| (d.kind, d.object)).collect()
     }
 
     #[test]
@@ -400,13 +483,10 @@ mod tests {
                 mount("/dev/mapper/vg_d-snap_0", "/run/gluster/snaps/snap/brick1"),
             ],
             fstab: vec!["/dev/mapper/vg_d-brick_2 /var/lib/heketi/mounts/vg_d/brick_2 xfs rw 1 2".into()],
+            brick_dirs: vec!["/var/lib/heketi/mounts/vg_d/brick_2/brick".into()],
         };
-        let kinds: Vec<(DriftKind, String)> = compare_node("n1", &expected, &inventory)
-            .into_iter()
-            .map(|d| (d.kind, d.object))
-            .collect();
         assert_eq!(
-            kinds,
+            kinds_and_objects(compare_node("n1", &expected, &inventory)),
             vec![
                 (DriftKind::MissingLv, "vg_d/brick_1".into()),
                 (DriftKind::OrphanLv, "vg_d/tp_2".into()),
@@ -431,7 +511,65 @@ mod tests {
             lvs: vec![lv("vg_d", "tp_1", None), lv("vg_d", "brick_1", Some("tp_1"))],
             mounts: vec![mount("/dev/mapper/vg_d-brick_1", "/var/lib/heketi/mounts/vg_d/brick_1")],
             fstab: vec!["/dev/mapper/vg_d-brick_1 /var/lib/heketi/mounts/vg_d/brick_1 xfs rw 1 2".into()],
+            brick_dirs: vec!["/var/lib/heketi/mounts/vg_d/brick_1/brick".into()],
         };
         assert_eq!(compare_node("n1", &expected, &inventory), Vec::new());
+
+        // Mounted, but the brick directory in it is gone.
+        let emptied = NodeInventory {
+            brick_dirs: Vec::new(),
+            ..inventory
+        };
+        assert_eq!(
+            kinds_and_objects(compare_node("n1", &expected, &emptied)),
+            [(
+                DriftKind::MissingBrickDir,
+                "/var/lib/heketi/mounts/vg_d/brick_1/brick".to_string()
+            )]
+        );
+    }
+
+    fn node(id: &str, manage: &str, storage: &str) -> NodeRecord {
+        NodeRecord {
+            id: id.into(),
+            cluster: "c".into(),
+            zone: 1,
+            manage: vec![manage.into()],
+            storage: vec![storage.into()],
+            tags: Default::default(),
+            state: EntityState::Online,
+        }
+    }
+
+    #[test]
+    fn a_node_no_other_node_lists_is_missing_from_the_pool() {
+        let nodes = [
+            node("1", "n1", "10.0.0.1"),
+            node("2", "n2", "10.0.0.2"),
+            node("3", "n3", "10.0.0.3"),
+        ];
+        let view = |host: &str, names: &[&str]| (host.to_string(), names.iter().map(ToString::to_string).collect());
+        // Node 3 was detached: it lists nobody, and nobody lists it. Node 1
+        // is known to node 2 by its manage name only, which counts.
+        let peers = BTreeMap::from([
+            ("1".to_string(), view("n1", &["10.0.0.2"])),
+            ("2".to_string(), view("n2", &["n1"])),
+            ("3".to_string(), view("n3", &[])),
+        ]);
+        let found = missing_peers("c", &nodes, &peers);
+        assert_eq!(
+            found.iter().map(|d| (d.kind, d.object.as_str())).collect::<Vec<_>>(),
+            [(DriftKind::MissingPeer, "10.0.0.3")]
+        );
+        assert!(
+            found[0].evidence.starts_with("node 3 of the store; n1 has peers"),
+            "{found:?}"
+        );
+        // Only a node's own view: not judged.
+        let alone = BTreeMap::from([("1".to_string(), view("n1", &[]))]);
+        assert_eq!(missing_peers("c", &nodes[..1], &alone), Vec::new());
+        // Only node 1 read, listing nobody: nodes 2 and 3 are missing from
+        // its pool, and node 1 is not judged.
+        assert_eq!(missing_peers("c", &nodes, &alone).len(), 2);
     }
 }

@@ -3,7 +3,9 @@
 //! those, as one journalled operation. An orphan thin pool is removed with
 //! `brick_destroy` of the brick it was made for (its LV is gone, and the
 //! executor removes a pool only when no thin LV uses it); a mounted
-//! brick's fstab line is appended unless one is there. Each mend is
+//! brick's fstab line is appended unless one is there. With `--force`, an
+//! orphan thin LV named `brick_<hex>` goes the same way (`brick_destroy`:
+//! unmounted, its fstab line and then its pool removed). Each mend is
 //! idempotent, so a run interrupted by a crash goes forward. The answer
 //! is a 303 to the report, which then lists what was left and why.
 
@@ -19,7 +21,7 @@ use crate::wire::drift::{Finding, Remedy};
 
 use super::journal::JournalEntry;
 use super::operation::{Change, Direction, Operation};
-use super::reconcile::reconcile_report;
+use super::reconcile::{reconcile_report, Force};
 use super::volumes::brick_spec;
 use super::{Engine, OpError};
 
@@ -34,11 +36,15 @@ pub enum Mend {
     RemoveThinPool { host: String, brick: BrickSpec },
     /// A settled brick's fstab line.
     AppendFstabLine { host: String, brick: BrickSpec },
+    /// With `--force`: `brick_destroy` of an orphan thin LV `brick_<id>`
+    /// (unmounted, its fstab line removed, its pool once unused).
+    RemoveOrphanBrick { host: String, brick: BrickSpec },
 }
 
-/// Reads the nodes, then journals the safe mends the report names.
-pub async fn mend_drift(engine: &Arc<Engine>) -> Result<String, OpError> {
-    let report = reconcile_report(engine).await?;
+/// Reads the nodes, then journals the mends the report names: the safe
+/// ones, and with `force` the orphan bricks too.
+pub async fn mend_drift(engine: &Arc<Engine>, force: Force) -> Result<String, OpError> {
+    let report = reconcile_report(engine, force).await?;
     // Findings made while the store moved may be of operations, not drift.
     if report.store_changed {
         return Err(OpError::Conflict(
@@ -56,6 +62,12 @@ pub async fn mend_drift(engine: &Arc<Engine>) -> Result<String, OpError> {
                 host: finding.node.clone(),
                 brick,
             }),
+            Remedy::RemoveOrphanBrick { ref pool } => {
+                orphan_brick(finding, pool).map(|brick| Mend::RemoveOrphanBrick {
+                    host: finding.node.clone(),
+                    brick,
+                })
+            }
             Remedy::Leave { .. } => None,
         };
         mends.extend(mend);
@@ -70,6 +82,29 @@ fn orphan_pool(finding: &Finding) -> Option<BrickSpec> {
     let (vg, pool) = finding.object.split_once('/')?;
     let device = vg.strip_prefix("vg_")?;
     let id = pool.strip_prefix("tp_")?;
+    lost_brick(device, id, pool)
+}
+
+/// The brick an orphan thin LV `vg_<device>/brick_<id>` in `pool` is.
+fn orphan_brick(finding: &Finding, pool: &str) -> Option<BrickSpec> {
+    let (vg, lv) = finding.object.split_once('/')?;
+    let device = vg.strip_prefix("vg_")?;
+    let id = lv.strip_prefix("brick_")?;
+    pool.strip_prefix("tp_").filter(|p| hex(p))?;
+    lost_brick(device, id, pool)
+}
+
+/// Brickyard's ids are hex: names read from a node reach its shell (some
+/// unquoted, as Heketi writes them) only when they are.
+fn hex(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A brick the store does not hold, as `brick_destroy` takes it down.
+fn lost_brick(device: &str, id: &str, pool: &str) -> Option<BrickSpec> {
+    if !hex(device) || !hex(id) {
+        return None;
+    }
     Some(BrickSpec {
         device_id: device.to_string(),
         brick_id: id.to_string(),
@@ -131,6 +166,13 @@ impl Operation for MendDrift {
                     let _slot = engine.hosts.enter(host).await;
                     engine.executor.brick_destroy(host, brick).await?;
                 }
+                Mend::RemoveOrphanBrick { host, brick } => {
+                    // A brick of that id in the store since is not an orphan.
+                    if engine.store.get::<BrickRecord>(&brick.brick_id)?.is_none() {
+                        let _slot = engine.hosts.enter(host).await;
+                        engine.executor.brick_destroy(host, brick).await?;
+                    }
+                }
                 Mend::AppendFstabLine { host, brick } => {
                     // A brick deleted since the report needs no line.
                     let settled = engine
@@ -171,5 +213,36 @@ mod tests {
         assert_eq!(brick, Some(("vg_d1".into(), "brick_ab12".into(), "tp_ab12".into())));
         assert_eq!(orphan_pool(&finding("other/tp_ab12")), None);
         assert_eq!(orphan_pool(&finding("vg_d1/brick_ab12")), None);
+    }
+
+    #[test]
+    fn an_orphan_brick_is_taken_down_with_its_own_pool() {
+        let finding = |object: &str| Finding {
+            kind: DriftKind::OrphanLv,
+            node: "n1".into(),
+            object: object.into(),
+            evidence: String::new(),
+            remedy: Remedy::RemoveOrphanBrick { pool: "tp_ef".into() },
+        };
+        let brick = orphan_brick(&finding("vg_d1/brick_ab12"), "tp_ef").map(|b| (b.lv, b.thin_pool, b.path));
+        assert_eq!(
+            brick,
+            Some((
+                "brick_ab12".into(),
+                "tp_ef".into(),
+                "/var/lib/heketi/mounts/vg_d1/brick_ab12/brick".into()
+            ))
+        );
+        // Names that are not Brickyard's never reach a node's shell.
+        for (object, pool) in [
+            ("vg_d1/brick_ab12", "other"),
+            ("vg_d1/brick_ab12", "tp_x;reboot"),
+            ("vg_d1/brick_$(reboot)", "tp_ef"),
+            ("vg_d 1/brick_ab12", "tp_ef"),
+            ("vg_d1/data", "tp_ef"),
+        ] {
+            assert_eq!(orphan_brick(&finding(object), pool), None, "{object} in {pool}");
+        }
+        assert_eq!(orphan_pool(&finding("vg_d1/tp_a/b")), None);
     }
 }

@@ -12,12 +12,12 @@ use futures::stream::{self, StreamExt};
 
 use crate::executor::commands::LvmReportKind;
 use crate::executor::examine::{LvRow, LvmRows, VgRow};
-use crate::executor::ExecError;
+use crate::executor::{brick_path, ExecError};
 use crate::store::records::{DeviceRecord, NodeRecord};
 use crate::store::TreeName;
 use crate::wire::drift::{DriftKind, Finding, LeftBecause, ReconcileReport, Remedy, Unreachable};
 
-use super::check_nodes::{check_nodes, Drift};
+use super::check_nodes::{check_nodes, Drift, NodesReport};
 use super::{Engine, OpError};
 
 /// How many nodes are read at once.
@@ -29,9 +29,19 @@ struct Lvm {
     lvs: Vec<LvRow>,
 }
 
-/// The nodes check, each device's volume group, and a remedy for each.
-pub async fn reconcile_report(engine: &Engine) -> Result<ReconcileReport, OpError> {
-    let nodes = check_nodes(engine).await?;
+/// Whether a mending run may remove what may hold data (`--force`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Force {
+    /// Only the safe and unambiguous mends.
+    No,
+    /// Also an orphan thin LV named as Brickyard names bricks.
+    OrphanBricks,
+}
+
+/// The nodes check, each device's volume group, and a remedy for each: what
+/// a mending run with `force` would do.
+pub async fn reconcile_report(engine: &Engine, force: Force) -> Result<ReconcileReport, OpError> {
+    let mut nodes = check_nodes(engine).await?;
     let read: Vec<(String, Result<Lvm, ExecError>)> = stream::iter(nodes.checked.clone())
         .map(|host| async move {
             let lvm = read_lvm(engine, &host).await;
@@ -40,7 +50,7 @@ pub async fn reconcile_report(engine: &Engine) -> Result<ReconcileReport, OpErro
         .buffered(NODES_AT_ONCE)
         .collect()
         .await;
-    let mut unreachable = nodes.unreachable;
+    let mut unreachable = std::mem::take(&mut nodes.unreachable);
     let mut lvm = BTreeMap::new();
     for (host, result) in read {
         match result {
@@ -63,12 +73,22 @@ pub async fn reconcile_report(engine: &Engine) -> Result<ReconcileReport, OpErro
     let mut findings: Vec<Finding> = nodes
         .findings
         .iter()
-        .map(|d| Finding {
-            kind: d.kind,
-            node: d.node.clone(),
-            object: d.object.clone(),
-            evidence: d.evidence.clone(),
-            remedy: remedy(d, &unmounted, lvm.get(&d.node)),
+        .map(|d| {
+            let remedy = match remedy(d, &unmounted, lvm.get(&d.node)) {
+                Remedy::Leave {
+                    reason: LeftBecause::MayHoldData,
+                } if force == Force::OrphanBricks && d.kind == DriftKind::OrphanLv => {
+                    orphan_brick(d, lvm.get(&d.node), &nodes)
+                }
+                other => other,
+            };
+            Finding {
+                kind: d.kind,
+                node: d.node.clone(),
+                object: d.object.clone(),
+                evidence: d.evidence.clone(),
+                remedy,
+            }
         })
         .collect();
     findings.extend(volume_groups(engine, &lvm)?);
@@ -122,7 +142,79 @@ fn remedy(drift: &Drift, unmounted: &BTreeSet<(&str, &str)>, lvm: Option<&Lvm>) 
         DriftKind::GlusterBricksDiffer => leave(LeftBecause::BricksDiffer),
         DriftKind::MissingVg => leave(LeftBecause::DeviceLost),
         DriftKind::VgSizeDiffers => leave(LeftBecause::SizeDiffers),
+        // Recreating the directory would not bring its data back, and
+        // gluster refuses a brick root without its volume id for a reason.
+        DriftKind::MissingBrickDir => leave(LeftBecause::BrickDirLost),
+        // A node may have been detached on purpose, or joined another pool.
+        DriftKind::MissingPeer => leave(LeftBecause::NotInPool),
     }
+}
+
+/// A name Brickyard gives: `<prefix><hex id>`.
+fn named_ours(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// With `--force`, an orphan thin LV that may hold data: removed only when
+/// it is unambiguously a brick Brickyard made and lost track of (a thin LV
+/// `brick_<hex>` in a pool `tp_<hex>`, in a `vg_<device>` of the store),
+/// mounted nowhere but at its brick mount point, and no gluster volume has
+/// a brick on it.
+fn orphan_brick(drift: &Drift, lvm: Option<&Lvm>, nodes: &NodesReport) -> Remedy {
+    let Some(lvm) = lvm else {
+        return leave(LeftBecause::NotRead);
+    };
+    let Some((vg, name)) = drift.object.split_once('/') else {
+        return leave(LeftBecause::NotBrickyards);
+    };
+    let Some(row) = lvm.lvs.iter().find(|r| r.vg_name == vg && r.lv_name == name) else {
+        return leave(LeftBecause::Gone);
+    };
+    // lv_attr's first letter is the LV's type: `V` a thin LV.
+    let thin = row.lv_attr.starts_with('V');
+    if !thin || !named_ours(name, "brick_") || !named_ours(&row.pool_lv, "tp_") || !named_ours(vg, "vg_") {
+        return leave(LeftBecause::NotBrickyards);
+    }
+    let Some(id) = name.strip_prefix("brick_") else {
+        return leave(LeftBecause::NotBrickyards);
+    };
+    let Some(device) = vg.strip_prefix("vg_") else {
+        return leave(LeftBecause::NotBrickyards);
+    };
+    let mount = brick_mount(device, id);
+    let source = format!("/dev/mapper/{vg}-{name}");
+    let mounted_at: Vec<&str> = nodes
+        .inventories
+        .get(&drift.node)
+        .map(|i| i.mounts.iter())
+        .into_iter()
+        .flatten()
+        .filter(|m| m.source == source)
+        .map(|m| m.target.as_str())
+        .collect();
+    if mounted_at.iter().any(|t| *t != mount) {
+        return leave(LeftBecause::MountedElsewhere);
+    }
+    // Any host: a brick path names its node only by the storage host.
+    let inside = format!("{mount}/");
+    let used = nodes
+        .gluster_bricks
+        .iter()
+        .filter_map(|b| b.split_once(':').map(|(_, path)| path))
+        .any(|path| path == mount || path.starts_with(&inside));
+    if used {
+        return leave(LeftBecause::InGluster);
+    }
+    Remedy::RemoveOrphanBrick {
+        pool: row.pool_lv.clone(),
+    }
+}
+
+/// Where Brickyard mounts the brick `id` of `device`.
+fn brick_mount(device: &str, id: &str) -> String {
+    let path = brick_path(device, id);
+    path.strip_suffix("/brick").unwrap_or(&path).to_string()
 }
 
 /// An orphan `vg/lv`: only a thin pool named as Brickyard names them
@@ -139,10 +231,7 @@ fn orphan_lv(object: &str, lvs: &[LvRow]) -> Remedy {
     if !row.lv_attr.starts_with('t') {
         return leave(LeftBecause::MayHoldData);
     }
-    let ours = name
-        .strip_prefix("tp_")
-        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()));
-    if !ours {
+    if !named_ours(name, "tp_") {
         return leave(LeftBecause::NotBrickyards);
     }
     if lvs.iter().any(|r| r.vg_name == vg && r.pool_lv == name) {
@@ -232,6 +321,64 @@ mod tests {
         assert_eq!(orphan_lv("vg_d/tp_ef56", &lvs), leave(LeftBecause::MayHoldData));
         // The same pool name in another group says nothing of this one.
         assert_eq!(orphan_lv("vg_e/tp_ab12", &lvs), leave(LeftBecause::Gone));
+    }
+
+    #[test]
+    fn force_removes_only_an_unused_brickyard_brick() {
+        let id = "ab12";
+        let lvs = Lvm {
+            vgs: Vec::new(),
+            lvs: vec![
+                row("vg_d", "tp_ab12", "twi-aotz--", ""),
+                row("vg_d", "brick_ab12", "Vwi-aotz--", "tp_ab12"),
+                row("vg_d", "brick_cd34", "Vwi-aotz--", "tp_cd34"),
+                row("vg_d", "brick_ef56", "Vwi-aotz--", "tp_ef56"),
+                row("vg_d", "data", "Vwi-aotz--", "tp_ab12"),
+                row("vg_d", "brick_0a", "Vwi-aotz--", "pool"),
+                row("vg_d", "brick_0b", "-wi-a-----", ""),
+            ],
+        };
+        let mount = |lv: &str| format!("/var/lib/heketi/mounts/vg_d/{lv}");
+        let mut nodes = NodesReport::default();
+        let mounts = vec![
+            crate::executor::MountEntry {
+                source: format!("/dev/mapper/vg_d-brick_{id}"),
+                target: mount("brick_ab12"),
+            },
+            crate::executor::MountEntry {
+                source: "/dev/mapper/vg_d-brick_cd34".into(),
+                target: "/mnt/elsewhere".into(),
+            },
+        ];
+        let inventory = crate::executor::NodeInventory {
+            mounts,
+            ..Default::default()
+        };
+        nodes.inventories.insert("n1".into(), inventory);
+        nodes
+            .gluster_bricks
+            .insert(format!("10.0.0.1:{}/brick", mount("brick_ef56")));
+        let drift = |object: &str| Drift {
+            kind: DriftKind::OrphanLv,
+            node: "n1".into(),
+            object: object.into(),
+            evidence: String::new(),
+        };
+        let judge = |object: &str| orphan_brick(&drift(object), Some(&lvs), &nodes);
+        assert_eq!(
+            judge("vg_d/brick_ab12"),
+            Remedy::RemoveOrphanBrick { pool: "tp_ab12".into() }
+        );
+        assert_eq!(judge("vg_d/brick_cd34"), leave(LeftBecause::MountedElsewhere));
+        assert_eq!(judge("vg_d/brick_ef56"), leave(LeftBecause::InGluster));
+        assert_eq!(judge("vg_d/data"), leave(LeftBecause::NotBrickyards));
+        assert_eq!(judge("vg_d/brick_0a"), leave(LeftBecause::NotBrickyards));
+        assert_eq!(judge("vg_d/brick_0b"), leave(LeftBecause::NotBrickyards));
+        assert_eq!(judge("vg_d/brick_99"), leave(LeftBecause::Gone));
+        assert_eq!(
+            orphan_brick(&drift("vg_d/brick_ab12"), None, &nodes),
+            leave(LeftBecause::NotRead)
+        );
     }
 
     #[test]

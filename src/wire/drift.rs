@@ -27,6 +27,12 @@ pub enum DriftKind {
     /// A device's volume group is not the size the store holds
     /// (reconciler only).
     VgSizeDiffers,
+    /// A brick's file system is mounted but its directory (the brick
+    /// path, `<mount>/brick`) is not in it.
+    MissingBrickDir,
+    /// A store node of a cluster that no other node of the cluster lists
+    /// among its gluster peers.
+    MissingPeer,
 }
 
 /// What the reconciler's `--apply` does with a finding.
@@ -37,6 +43,10 @@ pub enum Remedy {
     RemoveThinPool,
     /// Appends the brick's fstab line (the brick is mounted).
     AppendFstabLine,
+    /// With `--force` only: removes an orphan thin LV named `brick_<hex>`
+    /// (unmounted, its fstab line removed), and its pool once no thin LV
+    /// uses it.
+    RemoveOrphanBrick { pool: String },
     /// Leaves it to a person, for this reason.
     Leave { reason: LeftBecause },
 }
@@ -49,7 +59,8 @@ pub enum LeftBecause {
     MayHoldData,
     /// Thin LVs still use the pool.
     PoolInUse,
-    /// Not a thin pool named as Brickyard names them.
+    /// Not a thin pool (or, with `--force`, a thin brick LV in one) named
+    /// as Brickyard names them.
     NotBrickyards,
     /// LVM no longer lists the LV (it went after the check).
     Gone,
@@ -69,6 +80,14 @@ pub enum LeftBecause {
     DeviceLost,
     /// LVM's size and the store's differ.
     SizeDiffers,
+    /// A gluster volume has a brick on the LV's file system.
+    InGluster,
+    /// The LV is mounted somewhere other than its brick mount point.
+    MountedElsewhere,
+    /// The brick's directory is gone from its mounted file system.
+    BrickDirLost,
+    /// The node is not in its cluster's trusted pool.
+    NotInPool,
 }
 
 impl fmt::Display for LeftBecause {
@@ -76,7 +95,7 @@ impl fmt::Display for LeftBecause {
         f.write_str(match self {
             LeftBecause::MayHoldData => "it may hold data: never removed without --force",
             LeftBecause::PoolInUse => "thin LVs still use the pool",
-            LeftBecause::NotBrickyards => "not a thin pool named as Brickyard names them",
+            LeftBecause::NotBrickyards => "not a thin pool or thin brick LV named as Brickyard names them",
             LeftBecause::Gone => "LVM no longer lists it",
             LeftBecause::NotRead => "the node's LVM report could not be read",
             LeftBecause::BrickLost => "the brick's data is not where the store says: evict the brick or restore it",
@@ -86,6 +105,14 @@ impl fmt::Display for LeftBecause {
             LeftBecause::BricksDiffer => "gluster and the store list different bricks: settle it in gluster",
             LeftBecause::DeviceLost => "the device's volume group is gone: delete or re-add the device",
             LeftBecause::SizeDiffers => "`device resync` takes LVM's size into the store",
+            LeftBecause::InGluster => "a gluster volume has a brick on it",
+            LeftBecause::MountedElsewhere => "it is mounted somewhere other than its brick mount point",
+            LeftBecause::BrickDirLost => {
+                "the brick's directory is gone from its file system, its data with it: evict the brick or restore it"
+            }
+            LeftBecause::NotInPool => {
+                "the node is not in the trusted pool: probe it again (`gluster peer probe`) or remove the node"
+            }
         })
     }
 }
@@ -149,5 +176,18 @@ mod tests {
             }))
         );
         assert_eq!(json.and_then(|j| serde_json::from_value(j).ok()), Some(finding));
+    }
+
+    #[test]
+    fn a_forced_removal_names_the_pool_that_goes_with_it() {
+        let remedy = Remedy::RemoveOrphanBrick { pool: "tp_ab".into() };
+        let json = serde_json::to_value(&remedy).ok();
+        assert_eq!(
+            json,
+            Some(serde_json::json!({"apply": "remove-orphan-brick", "pool": "tp_ab"}))
+        );
+        assert_eq!(json.and_then(|j| serde_json::from_value(j).ok()), Some(remedy));
+        let kinds = [DriftKind::MissingBrickDir, DriftKind::MissingPeer].map(|k| serde_json::to_value(k).ok());
+        assert_eq!(kinds, [Some("missing-brick-dir".into()), Some("missing-peer".into())]);
     }
 }

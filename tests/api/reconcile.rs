@@ -33,6 +33,16 @@ fn findings(report: &Value) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// The report's finding whose `key` is `value`.
+fn finding_with<'a>(report: &'a Value, key: &str, value: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f[key] == value)
+        .unwrap_or_else(|| panic!("no finding with {key} {value} in {report}"))
+}
+
 fn entry(kind: &str, node: &str, object: &str, action: &str) -> (String, String, String, String) {
     (kind.into(), node.into(), object.into(), action.into())
 }
@@ -184,15 +194,7 @@ fn the_reconciler_reports_each_drift_and_what_apply_would_do() {
     expected.sort();
     assert_eq!(found, expected);
     // The size finding gives both sizes; a brick's finding names the brick.
-    let by_kind = |kind: &str| {
-        report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["kind"] == kind)
-            .unwrap()
-            .clone()
-    };
+    let by_kind = |kind: &str| finding_with(&report, "kind", kind).clone();
     let size = by_kind("vg-size-differs")["evidence"].as_str().unwrap().to_string();
     assert!(
         size.contains(&format!("LVM {} KiB", (extents + 25) * extent_size))
@@ -441,4 +443,113 @@ fn a_mending_run_killed_midway_goes_forward_at_restart() {
         .count();
     assert_eq!(copies, 1, "{fstab}");
     s.assert_store_consistent();
+}
+
+#[test]
+fn force_also_removes_an_orphan_brick_and_nothing_else() {
+    let (s, cluster, broken) = broken_server(None);
+    let (host, vg) = (&broken.hosts[0], broken.vg(0));
+    let stray = format!("{vg}/brick_{STRAY}");
+    let stray_pool = format!("{vg}/tp_{STRAY}");
+
+    // The report says what a forced run would do; without force, as before.
+    let forced = s.get(&format!("{PATH}?force=true")).json();
+    let mut expected = findings(&s.get(PATH).json());
+    for row in expected.iter_mut() {
+        if row.2 == stray {
+            row.3 = "remove-orphan-brick".into();
+        }
+    }
+    assert_eq!(findings(&forced), expected);
+    let brick = finding_with(&forced, "object", &stray);
+    assert_eq!(brick["pool"], format!("tp_{STRAY}"), "{brick}");
+    let refused = s.get(&format!("{PATH}?force=maybe"));
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.body.contains("force"), "{}", refused.body);
+
+    // Journalled like the safe mends: 202, then a 303 to the report.
+    let done = s.finish(s.post(&format!("{PATH}?force=true"), ""));
+    assert_eq!((done.status, done.location()), (303, PATH.to_string()));
+    let mut left = left_after_mending(&broken, &cluster);
+    left.retain(|row| row.2 != stray && row.2 != stray_pool);
+    let mut found = findings(&s.get(PATH).json());
+    found.sort();
+    assert_eq!(found, left);
+
+    // The thin LV and its pool are gone; the gluster volume made by hand,
+    // which may hold data too, is not.
+    let nodes = s.mock_nodes();
+    let lvs = &nodes["hosts"][host]["lvs"];
+    assert!(lvs.get(&stray).is_none() && lvs.get(&stray_pool).is_none(), "{lvs}");
+    assert!(nodes["volumes"].get("made_by_hand").is_some());
+    let commands = s.mock_commands(host);
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("lvremove") && c.ends_with(&format!("brick_{STRAY}"))),
+        "{commands:?}"
+    );
+    s.assert_store_consistent();
+
+    // The CLI's --apply --force says so, and finds nothing more to remove.
+    let text = reconcile_cli(&s, &["--apply", "--force"]);
+    assert!(
+        text.starts_with("The safe mends and the forced removals were made; what is left:\n"),
+        "{text}"
+    );
+    assert_eq!(s.mock_nodes(), nodes);
+}
+
+#[test]
+fn a_lost_brick_directory_and_a_node_out_of_the_pool_are_left_with_reasons() {
+    let mut s = Server::start();
+    let (cluster, _) = s.topology(3, 1);
+    let volume = s.create_volume(R3);
+    let brick = &volume["bricks"][0];
+    let (id, device) = (brick["id"].as_str().unwrap(), brick["device"].as_str().unwrap());
+    let vg = format!("vg_{device}");
+    let mount = format!("/var/lib/heketi/mounts/{vg}/brick_{id}");
+    s.kill9();
+    let mut nodes = s.mock_nodes();
+    let host = host_with(&nodes, &vg);
+    nodes["hosts"][&host]["lost_brick_dirs"] = json!([mount]);
+    // Node 3 detached behind the store's back: no node lists it.
+    for h in nodes["hosts"].as_object_mut().unwrap().values_mut() {
+        h["peers"].as_array_mut().unwrap().retain(|p| p != "10.0.0.3");
+    }
+    s.set_mock_nodes(&nodes);
+    s.restart();
+
+    let report = s.get(PATH).json();
+    let mut expected = vec![
+        entry(
+            "missing-brick-dir",
+            &host,
+            &format!("{mount}/brick"),
+            "leave: brick-dir-lost",
+        ),
+        entry("missing-peer", &cluster, "10.0.0.3", "leave: not-in-pool"),
+    ];
+    expected.sort();
+    let mut found = findings(&report);
+    found.sort();
+    assert_eq!(found, expected, "{report}");
+    let peer = finding_with(&report, "kind", "missing-peer");
+    assert!(
+        peer["evidence"].as_str().unwrap().contains("of the store; node"),
+        "{peer}"
+    );
+    // The nodes check finds them too.
+    let check = s.get("/db/check?nodes=true").json();
+    assert_eq!(check["drift"]["findings"].as_array().unwrap().len(), 2, "{check}");
+
+    // Neither is mended, even with force: the node state stays as it was.
+    let before = s.mock_nodes();
+    assert_eq!(s.finish(s.post(&format!("{PATH}?force=true"), "")).status, 303);
+    let mut left = findings(&s.get(PATH).json());
+    left.sort();
+    assert_eq!(left, expected);
+    let after = s.mock_nodes();
+    assert_eq!(after["hosts"][&host]["lvs"], before["hosts"][&host]["lvs"]);
+    assert_eq!(after["hosts"][&host]["fstab"], before["hosts"][&host]["fstab"]);
 }

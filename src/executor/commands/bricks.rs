@@ -2,7 +2,7 @@
 //! and fstab line, their teardown, and the node inventory that lists them.
 
 use super::{q, Command, CommandConfig, Touches};
-use crate::executor::BrickSpec;
+use crate::executor::{BrickSpec, BRICK_MOUNT_ROOTS};
 
 /// The commands of a brick teardown, run one at a time.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +31,11 @@ impl CommandConfig {
         Command::read(format!("cat {}", q(&self.fstab)))
     }
 
-    /// What a node holds: LVs, mounts, fstab (for the check against the store).
-    pub fn inventory(&self) -> [Command; 3] {
+    /// What a node holds: LVs, mounts, fstab and brick directories (for
+    /// the check against the store). The directories are looked for three
+    /// levels down, `<root>/vg_*/brick_*/brick`, inside the mounted file
+    /// systems; nothing of the request reaches this line.
+    pub fn inventory(&self) -> [Command; 4] {
         [
             Command::read(format!(
                 "{} lvs --reportformat=json -o vg_name,lv_name,pool_lv,origin",
@@ -40,6 +43,10 @@ impl CommandConfig {
             )),
             Command::read("cat /proc/mounts"),
             self.fstab_read(),
+            Command::read(format!(
+                "find {} -mindepth 3 -maxdepth 3 -type d -name brick",
+                BRICK_MOUNT_ROOTS[0].trim_end_matches('/')
+            )),
         ]
     }
 
@@ -261,6 +268,10 @@ mod tests {
             ]
         );
         assert!(c.inventory().iter().all(|c| c.touches == Touches::Nothing));
+        assert_eq!(
+            c.inventory()[3],
+            "find /var/lib/heketi/mounts -mindepth 3 -maxdepth 3 -type d -name brick"
+        );
         let odd = CommandConfig {
             fstab: "/etc/fstab; reboot".into(),
             ..CommandConfig::default()

@@ -34,6 +34,12 @@ impl CommandConfig {
         )]
     }
 
+    /// The other peers of the node's trusted pool (for the check against
+    /// the store).
+    pub fn peer_status(&self) -> Command {
+        Command::read(format!("{} peer status --xml", self.gluster()))
+    }
+
     /// Every volume of the trusted pool.
     pub fn volume_info_all(&self) -> Command {
         Command::read(format!("{} volume info --xml", self.gluster()))

@@ -19,7 +19,7 @@
 //! `glusterd_check`, `peer_probe`, `peer_detach`, `device_setup`,
 //! `device_info`, `device_teardown`, `device_forget`, `brick_create`,
 //! `brick_destroy`, `brick_fstab_append`, `volume_create`, `volume_expand`, `volume_destroy`,
-//! `volume_clone`, `snapshot_destroy`, `volume_info`, `node_inventory`,
+//! `volume_clone`, `snapshot_destroy`, `volume_info`, `node_inventory`, `peer_hostnames`,
 //! `heal_info`, `heal_start`, `brick_replace`, `block_create`,
 //! `block_delete`, `block_expand`, `block_info`, and the examiner's
 //! `examine_volumes`, `examine_lvm`, `examine_mounts`.

@@ -350,6 +350,11 @@ impl Executor for MockExecutor {
         Ok(self.lock().state.inventory(host))
     }
 
+    async fn peer_hostnames(&self, host: &str) -> Result<Vec<String>, ExecError> {
+        self.faults.enter("peer_hostnames", host).await?;
+        Ok(self.lock().state.peer_hostnames(host))
+    }
+
     async fn examine_volumes(&self, host: &str) -> Result<VolInfo, ExecError> {
         self.faults.enter("examine_volumes", host).await?;
         Ok(self.lock().state.examine_volumes())

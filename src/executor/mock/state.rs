@@ -61,6 +61,11 @@ pub struct MockHost {
     /// Lines of the node's fstab.
     #[serde(default)]
     pub fstab: Vec<String>,
+    /// Mount points whose brick directory (`<mount>/brick`) was removed:
+    /// every other brick mount has one, as `brick_create` makes it. Set
+    /// only by hand (tests), so nothing the mock does changes it.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub lost_brick_dirs: BTreeSet<String>,
     /// The command lines run on this node, in order: the last
     /// `COMMANDS_KEPT` at least (older ones go in batches).
     #[serde(default)]
@@ -289,11 +294,35 @@ impl MockNodes {
                 target: target.clone(),
             })
             .collect();
+        let root = crate::executor::BRICK_MOUNT_ROOTS[0];
+        let brick_dirs = node
+            .mounts
+            .keys()
+            .filter(|m| m.starts_with(root) && !node.lost_brick_dirs.contains(*m))
+            .map(|m| format!("{m}/brick"))
+            .collect();
         NodeInventory {
             lvs,
             mounts,
             fstab: node.fstab.clone(),
+            brick_dirs,
         }
+    }
+
+    /// The names the other nodes of the pool are known by, from `host`: the
+    /// storage hostnames any node probed, and the manage hostname of each
+    /// node that probed (the mock knows it by no other name). The pool is
+    /// one for all nodes, as its volumes are.
+    pub(super) fn peer_hostnames(&self, host: &str) -> Vec<String> {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for (name, node) in &self.hosts {
+            names.extend(node.peers.iter().cloned());
+            if !node.peers.is_empty() {
+                names.insert(name.clone());
+            }
+        }
+        names.remove(host);
+        names.into_iter().collect()
     }
 }
 

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::failure::Failure;
+use super::failure::{Failure, Outcome};
 use super::{RemoteExecutor, BRICK_MINUTES, DEVICE_MINUTES};
 use crate::executor::commands::{Command, LvmReportKind, Touches};
 use crate::executor::examine::{BricksMountStatus, LvmRows, VolInfo};
@@ -356,7 +356,7 @@ impl Executor for RemoteExecutor {
     }
 
     async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError> {
-        let [lvs, mounts, fstab] = self.commands.inventory();
+        let [lvs, mounts, fstab, dirs] = self.commands.inventory();
         let run = |command: Command| async move {
             self.one(host, command, DEVICE_MINUTES)
                 .await
@@ -372,7 +372,31 @@ impl Executor for RemoteExecutor {
             Err(f) if !f.unreachable() && f.says(Said::NoSuchFileOrDirectory) => Vec::new(),
             Err(f) => return Err(f.into_error(host, "node_inventory")),
         };
-        Ok(NodeInventory { lvs, mounts, fstab })
+        // `find` lists all it could: a root not made yet, or an entry gone
+        // while it looked (a brick being deleted), only leaves names out.
+        let brick_dirs = match self.one(host, dirs, DEVICE_MINUTES).await {
+            Ok(out) => parse::brick_dirs(&out.stdout),
+            Err(Failure {
+                outcome: Outcome::Ran(out),
+                ..
+            }) if only_gone_entries(&out.stderr) => parse::brick_dirs(&out.stdout),
+            Err(f) => return Err(f.into_error(host, "node_inventory")),
+        };
+        Ok(NodeInventory {
+            lvs,
+            mounts,
+            fstab,
+            brick_dirs,
+        })
+    }
+
+    async fn peer_hostnames(&self, host: &str) -> Result<Vec<String>, ExecError> {
+        let command = self.commands.peer_status();
+        let out = self
+            .one(host, command.clone(), self.cli_minutes())
+            .await
+            .map_err(|f| f.into_error(host, "peer_status"))?;
+        parse::peer_hostnames(&out.stdout).map_err(|e| Failure::unreadable(command, e).into_error(host, "peer_status"))
     }
 
     async fn examine_volumes(&self, host: &str) -> Result<VolInfo, ExecError> {
@@ -489,4 +513,11 @@ impl Executor for RemoteExecutor {
     fn transport_stats(&self) -> Option<StatsSnapshot> {
         Some(self.stats())
     }
+}
+
+/// `find` complained only of entries that are not there (any other
+/// complaint, such as one it could not read, may hide a directory).
+fn only_gone_entries(stderr: &str) -> bool {
+    let mut lines = stderr.lines().filter(|l| !l.trim().is_empty()).peekable();
+    lines.peek().is_some() && lines.all(|l| Said::NoSuchFileOrDirectory.in_text(l))
 }

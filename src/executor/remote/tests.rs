@@ -355,6 +355,43 @@ async fn a_missing_fstab_holds_no_brick_lines() {
     assert!(error.message.contains("Permission denied"), "{error:?}");
 }
 
+/// Brick directories as `find` lists them; a mount root not made yet holds
+/// none, but any other complaint may hide one, so the inventory fails.
+#[tokio::test]
+async fn brick_directories_are_what_find_could_list() {
+    let lvs = r#"{"report":[{"lv":[]}]}"#;
+    let dir = "/var/lib/heketi/mounts/vg_d/brick_b/brick";
+    let inventory = |found: Result<CommandOutput, TransportError>| {
+        let (e, _) = executor(vec![
+            ("lvs --reportformat=json", out(0, lvs, "")),
+            ("find /var/lib/heketi/mounts", found),
+        ]);
+        async move { e.node_inventory("n1").await }
+    };
+    let listed = inventory(out(0, &format!("{dir}\n"), "")).await.unwrap();
+    assert_eq!(listed.brick_dirs, [dir]);
+    let gone = "find: '/var/lib/heketi/mounts': No such file or directory";
+    assert!(inventory(out(1, "", gone)).await.unwrap().brick_dirs.is_empty());
+    let unreadable = "find: '/var/lib/heketi/mounts/vg_d/brick_c': Permission denied";
+    let error = inventory(out(1, dir, unreadable)).await.unwrap_err();
+    assert!(error.message.contains("Permission denied"), "{error:?}");
+    assert!(inventory(out(1, dir, "")).await.is_err());
+}
+
+#[tokio::test]
+async fn peers_are_read_from_gluster_peer_status() {
+    let xml = "<cliOutput><opRet>0</opRet><opErrno>0</opErrno><opErrstr/><peerStatus>\
+               <peer><uuid>u</uuid><hostname>10.0.0.2</hostname></peer></peerStatus></cliOutput>";
+    let (e, seen) = executor(vec![("peer status --xml", out(0, xml, ""))]);
+    assert_eq!(e.peer_hostnames("n1").await.unwrap(), ["10.0.0.2"]);
+    assert_eq!(
+        seen.seen.lock().unwrap().as_slice(),
+        ["gluster --mode=script --timeout=600 peer status --xml"]
+    );
+    let (e, _) = executor(vec![("peer status --xml", out(0, "not xml", ""))]);
+    assert!(e.peer_hostnames("n1").await.is_err());
+}
+
 #[tokio::test]
 async fn a_bricks_fstab_line_is_appended_only_when_none_mounts_there() {
     let line = "/dev/mapper/vg_d1-brick_b1 /var/lib/heketi/mounts/vg_d1/brick_b1 xfs rw,inode64,noatime,nouuid 1 2";
