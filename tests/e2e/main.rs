@@ -22,6 +22,7 @@ mod health;
 mod kube;
 #[path = "../support/kube_standin.rs"]
 mod kube_standin;
+mod reconcile;
 mod testbed;
 mod vm;
 
@@ -34,7 +35,7 @@ use testbed::Testbed;
 
 type Scenario = fn(&Testbed);
 
-const SCENARIOS: [(&str, Scenario); 20] = [
+const SCENARIOS: [(&str, Scenario); 21] = [
     ("replica3_lifecycle", replica3_lifecycle),
     ("offline_node_is_avoided", offline_node_is_avoided),
     (
@@ -49,6 +50,10 @@ const SCENARIOS: [(&str, Scenario); 20] = [
     (
         "examiner_reports_real_lvm_mounts_and_fstab",
         examine::examiner_reports_real_lvm_mounts_and_fstab,
+    ),
+    (
+        "reconciler_mends_the_safe_drift_on_real_nodes",
+        reconcile::reconciler_mends_the_safe_drift_on_real_nodes,
     ),
     ("host_keys_learnt_then_enforced", host_keys_learnt_then_enforced),
     ("hostile_option_values_stay_inert", hostile_option_values_stay_inert),
