@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::harness::{token, Options, Server, USER_KEY};
+use crate::harness::{token, Options, Server, ADMIN_KEY, USER_KEY};
 
 const PATH: &str = "/internal/state/reconcile";
 const R3: &str = r#"{"size":1,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
@@ -58,12 +58,15 @@ fn host_with(nodes: &Value, vg: &str) -> String {
         .unwrap()
 }
 
-/// `brickyard db reconcile [args]` against `s` (auth off).
+/// `brickyard db reconcile [args]` against `s`, as the admin when auth is on.
 fn reconcile_cli(s: &Server, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_brickyard"))
         .args(["db", "reconcile"])
         .args(args)
         .env("HEKETI_CLI_SERVER", &s.base)
+        .env("HEKETI_CLI_USER", "admin")
+        .env("HEKETI_CLI_KEY", ADMIN_KEY)
+        .env("BRICKYARD_CLI_POLL_MS", "20")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -552,4 +555,17 @@ fn a_lost_brick_directory_and_a_node_out_of_the_pool_are_left_with_reasons() {
     let after = s.mock_nodes();
     assert_eq!(after["hosts"][&host]["lvs"], before["hosts"][&host]["lvs"]);
     assert_eq!(after["hosts"][&host]["fstab"], before["hosts"][&host]["fstab"]);
+}
+
+#[test]
+fn the_cli_forces_through_authentication() {
+    let s = Server::with(Options {
+        auth: true,
+        ..Options::default()
+    });
+    // The token signs the path alone: the query does not make it invalid.
+    for args in [&["--force"][..], &["--apply", "--force"]] {
+        let printed = reconcile_cli(&s, args);
+        assert!(printed.ends_with("No drift found\n"), "{args:?}: {printed}");
+    }
 }
