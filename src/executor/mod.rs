@@ -324,6 +324,9 @@ pub trait Executor: Send + Sync {
         hosting_volume: &str,
         name: &str,
     ) -> Result<Option<BlockVolumeReport>, ExecError>;
+    /// `gluster-block list`: the names of the block volumes on a hosting
+    /// volume (for the examiner).
+    async fn block_volume_names(&self, host: &str, hosting_volume: &str) -> Result<Vec<String>, ExecError>;
     /// Connection and command counters of a real transport.
     fn transport_stats(&self) -> Option<transport::StatsSnapshot> {
         None

@@ -4,7 +4,7 @@
 
 mod block;
 
-pub use block::{block_absent, block_create, block_info, block_result, size_gib, BlockAnswerError};
+pub use block::{block_absent, block_create, block_info, block_list, block_result, size_gib, BlockAnswerError};
 
 use serde::Deserialize;
 

@@ -53,8 +53,9 @@ pub struct NodeData {
     pub lvs: Option<LvsReport>,
     #[serde(rename = "BricksMountStatus")]
     pub mounts: Option<BricksMountStatus>,
-    /// `<hosting volume>/<block volume>` as gluster-block lists them; not
-    /// asked yet (block volumes are not served), so always `null`.
+    /// `<hosting volume>/<block volume>` as gluster-block on this node lists
+    /// them, for every block-hosting volume of the store (of any cluster,
+    /// as Heketi asks); `null` when it lists none.
     #[serde(rename = "BlockVolumeNames")]
     pub block_volume_names: Option<Vec<String>>,
 }
@@ -89,9 +90,20 @@ pub async fn examine_gluster(engine: &Engine) -> Result<Examination, OpError> {
                 .unwrap_or_default(),
         })
         .collect();
+    // Heketi asks every node about every block-hosting volume it stores.
+    let hosting: Vec<(&str, &str)> = heketidb
+        .volumeentries
+        .values()
+        .filter(|v| v.info.block)
+        .map(|v| (v.info.id.as_str(), v.info.name.as_str()))
+        .collect();
+    let hosting = &hosting;
     let examined: Vec<(usize, NodeData, Vec<String>)> = stream::iter(targets)
         .map(|target| async move {
-            let (data, errors) = examine_node(engine, &target).await;
+            let (mut data, mut errors) = examine_node(engine, &target).await;
+            let (names, failed) = block_volume_names(engine, &target.host, hosting).await;
+            data.block_volume_names = names;
+            errors.extend(failed);
             (target.cluster, data, errors)
         })
         .buffered(NODES_AT_ONCE)
@@ -155,6 +167,27 @@ async fn examine_node(engine: &Engine, target: &Target) -> (NodeData, Vec<String
         Err(e) => errors.push(format!("could not fetch brick mount status from node {host} : {e}")),
     }
     (data, errors)
+}
+
+/// `<hosting volume>/<block volume>` of each hosting volume (`(id, name)`)
+/// as the node lists them (`None` for none, as Go writes a nil slice), and
+/// Heketi's report line for each list that failed.
+async fn block_volume_names(
+    engine: &Engine,
+    host: &str,
+    hosting: &[(&str, &str)],
+) -> (Option<Vec<String>>, Vec<String>) {
+    let mut names = Vec::new();
+    let mut errors = Vec::new();
+    for (id, name) in hosting {
+        match gated(engine, host, engine.executor.block_volume_names(host, name)).await {
+            Ok(blocks) => names.extend(blocks.into_iter().map(|b| format!("{name}/{b}"))),
+            Err(e) => errors.push(format!(
+                "could not fetch block volume list for block hosting volume {id} : {e}"
+            )),
+        }
+    }
+    ((!names.is_empty()).then_some(names), errors)
 }
 
 /// Runs a query once a slot on its node is free.

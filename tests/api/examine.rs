@@ -231,3 +231,48 @@ fn only_administrators_examine_and_every_mode_allows_it() {
         .unwrap();
     assert_eq!(from_afar.status().as_u16(), 200);
 }
+
+/// Heketi asks every node for the block volumes of every block-hosting
+/// volume: `<hosting volume>/<name>`, `null` when there are none, and a
+/// report line naming the hosting volume when a node cannot list them.
+#[test]
+fn each_node_lists_the_block_volumes_of_every_hosting_volume() {
+    let mut s = Server::start();
+    s.topology(3, 2);
+    let hosting =
+        s.create_volume(r#"{"size":100,"block":true,"durability":{"type":"replicate","replicate":{"replica":3}}}"#);
+    let (hv_id, hv_name) = (hosting["id"].as_str().unwrap(), hosting["name"].as_str().unwrap());
+    let listed = |report: &Value| -> Vec<Value> {
+        report["clusters"][0]["NodesData"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["BlockVolumeNames"].clone())
+            .collect()
+    };
+    assert_eq!(listed(&s.get(PATH).json()), vec![Value::Null; 3]);
+
+    for name in ["lun1", "lun0"] {
+        let body = format!(r#"{{"size":1,"name":"{name}"}}"#);
+        assert_eq!(s.finish(s.post("/blockvolumes", &body)).status, 303);
+    }
+    let both = json!([format!("{hv_name}/lun0"), format!("{hv_name}/lun1")]);
+    let report = s.get(PATH).json();
+    assert_eq!(listed(&report), vec![both.clone(); 3], "{report}");
+
+    s.restart_with_env(vec![(
+        "BRICKYARD_MOCK_FAULTS".into(),
+        "block_list@node2:*:fail:gluster-block is down".into(),
+    )]);
+    let report = s.get(PATH).json();
+    assert!(
+        report["report"].as_array().unwrap().contains(&json!(format!(
+            "could not fetch block volume list for block hosting volume {hv_id} : gluster-block is down"
+        ))),
+        "{report}"
+    );
+    // node2 lists nothing; the others as before.
+    let seen = listed(&report);
+    assert_eq!(seen.iter().filter(|n| n.is_null()).count(), 1, "{report}");
+    assert_eq!(seen.iter().filter(|n| **n == both).count(), 2, "{report}");
+}

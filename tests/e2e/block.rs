@@ -110,6 +110,12 @@ pub fn block_volume_on_an_auto_created_hosting_volume(tb: &Testbed) {
         (Some(gbid.as_str()), Some("1.0 GiB"))
     );
 
+    // The examiner lists it from every node, as gluster-block there does.
+    let examined = s.get("/internal/state/examine/gluster").json();
+    for n in examined["clusters"][0]["NodesData"].as_array().unwrap() {
+        assert_eq!(n["BlockVolumeNames"], json!([format!("{hv}/lun0")]), "{n}");
+    }
+
     // A hosting volume with a block volume stays.
     assert_eq!(s.delete(&format!("/volumes/{hv_id}")).status, 409);
 

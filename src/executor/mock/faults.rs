@@ -21,7 +21,7 @@
 //! `brick_destroy`, `brick_fstab_append`, `volume_create`, `volume_expand`, `volume_destroy`,
 //! `volume_clone`, `snapshot_destroy`, `volume_info`, `node_inventory`, `peer_hostnames`,
 //! `heal_info`, `heal_start`, `brick_replace`, `block_create`,
-//! `block_delete`, `block_expand`, `block_info`, and the examiner's
+//! `block_delete`, `block_expand`, `block_info`, `block_list`, and the examiner's
 //! `examine_volumes`, `examine_lvm`, `examine_mounts`.
 
 use std::io::Write;

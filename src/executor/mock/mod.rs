@@ -476,6 +476,14 @@ impl Executor for MockExecutor {
         Ok(self.lock().state.block_report(hosting_volume, name))
     }
 
+    async fn block_volume_names(&self, host: &str, hosting_volume: &str) -> Result<Vec<String>, ExecError> {
+        self.faults.enter("block_list", host).await?;
+        self.lock()
+            .state
+            .block_names(hosting_volume)
+            .map_err(|e| ExecError::new(host, "block_list", e.to_string()))
+    }
+
     fn mock_nodes(&self) -> Option<MockNodes> {
         Some(self.nodes())
     }

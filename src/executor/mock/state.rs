@@ -248,6 +248,20 @@ impl MockNodes {
         })
     }
 
+    /// The block volumes on a hosting volume, as `gluster-block list` names them.
+    pub(super) fn block_names(&self, hosting_volume: &str) -> Result<Vec<String>, Refusal> {
+        if !self.volumes.contains_key(hosting_volume) {
+            return Err(Refusal::NoHostingVolume(hosting_volume.to_string()));
+        }
+        let prefix = block_key(hosting_volume, "");
+        Ok(self
+            .blocks
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// Every brick `Connected` with nothing to heal.
     pub(super) fn heal_info(&self, name: &str) -> Result<Vec<HealEntry>, Refusal> {
         let volume = self

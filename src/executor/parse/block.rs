@@ -103,6 +103,21 @@ pub fn block_result(what: &'static str, output: &str) -> Result<(), BlockAnswerE
     read::<ResultAnswer>(what, output)?.check()
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListAnswer {
+    blocks: Vec<String>,
+    #[serde(flatten)]
+    outcome: ResultAnswer,
+}
+
+/// `gluster-block list <hosting volume> --json`: the block volumes' names.
+pub fn block_list(output: &str) -> Result<Vec<String>, BlockAnswerError> {
+    let answer: ListAnswer = read("list", output)?;
+    answer.outcome.check()?;
+    Ok(answer.blocks)
+}
+
 /// `gluster-block info … --json`.
 pub fn block_info(output: &str) -> Result<BlockVolumeReport, BlockAnswerError> {
     let answer: InfoAnswer = read("info", output)?;
@@ -164,6 +179,18 @@ pub fn size_gib(text: &str) -> Result<u64, BlockAnswerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_answers() {
+        let names = block_list(r#"{ "blocks": [ "b1", "b2" ], "RESULT": "SUCCESS" }"#);
+        assert_eq!(names.ok(), Some(vec!["b1".to_string(), "b2".to_string()]));
+        let failed = block_list(r#"{ "RESULT": "FAIL", "errCode": 2, "errMsg": "Volume v does not exist" }"#);
+        assert_eq!(
+            failed.err().map(|e| e.to_string()).as_deref(),
+            Some("Volume v does not exist")
+        );
+        assert!(block_list("not json").is_err());
+    }
 
     #[test]
     fn create_answers() {

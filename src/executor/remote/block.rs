@@ -38,6 +38,16 @@ impl BlockRun {
             &self.out.stderr
         }
     }
+
+    /// What was read of the answer (info, list), unless it failed or the
+    /// command exited non-zero anyway: then why, as text.
+    fn settled<T>(&self, read: Result<T, BlockAnswerError>) -> Result<T, String> {
+        match (read, &self.failure) {
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(_), Some(f)) => Err(f.text()),
+            (Ok(value), None) => Ok(value),
+        }
+    }
 }
 
 impl RemoteExecutor {
@@ -149,9 +159,21 @@ impl RemoteExecutor {
         };
         match parse::block_info(run.stdout_first()) {
             Err(BlockAnswerError::Failed(why)) if parse::block_absent(&why, hosting_volume, name) => Ok(None),
-            Err(e) => Err(fail(e.to_string())),
-            Ok(_) if run.failure.is_some() => Err(fail(run.failure.as_ref().map(Failure::text).unwrap_or_default())),
-            Ok(report) => Ok(Some(report)),
+            read => run.settled(read).map(Some).map_err(fail),
         }
+    }
+
+    /// `gluster-block list`, read as Heketi's `ListBlockVolumes` reads it.
+    pub(super) async fn gluster_block_list(&self, host: &str, hosting_volume: &str) -> Result<Vec<String>, ExecError> {
+        let command = self.commands.block_list(hosting_volume);
+        let run = self.block_run(host, command, "block_list").await?;
+        let fail = |why: String| {
+            ExecError::new(
+                host,
+                "block_list",
+                format!("Unable to list blockvolumes on block hosting volume {hosting_volume} : {why}"),
+            )
+        };
+        run.settled(parse::block_list(run.stdout_first())).map_err(fail)
     }
 }

@@ -510,6 +510,10 @@ impl Executor for RemoteExecutor {
         self.gluster_block_info(host, hosting_volume, name).await
     }
 
+    async fn block_volume_names(&self, host: &str, hosting_volume: &str) -> Result<Vec<String>, ExecError> {
+        self.gluster_block_list(host, hosting_volume).await
+    }
+
     fn transport_stats(&self) -> Option<StatsSnapshot> {
         Some(self.stats())
     }

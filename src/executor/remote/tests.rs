@@ -379,6 +379,20 @@ async fn brick_directories_are_what_find_could_list() {
 }
 
 #[tokio::test]
+async fn block_volume_names_are_read_from_gluster_block_list() {
+    let listed = r#"{ "blocks": [ "lun0" ], "RESULT": "SUCCESS" }"#;
+    let (e, _) = executor(vec![("gluster-block list vol_1 --json", out(0, listed, ""))]);
+    assert_eq!(e.block_volume_names("n1", "vol_1").await.unwrap(), ["lun0"]);
+    let failed = r#"{ "RESULT": "FAIL", "errCode": 2, "errMsg": "Volume vol_1 does not exist" }"#;
+    let (e, _) = executor(vec![("gluster-block list", out(2, failed, ""))]);
+    let error = e.block_volume_names("n1", "vol_1").await.unwrap_err();
+    assert_eq!(
+        error.message,
+        "Unable to list blockvolumes on block hosting volume vol_1 : Volume vol_1 does not exist"
+    );
+}
+
+#[tokio::test]
 async fn peers_are_read_from_gluster_peer_status() {
     let xml = "<cliOutput><opRet>0</opRet><opErrno>0</opErrno><opErrstr/><peerStatus>\
                <peer><uuid>u</uuid><hostname>10.0.0.2</hostname></peer></peerStatus></cliOutput>";
