@@ -15,13 +15,14 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{brick_path, BrickSpec};
+use crate::ids::is_route_id;
 use crate::store::records::{BrickRecord, DeviceRecord, NodeRecord, QueueOutcome};
 use crate::store::TreeName;
 use crate::wire::drift::{Finding, Remedy};
 
 use super::journal::JournalEntry;
 use super::operation::{Change, Direction, Operation};
-use super::reconcile::{reconcile_report, Force};
+use super::reconcile::{named_ours, reconcile_report, Force};
 use super::volumes::brick_spec;
 use super::{Engine, OpError};
 
@@ -90,19 +91,17 @@ fn orphan_brick(finding: &Finding, pool: &str) -> Option<BrickSpec> {
     let (vg, lv) = finding.object.split_once('/')?;
     let device = vg.strip_prefix("vg_")?;
     let id = lv.strip_prefix("brick_")?;
-    pool.strip_prefix("tp_").filter(|p| hex(p))?;
+    if !named_ours(pool, "tp_") {
+        return None;
+    }
     lost_brick(device, id, pool)
-}
-
-/// Brickyard's ids are hex: names read from a node reach its shell (some
-/// unquoted, as Heketi writes them) only when they are.
-fn hex(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A brick the store does not hold, as `brick_destroy` takes it down.
 fn lost_brick(device: &str, id: &str, pool: &str) -> Option<BrickSpec> {
-    if !hex(device) || !hex(id) {
+    // Names read from a node reach its shell (some unquoted, as Heketi
+    // writes them) only when they are Brickyard's hex ids.
+    if !is_route_id(device) || !is_route_id(id) {
         return None;
     }
     Some(BrickSpec {

@@ -13,6 +13,7 @@ use futures::stream::{self, StreamExt};
 use crate::executor::commands::LvmReportKind;
 use crate::executor::examine::{LvRow, LvmRows, VgRow};
 use crate::executor::{brick_path, ExecError};
+use crate::ids::is_route_id;
 use crate::store::records::{DeviceRecord, NodeRecord};
 use crate::store::TreeName;
 use crate::wire::drift::{DriftKind, Finding, LeftBecause, ReconcileReport, Remedy, Unreachable};
@@ -151,9 +152,8 @@ fn remedy(drift: &Drift, unmounted: &BTreeSet<(&str, &str)>, lvm: Option<&Lvm>) 
 }
 
 /// A name Brickyard gives: `<prefix><hex id>`.
-fn named_ours(name: &str, prefix: &str) -> bool {
-    name.strip_prefix(prefix)
-        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+pub(super) fn named_ours(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(is_route_id)
 }
 
 /// With `--force`, an orphan thin LV that may hold data: removed only when
@@ -173,15 +173,12 @@ fn orphan_brick(drift: &Drift, lvm: Option<&Lvm>, nodes: &NodesReport) -> Remedy
     };
     // lv_attr's first letter is the LV's type: `V` a thin LV.
     let thin = row.lv_attr.starts_with('V');
-    if !thin || !named_ours(name, "brick_") || !named_ours(&row.pool_lv, "tp_") || !named_ours(vg, "vg_") {
+    let (Some(id), Some(device)) = (name.strip_prefix("brick_"), vg.strip_prefix("vg_")) else {
+        return leave(LeftBecause::NotBrickyards);
+    };
+    if !thin || !is_route_id(id) || !is_route_id(device) || !named_ours(&row.pool_lv, "tp_") {
         return leave(LeftBecause::NotBrickyards);
     }
-    let Some(id) = name.strip_prefix("brick_") else {
-        return leave(LeftBecause::NotBrickyards);
-    };
-    let Some(device) = vg.strip_prefix("vg_") else {
-        return leave(LeftBecause::NotBrickyards);
-    };
     let mount = brick_mount(device, id);
     let source = format!("/dev/mapper/{vg}-{name}");
     let mounted_at: Vec<&str> = nodes
