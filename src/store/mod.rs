@@ -236,6 +236,12 @@ enum Schema {
 /// read often; the rest is the kernel's page cache.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
 
+/// Trees a sled store keeps a copy of in memory (`backend/mirror.rs`):
+/// the visible volumes, which `GET /volumes` lists whole and
+/// `GET /clusters/{id}` asks about one volume at a time (about 70 bytes a
+/// volume).
+const MIRRORED: &[TreeName] = &[TreeName::VisibleVolumes];
+
 /// Marks a store whose load (a restore or an import, written in parts on
 /// backends that cannot hold it in one transaction) did not finish.
 pub(crate) const LOAD_INCOMPLETE: &str = "load_incomplete";
@@ -297,6 +303,8 @@ impl Store {
             )));
         }
         let backend = backend::sled_db::SledBackend::open(path, cache_bytes)?;
+        // This process owns the directory, so the copies cannot go stale.
+        let backend = backend::mirror::Mirrored::new(backend, MIRRORED);
         Store::over(
             std::sync::Arc::new(backend),
             Location::Sled(path.to_path_buf()),

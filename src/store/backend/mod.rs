@@ -4,6 +4,7 @@
 //! records on top; nothing above `store/` sees a backend.
 
 pub mod etcd;
+pub mod mirror;
 pub mod sled_db;
 
 use super::{StoreError, TreeName};
@@ -51,7 +52,8 @@ pub trait Backend: Send + Sync {
     fn get(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Visits every entry of `tree` whose key starts with `prefix`, in key
-    /// order. With `keys_only`, values are passed empty.
+    /// order. With `keys_only`, values are passed empty. The visitor must
+    /// not use the store (a backend may hold a lock while it runs).
     fn visit(&self, tree: TreeName, prefix: &[u8], keys_only: bool, visit: &mut Visit<'_>) -> Result<(), StoreError>;
 
     fn len(&self, tree: TreeName) -> Result<usize, StoreError>;
