@@ -238,8 +238,8 @@ pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
 
 /// Trees a sled store keeps a copy of in memory (`backend/mirror.rs`):
 /// the visible volumes, which `GET /volumes` lists whole and
-/// `GET /clusters/{id}` asks about one volume at a time (about 70 bytes a
-/// volume).
+/// `GET /clusters/{id}` asks about one volume at a time (two ids and a
+/// map entry, some 150 bytes a volume).
 const MIRRORED: &[TreeName] = &[TreeName::VisibleVolumes];
 
 /// Marks a store whose load (a restore or an import, written in parts on
