@@ -21,6 +21,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use brickyard::config::mock_state_path;
+use brickyard::executor::mock::StateFiles;
 use common::{dir_size, fill, micros, percentile, sequential, Bench};
 
 const PER_CLUSTER: usize = 5000;
@@ -64,9 +66,7 @@ fn topology_info(b: &Bench) -> Duration {
 /// memory reading depend on where the run stopped (the README gives that
 /// peak apart).
 fn settle_compaction(store: &std::path::Path) {
-    let mut folding = store.as_os_str().to_owned();
-    folding.push(".mock-nodes.log.old");
-    let folding = std::path::PathBuf::from(folding);
+    let folding = StateFiles::beside(&mock_state_path(store)).old_log;
     let deadline = Instant::now() + Duration::from_secs(20);
     while folding.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -47,7 +47,8 @@ const READ_ATTEMPTS: usize = 10;
 pub struct StateFiles {
     pub snapshot: PathBuf,
     pub log: PathBuf,
-    old_log: PathBuf,
+    /// A log being folded into the snapshot: there while a compaction runs.
+    pub old_log: PathBuf,
     new_log: PathBuf,
 }
 
