@@ -100,47 +100,8 @@ pub struct ClusterTopology {
 }
 
 /// Requests `topology info` has in flight at once: the same requests
-/// heketi-cli makes, over a few connections instead of one.
+/// heketi-cli makes, several at a time instead of one by one.
 const FAN_OUT: usize = 8;
-
-/// GETs every path, `FAN_OUT` at a time; the answers in the paths' order.
-fn get_all<T: serde::de::DeserializeOwned + Send>(client: &Client, paths: &[String]) -> Result<Vec<T>, CliError> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<Option<Result<T, CliError>>>> =
-        std::sync::Mutex::new((0..paths.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..FAN_OUT.min(paths.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(path) = paths.get(i) else { break };
-                let got = client.get_json::<T>(path).map_err(CliError::from);
-                let failed = got.is_err();
-                results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(got);
-                if failed {
-                    // The first error is the answer; stop asking.
-                    next.store(paths.len(), std::sync::atomic::Ordering::Relaxed);
-                    break;
-                }
-            });
-        }
-    });
-    let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut out = Vec::with_capacity(paths.len());
-    let mut first_error = None;
-    for r in results {
-        match r {
-            Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            None => {}
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
-}
 
 /// What Heketi's client assembles: every cluster, its volumes and nodes.
 pub fn topology_info(client: &Client) -> Result<TopologyInfo, CliError> {
@@ -149,12 +110,13 @@ pub fn topology_info(client: &Client) -> Result<TopologyInfo, CliError> {
     for id in &list.clusters {
         let c: ClusterInfoResponse = client.get_json(&format!("/clusters/{id}"))?;
         let paths: Vec<String> = c.volumes.iter().map(|v| format!("/volumes/{v}")).collect();
-        let volumes: Vec<VolumeInfoResponse> = get_all::<VolumeInfoResponse>(client, &paths)?
+        let volumes: Vec<VolumeInfoResponse> = client
+            .get_json_many::<VolumeInfoResponse>(&paths, FAN_OUT)?
             .into_iter()
             .filter(|info| info.cluster == c.id)
             .collect();
         let paths: Vec<String> = c.nodes.iter().map(|n| format!("/nodes/{n}")).collect();
-        let nodes: Vec<NodeInfoResponse> = get_all(client, &paths)?;
+        let nodes: Vec<NodeInfoResponse> = client.get_json_many(&paths, FAN_OUT)?;
         clusters.push(ClusterTopology {
             volumes,
             nodes,

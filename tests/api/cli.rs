@@ -657,3 +657,63 @@ fn setup_openshift_heketi_storage_writes_the_kubernetes_list() {
         "Error: Volume heketidbstorage already exists\n"
     );
 }
+
+#[test]
+fn topology_info_asks_for_every_volume_and_keeps_the_clusters_order() {
+    let s = auth_server();
+    let cli = Cli::new();
+    cli.ok(
+        &s,
+        &["topology", "load", "--json", &sample("three-node-three-zone.json")],
+    );
+    for _ in 0..12 {
+        cli.ok(&s, &["volume", "create", "--size=1"]);
+    }
+    let cluster = s.get("/clusters").json()["clusters"][0].as_str().unwrap().to_string();
+    let order = s.get(&format!("/clusters/{cluster}")).json()["volumes"].clone();
+    let info: serde_json::Value = serde_json::from_str(&cli.ok(&s, &["topology", "info", "--json"])).unwrap();
+    let shown: Vec<serde_json::Value> = info["clusters"][0]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].clone())
+        .collect();
+    assert_eq!(shown.len(), 12);
+    assert_eq!(serde_json::Value::Array(shown), order);
+    let text = cli.ok(&s, &["topology", "info"]);
+    assert_eq!(text.matches("\n\tDurability Type: replicate").count(), 12, "{text}");
+}
+
+#[test]
+fn many_gets_answer_in_order_and_stop_at_the_first_error() {
+    let s = auth_server();
+    let cli = Cli::new();
+    cli.ok(
+        &s,
+        &["topology", "load", "--json", &sample("three-node-three-zone.json")],
+    );
+    let client = brickyard::client::Client::new(&s.base, "admin", ADMIN_KEY, false, &[]).unwrap();
+    let cluster = s.get("/clusters").json()["clusters"][0].as_str().unwrap().to_string();
+    let nodes: Vec<String> = s.get(&format!("/clusters/{cluster}")).json()["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| format!("/nodes/{}", n.as_str().unwrap()))
+        .collect();
+    assert_eq!(nodes.len(), 3);
+    let got: Vec<serde_json::Value> = client.get_json_many(&nodes, 2).unwrap();
+    let ids: Vec<String> = got
+        .iter()
+        .map(|n| format!("/nodes/{}", n["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ids, nodes);
+
+    let mut with_missing = nodes.clone();
+    with_missing.insert(1, format!("/nodes/{}", "0".repeat(32)));
+    let err = client.get_json_many::<serde_json::Value>(&with_missing, 2).unwrap_err();
+    assert!(
+        matches!(&err, brickyard::client::ClientError::Server { status: 404, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "Id not found");
+}

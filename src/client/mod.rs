@@ -4,6 +4,8 @@
 //! retries of `429 Server busy`, as heketi-cli's client does. Errors read
 //! as heketi-cli's do.
 
+mod many;
+
 use std::time::Duration;
 
 use rand::Rng;
@@ -45,6 +47,11 @@ pub enum ClientError {
     },
     #[error("server answered without a Location header")]
     NoLocation,
+    #[error("cannot start the client's runtime: {source}")]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 const POLL_DELAY: Duration = Duration::from_millis(400);
@@ -90,6 +97,10 @@ pub struct Client {
     user: String,
     key: String,
     http: Http,
+    /// What the blocking client trusts, for the asynchronous one that
+    /// `get_json_many` makes.
+    insecure: bool,
+    certs: Vec<reqwest::Certificate>,
     /// The queue is polled first after `poll_first`, then at doubling
     /// delays up to `poll_delay` (heketi-cli: 400 ms throughout).
     poll_first: Duration,
@@ -99,7 +110,11 @@ pub struct Client {
 /// The error text Heketi's client makes of a failed response.
 fn error_of(resp: Response) -> ClientError {
     let status = resp.status();
-    let body = resp.text().unwrap_or_default();
+    server_error(status, &resp.text().unwrap_or_default())
+}
+
+/// The error of a failed answer: its status and (the start of) its text.
+fn server_error(status: StatusCode, body: &str) -> ClientError {
     let text: String = body.chars().take(4096).collect();
     let text = text.trim();
     ClientError::Server {
@@ -120,10 +135,7 @@ impl Client {
     /// `insecure` skips certificate checks; `certs` are PEM files of
     /// certificates to trust (heketi-cli's `--insecure-tls`, `--tls-cert`).
     pub fn new(server: &str, user: &str, key: &str, insecure: bool, certs: &[String]) -> Result<Client, ClientError> {
-        let mut builder = Http::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .use_rustls_tls()
-            .danger_accept_invalid_certs(insecure);
+        let mut trusted = Vec::new();
         for file in certs.iter().flat_map(|c| c.split(',')).filter(|c| !c.is_empty()) {
             let pem = std::fs::read(file).map_err(|source| ClientError::CertFile {
                 file: file.to_string(),
@@ -133,9 +145,14 @@ impl Client {
                 .ok()
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| ClientError::CertPem(file.to_string()))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
+            trusted.extend(certs);
+        }
+        let mut builder = Http::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .use_rustls_tls()
+            .danger_accept_invalid_certs(insecure);
+        for cert in &trusted {
+            builder = builder.add_root_certificate(cert.clone());
         }
         let http = builder.build()?;
         let poll_delay = std::env::var("BRICKYARD_CLI_POLL_MS")
@@ -148,6 +165,8 @@ impl Client {
             user: user.to_string(),
             key: key.to_string(),
             http,
+            insecure,
+            certs: trusted,
             poll_first: poll_delay,
             poll_delay,
         })
@@ -178,6 +197,11 @@ impl Client {
         )?)
     }
 
+    /// The `Authorization` header of one request.
+    fn authorization(&self, method: &Method, path: &str) -> Result<String, ClientError> {
+        Ok(format!("bearer {}", self.token(method, path)?))
+    }
+
     /// One request, signed, retried on 429 as Heketi's client does.
     fn send(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<Response, ClientError> {
         let mut attempt = 0;
@@ -185,7 +209,7 @@ impl Client {
             let mut req = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
-                .header("Authorization", format!("bearer {}", self.token(&method, path)?));
+                .header("Authorization", self.authorization(&method, path)?);
             if let Some(b) = body {
                 req = req.header("Content-Type", "application/json").body(b.to_vec());
             }
@@ -194,7 +218,7 @@ impl Client {
                 return Ok(resp);
             }
             attempt += 1;
-            std::thread::sleep(retry_delay(&resp));
+            std::thread::sleep(retry_delay(resp.headers()));
         }
     }
 
@@ -286,10 +310,9 @@ fn transport_error(method: &Method, base: &str, path: &str, e: reqwest::Error) -
 }
 
 /// `Retry-After` seconds plus 0–9 s, else a random 10–29 s.
-fn retry_delay(resp: &Response) -> Duration {
+fn retry_delay(headers: &reqwest::header::HeaderMap) -> Duration {
     let mut rng = rand::thread_rng();
-    match resp
-        .headers()
+    match headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())

@@ -1,0 +1,62 @@
+//! Many GETs at once (heketi-cli's `topology info` asks for every volume
+//! and node): the same signed requests and 429 retries as `Client::send`,
+//! made by one thread on an asynchronous client. Threads handing requests
+//! to the blocking client's runtime cost more than the requests did.
+
+use futures::{StreamExt, TryStreamExt};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::{retry_delay, server_error, transport_error, Client, ClientError, RETRIES};
+
+impl Client {
+    /// GETs every path, `in_flight` at a time, each answering `200` with
+    /// JSON; the answers in the paths' order, or the first error. Call it
+    /// outside any asynchronous runtime, like the rest of `Client`.
+    pub fn get_json_many<T: DeserializeOwned>(
+        &self,
+        paths: &[String],
+        in_flight: usize,
+    ) -> Result<Vec<T>, ClientError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| ClientError::Runtime { source })?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .use_rustls_tls()
+            .danger_accept_invalid_certs(self.insecure);
+        for cert in &self.certs {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        let http = builder.build()?;
+        runtime.block_on(
+            futures::stream::iter(paths)
+                .map(|path| self.get_json_async::<T>(&http, path))
+                .buffered(in_flight.max(1))
+                .try_collect(),
+        )
+    }
+
+    async fn get_json_async<T: DeserializeOwned>(&self, http: &reqwest::Client, path: &str) -> Result<T, ClientError> {
+        let mut attempt = 0;
+        loop {
+            let resp = http
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", self.authorization(&Method::GET, path)?)
+                .send()
+                .await
+                .map_err(|e| transport_error(&Method::GET, &self.base, path, e))?;
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS && attempt < RETRIES {
+                attempt += 1;
+                tokio::time::sleep(retry_delay(resp.headers())).await;
+                continue;
+            }
+            if status != StatusCode::OK {
+                return Err(server_error(status, &resp.text().await.unwrap_or_default()));
+            }
+            return Ok(resp.json().await?);
+        }
+    }
+}
