@@ -108,7 +108,11 @@ fn mode_code(mode: AdminMode) -> u8 {
 
 /// A JSON body the way Go's encoder writes it: compact, then a newline.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    let mut body = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A JSON answer whose body is already serialised.
+pub fn json_bytes(status: StatusCode, mut body: Vec<u8>) -> Response {
     body.push(b'\n');
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(

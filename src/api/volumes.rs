@@ -9,13 +9,13 @@ use regex::Regex;
 
 use super::body::{JsonBody, OptionalJsonBody};
 use super::error::ApiError;
-use super::{accepted, json, AppState, HexId};
+use super::{accepted, json, json_bytes, AppState, HexId};
 use crate::ops::volumes::{DurabilityRequest, VolumeCreate};
 use crate::store::records::SnapshotRecord;
 use crate::wire::validate::{limits, Violations, BLANK};
 use crate::wire::volumes::{
     volume_info, BlockRestrictionRequest, VolumeCloneRequest, VolumeCreateRequest, VolumeExpandRequest,
-    VolumeListResponse,
+    VolumeListWriter,
 };
 use crate::wire::{BrickEvictRequest, BrickInfo};
 
@@ -97,8 +97,9 @@ pub async fn create(
 }
 
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let volumes = crate::ops::volumes::list_volumes(&app.engine)?;
-    Ok(json(StatusCode::OK, &VolumeListResponse { volumes }))
+    let mut out = VolumeListWriter::default();
+    crate::ops::volumes::visit_volume_ids(&app.engine, &mut |id| out.push(id))?;
+    Ok(json_bytes(StatusCode::OK, out.finish()))
 }
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {

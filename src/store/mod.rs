@@ -246,6 +246,14 @@ const MIRRORED: &[TreeName] = &[TreeName::VisibleVolumes];
 /// backends that cannot hold it in one transaction) did not finish.
 pub(crate) const LOAD_INCOMPLETE: &str = "load_incomplete";
 
+/// A key as text: ids and names are UTF-8, checked the fast way.
+fn key_text(key: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(key) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(key),
+    }
+}
+
 fn decode<R: DeserializeOwned>(tree: TreeName, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         tree: tree.name(),
@@ -636,10 +644,18 @@ impl Store {
     fn keys_under(&self, tree: TreeName, prefix: &[u8]) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         self.backend.visit(tree, prefix, true, &mut |k, _| {
-            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            out.push(key_text(&k[prefix.len()..]).into_owned());
             Ok(true)
         })?;
         Ok(out)
+    }
+
+    /// An index's keys in order, without collecting them.
+    pub fn visit_index_keys(&self, index: TreeName, visit: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
+        self.backend.visit(index, b"", true, &mut |k, _| {
+            visit(&key_text(k));
+            Ok(true)
+        })
     }
 
     /// All ids of one kind, in id order, without decoding records.

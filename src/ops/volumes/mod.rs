@@ -69,6 +69,11 @@ pub fn list_volumes(engine: &Engine) -> Result<Vec<String>, OpError> {
     Ok(engine.store.index_keys(TreeName::VisibleVolumes)?)
 }
 
+/// The ids `list_volumes` returns, in its order, one at a time.
+pub fn visit_volume_ids(engine: &Engine, visit: &mut dyn FnMut(&str)) -> Result<(), OpError> {
+    Ok(engine.store.visit_index_keys(TreeName::VisibleVolumes, visit)?)
+}
+
 /// Volumes of a cluster that clients may see.
 pub fn visible_volumes(engine: &Engine, cluster: &str) -> Result<Vec<String>, OpError> {
     let mut out = Vec::new();

@@ -15,7 +15,11 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use super::{Backend, Entries, Failure, Stop, TxOps, Visit};
 use crate::store::{StoreError, TreeName};
 
-type Copy = BTreeMap<Vec<u8>, Vec<u8>>;
+/// Keys and values held inline up to a hex id's 32 bytes: a listing walks
+/// 50,000 keys, and one allocation each made that walk a chase through
+/// the heap.
+type Bytes = smallvec::SmallVec<[u8; 32]>;
+type Copy = BTreeMap<Bytes, Bytes>;
 
 /// A write a transaction body made to a mirrored tree: `None` removes.
 type Write = (TreeName, Vec<u8>, Option<Vec<u8>>);
@@ -59,7 +63,7 @@ impl<B: Backend> Mirrored<B> {
         }
         let mut copy = Copy::new();
         self.inner.visit(tree, b"", false, &mut |k, v| {
-            copy.insert(k.to_vec(), v.to_vec());
+            copy.insert(Bytes::from_slice(k), Bytes::from_slice(v));
             Ok(true)
         })?;
         Ok(read(held.insert(copy)))
@@ -78,8 +82,8 @@ impl<B: Backend> Mirrored<B> {
             let mut held = slot.write().unwrap_or_else(PoisonError::into_inner);
             let Some(copy) = held.as_mut() else { continue };
             match value {
-                Some(v) => copy.insert(key, v),
-                None => copy.remove(&key),
+                Some(v) => copy.insert(Bytes::from_slice(&key), Bytes::from_slice(&v)),
+                None => copy.remove(key.as_slice()),
             };
         }
     }
@@ -144,7 +148,7 @@ impl<B: Backend> TxOps for Recording<'_, B> {
 impl<B: Backend> Backend for Mirrored<B> {
     fn get(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.slot(tree) {
-            Some(slot) => self.with_copy(slot, tree, |copy| copy.get(key).cloned()),
+            Some(slot) => self.with_copy(slot, tree, |copy| copy.get(key).map(|v| v.to_vec())),
             None => self.inner.get(tree, key),
         }
     }
