@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{Options, Server};
+use crate::harness::{Options, Reply, Server};
 
 const R3: &str = r#"{"size":10,"durability":{"type":"replicate","replicate":{"replica":3}}}"#;
 
@@ -65,13 +65,7 @@ fn request_options_are_wrapped_in_the_configured_ones_and_the_cluster_limit_hold
     );
     s.create_volume(R3);
     // Refused at once, as Heketi refuses what it cannot allocate.
-    let third = s.post("/volumes", R3);
-    assert_eq!(third.status, 500, "{third:?}");
-    assert!(
-        third.body.contains("Cluster has 2 volumes and limit is 2"),
-        "{}",
-        third.body
-    );
+    refused(&s.post("/volumes", R3), "Cluster has 2 volumes and limit is 2");
     s.assert_consistent();
 }
 
@@ -239,4 +233,34 @@ fn a_failed_clone_leaves_nothing() {
     let gluster: Vec<&String> = nodes["volumes"].as_object().unwrap().keys().collect();
     assert_eq!(gluster.len(), 1, "{gluster:?}");
     s.assert_consistent();
+}
+
+/// A full cluster that also holds the requested name is refused for the
+/// name, as a cluster with room is: the limit is read first, the name
+/// only once nothing fits.
+#[test]
+fn a_full_cluster_refuses_a_name_in_use_for_the_name() {
+    let s = with_settings(json!({"max_volumes_per_cluster": 2}), "");
+    s.topology(3, 1);
+    let named = |name: &str| {
+        format!(r#"{{"size":1,"name":"{name}","durability":{{"type":"replicate","replicate":{{"replica":3}}}}}}"#)
+    };
+    s.create_volume(&named("first"));
+    s.create_volume(&named("second"));
+    refused(
+        &s.post("/volumes", &named("first")),
+        "Volume name 'first' already in use",
+    );
+    refused(
+        &s.post("/volumes", &named("third")),
+        "Cluster has 2 volumes and limit is 2",
+    );
+    s.assert_consistent();
+}
+
+/// A create refused at once (`500`, as Heketi refuses what it cannot
+/// allocate) for `why`.
+fn refused(answer: &Reply, why: &str) {
+    assert_eq!(answer.status, 500, "{answer:?}");
+    assert!(answer.body.contains(why), "{}", answer.body);
 }

@@ -190,19 +190,36 @@ pub(crate) fn ineligible(
     name: &str,
     block: bool,
 ) -> Result<Option<String>, OpError> {
+    if let Some(reason) = type_refusal(cluster, block) {
+        return Ok(Some(reason));
+    }
+    if let Some(reason) = name_in_use(engine, &cluster.id, name)? {
+        return Ok(Some(reason));
+    }
+    full(engine, cluster)
+}
+
+/// The cluster's own record refuses the volume's type.
+fn type_refusal(cluster: &ClusterRecord, block: bool) -> Option<String> {
     if !cluster.block && !cluster.file {
-        return Ok(Some("Cluster has disabled all volume types".into()));
+        return Some("Cluster has disabled all volume types".into());
     }
     if (block && !cluster.block) || (!block && !cluster.file) {
-        return Ok(Some("Cluster does not support requested volume type".into()));
+        return Some("Cluster does not support requested volume type".into());
     }
-    if engine
+    None
+}
+
+fn name_in_use(engine: &Engine, cluster: &str, name: &str) -> Result<Option<String>, OpError> {
+    let used = engine
         .store
-        .index_get(TreeName::VolumeNames, &volume_name_key(&cluster.id, name))?
-        .is_some()
-    {
-        return Ok(Some(format!("Volume name '{name}' already in use")));
-    }
+        .index_get(TreeName::VolumeNames, &volume_name_key(cluster, name))?
+        .is_some();
+    Ok(used.then(|| format!("Volume name '{name}' already in use")))
+}
+
+/// The cluster holds `max_volumes_per_cluster` volumes already.
+fn full(engine: &Engine, cluster: &ClusterRecord) -> Result<Option<String>, OpError> {
     if let Some(max) = limits(engine).max_volumes_per_cluster {
         let count = engine.store.child_count(TreeName::ClusterVolumes, &cluster.id)?;
         if count >= max {
@@ -215,6 +232,9 @@ pub(crate) fn ineligible(
 /// Why one candidate cluster could not take a volume.
 enum Unfit {
     Ineligible(String),
+    /// At its volume limit; whether the name is in use there too (which
+    /// `ineligible` reports first) is only asked if no cluster fits.
+    Full(String),
     Refused(Refusal),
 }
 
@@ -239,19 +259,34 @@ pub(crate) fn plan_create_for(
     let request = placement_request(volume, volume.size_gib, 0, limits(engine)).map_err(|e| fail(e.to_string()))?;
     let mut unfit: Vec<(String, Unfit)> = Vec::new();
     for cluster in candidates {
-        match ineligible(engine, cluster, &volume.name, volume.block) {
-            Ok(Some(reason)) => {
-                unfit.push((cluster.id.clone(), Unfit::Ineligible(reason)));
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => return Err(fail(e.to_string())),
+        // The kept count is one key; the name is a lookup in an index of
+        // every volume, which at 50,000 volumes mostly misses sled's cache:
+        // full clusters are passed over before it.
+        let reason = match type_refusal(cluster, volume.block) {
+            Some(reason) => Some(Unfit::Ineligible(reason)),
+            None => match full(engine, cluster) {
+                Ok(Some(reason)) => Some(Unfit::Full(reason)),
+                Ok(None) => name_in_use(engine, &cluster.id, &volume.name)
+                    .map_err(|e| fail(e.to_string()))?
+                    .map(Unfit::Ineligible),
+                Err(e) => return Err(fail(e.to_string())),
+            },
+        };
+        if let Some(reason) = reason {
+            unfit.push((cluster.id.clone(), reason));
+            continue;
         }
         let slot = cluster_slot(engine, cluster).map_err(|e| fail(e.to_string()))?;
         match placement::place_in_cluster(&slot, &request, &mut new_id) {
             Ok(plan) => return Ok((cluster.id.clone(), plan)),
             Err(Refusal::Arbiter(e)) => return Err(fail(e.to_string())),
             Err(r) => unfit.push((cluster.id.clone(), Unfit::Refused(r))),
+        }
+    }
+    for (cluster, u) in &mut unfit {
+        if let Unfit::Full(count) = u {
+            let name = name_in_use(engine, cluster, &volume.name).map_err(|e| fail(e.to_string()))?;
+            *u = Unfit::Ineligible(name.unwrap_or_else(|| count.clone()));
         }
     }
     let no_space: Option<Vec<(&String, &String)>> = unfit
@@ -262,7 +297,7 @@ pub(crate) fn plan_create_for(
         })
         .collect();
     let text = |u: &Unfit| match u {
-        Unfit::Ineligible(reason) => reason.clone(),
+        Unfit::Ineligible(reason) | Unfit::Full(reason) => reason.clone(),
         Unfit::Refused(r) => r.to_string(),
     };
     Err(fail(match (unfit.as_slice(), no_space) {
