@@ -18,6 +18,21 @@ impl Client {
         paths: &[String],
         in_flight: usize,
     ) -> Result<Vec<T>, ClientError> {
+        let (runtime, http) = self.many_client()?;
+        runtime.block_on(
+            futures::stream::iter(paths)
+                .map(|path| self.get_json_async::<T>(http, path))
+                .buffered(in_flight.max(1))
+                .try_collect(),
+        )
+    }
+
+    /// The runtime and asynchronous client, made once per `Client` with
+    /// what the blocking one trusts.
+    fn many_client(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client), ClientError> {
+        if let Some(made) = self.many.get() {
+            return Ok(made);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -30,12 +45,7 @@ impl Client {
             builder = builder.add_root_certificate(cert.clone());
         }
         let http = builder.build()?;
-        runtime.block_on(
-            futures::stream::iter(paths)
-                .map(|path| self.get_json_async::<T>(&http, path))
-                .buffered(in_flight.max(1))
-                .try_collect(),
-        )
+        Ok(self.many.get_or_init(|| (runtime, http)))
     }
 
     async fn get_json_async<T: DeserializeOwned>(&self, http: &reqwest::Client, path: &str) -> Result<T, ClientError> {

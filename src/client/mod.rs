@@ -101,6 +101,10 @@ pub struct Client {
     /// `get_json_many` makes.
     insecure: bool,
     certs: Vec<reqwest::Certificate>,
+    /// `get_json_many`'s runtime and client, made on its first call (a
+    /// client's connections belong to the runtime that made them). Only
+    /// the CLI calls it, outside any runtime, where dropping one is safe.
+    many: std::sync::OnceLock<(tokio::runtime::Runtime, reqwest::Client)>,
     /// The queue is polled first after `poll_first`, then at doubling
     /// delays up to `poll_delay` (heketi-cli: 400 ms throughout).
     poll_first: Duration,
@@ -167,6 +171,7 @@ impl Client {
             http,
             insecure,
             certs: trusted,
+            many: std::sync::OnceLock::new(),
             poll_first: poll_delay,
             poll_delay,
         })

@@ -658,14 +658,20 @@ fn setup_openshift_heketi_storage_writes_the_kubernetes_list() {
     );
 }
 
-#[test]
-fn topology_info_asks_for_every_volume_and_keeps_the_clusters_order() {
+/// An authenticating server with the three-node sample topology loaded.
+fn loaded_server() -> (Server, Cli) {
     let s = auth_server();
     let cli = Cli::new();
     cli.ok(
         &s,
         &["topology", "load", "--json", &sample("three-node-three-zone.json")],
     );
+    (s, cli)
+}
+
+#[test]
+fn topology_info_asks_for_every_volume_and_keeps_the_clusters_order() {
+    let (s, cli) = loaded_server();
     for _ in 0..12 {
         cli.ok(&s, &["volume", "create", "--size=1"]);
     }
@@ -686,12 +692,7 @@ fn topology_info_asks_for_every_volume_and_keeps_the_clusters_order() {
 
 #[test]
 fn many_gets_answer_in_order_and_stop_at_the_first_error() {
-    let s = auth_server();
-    let cli = Cli::new();
-    cli.ok(
-        &s,
-        &["topology", "load", "--json", &sample("three-node-three-zone.json")],
-    );
+    let (s, _cli) = loaded_server();
     let client = brickyard::client::Client::new(&s.base, "admin", ADMIN_KEY, false, &[]).unwrap();
     let cluster = s.get("/clusters").json()["clusters"][0].as_str().unwrap().to_string();
     let nodes: Vec<String> = s.get(&format!("/clusters/{cluster}")).json()["nodes"]

@@ -65,11 +65,7 @@ pub fn brick_exists(engine: &Engine, id: &str) -> Result<bool, OpError> {
     Ok(engine.store.get::<BrickRecord>(id)?.is_some())
 }
 
-pub fn list_volumes(engine: &Engine) -> Result<Vec<String>, OpError> {
-    Ok(engine.store.index_keys(TreeName::VisibleVolumes)?)
-}
-
-/// The ids `list_volumes` returns, in its order, one at a time.
+/// The volumes clients may see, in id order, one at a time.
 pub fn visit_volume_ids(engine: &Engine, visit: &mut dyn FnMut(&str)) -> Result<(), OpError> {
     Ok(engine.store.visit_index_keys(TreeName::VisibleVolumes, visit)?)
 }
