@@ -38,13 +38,16 @@ pub fn balanced(devices: &[DeviceSlot]) -> Vec<usize> {
     out
 }
 
-/// Where a ring starts for `id`: its first seven hex digits modulo the length.
+/// Where a ring starts for `id`: its last seven hex digits modulo the
+/// length. Heketi read the first seven, which are random in its ids;
+/// Brickyard's ids begin with the time (`ids::new_id`), so their random
+/// digits are at the end.
 pub fn start_for(id: &str, len: usize) -> usize {
     if len == 0 {
         return 0;
     }
-    let prefix: String = id.chars().take(7).collect();
-    (u64::from_str_radix(&prefix, 16).unwrap_or(0) % len as u64) as usize
+    let digits = id.get(id.len().saturating_sub(7)..).unwrap_or("");
+    (u64::from_str_radix(digits, 16).unwrap_or(0) % len as u64) as usize
 }
 
 /// `ring` rotated to start where `id` says.
@@ -89,9 +92,11 @@ mod tests {
     }
 
     #[test]
-    fn rotation_uses_the_first_seven_hex_digits() {
-        assert_eq!(start_for("0000005f00000000", 10), 5);
-        assert_eq!(rotated(&[0, 1, 2, 3], "0000004f"), [0, 1, 2, 3]);
-        assert_eq!(rotated(&[0, 1, 2, 3], "0000003f"), [3, 0, 1, 2]);
+    fn rotation_uses_the_last_seven_hex_digits() {
+        assert_eq!(start_for("ffffffff00000005", 10), 5);
+        assert_eq!(start_for("ffffffff1000005", 10), 1, "0x1000005 % 10");
+        assert_eq!(rotated(&[0, 1, 2, 3], "ffff0000004"), [0, 1, 2, 3]);
+        assert_eq!(rotated(&[0, 1, 2, 3], "ffff0000003"), [3, 0, 1, 2]);
+        assert_eq!(start_for("12", 10), 8, "a short id: all of it");
     }
 }
