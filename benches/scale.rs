@@ -1,7 +1,7 @@
 //! Brickyard at scale with the mock executor: ten clusters of three nodes,
 //! filled to 50,000 replica-3 volumes (5,000 per cluster, the
 //! `max_volumes_per_cluster` limit raised to that). At 1,000, 5,000 and
-//! 50,000 volumes: sequential create latency, resident memory and store
+//! 50,000 volumes: sequential create latency, resident memory at rest and store
 //! size; at 1,000 the heketi-cli `topology info` fan-out (the CLI process,
 //! one request per cluster, node and volume, as heketi-cli makes them); at
 //! 50,000, `GET /volumes`, `GET /clusters/{id}`, start-up time (the first
@@ -73,6 +73,13 @@ fn settle_compaction(store: &std::path::Path) {
     }
 }
 
+/// Memory is read from a server at rest: it returns freed heap pages
+/// after a second without requests (`memory::scavenge`), as Go's runtime
+/// does for Heketi, so the reading is its resting size, not a burst's peak.
+fn idle_for_the_scavenger() {
+    std::thread::sleep(Duration::from_millis(2500));
+}
+
 struct Point {
     volumes: usize,
     create: Vec<Duration>,
@@ -110,6 +117,7 @@ fn run(mode: &str, top: usize) {
             fan_out = Some(topology_info(&b));
         }
         settle_compaction(&store);
+        idle_for_the_scavenger();
         points.push(Point {
             volumes: target,
             create: before,
@@ -139,6 +147,7 @@ fn run(mode: &str, top: usize) {
     for id in listed["volumes"].as_array().expect("ids").iter().take(SAMPLES) {
         let _ = gets(&again, &format!("/volumes/{}", id.as_str().expect("id")), 1);
     }
+    idle_for_the_scavenger();
     let own_rss = again.rss_mib();
     again.stop();
 

@@ -12,13 +12,14 @@ pub const RULES: &[(&str, &[&str])] = &[
     ("ids", &[]),
     ("clock", &[]),
     ("logging", &[]),
+    ("memory", &[]),
     ("config", &[]),
     // The store knows records only.
     ("store", &["ids", "config::store"]),
     // Pure placement over record types.
     ("placement", &["store::records"]),
     // Nodes: no store. The Kubernetes transport uses the cluster client.
-    ("executor", &["config", "kubernetes"]),
+    ("executor", &["config", "kubernetes", "memory"]),
     ("kubernetes::backup_secret", &["kubernetes", "store"]),
     ("kubernetes", &["config"]),
     // Heketi's shapes, made from records and views; no operations.
@@ -38,6 +39,7 @@ pub const RULES: &[(&str, &[&str])] = &[
             "ids",
             "clock",
             "logging",
+            "memory",
             "serve",
             "store::records",
             "store::views",

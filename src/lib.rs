@@ -17,6 +17,7 @@ pub mod kubernetes;
 #[cfg(test)]
 mod layering;
 pub mod logging;
+pub mod memory;
 pub mod ops;
 pub mod placement;
 pub mod serve;

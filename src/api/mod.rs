@@ -266,6 +266,7 @@ pub fn router(app: AppState) -> Router {
             |req: &Request| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
         )
         .on_response(|resp: &Response, latency: Duration, _span: &tracing::Span| {
+            crate::memory::note_request();
             tracing::info!(
                 status = resp.status().as_u16(),
                 latency_us = latency.as_micros() as u64,

@@ -360,6 +360,8 @@ fn raise_open_file_limit() {
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
     raise_open_file_limit();
+    // After a second without requests, freed heap pages go back.
+    tokio::spawn(crate::memory::scavenge(Duration::from_secs(1)));
     if !config.auth.enabled {
         eprintln!(
             "WARNING: authentication is disabled: every client that reaches {} has full control",

@@ -336,7 +336,7 @@ impl ChangeLog {
         let loaded = load(&files, true)?;
         let fresh = fresh_start(&files, &loaded.nodes, loaded.generation)?;
         // The files' bytes, read whole, are gone now.
-        release_freed_memory();
+        crate::memory::release_freed_memory();
         let compaction = Arc::new(Compaction::default());
         compaction.snapshot_bytes.store(fresh.snapshot_bytes, Ordering::Relaxed);
         let log = ChangeLog {
@@ -460,22 +460,10 @@ fn fold_old_log(files: &StateFiles, compaction: &Compaction) -> Result<(), State
     let loaded = load(files, false)?;
     let bytes = write_snapshot(&files.snapshot, &loaded.nodes, loaded.generation);
     drop(loaded);
-    release_freed_memory();
+    // It held a second copy of the whole state a moment ago.
+    crate::memory::release_freed_memory();
     compaction.snapshot_bytes.store(bytes?, Ordering::Relaxed);
     remove_if_there(&files.old_log)
-}
-
-/// Hands the pages of freed memory back to the system. A compaction holds
-/// a second copy of the whole state for a moment; glibc keeps what it
-/// frees inside its heaps, where the server would hold it resident for
-/// good (the durable mock's server at 5,000 volumes stayed three times
-/// the in-memory one's size).
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 #[cfg(test)]
