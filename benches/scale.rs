@@ -21,8 +21,6 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use brickyard::config::mock_state_path;
-use brickyard::executor::mock::StateFiles;
 use common::{dir_size, fill, micros, percentile, sequential, Bench};
 
 const PER_CLUSTER: usize = 5000;
@@ -59,18 +57,6 @@ fn topology_info(b: &Bench) -> Duration {
         .collect();
     times.sort();
     times[2]
-}
-
-/// Waits (up to 20 s) until no durable-mock compaction runs: one holds a
-/// second copy of the node state for a moment, which would make the
-/// memory reading depend on where the run stopped (the README gives that
-/// peak apart).
-fn settle_compaction(store: &std::path::Path) {
-    let folding = StateFiles::beside(&mock_state_path(store)).old_log;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while folding.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Memory is read from a server at rest: it returns freed heap pages
@@ -116,7 +102,6 @@ fn run(mode: &str, top: usize) {
         if target == 1000 {
             fan_out = Some(topology_info(&b));
         }
-        settle_compaction(&store);
         idle_for_the_scavenger();
         points.push(Point {
             volumes: target,

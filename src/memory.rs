@@ -1,6 +1,6 @@
 //! Handing freed heap memory back to the system. glibc keeps what a
 //! program frees inside its heaps, so the peak of a burst of work (a fill,
-//! a topology listing, a compaction of the mock's log) would stay resident
+//! a topology listing, the durable mock's load) would stay resident
 //! for good; Go's runtime, which Heketi ran on, returns such pages itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::packed::Packed;
 use super::state::{MockBlock, MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
 /// One change; `value: None` removes the entry.
@@ -84,14 +85,17 @@ impl MockNodes {
             }
             Change::Pv { host: name, key, value } => set(&mut host(self, name).pvs, key, value),
             Change::Vg { host: name, key, value } => set(&mut host(self, name).vgs, key, value),
-            Change::Lv { host: name, key, value } => set(&mut host(self, name).lvs, key, value),
-            Change::Mount { host: name, key, value } => set(&mut host(self, name).mounts, key, value),
+            Change::Lv { host: name, key, value } => host(self, name).lvs.set(&key, value),
+            Change::Mount { host: name, key, value } => {
+                host(self, name).mounts.set(&key, value.as_deref().map(Packed::new));
+            }
             Change::Fstab {
                 host: name,
                 line,
                 value,
             } => {
                 let fstab = &mut host(self, name).fstab;
+                let line = Packed::new(&line);
                 if value {
                     fstab.push(line);
                 } else {
@@ -99,7 +103,7 @@ impl MockNodes {
                 }
             }
             Change::Commands { host: name, lines } => host(self, name).ran(lines),
-            Change::Volume { key, value } => set(&mut self.volumes, key, value),
+            Change::Volume { key, value } => self.volumes.set(&key, value),
             Change::Block { key, value } => set(&mut self.blocks, key, value),
         }
     }
@@ -234,7 +238,7 @@ mod tests {
             host: "n1".into(),
             key: "vg_a/brick_b".into(),
             value: Some(MockLv {
-                pool: Some("tp_b".into()),
+                pool: Some(Packed::new("tp_b")),
                 extents: 0,
                 size_kib: 1024,
             }),
@@ -265,7 +269,7 @@ mod tests {
             replayed.apply(change);
         }
         assert_eq!(replayed, live);
-        assert_eq!(live.hosts["n1"].fstab, vec!["b".to_string()]);
+        assert_eq!(live.hosts["n1"].fstab, vec!["b"]);
         assert!(live.hosts.contains_key("n2"));
     }
 }

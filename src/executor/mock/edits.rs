@@ -5,6 +5,7 @@
 //! node would.
 
 use super::change::Edit;
+use super::packed::Packed;
 use super::state::{
     block_key, mapper_name, pv_uuid_for, MockBlock, MockLv, MockPv, MockVg, MockVolume, PvInUse, Refusal, EXTENT_KIB,
 };
@@ -103,7 +104,7 @@ impl Edit<'_> {
         let node = self.host(host);
         if node.lvs.contains_key(&lv_key) {
             let mounted = node.mounts.contains_key(&brick.mount_point());
-            let listed = node.fstab.iter().any(|l| l == fstab_line);
+            let listed = node.fstab.contains(&Packed::new(fstab_line));
             if !mounted {
                 self.mount(host, &brick.mount_point(), Some(device));
             }
@@ -133,7 +134,7 @@ impl Edit<'_> {
         };
         self.lv(host, &format!("{vg_name}/{}", brick.thin_pool), Some(pool));
         let thin = MockLv {
-            pool: Some(brick.thin_pool.clone()),
+            pool: Some(Packed::new(&brick.thin_pool)),
             extents: 0,
             size_kib: brick.size_kib,
         };
@@ -151,7 +152,7 @@ impl Edit<'_> {
             .host(host)
             .fstab
             .iter()
-            .any(|l| l.split_whitespace().nth(1) == Some(mount));
+            .any(|l| l.unpack().split_whitespace().nth(1) == Some(mount));
         if !listed {
             self.fstab(host, line, true);
         }
@@ -166,7 +167,12 @@ impl Edit<'_> {
         let marker = format!("brick_{}", brick.brick_id);
         let node = self.host(host);
         let mounted = node.mounts.contains_key(&brick.mount_point());
-        let mut listed: Vec<String> = node.fstab.iter().filter(|l| l.contains(&marker)).cloned().collect();
+        let mut listed: Vec<String> = node
+            .fstab
+            .iter()
+            .map(Packed::unpack)
+            .filter(|l| l.contains(&marker))
+            .collect();
         listed.dedup();
         let has_lv = node.lvs.contains_key(&lv_key);
         if mounted {
@@ -179,9 +185,12 @@ impl Edit<'_> {
             self.lv(host, &lv_key, None);
         }
         let node = self.host(host);
-        let in_use = node.lvs.iter().any(|(k, lv)| {
-            k.strip_prefix(&vg_name).is_some_and(|rest| rest.starts_with('/'))
-                && lv.pool.as_deref() == Some(brick.thin_pool.as_str())
+        let pool_name = Packed::new(&brick.thin_pool);
+        let in_use = node.lvs.entries().any(|(k, lv)| {
+            lv.pool.as_ref() == Some(&pool_name)
+                && k.unpack()
+                    .strip_prefix(&vg_name)
+                    .is_some_and(|rest| rest.starts_with('/'))
         });
         if in_use {
             return false;
@@ -209,7 +218,13 @@ impl Edit<'_> {
         lines: Vec<String>,
     ) -> Result<(), Refusal> {
         if let Some(existing) = self.nodes().volumes.get(&volume.name) {
-            return if existing.bricks == volume.bricks {
+            let same = existing.bricks.len() == volume.bricks.len()
+                && existing
+                    .bricks
+                    .iter()
+                    .zip(&volume.bricks)
+                    .all(|(have, want)| have.is(want));
+            return if same {
                 Ok(())
             } else {
                 Err(Refusal::VolumeExists(volume.name.clone()))
@@ -217,9 +232,9 @@ impl Edit<'_> {
         }
         self.ran(host, lines);
         let made = MockVolume {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: Packed::new(&uuid::Uuid::new_v4().to_string()),
             layout: volume.layout,
-            bricks: volume.bricks.clone(),
+            bricks: volume.bricks.iter().map(|b| Packed::new(b)).collect(),
             options: volume.options.iter().filter(|o| !o.is_empty()).cloned().collect(),
             started: true,
         };
@@ -238,11 +253,11 @@ impl Edit<'_> {
             return Err(Refusal::NoVolumeToExpand(volume.name.clone()));
         };
         let mut grown = existing.clone();
-        let new: Vec<String> = volume
+        let new: Vec<Packed> = volume
             .bricks
             .iter()
+            .map(|b| Packed::new(b))
             .filter(|b| !existing.bricks.contains(b))
-            .cloned()
             .collect();
         grown.bricks.extend(new);
         self.volume(&volume.name, Some(grown));
@@ -263,13 +278,13 @@ impl Edit<'_> {
             return Err(Refusal::NoVolumeToReplaceIn(volume.to_string()));
         };
         let mut replaced = v.clone();
-        let Some(slot) = replaced.bricks.iter_mut().find(|b| b.as_str() == old) else {
+        let Some(slot) = replaced.bricks.iter_mut().find(|b| b.is(old)) else {
             return Err(Refusal::NoBrickToReplace {
                 volume: volume.to_string(),
                 old: old.to_string(),
             });
         };
-        *slot = new.to_string();
+        *slot = Packed::new(new);
         self.volume(volume, Some(replaced));
         self.ran(host, vec![line]);
         Ok(())
@@ -391,8 +406,8 @@ impl Edit<'_> {
         }
         let gluster_id = uuid::Uuid::new_v4().simple().to_string();
         let mut bricks = Vec::new();
-        for (i, b) in src.bricks.iter().enumerate() {
-            let (shost, path) = b.split_once(':').unwrap_or(("", b));
+        for (i, b) in src.bricks.iter().map(Packed::unpack).enumerate() {
+            let (shost, path) = b.split_once(':').unwrap_or(("", &b));
             // As glusterd does: a thin snapshot of the LV mounted under the
             // source brick (a clone's own brick for a clone of a clone),
             // in the same thin pool, mounted under /run/gluster/snaps.
@@ -400,8 +415,8 @@ impl Edit<'_> {
             let lv_name = format!("{gluster_id}_{i}");
             let mount = format!("/run/gluster/snaps/{gluster_id}/brick{}", i + 1);
             let origin = self.nodes().hosts.iter().find_map(|(name, node)| {
-                let device = node.mounts.get(source_mount)?;
-                let (vg, lv) = mapper_name(device)?;
+                let device = node.mounts.get(source_mount)?.unpack();
+                let (vg, lv) = mapper_name(&device)?;
                 let pool = node.lvs.get(&format!("{vg}/{lv}"))?.pool.clone()?;
                 Some((name.clone(), vg, pool))
             });
@@ -422,9 +437,9 @@ impl Edit<'_> {
         }
         self.ran(host, lines);
         let made = MockVolume {
-            id: gluster_id.clone(),
+            id: Packed::new(&gluster_id),
             layout: src.layout,
-            bricks: bricks.clone(),
+            bricks: bricks.iter().map(|b| Packed::new(b)).collect(),
             options: src.options,
             started: true,
         };

@@ -3,6 +3,7 @@
 //! LVM's own strings (sizes in `k`, attribute flags), and the fstab lines
 //! with whether their device is mounted.
 
+use super::packed::Packed;
 use super::state::{MockHost, MockNodes, MockVolume, EXTENT_KIB};
 use crate::executor::commands::LvmReportKind;
 use crate::executor::examine::{
@@ -38,7 +39,7 @@ impl MockVolume {
         Volume {
             xml_name: XmlName::of("volume"),
             volume_name: name.to_string(),
-            id: self.id.clone(),
+            id: self.id.unpack(),
             status: if self.started { 1 } else { 0 },
             status_str: if self.started { "Started" } else { "Created" }.to_string(),
             brick_count: count,
@@ -63,7 +64,7 @@ impl MockVolume {
                     .enumerate()
                     .map(|(i, b)| Brick {
                         uuid: String::new(),
-                        name: b.clone(),
+                        name: b.unpack(),
                         host_uuid: String::new(),
                         is_arbiter: i64::from(arbiter == 1 && (i as i64 + 1) % set == 0),
                     })
@@ -94,7 +95,12 @@ impl MockNodes {
             volumes: Volumes {
                 xml_name: XmlName::of("volumes"),
                 count: self.volumes.len() as i64,
-                volume_list: self.volumes.iter().map(|(name, v)| v.detail(name)).collect(),
+                volume_list: self
+                    .volumes
+                    .sorted()
+                    .into_iter()
+                    .map(|(name, v)| v.detail(&name))
+                    .collect(),
             },
         }
     }
@@ -118,10 +124,12 @@ impl MockNodes {
         };
         let mount: String = node
             .mounts
-            .iter()
+            .sorted()
+            .into_iter()
             .map(|(target, source)| format!("{source} on {target} type xfs (rw)\n"))
             .collect();
-        read_mount_status(&mount, &node.fstab.join("\n"))
+        let fstab: Vec<String> = node.fstab.iter().map(Packed::unpack).collect();
+        read_mount_status(&mount, &fstab.join("\n"))
     }
 }
 
@@ -150,7 +158,12 @@ fn vgs(node: &MockHost) -> Vec<VgRow> {
             VgRow {
                 vg_name: name.clone(),
                 pv_count: "1".into(),
-                lv_count: node.lvs.keys().filter(|k| k.starts_with(&prefix)).count().to_string(),
+                lv_count: node
+                    .lvs
+                    .entries()
+                    .filter(|(k, _)| k.unpack().starts_with(&prefix))
+                    .count()
+                    .to_string(),
                 snap_count: "0".into(),
                 vg_attr: "wz--n-".into(),
                 vg_size: kib(vg.extents * vg.extent_size),
@@ -162,7 +175,8 @@ fn vgs(node: &MockHost) -> Vec<VgRow> {
 
 fn lvs(node: &MockHost) -> Vec<LvRow> {
     node.lvs
-        .iter()
+        .sorted()
+        .into_iter()
         .filter_map(|(key, lv)| {
             let (vg, name) = key.split_once('/')?;
             let (attr, size) = match &lv.pool {
@@ -174,7 +188,7 @@ fn lvs(node: &MockHost) -> Vec<LvRow> {
                 vg_name: vg.to_string(),
                 lv_attr: attr.into(),
                 lv_size: kib(size),
-                pool_lv: lv.pool.clone().unwrap_or_default(),
+                pool_lv: lv.pool.as_ref().map(Packed::unpack).unwrap_or_default(),
                 data_percent: "0.00".into(),
                 metadata_percent: if lv.pool.is_none() { "0.00" } else { "" }.into(),
                 ..LvRow::default()
@@ -191,7 +205,7 @@ mod tests {
         MockVolume {
             id: "6b1e".into(),
             layout,
-            bricks: (0..bricks).map(|i| format!("h{i}:/b")).collect(),
+            bricks: (0..bricks).map(|i| Packed::new(&format!("h{i}:/b"))).collect(),
             options: vec!["performance.readdir-ahead on".into(), String::new()],
             started: true,
         }

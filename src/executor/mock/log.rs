@@ -12,27 +12,26 @@
 //!   the page cache (power loss is out of scope for a development mock).
 //!   A last line without its newline is a write cut short by a crash; it is
 //!   ignored, and the call it belonged to never answered.
-//! * `<store>.mock-nodes.log.old`: a log being folded into the snapshot
-//!   by a compaction in the background; `.log.new` is the next log while
-//!   it is set up.
+//! * `.log.new` is the next log while it is set up; `.log.old`, a log an
+//!   earlier Brickyard was folding into the snapshot in the background,
+//!   is read if it is there.
 //!
 //! Loading reads the snapshot, then each log whose generation follows.
 //! At open the result becomes the new snapshot (tmp, fsync, rename) and a
-//! new log starts; while serving, a log grown past the snapshot's size
-//! moves to `.log.old` and a thread folds it in. Every step leaves files
-//! that load to the same state: a log already folded in has a generation
-//! at or below the snapshot's and is skipped.
+//! new log starts; while serving, the call whose append takes the log past
+//! the snapshot's size does the same from the live state. Every step
+//! leaves files that load to the same state: a log already in the snapshot
+//! has a generation at or below the snapshot's and is skipped.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::change::Change;
+use super::packed::PackedMap;
 use super::state::{MockBlock, MockHost, MockNodes, MockVolume};
 
 /// Below this size a log is never compacted while serving.
@@ -104,7 +103,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StateFileError + '_ {
 #[derive(Serialize)]
 struct SnapshotOut<'a> {
     hosts: &'a std::collections::BTreeMap<String, MockHost>,
-    volumes: &'a std::collections::BTreeMap<String, MockVolume>,
+    volumes: &'a PackedMap<MockVolume>,
     blocks: &'a std::collections::BTreeMap<String, MockBlock>,
     log_generation: u64,
 }
@@ -115,7 +114,7 @@ struct SnapshotIn {
     #[serde(default)]
     hosts: std::collections::BTreeMap<String, MockHost>,
     #[serde(default)]
-    volumes: std::collections::BTreeMap<String, MockVolume>,
+    volumes: PackedMap<MockVolume>,
     #[serde(default)]
     blocks: std::collections::BTreeMap<String, MockBlock>,
     #[serde(default)]
@@ -208,18 +207,13 @@ fn replay(path: &Path, nodes: &mut MockNodes, generation: &mut u64) -> Result<Re
     Ok(Replay::Applied)
 }
 
-/// The snapshot and the logs that follow it (`.log.old`, then `.log`, or
-/// only `.log.old` for a compaction).
-fn load(files: &StateFiles, with_active_log: bool) -> Result<Loaded, StateFileError> {
+/// The snapshot and the logs that follow it (`.log.old`, then `.log`).
+fn load(files: &StateFiles) -> Result<Loaded, StateFileError> {
     let snapshot = read_snapshot(&files.snapshot)?;
     let found = snapshot.is_some();
     let (mut nodes, mut generation) = snapshot.unwrap_or_default();
-    let mut logs = vec![&files.old_log];
-    if with_active_log {
-        logs.push(&files.log);
-    }
     let mut any_log = false;
-    for log in logs {
+    for log in [&files.old_log, &files.log] {
         any_log |= replay(log, &mut nodes, &mut generation)? != Replay::Absent;
     }
     Ok(Loaded {
@@ -241,7 +235,7 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 pub fn read_only(files: &StateFiles) -> Result<MockNodes, StateFileError> {
     for _ in 0..READ_ATTEMPTS {
         let before = identity(&files.snapshot);
-        match load(files, true) {
+        match load(files) {
             Ok(loaded) if identity(&files.snapshot) == before => {
                 if !loaded.found {
                     return Err(StateFileError::Missing {
@@ -311,13 +305,6 @@ fn start_log(files: &StateFiles, generation: u64) -> Result<(File, u64), StateFi
     Ok((file, header.len() as u64))
 }
 
-/// Whether a background compaction runs, and the snapshot's last size.
-#[derive(Default)]
-struct Compaction {
-    running: AtomicBool,
-    snapshot_bytes: AtomicU64,
-}
-
 /// The log a durable mock appends to.
 pub(super) struct ChangeLog {
     files: StateFiles,
@@ -325,7 +312,8 @@ pub(super) struct ChangeLog {
     /// Bytes in the log (a failed append is cut back to this).
     len: u64,
     generation: u64,
-    compaction: Arc<Compaction>,
+    /// The snapshot's size when it was last written.
+    snapshot_bytes: u64,
     /// The floor below which no compaction starts.
     min_compact_bytes: u64,
 }
@@ -333,25 +321,24 @@ pub(super) struct ChangeLog {
 impl ChangeLog {
     /// Loads the state, makes it the snapshot and starts an empty log.
     pub(super) fn open(files: StateFiles) -> Result<(MockNodes, ChangeLog), StateFileError> {
-        let loaded = load(&files, true)?;
+        let loaded = load(&files)?;
         let fresh = fresh_start(&files, &loaded.nodes, loaded.generation)?;
         // The files' bytes, read whole, are gone now.
         crate::memory::release_freed_memory();
-        let compaction = Arc::new(Compaction::default());
-        compaction.snapshot_bytes.store(fresh.snapshot_bytes, Ordering::Relaxed);
         let log = ChangeLog {
             files,
             file: fresh.file,
             len: fresh.len,
             generation: loaded.generation + 1,
-            compaction,
+            snapshot_bytes: fresh.snapshot_bytes,
             min_compact_bytes: MIN_COMPACT_BYTES,
         };
         Ok((loaded.nodes, log))
     }
 
-    /// Appends one call's changes as one line, with one write.
-    pub(super) fn append(&mut self, changes: &[Change]) -> Result<(), StateFileError> {
+    /// Appends one call's changes as one line, with one write; `nodes` is
+    /// the state with them applied.
+    pub(super) fn append(&mut self, changes: &[Change], nodes: &MockNodes) -> Result<(), StateFileError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -365,65 +352,25 @@ impl ChangeLog {
             return Err(io_error(path)(e));
         }
         self.len += line.len() as u64;
-        self.compact_when_due();
-        Ok(())
-    }
-
-    /// Past the snapshot's size (and a floor), the log moves aside and a
-    /// thread folds it into the snapshot; appends go to a new log at once.
-    fn compact_when_due(&mut self) {
-        let threshold = self
-            .compaction
-            .snapshot_bytes
-            .load(Ordering::Relaxed)
-            .max(self.min_compact_bytes);
-        if self.len < threshold || self.compaction.running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // A compaction that failed earlier left its log: fold that first.
-        if !self.files.old_log.exists() {
-            if let Err(e) = self.rotate() {
+        if self.len >= self.snapshot_bytes.max(self.min_compact_bytes) {
+            // The change is in the log already: a compaction that fails
+            // leaves the files as they were, to be tried again.
+            if let Err(e) = self.compact_now(nodes) {
                 tracing::warn!("mock node state: the log stays as it is: {e}");
-                self.compaction.running.store(false, Ordering::Release);
-                return;
             }
         }
-        let (files, compaction) = (self.files.clone(), self.compaction.clone());
-        let spawned = std::thread::Builder::new().name("mock-compact".into()).spawn(move || {
-            if let Err(e) = fold_old_log(&files, &compaction) {
-                tracing::warn!("mock node state: compaction failed, to be tried again: {e}");
-            }
-            compaction.running.store(false, Ordering::Release);
-        });
-        if let Err(e) = spawned {
-            tracing::warn!("mock node state: no compaction thread: {e}");
-            self.compaction.running.store(false, Ordering::Release);
-        }
-    }
-
-    /// `.log` becomes `.log.old`; a new log of the next generation takes its place.
-    fn rotate(&mut self) -> Result<(), StateFileError> {
-        let (file, len) = start_log(&self.files, self.generation + 1)?;
-        std::fs::rename(&self.files.log, &self.files.old_log).map_err(io_error(&self.files.old_log))?;
-        if let Err(e) = std::fs::rename(&self.files.new_log, &self.files.log) {
-            // Put the log back; appends go on there.
-            let _ = std::fs::rename(&self.files.old_log, &self.files.log);
-            return Err(io_error(&self.files.log)(e));
-        }
-        self.file = file;
-        self.len = len;
-        self.generation += 1;
         Ok(())
     }
 
     /// Writes `nodes` (the state up to now) as the snapshot and starts a
-    /// new log, as at open.
-    #[cfg(test)]
+    /// new log, as at open. Past the snapshot's size (and a floor) the log
+    /// is compacted so, by the call that crossed it, holding the mock's
+    /// lock: the live state is written as it is, so no second copy of it
+    /// is ever made (a background fold that read the files back held one,
+    /// and what it freed stayed resident, fragmented).
     pub(super) fn compact_now(&mut self, nodes: &MockNodes) -> Result<(), StateFileError> {
         let fresh = fresh_start(&self.files, nodes, self.generation)?;
-        self.compaction
-            .snapshot_bytes
-            .store(fresh.snapshot_bytes, Ordering::Relaxed);
+        self.snapshot_bytes = fresh.snapshot_bytes;
         self.file = fresh.file;
         self.len = fresh.len;
         self.generation += 1;
@@ -451,19 +398,6 @@ fn fresh_start(files: &StateFiles, nodes: &MockNodes, generation: u64) -> Result
         len,
         snapshot_bytes,
     })
-}
-
-/// The snapshot plus `.log.old`, written as the new snapshot; then
-/// `.log.old` goes. Reads the files, not the live state, so the mock's
-/// calls never wait for it.
-fn fold_old_log(files: &StateFiles, compaction: &Compaction) -> Result<(), StateFileError> {
-    let loaded = load(files, false)?;
-    let bytes = write_snapshot(&files.snapshot, &loaded.nodes, loaded.generation);
-    drop(loaded);
-    // It held a second copy of the whole state a moment ago.
-    crate::memory::release_freed_memory();
-    compaction.snapshot_bytes.store(bytes?, Ordering::Relaxed);
-    remove_if_there(&files.old_log)
 }
 
 #[cfg(test)]
@@ -571,7 +505,8 @@ mod tests {
             let mut edit = super::super::change::Edit::new(nodes, true);
             edit.ran("n1", vec![format!("command {i}")]);
             edit.mount("n1", &format!("/m{i}"), Some(format!("/dev/x{i}")));
-            log.append(&edit.into_changes()).unwrap();
+            let changes = edit.into_changes();
+            log.append(&changes, nodes).unwrap();
         }
         for i in 0..10 {
             record(&mut log, &mut nodes, i);
@@ -581,17 +516,15 @@ mod tests {
         assert_eq!(read_state(&f.snapshot).unwrap(), nodes);
         let (on_disk, generation) = read_snapshot(&f.snapshot).unwrap().unwrap();
         assert_eq!((on_disk, generation), (nodes.clone(), 1));
-        // ... and in the background, once the log outgrows the snapshot.
+        // ... and by the append that takes the log past the snapshot.
         log.min_compact_bytes = 0;
         for i in 10..200 {
             record(&mut log, &mut nodes, i);
             assert_eq!(read_state(&f.snapshot).unwrap(), nodes, "after change {i}");
         }
-        while log.compaction.running.load(Ordering::Acquire) {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
         let (_, generation) = read_snapshot(&f.snapshot).unwrap().unwrap();
-        assert!(generation > 1, "a background compaction ran");
+        assert!(generation > 1, "a compaction ran");
+        assert!(log.len < log.snapshot_bytes, "the log restarted at the last one");
         assert!(!f.old_log.exists());
         assert_eq!(read_state(&f.snapshot).unwrap(), nodes);
         drop(log);
@@ -609,7 +542,8 @@ mod tests {
         let mut nodes = MockNodes::default();
         let mut edit = super::super::change::Edit::new(&mut nodes, true);
         edit.ran("n1", vec!["once".into()]);
-        log.append(&edit.into_changes()).unwrap();
+        let changes = edit.into_changes();
+        log.append(&changes, &nodes).unwrap();
         let folded = std::fs::read(&f.log).unwrap();
         log.compact_now(&nodes).unwrap();
         std::fs::write(&f.old_log, folded).unwrap();

@@ -19,6 +19,7 @@ mod edits;
 mod examine;
 mod faults;
 mod log;
+mod packed;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use change::Edit;
 pub use faults::FaultRuleError;
 use log::ChangeLog;
 pub use log::{StateFileError, StateFiles};
+pub use packed::{Packed, PackedMap};
 use state::Refusal;
 pub use state::{MockBlock, MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
@@ -172,8 +174,9 @@ impl MockExecutor {
         let Nodes { state, log } = &mut *nodes;
         let mut edit = Edit::new(state, log.is_some());
         let result = change(&mut edit);
+        let changes = edit.into_changes();
         if let Some(log) = log {
-            log.append(&edit.into_changes()).map_err(StateWriteError)?;
+            log.append(&changes, state).map_err(StateWriteError)?;
         }
         Ok(result)
     }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::packed::{Packed, PackedMap};
 use crate::executor::{
     BlockVolumeReport, DeviceReport, GlusterVolumeInfo, HealEntry, LvEntry, MountEntry, NodeInventory, VolumeLayout,
 };
@@ -54,13 +55,13 @@ pub struct MockHost {
     pub vgs: BTreeMap<String, MockVg>,
     /// Logical volumes by `vg/lv`.
     #[serde(default)]
-    pub lvs: BTreeMap<String, MockLv>,
+    pub lvs: PackedMap<MockLv>,
     /// Mounted file systems: mount point → device node.
     #[serde(default)]
-    pub mounts: BTreeMap<String, String>,
+    pub mounts: PackedMap<Packed>,
     /// Lines of the node's fstab.
     #[serde(default)]
-    pub fstab: Vec<String>,
+    pub fstab: Vec<Packed>,
     /// Mount points whose brick directory (`<mount>/brick`) was removed:
     /// every other brick mount has one, as `brick_create` makes it. Set
     /// only by hand (tests), so nothing the mock does changes it.
@@ -69,7 +70,7 @@ pub struct MockHost {
     /// The command lines run on this node, in order: the last
     /// `COMMANDS_KEPT` at least (older ones go in batches).
     #[serde(default)]
-    pub commands: Vec<String>,
+    pub commands: Vec<Packed>,
 }
 
 /// How many of a node's command lines the mock keeps: enough for any test
@@ -81,7 +82,7 @@ impl MockHost {
     /// Records `lines` as run; the oldest go once twice `COMMANDS_KEPT`
     /// are held, so trimming costs O(1) per line.
     pub(super) fn ran(&mut self, lines: Vec<String>) {
-        self.commands.extend(lines);
+        self.commands.extend(lines.into_iter().map(Packed::from));
         if self.commands.len() > 2 * COMMANDS_KEPT {
             let old = self.commands.len() - COMMANDS_KEPT;
             self.commands.drain(..old);
@@ -93,7 +94,7 @@ impl MockHost {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct MockLv {
     /// For a thin LV: its pool's name.
-    pub pool: Option<String>,
+    pub pool: Option<Packed>,
     /// Extents a thin pool holds.
     pub extents: u64,
     pub size_kib: u64,
@@ -102,9 +103,9 @@ pub struct MockLv {
 /// A gluster volume in the simulated trusted pool.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct MockVolume {
-    pub id: String,
+    pub id: Packed,
     pub layout: VolumeLayout,
-    pub bricks: Vec<String>,
+    pub bricks: Vec<Packed>,
     pub options: Vec<String>,
     pub started: bool,
 }
@@ -115,7 +116,7 @@ pub struct MockNodes {
     pub hosts: BTreeMap<String, MockHost>,
     /// Gluster volumes by name (the pool is shared by all nodes).
     #[serde(default)]
-    pub volumes: BTreeMap<String, MockVolume>,
+    pub volumes: PackedMap<MockVolume>,
     /// gluster-block's block volumes by `hosting volume/name` (gluster-block
     /// keeps them in the hosting volume, so they go with it).
     #[serde(default)]
@@ -230,7 +231,11 @@ impl MockNodes {
 
     /// Every gluster volume of the pool, by name.
     pub(super) fn gluster_volumes(&self) -> Vec<(String, GlusterVolumeInfo)> {
-        self.volumes.iter().map(|(name, v)| (name.clone(), v.info())).collect()
+        self.volumes
+            .sorted()
+            .into_iter()
+            .map(|(name, v)| (name, v.info()))
+            .collect()
     }
 
     /// What `gluster-block info` reports of a block volume, if there is one.
@@ -275,7 +280,7 @@ impl MockNodes {
             .bricks
             .iter()
             .map(|b| HealEntry {
-                brick: b.clone(),
+                brick: b.unpack(),
                 status: "Connected".into(),
                 entries: "0".into(),
             })
@@ -289,36 +294,38 @@ impl MockNodes {
         };
         let lvs = node
             .lvs
-            .iter()
+            .sorted()
+            .into_iter()
             .filter_map(|(key, lv)| {
                 let (vg, name) = key.split_once('/')?;
                 Some(LvEntry {
                     vg: vg.to_string(),
                     lv: name.to_string(),
-                    pool: lv.pool.clone(),
+                    pool: lv.pool.as_ref().map(Packed::unpack),
                     origin: None,
                 })
             })
             .collect();
-        let mounts = node
+        let mounts: Vec<MountEntry> = node
             .mounts
-            .iter()
+            .sorted()
+            .into_iter()
             .map(|(target, source)| MountEntry {
-                source: source.clone(),
-                target: target.clone(),
+                source: source.unpack(),
+                target,
             })
             .collect();
         let root = crate::executor::BRICK_MOUNT_ROOTS[0];
-        let brick_dirs = node
-            .mounts
-            .keys()
+        let brick_dirs = mounts
+            .iter()
+            .map(|m| &m.target)
             .filter(|m| m.starts_with(root) && !node.lost_brick_dirs.contains(*m))
             .map(|m| format!("{m}/brick"))
             .collect();
         NodeInventory {
             lvs,
             mounts,
-            fstab: node.fstab.clone(),
+            fstab: node.fstab.iter().map(Packed::unpack).collect(),
             brick_dirs,
         }
     }
@@ -343,8 +350,8 @@ impl MockNodes {
 impl MockVolume {
     fn info(&self) -> GlusterVolumeInfo {
         GlusterVolumeInfo {
-            id: self.id.replace('-', ""),
-            bricks: self.bricks.clone(),
+            id: self.id.unpack().replace('-', ""),
+            bricks: self.bricks.iter().map(Packed::unpack).collect(),
         }
     }
 }
@@ -369,8 +376,8 @@ mod tests {
             assert!(host.commands.len() <= 2 * COMMANDS_KEPT);
             assert!(host.commands.len() >= COMMANDS_KEPT.min(i + 1));
         }
-        assert_eq!(host.commands.last().map(String::as_str), Some("cmd 4999"));
-        let first: usize = host.commands[0].trim_start_matches("cmd ").parse().unwrap();
+        assert_eq!(host.commands.last().map(Packed::unpack).as_deref(), Some("cmd 4999"));
+        let first: usize = host.commands[0].unpack().trim_start_matches("cmd ").parse().unwrap();
         assert_eq!(
             first + host.commands.len(),
             5 * COMMANDS_KEPT,
