@@ -132,6 +132,8 @@ struct Loaded {
     generation: u64,
     /// Whether any of the files existed.
     found: bool,
+    /// The snapshot's generation, when no log after it held a change.
+    up_to_date_snapshot: Option<u64>,
 }
 
 /// The snapshot and the last log generation in it; `None` when there is none.
@@ -160,7 +162,8 @@ enum Replay {
     Absent,
     /// Already in the state (its generation is not past it).
     Skipped,
-    Applied,
+    /// Its generation followed; `changes` of them applied.
+    Applied { changes: usize },
 }
 
 /// Applies the log at `path` to `nodes` if its generation is the next one.
@@ -197,14 +200,16 @@ fn replay(path: &Path, nodes: &mut MockNodes, generation: &mut u64) -> Result<Re
             found: header.generation,
         });
     }
+    let mut applied = 0;
     for (n, line) in lines {
         let changes: Vec<Change> = serde_json::from_slice(line).map_err(bad_line(n))?;
+        applied += changes.len();
         for change in changes {
             nodes.apply(change);
         }
     }
     *generation = header.generation;
-    Ok(Replay::Applied)
+    Ok(Replay::Applied { changes: applied })
 }
 
 /// The snapshot and the logs that follow it (`.log.old`, then `.log`).
@@ -212,14 +217,21 @@ fn load(files: &StateFiles) -> Result<Loaded, StateFileError> {
     let snapshot = read_snapshot(&files.snapshot)?;
     let found = snapshot.is_some();
     let (mut nodes, mut generation) = snapshot.unwrap_or_default();
+    let snapshot_generation = found.then_some(generation);
     let mut any_log = false;
+    let mut changes = 0;
     for log in [&files.old_log, &files.log] {
-        any_log |= replay(log, &mut nodes, &mut generation)? != Replay::Absent;
+        let replayed = replay(log, &mut nodes, &mut generation)?;
+        any_log |= replayed != Replay::Absent;
+        if let Replay::Applied { changes: n } = replayed {
+            changes += n;
+        }
     }
     Ok(Loaded {
         nodes,
         generation,
         found: found || any_log,
+        up_to_date_snapshot: snapshot_generation.filter(|_| changes == 0),
     })
 }
 
@@ -256,7 +268,7 @@ pub fn read_only(files: &StateFiles) -> Result<MockNodes, StateFileError> {
 
 /// Writes `nodes` as the snapshot holding every log up to `generation`:
 /// through a temporary file, synced, renamed, the directory synced.
-fn write_snapshot(path: &Path, nodes: &MockNodes, generation: u64) -> Result<u64, StateFileError> {
+fn write_snapshot(path: &Path, nodes: &MockNodes, generation: u64) -> Result<(), StateFileError> {
     let tmp = path.with_extension("json.tmp");
     let out = SnapshotOut {
         hosts: &nodes.hosts,
@@ -269,10 +281,9 @@ fn write_snapshot(path: &Path, nodes: &MockNodes, generation: u64) -> Result<u64
     serde_json::to_writer_pretty(&mut writer, &out).map_err(|e| io_error(&tmp)(e.into()))?;
     let file = writer.into_inner().map_err(|e| io_error(&tmp)(e.into_error()))?;
     file.sync_all().map_err(io_error(&tmp))?;
-    let bytes = file.metadata().map_err(io_error(&tmp))?.len();
     std::fs::rename(&tmp, path).map_err(io_error(path))?;
     sync_dir(path)?;
-    Ok(bytes)
+    Ok(())
 }
 
 fn sync_dir(path: &Path) -> Result<(), StateFileError> {
@@ -322,14 +333,22 @@ impl ChangeLog {
     /// Loads the state, makes it the snapshot and starts an empty log.
     pub(super) fn open(files: StateFiles) -> Result<(MockNodes, ChangeLog), StateFileError> {
         let loaded = load(&files)?;
-        let fresh = fresh_start(&files, &loaded.nodes, loaded.generation)?;
+        let (fresh, generation) = match loaded.up_to_date_snapshot {
+            // Nothing changed since the snapshot (a server stopped right
+            // after a start): it stays, and only the log starts again.
+            Some(generation) => (fresh_log(&files, generation)?, generation),
+            None => (
+                fresh_start(&files, &loaded.nodes, loaded.generation)?,
+                loaded.generation,
+            ),
+        };
         // The files' bytes, read whole, are gone now.
         crate::memory::release_freed_memory();
         let log = ChangeLog {
             files,
             file: fresh.file,
             len: fresh.len,
-            generation: loaded.generation + 1,
+            generation: generation + 1,
             snapshot_bytes: fresh.snapshot_bytes,
             min_compact_bytes: MIN_COMPACT_BYTES,
         };
@@ -389,7 +408,16 @@ struct Fresh {
 /// snapshot; then the old logs go and an empty one of the next generation
 /// takes their place.
 fn fresh_start(files: &StateFiles, nodes: &MockNodes, generation: u64) -> Result<Fresh, StateFileError> {
-    let snapshot_bytes = write_snapshot(&files.snapshot, nodes, generation)?;
+    write_snapshot(&files.snapshot, nodes, generation)?;
+    fresh_log(files, generation)
+}
+
+/// The snapshot, which holds every log up to `generation`, stays; the old
+/// logs go and an empty one of the next generation takes their place.
+fn fresh_log(files: &StateFiles, generation: u64) -> Result<Fresh, StateFileError> {
+    let snapshot_bytes = std::fs::metadata(&files.snapshot)
+        .map_err(io_error(&files.snapshot))?
+        .len();
     remove_if_there(&files.old_log)?;
     let (file, len) = start_log(files, generation + 1)?;
     std::fs::rename(&files.new_log, &files.log).map_err(io_error(&files.log))?;
@@ -597,6 +625,40 @@ mod tests {
             "the 600th brick appends what the first did: {} and {} bytes",
             cost[599],
             cost[0]
+        );
+    }
+
+    #[test]
+    fn a_start_with_nothing_new_keeps_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let (mut nodes, mut log) = ChangeLog::open(f.clone()).unwrap();
+        let mut edit = super::super::change::Edit::new(&mut nodes, true);
+        edit.ran("n1", vec!["once".into()]);
+        let changes = edit.into_changes();
+        log.append(&changes, &nodes).unwrap();
+        drop(log);
+        // A change since the snapshot: the start writes a new one.
+        let before = identity(&f.snapshot);
+        let (reopened, log) = ChangeLog::open(f.clone()).unwrap();
+        assert_eq!(reopened, nodes);
+        assert_ne!(identity(&f.snapshot), before, "rewritten");
+        drop(log);
+        // None since: the snapshot stays, the log starts again, and the
+        // state loads the same, also with a change made after.
+        let before = identity(&f.snapshot);
+        let (mut again, mut log) = ChangeLog::open(f.clone()).unwrap();
+        assert_eq!(again, nodes);
+        assert_eq!(identity(&f.snapshot), before, "kept");
+        let mut edit = super::super::change::Edit::new(&mut again, true);
+        edit.ran("n1", vec!["twice".into()]);
+        let changes = edit.into_changes();
+        log.append(&changes, &again).unwrap();
+        assert_eq!(read_state(&f.snapshot).unwrap(), again);
+        drop(log);
+        assert_eq!(
+            ChangeLog::open(f).unwrap().0.hosts["n1"].commands,
+            vec!["once", "twice"]
         );
     }
 

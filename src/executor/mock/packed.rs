@@ -33,6 +33,9 @@ const WORDS: [&str; 9] = [
     "vol_",
 ];
 
+/// The first bytes of `WORDS`: other bytes need no look at the list.
+const WORD_STARTS: &[u8] = b"/ -vt";
+
 const ID_HEX: usize = 32;
 const UUID_CHARS: usize = 36;
 
@@ -96,7 +99,11 @@ impl Packed {
                 let digits: Vec<u8> = rest[..UUID_CHARS].iter().copied().filter(|&b| b != b'-').collect();
                 pack_hex(&digits, &mut out);
                 i += UUID_CHARS;
-            } else if let Some(w) = WORDS.iter().position(|w| rest.starts_with(w.as_bytes())) {
+            } else if let Some(w) = WORD_STARTS
+                .contains(&rest[0])
+                .then(|| WORDS.iter().position(|w| rest.starts_with(w.as_bytes())))
+                .flatten()
+            {
                 out.push(FIRST_WORD + w as u8);
                 i += WORDS[w].len();
             } else {
@@ -328,6 +335,14 @@ mod tests {
         let uuid = "01234567-89ab-cdef-0123-456789abcdef";
         assert_eq!(Packed::new(uuid).0.len(), 17);
         assert_eq!(Packed::new(uuid).unpack(), uuid);
+    }
+
+    #[test]
+    fn every_word_is_looked_for() {
+        for w in WORDS {
+            assert!(WORD_STARTS.contains(&w.as_bytes()[0]), "{w}");
+            assert_eq!(Packed::new(w).0.len(), 1, "{w} packs to one byte");
+        }
     }
 
     #[test]
