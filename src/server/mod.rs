@@ -318,12 +318,16 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Caps glibc's malloc arenas at two. By default each thread that meets
+/// Caps glibc's malloc arenas at two, unless `MALLOC_ARENA_MAX` says
+/// otherwise (glibc reads it itself). By default each thread that meets
 /// contention gets its own arena (up to eight per core), and every arena
 /// keeps the memory it once held: the blocking pool's threads alone then
 /// hold several MiB the server never uses again. Call before the runtime
 /// starts its threads.
 pub fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator tunable; nothing is allocated
     // concurrently before the runtime's threads exist.
