@@ -325,7 +325,9 @@ async fn shutdown_signal() {
 /// hold several MiB the server never uses again. Call before the runtime
 /// starts its threads.
 pub fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+    // glibc ignores a value that is not a count of at least one.
+    let set = std::env::var("MALLOC_ARENA_MAX").is_ok_and(|v| v.trim().parse::<u32>().is_ok_and(|n| n >= 1));
+    if set {
         return;
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -18,8 +18,9 @@
 //!
 //! Loading reads the snapshot, then each log whose generation follows.
 //! At open the result becomes the new snapshot (tmp, fsync, rename) and a
-//! new log starts; while serving, the call whose append takes the log past
-//! the snapshot's size does the same from the live state. Every step
+//! new log starts (when no log held a change, the snapshot stays and only
+//! the log starts again); while serving, the call whose append takes the
+//! log past the snapshot's size does the same from the live state. Every step
 //! leaves files that load to the same state: a log already in the snapshot
 //! has a generation at or below the snapshot's and is skipped.
 
@@ -46,7 +47,8 @@ const READ_ATTEMPTS: usize = 10;
 pub struct StateFiles {
     pub snapshot: PathBuf,
     pub log: PathBuf,
-    /// A log being folded into the snapshot: there while a compaction runs.
+    /// A log an earlier Brickyard was folding into the snapshot in the
+    /// background; read if it is there, removed with the next log's start.
     pub old_log: PathBuf,
     new_log: PathBuf,
 }
@@ -90,6 +92,12 @@ pub enum StateFileError {
     Missing { files: Box<StateFiles> },
     #[error("the mock node state at {} kept changing while it was read", path.display())]
     KeptChanging { path: PathBuf },
+    #[error(
+        "{}: a compaction wrote the snapshot holding this log but could not start the next; \
+         restart the server to go on",
+        path.display()
+    )]
+    Stranded { path: PathBuf },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StateFileError + '_ {
@@ -323,10 +331,14 @@ pub(super) struct ChangeLog {
     /// Bytes in the log (a failed append is cut back to this).
     len: u64,
     generation: u64,
-    /// The snapshot's size when it was last written.
-    snapshot_bytes: u64,
+    /// The log's size at which the next compaction starts: the snapshot's
+    /// size, or twice the log's after a compaction that failed.
+    compact_at: u64,
     /// The floor below which no compaction starts.
     min_compact_bytes: u64,
+    /// A compaction put its snapshot in place but the new log could not
+    /// take the old one's name: nothing appended now would load.
+    stranded: bool,
 }
 
 impl ChangeLog {
@@ -349,8 +361,9 @@ impl ChangeLog {
             file: fresh.file,
             len: fresh.len,
             generation: generation + 1,
-            snapshot_bytes: fresh.snapshot_bytes,
+            compact_at: fresh.snapshot_bytes,
             min_compact_bytes: MIN_COMPACT_BYTES,
+            stranded: false,
         };
         Ok((loaded.nodes, log))
     }
@@ -362,6 +375,9 @@ impl ChangeLog {
             return Ok(());
         }
         let path = &self.files.log;
+        if self.stranded {
+            return Err(StateFileError::Stranded { path: path.clone() });
+        }
         let mut line = serde_json::to_vec(changes).map_err(|e| io_error(path)(e.into()))?;
         line.push(b'\n');
         if let Err(e) = self.file.write_all(&line) {
@@ -371,11 +387,15 @@ impl ChangeLog {
             return Err(io_error(path)(e));
         }
         self.len += line.len() as u64;
-        if self.len >= self.snapshot_bytes.max(self.min_compact_bytes) {
-            // The change is in the log already: a compaction that fails
-            // leaves the files as they were, to be tried again.
+        if self.len >= self.compact_at.max(self.min_compact_bytes) {
             if let Err(e) = self.compact_now(nodes) {
+                if self.stranded {
+                    return Err(e);
+                }
+                // The files are as they were and the change is in the log;
+                // try again once the log has grown as much again.
                 tracing::warn!("mock node state: the log stays as it is: {e}");
+                self.compact_at = self.len.saturating_mul(2);
             }
         }
         Ok(())
@@ -388,8 +408,15 @@ impl ChangeLog {
     /// is ever made (a background fold that read the files back held one,
     /// and what it freed stayed resident, fragmented).
     pub(super) fn compact_now(&mut self, nodes: &MockNodes) -> Result<(), StateFileError> {
-        let fresh = fresh_start(&self.files, nodes, self.generation)?;
-        self.snapshot_bytes = fresh.snapshot_bytes;
+        let fresh = match fresh_start(&self.files, nodes, self.generation) {
+            Ok(fresh) => fresh,
+            Err(SwitchError::Unchanged(e)) => return Err(e),
+            Err(SwitchError::Stranded(e)) => {
+                self.stranded = true;
+                return Err(e);
+            }
+        };
+        self.compact_at = fresh.snapshot_bytes;
         self.file = fresh.file;
         self.len = fresh.len;
         self.generation += 1;
@@ -404,23 +431,46 @@ struct Fresh {
     snapshot_bytes: u64,
 }
 
+/// Why a new snapshot and log are not both in place.
+#[derive(Debug)]
+enum SwitchError {
+    /// Nothing was renamed into place: the files are as they were.
+    Unchanged(StateFileError),
+    /// The snapshot was: it holds the log still named `.log`, so a load
+    /// skips that log and what is appended to it.
+    Stranded(StateFileError),
+}
+
+impl From<SwitchError> for StateFileError {
+    fn from(e: SwitchError) -> StateFileError {
+        match e {
+            SwitchError::Unchanged(e) | SwitchError::Stranded(e) => e,
+        }
+    }
+}
+
 /// Writes `nodes`, which hold every log up to `generation`, as the
 /// snapshot; then the old logs go and an empty one of the next generation
-/// takes their place.
-fn fresh_start(files: &StateFiles, nodes: &MockNodes, generation: u64) -> Result<Fresh, StateFileError> {
-    write_snapshot(&files.snapshot, nodes, generation)?;
-    fresh_log(files, generation)
+/// takes their place. The next log is made first, so that after the
+/// snapshot's rename only renames and removals are left.
+fn fresh_start(files: &StateFiles, nodes: &MockNodes, generation: u64) -> Result<Fresh, SwitchError> {
+    let (file, len) = start_log(files, generation + 1).map_err(SwitchError::Unchanged)?;
+    write_snapshot(&files.snapshot, nodes, generation).map_err(SwitchError::Unchanged)?;
+    switch_log(files, file, len)
 }
 
 /// The snapshot, which holds every log up to `generation`, stays; the old
 /// logs go and an empty one of the next generation takes their place.
-fn fresh_log(files: &StateFiles, generation: u64) -> Result<Fresh, StateFileError> {
-    let snapshot_bytes = std::fs::metadata(&files.snapshot)
-        .map_err(io_error(&files.snapshot))?
-        .len();
-    remove_if_there(&files.old_log)?;
-    let (file, len) = start_log(files, generation + 1)?;
-    std::fs::rename(&files.new_log, &files.log).map_err(io_error(&files.log))?;
+fn fresh_log(files: &StateFiles, generation: u64) -> Result<Fresh, SwitchError> {
+    let (file, len) = start_log(files, generation + 1).map_err(SwitchError::Unchanged)?;
+    switch_log(files, file, len)
+}
+
+/// `.log.new` (open as `file`) becomes the log.
+fn switch_log(files: &StateFiles, file: File, len: u64) -> Result<Fresh, SwitchError> {
+    remove_if_there(&files.old_log).map_err(SwitchError::Stranded)?;
+    std::fs::rename(&files.new_log, &files.log).map_err(|e| SwitchError::Stranded(io_error(&files.log)(e)))?;
+    let snapshot_bytes = std::fs::metadata(&files.snapshot).map_or(0, |m| m.len());
     Ok(Fresh {
         file,
         len,
@@ -467,6 +517,12 @@ mod tests {
         mock.volume_clone("n1", "vol_1", "copy", "tmpsnap_x").await.unwrap();
         mock.brick_destroy("n1", &b).await.unwrap();
         mock.peer_detach("n1", "10.0.0.2").await.unwrap();
+    }
+
+    /// The last log generation the snapshot holds (inode numbers are
+    /// reused, so a file's identity does not tell a rewrite).
+    fn snapshot_generation(f: &StateFiles) -> u64 {
+        read_snapshot(&f.snapshot).unwrap().unwrap().1
     }
 
     fn files(dir: &tempfile::TempDir) -> StateFiles {
@@ -552,7 +608,7 @@ mod tests {
         }
         let (_, generation) = read_snapshot(&f.snapshot).unwrap().unwrap();
         assert!(generation > 1, "a compaction ran");
-        assert!(log.len < log.snapshot_bytes, "the log restarted at the last one");
+        assert!(log.len < log.compact_at, "the log restarted at the last one");
         assert!(!f.old_log.exists());
         assert_eq!(read_state(&f.snapshot).unwrap(), nodes);
         drop(log);
@@ -629,6 +685,38 @@ mod tests {
     }
 
     #[test]
+    fn a_compaction_that_cannot_write_leaves_the_files_loading_as_the_live_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let (mut nodes, mut log) = ChangeLog::open(f.clone()).unwrap();
+        log.min_compact_bytes = 0;
+        // The snapshot's temporary file cannot be made: a directory holds its name.
+        let blocker = f.snapshot.with_extension("json.tmp");
+        std::fs::create_dir(&blocker).unwrap();
+        let before = snapshot_generation(&f);
+        let mut record = |log: &mut ChangeLog, i: usize| {
+            let mut edit = super::super::change::Edit::new(&mut nodes, true);
+            edit.ran("n1", vec![format!("command {i}")]);
+            let changes = edit.into_changes();
+            log.append(&changes, &nodes).unwrap();
+            assert_eq!(read_state(&f.snapshot).unwrap(), nodes, "after change {i}");
+        };
+        for i in 0..20 {
+            record(&mut log, i);
+        }
+        assert_eq!(snapshot_generation(&f), before, "no snapshot was written");
+        assert!(log.compact_at > log.len, "the next try waits for the log to grow");
+        // Once it can, a later compaction goes through.
+        std::fs::remove_dir(&blocker).unwrap();
+        for i in 20..200 {
+            record(&mut log, i);
+        }
+        assert!(snapshot_generation(&f) > before, "a snapshot was written");
+        drop(log);
+        assert_eq!(ChangeLog::open(f).unwrap().0.hosts["n1"].commands.len(), 200);
+    }
+
+    #[test]
     fn a_start_with_nothing_new_keeps_the_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let f = files(&dir);
@@ -639,17 +727,17 @@ mod tests {
         log.append(&changes, &nodes).unwrap();
         drop(log);
         // A change since the snapshot: the start writes a new one.
-        let before = identity(&f.snapshot);
+        let before = snapshot_generation(&f);
         let (reopened, log) = ChangeLog::open(f.clone()).unwrap();
         assert_eq!(reopened, nodes);
-        assert_ne!(identity(&f.snapshot), before, "rewritten");
+        assert!(snapshot_generation(&f) > before, "rewritten");
         drop(log);
         // None since: the snapshot stays, the log starts again, and the
         // state loads the same, also with a change made after.
-        let before = identity(&f.snapshot);
+        let before = snapshot_generation(&f);
         let (mut again, mut log) = ChangeLog::open(f.clone()).unwrap();
         assert_eq!(again, nodes);
-        assert_eq!(identity(&f.snapshot), before, "kept");
+        assert_eq!(snapshot_generation(&f), before, "kept");
         let mut edit = super::super::change::Edit::new(&mut again, true);
         edit.ran("n1", vec!["twice".into()]);
         let changes = edit.into_changes();
