@@ -717,6 +717,36 @@ mod tests {
     }
 
     #[test]
+    fn a_compaction_that_cannot_start_its_log_stops_the_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let (mut nodes, mut log) = ChangeLog::open(f.clone()).unwrap();
+        // The open log keeps its handle; a non-empty directory takes its
+        // name, so the next log cannot be renamed into place.
+        std::fs::remove_file(&f.log).unwrap();
+        std::fs::create_dir_all(f.log.join("x")).unwrap();
+        log.min_compact_bytes = 0;
+        let mut edit = super::super::change::Edit::new(&mut nodes, true);
+        edit.ran("n1", vec!["once".into()]);
+        let changes = edit.into_changes();
+        assert!(
+            log.append(&changes, &nodes).is_err(),
+            "the compaction failed after the snapshot"
+        );
+        // The snapshot holds the change; nothing more is appended.
+        assert_eq!(read_snapshot(&f.snapshot).unwrap().unwrap().0, nodes);
+        let mut edit = super::super::change::Edit::new(&mut nodes, true);
+        edit.ran("n1", vec!["twice".into()]);
+        let changes = edit.into_changes();
+        let refused = log.append(&changes, &nodes).unwrap_err();
+        assert!(matches!(refused, StateFileError::Stranded { .. }), "{refused}");
+        assert_eq!(
+            read_snapshot(&f.snapshot).unwrap().unwrap().0.hosts["n1"].commands,
+            vec!["once"]
+        );
+    }
+
+    #[test]
     fn a_start_with_nothing_new_keeps_the_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let f = files(&dir);
