@@ -103,20 +103,46 @@ pub struct ClusterTopology {
 /// heketi-cli makes, several at a time instead of one by one.
 const FAN_OUT: usize = 8;
 
+/// A volume's or a node's answer, from the one stream of requests
+/// `topology info` makes for them.
+enum Part {
+    Volume(Box<VolumeInfoResponse>),
+    Node(Box<NodeInfoResponse>),
+}
+
 /// What Heketi's client assembles: every cluster, its volumes and nodes.
+/// The requests for every cluster's volumes and nodes go as one stream, so
+/// `FAN_OUT` of them stay in flight until the last, instead of draining
+/// at the end of each cluster.
 pub fn topology_info(client: &Client) -> Result<TopologyInfo, CliError> {
     let list: ClusterListResponse = client.get_json("/clusters")?;
-    let mut clusters = Vec::new();
-    for id in &list.clusters {
-        let c: ClusterInfoResponse = client.get_json(&format!("/clusters/{id}"))?;
-        let paths: Vec<String> = c.volumes.iter().map(|v| format!("/volumes/{v}")).collect();
-        let volumes: Vec<VolumeInfoResponse> = client
-            .get_json_many::<VolumeInfoResponse>(&paths, FAN_OUT)?
-            .into_iter()
-            .filter(|info| info.cluster == c.id)
-            .collect();
-        let paths: Vec<String> = c.nodes.iter().map(|n| format!("/nodes/{n}")).collect();
-        let nodes: Vec<NodeInfoResponse> = client.get_json_many(&paths, FAN_OUT)?;
+    let paths: Vec<String> = list.clusters.iter().map(|id| format!("/clusters/{id}")).collect();
+    let infos: Vec<ClusterInfoResponse> = client.get_json_many(&paths, FAN_OUT)?;
+    let (mut paths, mut is_node) = (Vec::new(), Vec::new());
+    for c in &infos {
+        paths.extend(c.volumes.iter().map(|v| format!("/volumes/{v}")));
+        paths.extend(c.nodes.iter().map(|n| format!("/nodes/{n}")));
+        is_node.extend(c.volumes.iter().map(|_| false).chain(c.nodes.iter().map(|_| true)));
+    }
+    let mut parts = client
+        .get_many(&paths, FAN_OUT, |i, body| {
+            Ok(if is_node[i] {
+                Part::Node(serde_json::from_slice(body)?)
+            } else {
+                Part::Volume(serde_json::from_slice(body)?)
+            })
+        })?
+        .into_iter();
+    let mut clusters = Vec::with_capacity(infos.len());
+    for c in infos {
+        let (mut volumes, mut nodes) = (Vec::new(), Vec::new());
+        for part in parts.by_ref().take(c.volumes.len() + c.nodes.len()) {
+            match part {
+                Part::Volume(info) if info.cluster == c.id => volumes.push(*info),
+                Part::Volume(_) => {}
+                Part::Node(info) => nodes.push(*info),
+            }
+        }
         clusters.push(ClusterTopology {
             volumes,
             nodes,

@@ -18,10 +18,22 @@ impl Client {
         paths: &[String],
         in_flight: usize,
     ) -> Result<Vec<T>, ClientError> {
+        self.get_many(paths, in_flight, |_, body| Ok(serde_json::from_slice(body)?))
+    }
+
+    /// `get_json_many` with the answers decoded by `decode`, given each
+    /// path's index: one stream of requests for answers of several kinds.
+    pub fn get_many<T>(
+        &self,
+        paths: &[String],
+        in_flight: usize,
+        decode: impl Fn(usize, &[u8]) -> Result<T, ClientError>,
+    ) -> Result<Vec<T>, ClientError> {
         let (runtime, http) = self.many_client()?;
+        let decode = &decode;
         runtime.block_on(
-            futures::stream::iter(paths)
-                .map(|path| self.get_json_async::<T>(http, path))
+            futures::stream::iter(paths.iter().enumerate())
+                .map(|(i, path)| self.get_decoded(http, path, move |body| decode(i, body)))
                 .buffered(in_flight.max(1))
                 .try_collect(),
         )
@@ -48,7 +60,13 @@ impl Client {
         Ok(self.many.get_or_init(|| (runtime, http)))
     }
 
-    async fn get_json_async<T: DeserializeOwned>(&self, http: &reqwest::Client, path: &str) -> Result<T, ClientError> {
+    /// A GET of `path` answering `200`, its body decoded by `decode`.
+    async fn get_decoded<T>(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         let mut attempt = 0;
         loop {
             let resp = http
@@ -66,7 +84,7 @@ impl Client {
             if status != StatusCode::OK {
                 return Err(server_error(status, &resp.text().await.unwrap_or_default()));
             }
-            return Ok(resp.json().await?);
+            return decode(&resp.bytes().await?);
         }
     }
 }

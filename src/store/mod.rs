@@ -219,6 +219,12 @@ struct Durable {
     through: std::sync::atomic::AtomicU64,
     syncs: std::sync::atomic::AtomicU64,
     one_at_a_time: tokio::sync::Mutex<()>,
+    /// Held to read by a transaction from before it commits until it is
+    /// counted; `flush` takes it to write before it reads the count. A
+    /// commit is visible to reads before its count moves, so a caller that
+    /// saw it (a final queue answer) would otherwise want a count without
+    /// it, and skip the sync its answer needs.
+    counting: std::sync::RwLock<()>,
 }
 
 /// What opening a store does with an older schema.
@@ -237,10 +243,19 @@ enum Schema {
 pub const DEFAULT_CACHE_BYTES: u64 = 8 << 20;
 
 /// Trees a sled store keeps a copy of in memory (`backend/mirror.rs`):
-/// the visible volumes, which `GET /volumes` lists whole and
-/// `GET /clusters/{id}` asks about one volume at a time (two ids and a
-/// map entry, some 150 bytes a volume).
-const MIRRORED: &[TreeName] = &[TreeName::VisibleVolumes];
+/// - the visible volumes, which `GET /volumes` lists whole and
+///   `GET /clusters/{id}` asks about one volume at a time (two ids and a
+///   map entry, some 150 bytes a volume);
+/// - the nodes and devices and their links to clusters and nodes, which
+///   every volume read (its mount hosts) and node read walks: one entry
+///   per node or device, however many volumes there are.
+const MIRRORED: &[TreeName] = &[
+    TreeName::VisibleVolumes,
+    TreeName::Nodes,
+    TreeName::Devices,
+    TreeName::ClusterNodes,
+    //TreeName::NodeDevices,
+];
 
 /// Marks a store whose load (a restore or an import, written in parts on
 /// backends that cannot hold it in one transaction) did not finish.
@@ -535,6 +550,11 @@ impl Store {
             .snapshot_gate
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _counted = self
+            .durable
+            .counting
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut answer: Option<T> = None;
         let mut refused: Option<E> = None;
         let mut run = |ops: &dyn backend::TxOps| {
@@ -586,6 +606,13 @@ impl Store {
         if !self.backend.syncs_to_disk() {
             return Ok(());
         }
+        // Every transaction that committed before this call is counted.
+        drop(
+            self.durable
+                .counting
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let wanted = *self.commits.borrow();
         if self.durable.through.load(Ordering::Acquire) >= wanted {
             return Ok(());

@@ -228,5 +228,49 @@ async fn flushes_share_syncs_and_skip_what_is_on_disk() {
     assert_eq!(store.syncs(), base + 2, "a new commit is synced");
 }
 
+#[test]
+fn a_caller_that_saw_a_commit_before_it_was_counted_still_gets_it_synced() {
+    use std::sync::atomic::Ordering;
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let backend = std::sync::Arc::new(backend::hooked::Hooked::open(&path));
+    let store = Store::over(backend.clone(), Location::Sled(path), Schema::BringUp).unwrap();
+    let store = std::sync::Arc::new(store);
+    runtime().block_on(store.flush()).unwrap();
+    let synced = backend.syncs.load(Ordering::SeqCst);
+    let watcher = store.clone();
+    let (tell, told) = std::sync::mpsc::channel();
+    *backend.after_commit.lock().unwrap() = Some(Box::new(move || {
+        // Between the commit and its count, another thread sees it and
+        // flushes before answering, as a queue poll does.
+        let saw = std::thread::spawn(move || {
+            let seen = watcher.get::<ClusterRecord>("a").unwrap().is_some();
+            runtime().block_on(watcher.flush()).unwrap();
+            seen
+        });
+        // A flush that did not wait for the count would be done by now.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        tell.send(saw).unwrap();
+    }));
+    store
+        .transact::<_, ()>(|tx| {
+            tx.put(&cluster("a"))?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(told.recv().unwrap().join().unwrap(), "the commit was seen");
+    assert_eq!(
+        backend.syncs.load(Ordering::SeqCst),
+        synced + 1,
+        "the flush of a caller that saw the commit synced it"
+    );
+}
+
 #[path = "etcd_tests.rs"]
 mod etcd_tests;

@@ -7,8 +7,14 @@
 //!
 //! A copy is loaded on its first read, while no transaction commits. Not
 //! for etcd: other replicas commit there, so a copy could be stale.
+//!
+//! No read runs between a commit reaching the backend and its writes
+//! reaching the copies: a commit holds `visible` to write for both, every
+//! read holds it to read. Without that, a client that saw an operation
+//! finish (in the queue, read from the backend) could then read a copy
+//! that did not show the operation's changes yet.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError, RwLock};
 
@@ -28,9 +34,38 @@ pub struct Mirrored<B> {
     inner: B,
     /// One slot per mirrored tree: `None` until its first read.
     copies: Vec<(TreeName, RwLock<Option<Copy>>)>,
-    /// Held while a transaction commits and its writes reach the copies,
-    /// and while a copy loads, so copies see commits in commit order.
-    order: Mutex<()>,
+    /// Held to write while a transaction commits and its writes reach the
+    /// copies; to read by every read (and copy load) from another thread.
+    visible: RwLock<()>,
+    /// Held while a copy loads (under `visible` to read), so two reads do
+    /// not both load it.
+    loading: Mutex<()>,
+}
+
+thread_local! {
+    /// Whether this thread runs a transaction body: its reads (through
+    /// the store, outside the body's own view) must not wait for the
+    /// commit they are part of.
+    static COMMITTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as committing until dropped (then as it was).
+struct Committing {
+    was: bool,
+}
+
+impl Committing {
+    fn start() -> Committing {
+        Committing {
+            was: COMMITTING.with(|c| c.replace(true)),
+        }
+    }
+}
+
+impl Drop for Committing {
+    fn drop(&mut self) {
+        COMMITTING.with(|c| c.set(self.was));
+    }
 }
 
 impl<B: Backend> Mirrored<B> {
@@ -38,8 +73,19 @@ impl<B: Backend> Mirrored<B> {
         Mirrored {
             inner,
             copies: trees.iter().map(|t| (*t, RwLock::new(None))).collect(),
-            order: Mutex::new(()),
+            visible: RwLock::new(()),
+            loading: Mutex::new(()),
         }
+    }
+
+    /// Runs `read` while no commit is between the backend and the copies
+    /// (at once on a thread inside a transaction body, which holds them).
+    fn seen<T>(&self, read: impl FnOnce() -> T) -> T {
+        if COMMITTING.with(Cell::get) {
+            return read();
+        }
+        let _seen = self.visible.read().unwrap_or_else(PoisonError::into_inner);
+        read()
     }
 
     fn slot(&self, tree: TreeName) -> Option<&RwLock<Option<Copy>>> {
@@ -56,7 +102,7 @@ impl<B: Backend> Mirrored<B> {
         if let Some(copy) = slot.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
             return Ok(read(copy));
         }
-        let _alone = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let _alone = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
         let mut held = slot.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(copy) = held.as_ref() {
             return Ok(read(copy));
@@ -67,6 +113,32 @@ impl<B: Backend> Mirrored<B> {
             Ok(true)
         })?;
         Ok(read(held.insert(copy)))
+    }
+
+    /// `Backend::visit`, under `visible`. The visitor runs under the
+    /// copy's read lock; visitors never use the store.
+    fn visit_seen(
+        &self,
+        tree: TreeName,
+        prefix: &[u8],
+        keys_only: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), StoreError> {
+        let Some(slot) = self.slot(tree) else {
+            return self.inner.visit(tree, prefix, keys_only, visit);
+        };
+        self.with_copy(slot, tree, |copy| {
+            let from = (std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded);
+            for (k, v) in copy.range::<[u8], _>(from) {
+                if !prefix.is_empty() && !k.starts_with(prefix) {
+                    break;
+                }
+                if !visit(k, if keys_only { &[] } else { v })? {
+                    break;
+                }
+            }
+            Ok(())
+        })?
     }
 
     /// Forgets every copy: the next read loads it again.
@@ -103,7 +175,8 @@ impl<B: Backend> Mirrored<B> {
                 writes: &writes,
             })
         };
-        let _in_order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let _in_order = self.visible.write().unwrap_or_else(PoisonError::into_inner);
+        let _committing = Committing::start();
         run(&self.inner, &mut recorded)?;
         self.apply(writes.into_inner());
         Ok(())
@@ -147,36 +220,21 @@ impl<B: Backend> TxOps for Recording<'_, B> {
 
 impl<B: Backend> Backend for Mirrored<B> {
     fn get(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.slot(tree) {
+        self.seen(|| match self.slot(tree) {
             Some(slot) => self.with_copy(slot, tree, |copy| copy.get(key).map(|v| v.to_vec())),
             None => self.inner.get(tree, key),
-        }
+        })
     }
 
     fn visit(&self, tree: TreeName, prefix: &[u8], keys_only: bool, visit: &mut Visit<'_>) -> Result<(), StoreError> {
-        let Some(slot) = self.slot(tree) else {
-            return self.inner.visit(tree, prefix, keys_only, visit);
-        };
-        // The visitor runs under the copy's read lock; visitors never use the store.
-        self.with_copy(slot, tree, |copy| {
-            let from = (std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded);
-            for (k, v) in copy.range::<[u8], _>(from) {
-                if !prefix.is_empty() && !k.starts_with(prefix) {
-                    break;
-                }
-                if !visit(k, if keys_only { &[] } else { v })? {
-                    break;
-                }
-            }
-            Ok(())
-        })?
+        self.seen(|| self.visit_seen(tree, prefix, keys_only, visit))
     }
 
     fn len(&self, tree: TreeName) -> Result<usize, StoreError> {
-        match self.slot(tree) {
+        self.seen(|| match self.slot(tree) {
             Some(slot) => self.with_copy(slot, tree, BTreeMap::len),
             None => self.inner.len(tree),
-        }
+        })
     }
 
     fn transact(&self, body: &mut dyn FnMut(&dyn TxOps) -> Result<(), Stop>) -> Result<(), Failure> {
@@ -188,14 +246,14 @@ impl<B: Backend> Backend for Mirrored<B> {
     }
 
     fn load(&self, entries: &Entries) -> Result<(), StoreError> {
-        let _in_order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let _in_order = self.visible.write().unwrap_or_else(PoisonError::into_inner);
         let loaded = self.inner.load(entries);
         self.drop_copies();
         loaded
     }
 
     fn clear(&self, trees: &[TreeName]) -> Result<(), StoreError> {
-        let _in_order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let _in_order = self.visible.write().unwrap_or_else(PoisonError::into_inner);
         let cleared = self.inner.clear(trees);
         self.drop_copies();
         cleared
@@ -220,6 +278,7 @@ impl<B: Backend> Backend for Mirrored<B> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::hooked::Hooked;
     use super::super::sled_db::SledBackend;
     use super::*;
 
@@ -278,6 +337,51 @@ mod tests {
             })
             .unwrap();
         assert_eq!(keys(&m, b""), backend);
+    }
+
+    #[test]
+    fn no_read_sees_a_commit_before_the_copies_show_it() {
+        // A tree the mirror does not copy: reads of it go to the backend.
+        const U: TreeName = TreeName::Counts;
+        let dir = tempfile::tempdir().unwrap();
+        let hooked = Hooked::open(&dir.path().join("db"));
+        let m = std::sync::Arc::new(Mirrored::new(hooked, &[T]));
+        assert!(keys(&*m, b"").is_empty(), "the copy is loaded");
+        let reader = m.clone();
+        let (tell, told) = std::sync::mpsc::channel();
+        *m.inner.after_commit.lock().unwrap() = Some(Box::new(move || {
+            // Another thread reads both trees, the one the backend answers
+            // first, while the commit is in the backend only.
+            let read = std::thread::spawn(move || (reader.get(U, b"n").unwrap(), reader.get(T, b"n").unwrap()));
+            // A read that did not wait would be done by now.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            tell.send(read).unwrap();
+        }));
+        m.transact(&mut |ops| {
+            ops.put(U, b"n", b"1")?;
+            ops.put(T, b"n", b"1")
+        })
+        .unwrap();
+        let seen = told.recv().unwrap().join().unwrap();
+        assert_eq!(seen, (Some(b"1".to_vec()), Some(b"1".to_vec())));
+    }
+
+    #[test]
+    fn a_read_of_a_copy_inside_a_transaction_body_does_not_wait_for_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Mirrored::new(SledBackend::open(&dir.path().join("db"), 1 << 20).unwrap(), &[T]);
+        m.transact(&mut |ops| ops.put(T, b"k", b"v")).unwrap();
+        assert_eq!(m.get(T, b"k").unwrap(), Some(b"v".to_vec()), "the copy is loaded");
+        let mut seen = None;
+        m.transact(&mut |ops| {
+            // Through the backend, not the body's own view (sled itself
+            // blocks such a read of a tree it answers, so only copies).
+            seen = Some(m.get(T, b"k").unwrap());
+            ops.put(T, b"k", b"w")
+        })
+        .unwrap();
+        assert_eq!(seen, Some(Some(b"v".to_vec())));
+        assert_eq!(m.get(T, b"k").unwrap(), Some(b"w".to_vec()));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! records on top; nothing above `store/` sees a backend.
 
 pub mod etcd;
+#[cfg(test)]
+pub(crate) mod hooked;
 pub mod mirror;
 pub mod sled_db;
 
