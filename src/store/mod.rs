@@ -254,7 +254,7 @@ const MIRRORED: &[TreeName] = &[
     TreeName::Nodes,
     TreeName::Devices,
     TreeName::ClusterNodes,
-    //TreeName::NodeDevices,
+    TreeName::NodeDevices,
 ];
 
 /// Marks a store whose load (a restore or an import, written in parts on
@@ -606,13 +606,22 @@ impl Store {
         if !self.backend.syncs_to_disk() {
             return Ok(());
         }
-        // Every transaction that committed before this call is counted.
-        drop(
-            self.durable
-                .counting
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        // Every transaction that committed before this call is counted:
+        // at once when none is in flight, else waited for off the runtime's
+        // threads (a transaction may queue behind a long read of a copy).
+        if self.durable.counting.try_write().is_err() {
+            let durable = self.durable.clone();
+            tokio::task::spawn_blocking(move || {
+                drop(
+                    durable
+                        .counting
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            })
+            .await
+            .map_err(|e| StoreError::Open(format!("flush task failed: {e}")))?;
+        }
         let wanted = *self.commits.borrow();
         if self.durable.through.load(Ordering::Acquire) >= wanted {
             return Ok(());

@@ -14,7 +14,7 @@ type Hook = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Hooked {
     sled: SledBackend,
-    /// Runs once, after the next commit.
+    /// Runs once, after the next transaction that commits.
     pub(crate) after_commit: Mutex<Option<Hook>>,
     pub(crate) syncs: AtomicU64,
 }

@@ -8,9 +8,9 @@
 //! A copy is loaded on its first read, while no transaction commits. Not
 //! for etcd: other replicas commit there, so a copy could be stale.
 //!
-//! No read runs between a commit reaching the backend and its writes
-//! reaching the copies: a commit holds `visible` to write for both, every
-//! read holds it to read. Without that, a client that saw an operation
+//! No read of a copy runs between a commit reaching the backend and its
+//! writes reaching the copies: a commit holds `visible` to write for both,
+//! every read of a copy holds it to read. Without that, a client that saw an operation
 //! finish (in the queue, read from the backend) could then read a copy
 //! that did not show the operation's changes yet.
 
@@ -35,7 +35,8 @@ pub struct Mirrored<B> {
     /// One slot per mirrored tree: `None` until its first read.
     copies: Vec<(TreeName, RwLock<Option<Copy>>)>,
     /// Held to write while a transaction commits and its writes reach the
-    /// copies; to read by every read (and copy load) from another thread.
+    /// copies; to read by every read (and load) of a copy from another
+    /// thread.
     visible: RwLock<()>,
     /// Held while a copy loads (under `visible` to read), so two reads do
     /// not both load it.
@@ -79,7 +80,9 @@ impl<B: Backend> Mirrored<B> {
     }
 
     /// Runs `read` while no commit is between the backend and the copies
-    /// (at once on a thread inside a transaction body, which holds them).
+    /// (at once on a thread inside a transaction body, which holds them;
+    /// such a read must find the copy loaded: loading reads sled, which
+    /// blocks reads outside the body's own view while the body runs).
     fn seen<T>(&self, read: impl FnOnce() -> T) -> T {
         if COMMITTING.with(Cell::get) {
             return read();
@@ -92,8 +95,20 @@ impl<B: Backend> Mirrored<B> {
         self.copies.iter().find(|(t, _)| *t == tree).map(|(_, slot)| slot)
     }
 
-    /// Runs `read` on the copy of `tree`, loading it first if needed.
+    /// Runs `read` on the copy of `tree`, loading it first if needed,
+    /// while no commit is between the backend and the copies. Reads of
+    /// other trees need no wait: a reader that saw a commit there waits
+    /// here, at its next read of a copy, until the copies show it.
     fn with_copy<T>(
+        &self,
+        slot: &RwLock<Option<Copy>>,
+        tree: TreeName,
+        read: impl FnOnce(&Copy) -> T,
+    ) -> Result<T, StoreError> {
+        self.seen(|| self.read_copy(slot, tree, read))
+    }
+
+    fn read_copy<T>(
         &self,
         slot: &RwLock<Option<Copy>>,
         tree: TreeName,
@@ -113,32 +128,6 @@ impl<B: Backend> Mirrored<B> {
             Ok(true)
         })?;
         Ok(read(held.insert(copy)))
-    }
-
-    /// `Backend::visit`, under `visible`. The visitor runs under the
-    /// copy's read lock; visitors never use the store.
-    fn visit_seen(
-        &self,
-        tree: TreeName,
-        prefix: &[u8],
-        keys_only: bool,
-        visit: &mut Visit<'_>,
-    ) -> Result<(), StoreError> {
-        let Some(slot) = self.slot(tree) else {
-            return self.inner.visit(tree, prefix, keys_only, visit);
-        };
-        self.with_copy(slot, tree, |copy| {
-            let from = (std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded);
-            for (k, v) in copy.range::<[u8], _>(from) {
-                if !prefix.is_empty() && !k.starts_with(prefix) {
-                    break;
-                }
-                if !visit(k, if keys_only { &[] } else { v })? {
-                    break;
-                }
-            }
-            Ok(())
-        })?
     }
 
     /// Forgets every copy: the next read loads it again.
@@ -220,21 +209,36 @@ impl<B: Backend> TxOps for Recording<'_, B> {
 
 impl<B: Backend> Backend for Mirrored<B> {
     fn get(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.seen(|| match self.slot(tree) {
+        match self.slot(tree) {
             Some(slot) => self.with_copy(slot, tree, |copy| copy.get(key).map(|v| v.to_vec())),
             None => self.inner.get(tree, key),
-        })
+        }
     }
 
     fn visit(&self, tree: TreeName, prefix: &[u8], keys_only: bool, visit: &mut Visit<'_>) -> Result<(), StoreError> {
-        self.seen(|| self.visit_seen(tree, prefix, keys_only, visit))
+        let Some(slot) = self.slot(tree) else {
+            return self.inner.visit(tree, prefix, keys_only, visit);
+        };
+        // The visitor runs under the copy's read lock; visitors never use the store.
+        self.with_copy(slot, tree, |copy| {
+            let from = (std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded);
+            for (k, v) in copy.range::<[u8], _>(from) {
+                if !prefix.is_empty() && !k.starts_with(prefix) {
+                    break;
+                }
+                if !visit(k, if keys_only { &[] } else { v })? {
+                    break;
+                }
+            }
+            Ok(())
+        })?
     }
 
     fn len(&self, tree: TreeName) -> Result<usize, StoreError> {
-        self.seen(|| match self.slot(tree) {
+        match self.slot(tree) {
             Some(slot) => self.with_copy(slot, tree, BTreeMap::len),
             None => self.inner.len(tree),
-        })
+        }
     }
 
     fn transact(&self, body: &mut dyn FnMut(&dyn TxOps) -> Result<(), Stop>) -> Result<(), Failure> {
