@@ -10,9 +10,9 @@
 //!
 //! No read of a copy runs between a commit reaching the backend and its
 //! writes reaching the copies: a commit holds `visible` to write for both,
-//! every read of a copy holds it to read. Without that, a client that saw an operation
-//! finish (in the queue, read from the backend) could then read a copy
-//! that did not show the operation's changes yet.
+//! every read of a copy holds it to read. Without that, a client that saw
+//! an operation finish (in the queue, read from the backend) could then
+//! read a copy that did not show the operation's changes yet.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
