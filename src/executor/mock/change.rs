@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::packed::Packed;
 use super::state::{MockBlock, MockHost, MockLv, MockNodes, MockPv, MockVg, MockVolume};
 
 /// One change; `value: None` removes the entry.
@@ -87,7 +86,7 @@ impl MockNodes {
             Change::Vg { host: name, key, value } => set(&mut host(self, name).vgs, key, value),
             Change::Lv { host: name, key, value } => host(self, name).lvs.set(&key, value),
             Change::Mount { host: name, key, value } => {
-                host(self, name).mounts.set(&key, value.as_deref().map(Packed::new));
+                host(self, name).mounts.set(&key, value.as_deref());
             }
             Change::Fstab {
                 host: name,
@@ -95,11 +94,10 @@ impl MockNodes {
                 value,
             } => {
                 let fstab = &mut host(self, name).fstab;
-                let line = Packed::new(&line);
                 if value {
-                    fstab.push(line);
+                    fstab.push(&line);
                 } else {
-                    fstab.retain(|l| *l != line);
+                    fstab.remove(&line);
                 }
             }
             Change::Commands { host: name, lines } => host(self, name).ran(lines),
@@ -231,6 +229,7 @@ impl<'a> Edit<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::mock::packed::Packed;
 
     #[test]
     fn a_change_is_one_small_json_object() {
@@ -269,7 +268,7 @@ mod tests {
             replayed.apply(change);
         }
         assert_eq!(replayed, live);
-        assert_eq!(live.hosts["n1"].fstab, vec!["b"]);
+        assert_eq!(live.hosts["n1"].fstab, ["b"]);
         assert!(live.hosts.contains_key("n2"));
     }
 }

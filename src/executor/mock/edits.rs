@@ -104,7 +104,7 @@ impl Edit<'_> {
         let node = self.host(host);
         if node.lvs.contains_key(&lv_key) {
             let mounted = node.mounts.contains_key(&brick.mount_point());
-            let listed = node.fstab.contains(&Packed::new(fstab_line));
+            let listed = node.fstab.contains(fstab_line);
             if !mounted {
                 self.mount(host, &brick.mount_point(), Some(device));
             }
@@ -148,11 +148,7 @@ impl Edit<'_> {
     /// it; says whether the pool's space went back to the volume group.
     /// A brick's fstab line, appended unless a line mounts there already.
     pub(super) fn append_fstab_line(&mut self, host: &str, mount: &str, line: &str, lines: Vec<String>) {
-        let listed = self
-            .host(host)
-            .fstab
-            .iter()
-            .any(|l| l.unpack().split_whitespace().nth(1) == Some(mount));
+        let listed = self.host(host).fstab.mounts_at(mount);
         if !listed {
             self.fstab(host, line, true);
         }
@@ -167,12 +163,7 @@ impl Edit<'_> {
         let marker = format!("brick_{}", brick.brick_id);
         let node = self.host(host);
         let mounted = node.mounts.contains_key(&brick.mount_point());
-        let mut listed: Vec<String> = node
-            .fstab
-            .iter()
-            .map(Packed::unpack)
-            .filter(|l| l.contains(&marker))
-            .collect();
+        let mut listed = node.fstab.containing(&marker);
         listed.dedup();
         let has_lv = node.lvs.contains_key(&lv_key);
         if mounted {
@@ -185,17 +176,10 @@ impl Edit<'_> {
             self.lv(host, &lv_key, None);
         }
         let node = self.host(host);
-        let pool_name = Packed::new(&brick.thin_pool);
-        let in_use = node.lvs.entries().any(|(k, lv)| {
-            lv.pool.as_ref() == Some(&pool_name)
-                && k.unpack()
-                    .strip_prefix(&vg_name)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        });
-        if in_use {
+        if node.lvs.pool_in_use(&vg_name, &brick.thin_pool) {
             return false;
         }
-        let Some(pool) = node.lvs.get(&pool_key).cloned() else {
+        let Some(pool) = node.lvs.get(&pool_key) else {
             return true;
         };
         let vg = node.vgs.get(&vg_name).map(|vg| MockVg {
@@ -415,9 +399,9 @@ impl Edit<'_> {
             let lv_name = format!("{gluster_id}_{i}");
             let mount = format!("/run/gluster/snaps/{gluster_id}/brick{}", i + 1);
             let origin = self.nodes().hosts.iter().find_map(|(name, node)| {
-                let device = node.mounts.get(source_mount)?.unpack();
+                let device = node.mounts.get(source_mount)?;
                 let (vg, lv) = mapper_name(&device)?;
-                let pool = node.lvs.get(&format!("{vg}/{lv}"))?.pool.clone()?;
+                let pool = node.lvs.get(&format!("{vg}/{lv}"))?.pool?;
                 Some((name.clone(), vg, pool))
             });
             let Some((node, vg, pool)) = origin else {

@@ -128,8 +128,7 @@ impl MockNodes {
             .into_iter()
             .map(|(target, source)| format!("{source} on {target} type xfs (rw)\n"))
             .collect();
-        let fstab: Vec<String> = node.fstab.iter().map(Packed::unpack).collect();
-        read_mount_status(&mount, &fstab.join("\n"))
+        read_mount_status(&mount, &node.fstab.lines().join("\n"))
     }
 }
 
@@ -153,22 +152,14 @@ fn pvs(node: &MockHost) -> Vec<PvRow> {
 fn vgs(node: &MockHost) -> Vec<VgRow> {
     node.vgs
         .iter()
-        .map(|(name, vg)| {
-            let prefix = format!("{name}/");
-            VgRow {
-                vg_name: name.clone(),
-                pv_count: "1".into(),
-                lv_count: node
-                    .lvs
-                    .entries()
-                    .filter(|(k, _)| k.unpack().starts_with(&prefix))
-                    .count()
-                    .to_string(),
-                snap_count: "0".into(),
-                vg_attr: "wz--n-".into(),
-                vg_size: kib(vg.extents * vg.extent_size),
-                vg_free: kib((vg.extents - vg.allocated_extents) * vg.extent_size),
-            }
+        .map(|(name, vg)| VgRow {
+            vg_name: name.clone(),
+            pv_count: "1".into(),
+            lv_count: node.lvs.count_in(name).to_string(),
+            snap_count: "0".into(),
+            vg_attr: "wz--n-".into(),
+            vg_size: kib(vg.extents * vg.extent_size),
+            vg_free: kib((vg.extents - vg.allocated_extents) * vg.extent_size),
         })
         .collect()
 }

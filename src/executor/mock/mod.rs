@@ -14,6 +14,7 @@
 //!
 //! Heal info reports every brick `Connected` with nothing to heal.
 
+mod brick_names;
 mod change;
 mod edits;
 mod examine;
@@ -21,6 +22,7 @@ mod faults;
 mod log;
 mod packed;
 mod state;
+mod tables;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::packed::{Packed, PackedMap};
+use super::tables::{Fstab, Lvs, Mounts};
 use crate::executor::{
     BlockVolumeReport, DeviceReport, GlusterVolumeInfo, HealEntry, LvEntry, MountEntry, NodeInventory, VolumeLayout,
 };
@@ -55,13 +56,13 @@ pub struct MockHost {
     pub vgs: BTreeMap<String, MockVg>,
     /// Logical volumes by `vg/lv`.
     #[serde(default)]
-    pub lvs: PackedMap<MockLv>,
+    pub lvs: Lvs,
     /// Mounted file systems: mount point → device node.
     #[serde(default)]
-    pub mounts: PackedMap<Packed>,
+    pub mounts: Mounts,
     /// Lines of the node's fstab.
     #[serde(default)]
-    pub fstab: Vec<Packed>,
+    pub fstab: Fstab,
     /// Mount points whose brick directory (`<mount>/brick`) was removed:
     /// every other brick mount has one, as `brick_create` makes it. Set
     /// only by hand (tests), so nothing the mock does changes it.
@@ -310,10 +311,7 @@ impl MockNodes {
             .mounts
             .sorted()
             .into_iter()
-            .map(|(target, source)| MountEntry {
-                source: source.unpack(),
-                target,
-            })
+            .map(|(target, source)| MountEntry { source, target })
             .collect();
         let root = crate::executor::BRICK_MOUNT_ROOTS[0];
         let brick_dirs = mounts
@@ -325,7 +323,7 @@ impl MockNodes {
         NodeInventory {
             lvs,
             mounts,
-            fstab: node.fstab.iter().map(Packed::unpack).collect(),
+            fstab: node.fstab.lines(),
             brick_dirs,
         }
     }
