@@ -2,8 +2,13 @@
 //! pure-Rust protobuf compiler, so a build needs no system `protoc`:
 //! CSI v1 (`src/csi/csi.proto`, written from the CSI specification) and the
 //! part of etcd's v3 API the store uses (`src/store/backend/etcd/etcd.proto`).
+//! And gives the linker the order of the server's code (`build/code_order.rs`).
+
+#[path = "build/code_order.rs"]
+mod code_order;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    code_order::emit();
     println!("cargo:rerun-if-changed=src/csi/csi.proto");
     println!("cargo:rerun-if-changed=src/store/backend/etcd/etcd.proto");
     // The well-known types (google/protobuf/wrappers.proto) are built into protox.

@@ -148,7 +148,13 @@ impl Lvs {
     fn keep(&mut self, vg: Id, kind: LvKind, brick: Id, lv: &MockLv) -> bool {
         let standard = match kind {
             LvKind::Pool => lv.pool.is_none(),
-            LvKind::Thin => lv.extents == 0 && lv.pool.as_ref().is_some_and(|p| p.is(&pool_name(brick))),
+            LvKind::Thin => {
+                lv.extents == 0
+                    && lv
+                        .pool
+                        .as_ref()
+                        .is_some_and(|p| parse_pool_name(&p.unpack()) == Some(brick))
+            }
         };
         let Some(group) = standard.then(|| self.groups.index(vg)).flatten() else {
             return false;
