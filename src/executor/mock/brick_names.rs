@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::packed::HEX_DIGITS;
 use crate::executor::BRICK_MOUNT_ROOTS;
 
 /// 32 lower-case hex digits, as `ids::new_id` makes them, in 16 bytes.
@@ -35,8 +36,6 @@ impl Id {
         Some(Id(out))
     }
 }
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 impl fmt::Display for Id {
     // One write of all 32 digits: a snapshot writes hundreds of thousands.

@@ -51,7 +51,7 @@ fn hex_value(b: u8) -> u8 {
     }
 }
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+pub(super) const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// 32 lower-case hex digits as 16 bytes.
 fn pack_hex(digits: &[u8], out: &mut Vec<u8>) {

@@ -57,6 +57,16 @@ struct PoolLv {
     size_kib: u64,
 }
 
+impl PoolLv {
+    fn lv(self) -> MockLv {
+        MockLv {
+            pool: None,
+            extents: self.extents,
+            size_kib: self.size_kib,
+        }
+    }
+}
+
 /// A standard brick's LVs in one volume group: its pool, its thin LV, or both.
 #[derive(Clone, Copy)]
 struct BrickLvs {
@@ -64,6 +74,13 @@ struct BrickLvs {
     pool: Option<PoolLv>,
     /// The thin LV's size; it is in the brick's own pool and holds no extents.
     thin_kib: Option<u64>,
+}
+
+impl BrickLvs {
+    /// How many LVs the record holds.
+    fn count(&self) -> usize {
+        usize::from(self.pool.is_some()) + usize::from(self.thin_kib.is_some())
+    }
 }
 
 /// Logical volumes by `vg/lv`.
@@ -92,11 +109,7 @@ impl Lvs {
     pub fn get(&self, key: &str) -> Option<MockLv> {
         if let Some((vg, kind, brick)) = parse_lv_key(key) {
             let kept = self.record(vg, brick).and_then(|r| match kind {
-                LvKind::Pool => r.pool.map(|p| MockLv {
-                    pool: None,
-                    extents: p.extents,
-                    size_kib: p.size_kib,
-                }),
+                LvKind::Pool => r.pool.map(PoolLv::lv),
                 LvKind::Thin => r.thin_kib.map(|kib| thin_lv(brick, kib)),
             });
             if kept.is_some() {
@@ -185,12 +198,7 @@ impl Lvs {
         for (brick, record) in &self.bricks {
             let vg = self.groups.id(record.vg);
             if let Some(p) = record.pool {
-                let pool = MockLv {
-                    pool: None,
-                    extents: p.extents,
-                    size_kib: p.size_kib,
-                };
-                all.push((lv_key(vg, LvKind::Pool, *brick), pool));
+                all.push((lv_key(vg, LvKind::Pool, *brick), p.lv()));
             }
             if let Some(kib) = record.thin_kib {
                 all.push((lv_key(vg, LvKind::Thin, *brick), thin_lv(*brick, kib)));
@@ -201,11 +209,7 @@ impl Lvs {
     }
 
     pub fn len(&self) -> usize {
-        let kept: usize = self
-            .bricks
-            .values()
-            .map(|r| usize::from(r.pool.is_some()) + usize::from(r.thin_kib.is_some()))
-            .sum();
+        let kept: usize = self.bricks.values().map(BrickLvs::count).sum();
         kept + self.other.len()
     }
 
@@ -220,7 +224,7 @@ impl Lvs {
                 .bricks
                 .values()
                 .filter(|r| r.vg == group)
-                .map(|r| usize::from(r.pool.is_some()) + usize::from(r.thin_kib.is_some()))
+                .map(BrickLvs::count)
                 .sum(),
             None => 0,
         };
