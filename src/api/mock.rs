@@ -12,12 +12,14 @@ use crate::ops::status;
 
 pub async fn state(State(app): State<AppState>) -> Result<Response, ApiError> {
     let engine = app.engine.clone();
-    // A copy of every node's state: off the runtime's threads.
+    // A copy of every node's state, after the mock's loader if it still
+    // runs: off the runtime's threads.
     let nodes = tokio::task::spawn_blocking(move || status::mock_nodes(&engine))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("mock state: {e}")))?;
     match nodes {
-        Some(nodes) => Ok(json(StatusCode::OK, &nodes)),
+        Some(Ok(nodes)) => Ok(json(StatusCode::OK, &nodes)),
+        Some(Err(e)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "No mock node state: the executor is not the mock",

@@ -331,8 +331,9 @@ pub trait Executor: Send + Sync {
     fn transport_stats(&self) -> Option<transport::StatsSnapshot> {
         None
     }
-    /// The simulated node state, when the nodes are the mock's.
-    fn mock_nodes(&self) -> Option<mock::MockNodes> {
+    /// The simulated node state, when the nodes are the mock's (an error
+    /// when its state could not be loaded).
+    fn mock_nodes(&self) -> Option<Result<mock::MockNodes, mock::LoadError>> {
         None
     }
 }

@@ -5,7 +5,7 @@
 //! transport counters, the mock's node state. And what the node health
 //! monitor found.
 
-use crate::executor::mock::MockNodes;
+use crate::executor::mock::{LoadError, MockNodes};
 use crate::executor::transport::StatsSnapshot;
 use crate::store::records::{ClusterRecord, DeviceRecord, NodeRecord};
 use crate::store::TreeName;
@@ -119,8 +119,8 @@ pub fn transport_stats(engine: &Engine) -> Option<StatsSnapshot> {
 }
 
 /// The mock executor's node state (`GET /internal/mock/state`); `None`
-/// when the nodes are real.
-pub fn mock_nodes(engine: &Engine) -> Option<MockNodes> {
+/// when the nodes are real, an error when the mock could not load it.
+pub fn mock_nodes(engine: &Engine) -> Option<Result<MockNodes, LoadError>> {
     engine.executor.mock_nodes()
 }
 

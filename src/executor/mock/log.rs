@@ -534,13 +534,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mock = MockExecutor::durable(100, &[], files(&dir).snapshot).unwrap();
         busy(&mock).await;
-        let live = mock.nodes();
+        let live = mock.nodes().unwrap();
         assert!(!live.hosts["n1"].lvs.is_empty() && live.volumes.contains_key("copy"));
         // Read while the mock still runs, and after it is gone.
         assert_eq!(read_state(&files(&dir).snapshot).unwrap(), live);
         drop(mock);
         let reopened = MockExecutor::durable(100, &[], files(&dir).snapshot).unwrap();
-        assert_eq!(reopened.nodes(), live);
+        assert_eq!(reopened.nodes().unwrap(), live);
     }
 
     #[tokio::test]
@@ -549,7 +549,7 @@ mod tests {
         let f = files(&dir);
         let mock = MockExecutor::durable(1, &[], f.snapshot.clone()).unwrap();
         mock.peer_probe("n1", "10.0.0.2").await.unwrap();
-        let before = mock.nodes();
+        let before = mock.nodes().unwrap();
         drop(mock);
         // A crash in the middle of the next append.
         let mut log = OpenOptions::new().append(true).open(&f.log).unwrap();
@@ -557,7 +557,7 @@ mod tests {
             .unwrap();
         assert_eq!(read_state(&f.snapshot).unwrap(), before);
         let reopened = MockExecutor::durable(1, &[], f.snapshot.clone()).unwrap();
-        assert_eq!(reopened.nodes(), before);
+        assert_eq!(reopened.nodes().unwrap(), before);
         // The open folded the log into the snapshot and cut the torn line.
         let snapshot: serde_json::Value = serde_json::from_slice(&std::fs::read(&f.snapshot).unwrap()).unwrap();
         assert_eq!(snapshot["hosts"]["n1"]["peers"], serde_json::json!(["10.0.0.2"]));
@@ -673,7 +673,7 @@ mod tests {
                 .unwrap();
             cost.push(log_len() - before);
         }
-        assert_eq!(mock.nodes().hosts["n1"].lvs.len(), 1200);
+        assert_eq!(mock.nodes().unwrap().hosts["n1"].lvs.len(), 1200);
         assert!(cost[0] > 0 && cost[0] < 8192, "{}", cost[0]);
         // The same, but for the digits the volume group's allocation gains.
         assert!(

@@ -19,18 +19,21 @@ mod change;
 mod edits;
 mod examine;
 mod faults;
+mod loading;
 mod log;
 mod packed;
 mod state;
 mod tables;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use change::Edit;
 pub use faults::FaultRuleError;
+use loading::Gate;
+pub use loading::LoadError;
 use log::ChangeLog;
 pub use log::{StateFileError, StateFiles};
 pub use packed::{Packed, PackedMap};
@@ -55,16 +58,20 @@ fn lines(commands: impl IntoIterator<Item = Command>) -> Vec<String> {
 /// Why a mock executor could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {
-    #[error("cannot open the mock node state: {0}")]
-    State(#[from] StateFileError),
+    #[error("cannot start the thread that loads the mock node state: {0}")]
+    Loader(#[source] std::io::Error),
     #[error("{0}")]
     Fault(#[from] FaultRuleError),
 }
 
-/// The node state could not be written out after a change.
+/// Why a change to the node state did not go through.
 #[derive(Debug, thiserror::Error)]
-#[error("mock state write failed: {0}")]
-pub struct StateWriteError(#[source] StateFileError);
+pub enum StateWriteError {
+    #[error(transparent)]
+    NotLoaded(#[from] LoadError),
+    #[error("mock state write failed: {0}")]
+    Write(#[source] StateFileError),
+}
 
 /// The node state, and the log a durable mock keeps it in.
 struct Nodes {
@@ -76,7 +83,9 @@ pub struct MockExecutor {
     commands: CommandConfig,
     device_size_kib: u64,
     faults: Faults,
-    nodes: Mutex<Nodes>,
+    /// Filled by a durable mock's loader before `loaded` opens.
+    nodes: Arc<Mutex<Nodes>>,
+    loaded: Gate,
     /// Hosts listed in this file (one a line) have glusterd stopped: their
     /// glusterd check fails until the line goes, as after `systemctl stop
     /// glusterd`. Read at each check, so tests switch it while serving.
@@ -98,35 +107,51 @@ pub fn glusterd_switch_path(state_path: &std::path::Path) -> PathBuf {
 impl MockExecutor {
     /// A mock whose node state lives in memory only.
     pub fn in_memory(device_size_gb: u64, faults: &[String]) -> Result<MockExecutor, MockError> {
-        let nodes = Nodes {
-            state: MockNodes::default(),
-            log: None,
-        };
-        MockExecutor::build(device_size_gb, faults, None, nodes)
+        MockExecutor::build(device_size_gb, faults, None, Gate::opened())
     }
 
     /// A mock that keeps its node state in `state_path` and the log beside
-    /// it (`log.rs`), reloading both at start.
+    /// it (`log.rs`), reloading both at start: on a thread of its own
+    /// (`loading.rs`), which calls wait for.
     pub fn durable(device_size_gb: u64, faults: &[String], state_path: PathBuf) -> Result<MockExecutor, MockError> {
-        let (state, log) = ChangeLog::open(StateFiles::beside(&state_path))?;
-        let nodes = Nodes { state, log: Some(log) };
-        Ok(
-            MockExecutor::build(device_size_gb, faults, Some(fired_log_path(&state_path)), nodes)?
-                .with_glusterd_switch(glusterd_switch_path(&state_path)),
-        )
+        let (opener, gate) = Gate::closed();
+        let mock = MockExecutor::build(device_size_gb, faults, Some(fired_log_path(&state_path)), gate)?
+            .with_glusterd_switch(glusterd_switch_path(&state_path));
+        let (nodes, files) = (mock.nodes.clone(), StateFiles::beside(&state_path));
+        let load = move || {
+            let started = std::time::Instant::now();
+            let outcome = ChangeLog::open(files).map(|(state, log)| {
+                *nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Nodes { state, log: Some(log) };
+            });
+            match &outcome {
+                Ok(()) => tracing::info!(elapsed = ?started.elapsed(), "mock node state loaded"),
+                Err(e) => tracing::error!("mock node state: {e}; every executor call fails until a restart"),
+            }
+            opener.open(outcome);
+        };
+        std::thread::Builder::new()
+            .name("mock-state-load".into())
+            .spawn(load)
+            .map_err(MockError::Loader)?;
+        Ok(mock)
     }
 
     fn build(
         device_size_gb: u64,
         faults: &[String],
         fired_log: Option<PathBuf>,
-        nodes: Nodes,
+        loaded: Gate,
     ) -> Result<MockExecutor, MockError> {
+        let nodes = Nodes {
+            state: MockNodes::default(),
+            log: None,
+        };
         Ok(MockExecutor {
             commands: CommandConfig::default(),
             device_size_kib: device_size_gb * KIB_PER_GIB,
             faults: Faults::parse(faults)?.logging_to(fired_log),
-            nodes: Mutex::new(nodes),
+            nodes: Arc::new(Mutex::new(nodes)),
+            loaded,
             glusterd_switch: None,
         })
     }
@@ -159,26 +184,54 @@ impl MockExecutor {
         self
     }
 
-    /// A copy of the simulated node state.
-    pub fn nodes(&self) -> MockNodes {
-        self.lock().state.clone()
+    /// A copy of the simulated node state, once it is loaded.
+    pub fn nodes(&self) -> Result<MockNodes, LoadError> {
+        Ok(self.lock()?.state.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Nodes> {
+    /// The node state, waited for (blocking) if the loader has not
+    /// finished; async callers `enter` first, which waits without blocking.
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Nodes>, LoadError> {
+        self.loaded.wait_blocking()?;
         // A panic while holding the lock leaves plain data behind; keep going.
-        self.nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        Ok(self.nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// `lock`, for a call of `operation` on `host`.
+    fn state_for(&self, host: &str, operation: &'static str) -> Result<std::sync::MutexGuard<'_, Nodes>, ExecError> {
+        self.lock().map_err(|e| ExecError::new(host, operation, e.to_string()))
+    }
+
+    /// The start of a call that changes nothing: the loaded state, then the
+    /// fault rules.
+    async fn enter(&self, operation: &'static str, host: &str) -> Result<(), ExecError> {
+        self.await_state(host, operation).await?;
+        self.faults.enter(operation, host).await
+    }
+
+    /// The start of a call that changes node state (`Faults::enter_change`).
+    async fn enter_change(&self, operation: &'static str, host: &str) -> Result<faults::Aftermath, ExecError> {
+        self.await_state(host, operation).await?;
+        self.faults.enter_change(operation, host).await
+    }
+
+    async fn await_state(&self, host: &str, operation: &'static str) -> Result<(), ExecError> {
+        self.loaded
+            .wait()
+            .await
+            .map_err(|e| ExecError::new(host, operation, e.to_string()))
     }
 
     /// Applies `change` to the node state and, for a durable mock, appends
     /// what it changed to the log before returning.
     fn mutate<T>(&self, change: impl FnOnce(&mut Edit<'_>) -> T) -> Result<T, StateWriteError> {
-        let mut nodes = self.lock();
+        let mut nodes = self.lock()?;
         let Nodes { state, log } = &mut *nodes;
         let mut edit = Edit::new(state, log.is_some());
         let result = change(&mut edit);
         let changes = edit.into_changes();
         if let Some(log) = log {
-            log.append(&changes, state).map_err(StateWriteError)?;
+            log.append(&changes, state).map_err(StateWriteError::Write)?;
         }
         Ok(result)
     }
@@ -204,6 +257,14 @@ impl MockExecutor {
     }
 }
 
+impl Drop for MockExecutor {
+    /// A mock that is gone has finished with its files: a loader still
+    /// running would otherwise write them beside the next mock's.
+    fn drop(&mut self) {
+        let _ = self.loaded.wait_blocking();
+    }
+}
+
 /// The node state a durable mock left at `state_path` (and its log), read
 /// without changing any file: for tools and tests, also while it runs.
 pub fn read_state(state_path: &Path) -> Result<MockNodes, StateFileError> {
@@ -213,7 +274,7 @@ pub fn read_state(state_path: &Path) -> Result<MockNodes, StateFileError> {
 #[async_trait]
 impl Executor for MockExecutor {
     async fn glusterd_check(&self, host: &str) -> Result<(), ExecError> {
-        self.faults.enter("glusterd_check", host).await?;
+        self.enter("glusterd_check", host).await?;
         if self.glusterd_stopped(host) {
             // What `systemctl status glusterd` says of a stopped unit.
             return Err(ExecError::new(host, "glusterd_check", "Active: inactive (dead)"));
@@ -222,7 +283,7 @@ impl Executor for MockExecutor {
     }
 
     async fn peer_probe(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
-        self.faults.enter("peer_probe", exec_host).await?;
+        self.enter("peer_probe", exec_host).await?;
         let lines = lines(self.commands.peer_probe(storage_host));
         self.apply(exec_host, "peer_probe", |n| {
             n.ran(exec_host, lines);
@@ -232,7 +293,7 @@ impl Executor for MockExecutor {
     }
 
     async fn peer_detach(&self, exec_host: &str, storage_host: &str) -> Result<(), ExecError> {
-        self.faults.enter("peer_detach", exec_host).await?;
+        self.enter("peer_detach", exec_host).await?;
         let lines = lines(self.commands.peer_detach(storage_host));
         self.apply(exec_host, "peer_detach", |n| {
             n.ran(exec_host, lines);
@@ -248,6 +309,9 @@ impl Executor for MockExecutor {
         device_id: &str,
         destroy: bool,
     ) -> Result<DeviceReport, DeviceSetupError> {
+        self.await_state(host, "device_setup")
+            .await
+            .map_err(DeviceSetupError::Unreachable)?;
         self.faults
             .enter("device_setup", host)
             .await
@@ -269,27 +333,27 @@ impl Executor for MockExecutor {
     }
 
     async fn device_info(&self, host: &str, device: &DeviceHandle) -> Result<DeviceReport, ExecError> {
-        self.faults.enter("device_info", host).await?;
-        self.lock()
+        self.enter("device_info", host).await?;
+        self.state_for(host, "device_info")?
             .state
             .device_report(host, &device.vg_name())
             .map_err(|e| ExecError::new(host, "device_info", e.to_string()))
     }
 
     async fn device_teardown(&self, host: &str, device: &DeviceHandle) -> Result<(), ExecError> {
-        self.faults.enter("device_teardown", host).await?;
+        self.enter("device_teardown", host).await?;
         self.apply(host, "device_teardown", |n| n.teardown_device(host, &device.vg_name()))
     }
 
     async fn device_forget(&self, host: &str, device: &DeviceHandle) {
-        if self.faults.enter("device_forget", host).await.is_err() {
+        if self.enter("device_forget", host).await.is_err() {
             return;
         }
         let _ = self.mutate(|n| n.forget_device(host, &device.vg_name()));
     }
 
     async fn brick_create(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("brick_create", host).await?;
+        let lost = self.enter_change("brick_create", host).await?;
         let lines = lines(self.commands.brick_create(brick));
         let fstab_line = self.commands.fstab_line(brick);
         let result = self.apply(host, "brick_create", |n| {
@@ -299,14 +363,14 @@ impl Executor for MockExecutor {
     }
 
     async fn brick_destroy(&self, host: &str, brick: &BrickSpec) -> Result<bool, ExecError> {
-        let lost = self.faults.enter_change("brick_destroy", host).await?;
+        let lost = self.enter_change("brick_destroy", host).await?;
         let lines = lines(self.commands.brick_destroy(brick));
         let result = self.apply(host, "brick_destroy", |n| Ok(n.destroy_brick(host, brick, lines)));
         lost.settle(host, "brick_destroy", result).await
     }
 
     async fn brick_fstab_append(&self, host: &str, brick: &BrickSpec) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("brick_fstab_append", host).await?;
+        let lost = self.enter_change("brick_fstab_append", host).await?;
         let line = self.commands.fstab_line(brick);
         let lines = lines(vec![self.commands.fstab_append(brick)]);
         let result = self.apply(host, "brick_fstab_append", |n| {
@@ -317,21 +381,21 @@ impl Executor for MockExecutor {
     }
 
     async fn volume_create(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("volume_create", host).await?;
+        let lost = self.enter_change("volume_create", host).await?;
         let lines = lines(self.commands.volume_create(volume));
         let result = self.apply(host, "volume_create", |n| n.create_volume(host, volume, lines));
         lost.settle(host, "volume_create", result).await
     }
 
     async fn volume_expand(&self, host: &str, volume: &GlusterVolumeSpec) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("volume_expand", host).await?;
+        let lost = self.enter_change("volume_expand", host).await?;
         let lines = lines(self.commands.volume_expand(volume));
         let result = self.apply(host, "volume_expand", |n| n.expand_volume(host, volume, lines));
         lost.settle(host, "volume_expand", result).await
     }
 
     async fn volume_destroy(&self, host: &str, name: &str) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("volume_destroy", host).await?;
+        let lost = self.enter_change("volume_destroy", host).await?;
         let lines = lines(self.commands.volume_destroy(name));
         let result = self.apply(host, "volume_destroy", |n| {
             n.destroy_volume(host, name, lines);
@@ -341,56 +405,56 @@ impl Executor for MockExecutor {
     }
 
     async fn volume_info(&self, host: &str, name: &str) -> Result<Option<GlusterVolumeInfo>, ExecError> {
-        self.faults.enter("volume_info", host).await?;
-        Ok(self.lock().state.volume_info(name))
+        self.enter("volume_info", host).await?;
+        Ok(self.state_for(host, "volume_info")?.state.volume_info(name))
     }
 
     async fn gluster_volumes(&self, host: &str) -> Result<Vec<(String, GlusterVolumeInfo)>, ExecError> {
-        self.faults.enter("volume_info", host).await?;
-        Ok(self.lock().state.gluster_volumes())
+        self.enter("volume_info", host).await?;
+        Ok(self.state_for(host, "volume_info")?.state.gluster_volumes())
     }
 
     async fn node_inventory(&self, host: &str) -> Result<NodeInventory, ExecError> {
-        self.faults.enter("node_inventory", host).await?;
-        Ok(self.lock().state.inventory(host))
+        self.enter("node_inventory", host).await?;
+        Ok(self.state_for(host, "node_inventory")?.state.inventory(host))
     }
 
     async fn peer_hostnames(&self, host: &str) -> Result<Vec<String>, ExecError> {
-        self.faults.enter("peer_hostnames", host).await?;
-        Ok(self.lock().state.peer_hostnames(host))
+        self.enter("peer_hostnames", host).await?;
+        Ok(self.state_for(host, "peer_hostnames")?.state.peer_hostnames(host))
     }
 
     async fn examine_volumes(&self, host: &str) -> Result<VolInfo, ExecError> {
-        self.faults.enter("examine_volumes", host).await?;
-        Ok(self.lock().state.examine_volumes())
+        self.enter("examine_volumes", host).await?;
+        Ok(self.state_for(host, "examine_volumes")?.state.examine_volumes())
     }
 
     async fn examine_lvm(&self, host: &str, kind: LvmReportKind) -> Result<LvmRows, ExecError> {
-        self.faults.enter("examine_lvm", host).await?;
-        Ok(self.lock().state.examine_lvm(host, kind))
+        self.enter("examine_lvm", host).await?;
+        Ok(self.state_for(host, "examine_lvm")?.state.examine_lvm(host, kind))
     }
 
     async fn examine_mounts(&self, host: &str) -> Result<BricksMountStatus, ExecError> {
-        self.faults.enter("examine_mounts", host).await?;
-        Ok(self.lock().state.examine_mounts(host))
+        self.enter("examine_mounts", host).await?;
+        Ok(self.state_for(host, "examine_mounts")?.state.examine_mounts(host))
     }
 
     async fn heal_info(&self, host: &str, name: &str) -> Result<Vec<HealEntry>, ExecError> {
-        self.faults.enter("heal_info", host).await?;
-        self.lock()
+        self.enter("heal_info", host).await?;
+        self.state_for(host, "heal_info")?
             .state
             .heal_info(name)
             .map_err(|e| ExecError::new(host, "heal_info", e.to_string()))
     }
 
     async fn heal_start(&self, host: &str, name: &str) -> Result<(), ExecError> {
-        self.faults.enter("heal_start", host).await?;
+        self.enter("heal_start", host).await?;
         let line = String::from(self.commands.heal_start(name));
         self.record(host, "heal_start", vec![line])
     }
 
     async fn brick_replace(&self, host: &str, volume: &str, old: &str, new: &str) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("brick_replace", host).await?;
+        let lost = self.enter_change("brick_replace", host).await?;
         let line = String::from(self.commands.brick_replace(volume, old, new));
         let result = self.apply(host, "brick_replace", |n| n.replace_brick(host, volume, old, new, line));
         lost.settle(host, "brick_replace", result).await
@@ -403,7 +467,7 @@ impl Executor for MockExecutor {
         clone: &str,
         snapshot: &str,
     ) -> Result<CloneReport, ExecError> {
-        let lost = self.faults.enter_change("volume_clone", host).await?;
+        let lost = self.enter_change("volume_clone", host).await?;
         let lines = lines(self.commands.volume_clone(source, clone, snapshot));
         let result = self.apply(host, "volume_clone", |n| n.clone_volume(host, source, clone, lines));
         lost.settle(host, "volume_clone", result).await
@@ -411,14 +475,14 @@ impl Executor for MockExecutor {
 
     async fn snapshot_destroy(&self, host: &str, snapshot: &str) -> Result<(), ExecError> {
         // Clones are made in one step here, so no snapshot is ever left.
-        let lost = self.faults.enter_change("snapshot_destroy", host).await?;
+        let lost = self.enter_change("snapshot_destroy", host).await?;
         let lines = lines(self.commands.snapshot_destroy(snapshot));
         let result = self.record(host, "snapshot_destroy", lines);
         lost.settle(host, "snapshot_destroy", result).await
     }
 
     async fn block_volume_create(&self, host: &str, spec: &BlockVolumeSpec) -> Result<BlockVolumeCreated, ExecError> {
-        let lost = self.faults.enter_change("block_create", host).await?;
+        let lost = self.enter_change("block_create", host).await?;
         let line = String::from(self.commands.block_create(spec));
         let prealloc = self.commands.block_prealloc.clone();
         let result = self
@@ -435,7 +499,7 @@ impl Executor for MockExecutor {
     }
 
     async fn block_volume_delete(&self, host: &str, hosting_volume: &str, name: &str) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("block_delete", host).await?;
+        let lost = self.enter_change("block_delete", host).await?;
         let line = String::from(self.commands.block_delete(hosting_volume, name));
         let result = self
             .mutate(|n| n.delete_block(host, hosting_volume, name, line))
@@ -456,7 +520,7 @@ impl Executor for MockExecutor {
         name: &str,
         size_gib: u64,
     ) -> Result<(), ExecError> {
-        let lost = self.faults.enter_change("block_expand", host).await?;
+        let lost = self.enter_change("block_expand", host).await?;
         let line = String::from(self.commands.block_modify_size(hosting_volume, name, size_gib));
         let result = self
             .mutate(|n| n.resize_block(host, hosting_volume, name, size_gib, line))
@@ -477,19 +541,22 @@ impl Executor for MockExecutor {
         hosting_volume: &str,
         name: &str,
     ) -> Result<Option<BlockVolumeReport>, ExecError> {
-        self.faults.enter("block_info", host).await?;
-        Ok(self.lock().state.block_report(hosting_volume, name))
+        self.enter("block_info", host).await?;
+        Ok(self
+            .state_for(host, "block_info")?
+            .state
+            .block_report(hosting_volume, name))
     }
 
     async fn block_volume_names(&self, host: &str, hosting_volume: &str) -> Result<Vec<String>, ExecError> {
-        self.faults.enter("block_list", host).await?;
-        self.lock()
+        self.enter("block_list", host).await?;
+        self.state_for(host, "block_list")?
             .state
             .block_names(hosting_volume)
             .map_err(|e| ExecError::new(host, "block_list", e.to_string()))
     }
 
-    fn mock_nodes(&self) -> Option<MockNodes> {
+    fn mock_nodes(&self) -> Option<Result<MockNodes, LoadError>> {
         Some(self.nodes())
     }
 }
@@ -516,8 +583,8 @@ mod tests {
         assert!(matches!(again, DeviceSetupError::HasPhysicalVolume { .. }));
         // A wipe makes room.
         mock.device_setup("n1", "/dev/sdb", "d2", true).await.unwrap();
-        assert!(mock.nodes().hosts["n1"].vgs.contains_key("vg_d2"));
-        assert!(!mock.nodes().hosts["n1"].vgs.contains_key("vg_d1"));
+        assert!(mock.nodes().unwrap().hosts["n1"].vgs.contains_key("vg_d2"));
+        assert!(!mock.nodes().unwrap().hosts["n1"].vgs.contains_key("vg_d1"));
     }
 
     #[tokio::test]
@@ -526,7 +593,7 @@ mod tests {
         mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap();
         mock.device_teardown("n1", &handle("d1")).await.unwrap();
         mock.device_teardown("n1", &handle("d1")).await.unwrap();
-        assert!(mock.nodes().hosts["n1"].pvs.is_empty());
+        assert!(mock.nodes().unwrap().hosts["n1"].pvs.is_empty());
     }
 
     #[tokio::test]
@@ -567,6 +634,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_state_that_cannot_be_read_fails_every_call_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.mock-nodes.json");
+        std::fs::write(&path, "{\"hosts\": [").unwrap();
+        // The mock is made at once; its calls carry the loader's error.
+        let mock = MockExecutor::durable(1, &[], path.clone()).unwrap();
+        let probe = mock.peer_probe("n1", "10.0.0.2").await.unwrap_err();
+        assert_eq!(probe.host, "n1");
+        assert!(
+            probe.message.contains("could not be loaded") && probe.message.contains("store.mock-nodes.json"),
+            "{}",
+            probe.message
+        );
+        let info = mock.volume_info("n1", "vol").await.unwrap_err();
+        assert_eq!(info.message, probe.message);
+        let setup = mock.device_setup("n1", "/dev/sdb", "d1", false).await.unwrap_err();
+        assert!(matches!(setup, DeviceSetupError::Unreachable(_)), "{setup:?}");
+        let Some(Err(LoadError::Failed(e))) = mock.mock_nodes() else {
+            panic!("the state's error, not a state");
+        };
+        assert!(matches!(*e, StateFileError::Snapshot { .. }), "{e}");
+        // Nothing was written over the file that could not be read.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"hosts\": [");
+    }
+
+    #[tokio::test]
+    async fn a_call_made_while_the_state_loads_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mock.json");
+        {
+            let mock = MockExecutor::durable(1, &[], path.clone()).unwrap();
+            mock.peer_probe("n1", "10.0.0.2").await.unwrap();
+        }
+        // Straight after the constructor: the first call sees the loaded
+        // state, whichever finishes first.
+        let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
+        assert_eq!(again.peer_hostnames("n1").await.unwrap(), vec!["10.0.0.2".to_string()]);
+        let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
+        again.peer_probe("n1", "10.0.0.3").await.unwrap();
+        drop(again);
+        assert_eq!(read_state(&path).unwrap().hosts["n1"].peers.len(), 2);
+    }
+
+    #[tokio::test]
     async fn durable_state_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mock.json");
@@ -575,8 +686,8 @@ mod tests {
             mock.peer_probe("n1", "10.0.0.2").await.unwrap();
         }
         let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
-        assert!(again.nodes().hosts["n1"].peers.contains("10.0.0.2"));
-        assert_eq!(read_state(&path).unwrap(), again.nodes());
+        assert!(again.nodes().unwrap().hosts["n1"].peers.contains("10.0.0.2"));
+        assert_eq!(read_state(&path).unwrap(), again.nodes().unwrap());
     }
 
     #[tokio::test]
