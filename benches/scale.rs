@@ -5,8 +5,15 @@
 //! size; at 1,000 the heketi-cli `topology info` fan-out (the CLI process,
 //! one request per cluster, node and volume, as heketi-cli makes them); at
 //! 50,000, `GET /volumes`, `GET /clusters/{id}`, start-up time (the first
-//! start after the fill and a later one) and the restarted server's
-//! resident memory after listing and reading volumes.
+//! start after the fill and a later one: process start to listening, and
+//! to the end of a first create, which waits for a durable mock's state)
+//! and the restarted server's resident memory after listing and reading
+//! volumes.
+//!
+//! The growth of create latency is also measured side by side: a second
+//! server of the same shape, filled to 1,000 volumes, takes turns with the
+//! filled one, 20 creates each, so that the machine's drift over the
+//! minutes of a fill (other work, its clock) weighs on both alike.
 //!
 //! `cargo bench --bench scale` runs it with the mock's node state in
 //! memory and then with the durable mock; `BRICKYARD_BENCH_MOCK=memory`
@@ -21,12 +28,17 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{dir_size, fill, micros, percentile, sequential, Bench};
+use common::{create_once, dir_size, fill, micros, percentile, sequential, Bench};
 
 const PER_CLUSTER: usize = 5000;
 const CLUSTERS: usize = 10;
 const FILLERS: usize = 16;
 const SAMPLES: usize = 200;
+/// Creates per turn in the side-by-side measurement.
+const TURN: usize = 20;
+/// Room past 5,000 per cluster for the creates made after the fill (the
+/// side-by-side ones and a first create after each start).
+const ROOM: usize = 100;
 
 fn gets(b: &Bench, path: &str, n: usize) -> Vec<Duration> {
     let mut times: Vec<Duration> = (0..n)
@@ -75,17 +87,14 @@ struct Point {
 
 fn run(mode: &str, top: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = common::mock_server_args_limited(dir.path(), PER_CLUSTER as i64);
+    let args = common::mock_server_args_limited(dir.path(), (PER_CLUSTER + ROOM) as i64);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut env = vec![("HEKETI_MOCK_DEVICE_SIZE_GB", "20000")];
     if mode == "memory" {
         env.push(("BRICKYARD_MOCK_STATE", "memory"));
     }
     let b = Bench::start(dir.path(), &args, &env);
-    let mut clusters = Vec::new();
-    for c in 0..top.div_ceil(PER_CLUSTER).min(CLUSTERS) {
-        clusters.push(b.cluster_of_three(|i| (format!("c{c}n{i}"), format!("10.{c}.0.{i}"))));
-    }
+    let clusters = topology(&b, top);
     let store = dir.path().join("store");
     let mut points = Vec::new();
     let mut count = 0;
@@ -110,18 +119,28 @@ fn run(mode: &str, top: usize) {
             store_mib: dir_size(&store) as f64 / 1048576.0,
         });
     }
+    let side_by_side = alongside_a_small_one(&b, mode, top, &env);
+    count += SAMPLES;
     let list = gets(&b, "/volumes", 50);
     let cluster = gets(&b, &format!("/clusters/{}", clusters[0]), 200);
+    let cluster_volumes = b
+        .get(&format!("/clusters/{}", clusters[0]))
+        .json::<serde_json::Value>()
+        .expect("cluster")["volumes"]
+        .as_array()
+        .map_or(0, Vec::len);
     b.stop();
-    // The first start replays what sled wrote since it last opened; a
-    // later one does not.
-    let start = Instant::now();
-    let again = Bench::start(dir.path(), &args, &env);
-    let first_up = start.elapsed();
-    again.stop();
-    let start = Instant::now();
-    let again = Bench::start(dir.path(), &args, &env);
-    let up = start.elapsed();
+    // The first start replays what sled wrote since it last opened (and a
+    // durable mock folds its log); a later one does not.
+    let durable = mode != "memory";
+    let first_up = Started::now(dir.path(), &args, &env, durable);
+    first_up.server.stop();
+    let up = Started::now(dir.path(), &args, &env, durable);
+    let again = up.server;
+    if durable {
+        // Each start made one.
+        count += 2;
+    }
     let listed: serde_json::Value = again.get("/volumes").json().expect("list");
     assert_eq!(listed["volumes"].as_array().expect("ids").len(), count);
     // Brickyard's own memory: the restarted server after the listings and
@@ -160,21 +179,101 @@ fn run(mode: &str, top: usize) {
         percentile(last, 0.5).as_secs_f64() / percentile(first, 0.5).as_secs_f64(),
         percentile(last, 0.99).as_secs_f64() / percentile(first, 0.99).as_secs_f64()
     );
+    println!(
+        "side by side with a server of {} volumes, {TURN} creates a turn: p50 {} against {} ({:.2}×), p99 {} against {} ({:.2}×)",
+        side_by_side.small_volumes,
+        micros(percentile(&side_by_side.big, 0.5)),
+        micros(percentile(&side_by_side.small, 0.5)),
+        percentile(&side_by_side.big, 0.5).as_secs_f64() / percentile(&side_by_side.small, 0.5).as_secs_f64(),
+        micros(percentile(&side_by_side.big, 0.99)),
+        micros(percentile(&side_by_side.small, 0.99)),
+        percentile(&side_by_side.big, 0.99).as_secs_f64() / percentile(&side_by_side.small, 0.99).as_secs_f64(),
+    );
     if let Some(t) = fan_out {
         println!("topology info (the CLI process, 1,000 volumes): median {}", micros(t));
     }
     println!(
         "at {count} volumes: GET /volumes p50 {} p99 {}; GET /clusters/{{id}} ({} volume ids) p50 {} p99 {}; \
-         start-up {} (the first after the fill {}); restarted, after the listings and {SAMPLES} volume reads: {:.1} MiB resident",
+         start-up to listening {} and to a first create's end {} (the first after the fill: {} and {}); \
+         restarted, after the listings and {SAMPLES} volume reads: {:.1} MiB resident",
         micros(percentile(&list, 0.5)),
         micros(percentile(&list, 0.99)),
-        count.min(PER_CLUSTER),
+        cluster_volumes,
         micros(percentile(&cluster, 0.5)),
         micros(percentile(&cluster, 0.99)),
-        micros(up),
-        micros(first_up),
+        micros(up.listening),
+        up.created.map_or("-".into(), micros),
+        micros(first_up.listening),
+        first_up.created.map_or("-".into(), micros),
         own_rss
     );
+}
+
+/// Ten clusters of three nodes (fewer below 50,000 volumes); their ids.
+fn topology(b: &Bench, top: usize) -> Vec<String> {
+    (0..top.div_ceil(PER_CLUSTER).min(CLUSTERS))
+        .map(|c| b.cluster_of_three(|i| (format!("c{c}n{i}"), format!("10.{c}.0.{i}"))))
+        .collect()
+}
+
+/// A start, timed from the process's start to its listening line and,
+/// with the durable mock, to the end of a first create (the mock in
+/// memory starts with no nodes: a create would find no devices).
+struct Started {
+    server: Bench,
+    listening: Duration,
+    created: Option<Duration>,
+}
+
+impl Started {
+    fn now(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)], durable: bool) -> Started {
+        let start = Instant::now();
+        let server = Bench::start(dir, args, env);
+        let listening = start.elapsed();
+        let created = durable.then(|| {
+            create_once(&server.client, &server.base).expect("a first create");
+            start.elapsed()
+        });
+        Started {
+            server,
+            listening,
+            created,
+        }
+    }
+}
+
+/// Create times of the filled server and of a small one, taken in turns.
+struct SideBySide {
+    small_volumes: usize,
+    big: Vec<Duration>,
+    small: Vec<Duration>,
+}
+
+fn alongside_a_small_one(big: &Bench, mode: &str, top: usize, env: &[(&str, &str)]) -> SideBySide {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = common::mock_server_args_limited(dir.path(), (PER_CLUSTER + ROOM) as i64);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let small = Bench::start(dir.path(), &args, env);
+    topology(&small, top);
+    eprintln!("{mode}: a second server filled to 1000 volumes, to measure beside the first");
+    fill(&small, 1000, FILLERS);
+    let (mut big_times, mut small_times) = (Vec::new(), Vec::new());
+    for _ in 0..SAMPLES / TURN {
+        for _ in 0..TURN {
+            small_times.push(create_once(&small.client, &small.base).expect("no 429 sequentially"));
+        }
+        for _ in 0..TURN {
+            big_times.push(create_once(&big.client, &big.base).expect("no 429 sequentially"));
+        }
+    }
+    small.stop();
+    big_times.sort();
+    small_times.sort();
+    SideBySide {
+        small_volumes: 1000 + SAMPLES / 2,
+        big: big_times,
+        small: small_times,
+    }
 }
 
 fn main() {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::executor::Executor;
 use crate::store::records::{QueueOutcome, QueueRecord};
-use crate::store::{Abort, Store, Tx};
+use crate::store::{Abort, Store, TreeName, Tx};
 
 use super::journal::{JournalEntry, JournalStatus};
 use super::operation::Direction;
@@ -27,7 +27,23 @@ pub struct Engine {
     pub health: health::HealthCache,
     /// Journal entries this process is executing right now.
     in_flight: Mutex<HashSet<String>>,
+    /// This start, as `mark_stale` counted it.
+    start: std::sync::RwLock<Start>,
 }
+
+/// Which start of the server this is, and what the earlier ones left.
+#[derive(Default)]
+struct Start {
+    /// Starts counted in the store, this one included (0 before
+    /// `mark_stale`: an engine that never started counts nothing as
+    /// interrupted).
+    incarnation: u64,
+    /// The queue ids of the operations earlier starts left in the journal.
+    leftover_queue_ids: HashSet<String>,
+}
+
+/// Where the store keeps the count of starts.
+const INCARNATION_KEY: &str = "incarnation";
 
 impl Engine {
     pub fn new(store: Store, executor: Arc<dyn Executor>, settings: Settings) -> Arc<Engine> {
@@ -39,7 +55,28 @@ impl Engine {
             health: health::HealthCache::default(),
             settings,
             in_flight: Mutex::new(HashSet::new()),
+            start: std::sync::RwLock::default(),
         })
+    }
+
+    fn start(&self) -> std::sync::RwLockReadGuard<'_, Start> {
+        self.start.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Which start of the server this is; new queue entries carry it.
+    pub fn incarnation(&self) -> u64 {
+        self.start().incarnation
+    }
+
+    /// Whether `record` is pending for good: an earlier start accepted it
+    /// and left no operation that will finish it (a cleanup that was
+    /// running, say). Decided when it is asked for or the queue is swept,
+    /// not by reading the whole queue at start-up.
+    pub fn was_interrupted(&self, record: &QueueRecord) -> bool {
+        let start = self.start();
+        record.outcome == QueueOutcome::Pending
+            && record.incarnation.unwrap_or(0) < start.incarnation
+            && !start.leftover_queue_ids.contains(&record.id)
     }
 
     fn in_flight_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -81,7 +118,7 @@ impl Engine {
         self.store.transact(|tx| {
             reserve(tx)?;
             tx.put(&entry)?;
-            queue::pending(tx, &entry.queue_id)
+            queue::pending(tx, &entry.queue_id, self.incarnation())
         })?;
         let queue_id = entry.queue_id.clone();
         self.spawn(entry, permit);
@@ -256,8 +293,10 @@ impl Engine {
     }
 
     /// Marks every journal entry a previous run left behind `stale` (as
-    /// Heketi does at start-up) and returns them. Call before serving, so
-    /// that new requests are never mistaken for leftovers.
+    /// Heketi does at start-up) and returns them, and counts this start.
+    /// Call before serving, so that new requests are never mistaken for
+    /// leftovers. Pending queue entries that no leftover owns are settled
+    /// as they are asked for (`Engine::was_interrupted`).
     pub fn mark_stale(&self) -> Result<Vec<JournalEntry>, OpError> {
         let mut leftovers = Vec::new();
         for mut entry in self.store.scan::<JournalEntry>()? {
@@ -267,23 +306,20 @@ impl Engine {
             }
             leftovers.push(entry);
         }
-        // Pending queue entries no journal entry will finish (a cleanup that
-        // was running) would otherwise poll as pending for ever.
-        let owned: HashSet<&str> = leftovers.iter().map(|e| e.queue_id.as_str()).collect();
-        let orphans: Vec<String> = self
-            .store
-            .scan::<QueueRecord>()?
-            .into_iter()
-            .filter(|q| q.outcome == QueueOutcome::Pending && !owned.contains(q.id.as_str()))
-            .map(|q| q.id)
-            .collect();
-        self.store.transact(|tx| {
-            for id in &orphans {
-                queue::finish(tx, id, QueueOutcome::Failed("interrupted by restart".into()))?;
-            }
-            Ok(())
+        let incarnation = self.store.transact(|tx| {
+            let before = tx
+                .index_get::<OpError>(TreeName::Meta, INCARNATION_KEY)?
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            let now = before.saturating_add(1);
+            tx.index_put(TreeName::Meta, INCARNATION_KEY, &now.to_string())?;
+            Ok(now)
         })?;
         self.store.flush_blocking()?;
+        *self.start.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Start {
+            incarnation,
+            leftover_queue_ids: leftovers.iter().map(|e| e.queue_id.clone()).collect(),
+        };
         Ok(leftovers)
     }
 
@@ -306,7 +342,8 @@ impl Engine {
     /// returns the queue id. Individual failures are only logged.
     pub async fn cleanup(self: &Arc<Self>, ids: Vec<String>) -> Result<String, OpError> {
         let queue_id = crate::ids::new_id();
-        self.store.transact(|tx| queue::pending(tx, &queue_id))?;
+        self.store
+            .transact(|tx| queue::pending(tx, &queue_id, self.incarnation()))?;
         self.flush().await?;
         let engine = self.clone();
         let qid = queue_id.clone();
@@ -359,13 +396,63 @@ mod tests {
         (dir, Engine::new(store, executor, Default::default()))
     }
 
+    fn queue_outcome(engine: &Engine, id: &str) -> QueueOutcome {
+        engine.store.get::<QueueRecord>(id).unwrap().unwrap().outcome
+    }
+
     #[tokio::test]
-    async fn pending_queue_entries_without_an_owner_fail_at_start_up() {
-        let (_dir, engine) = engine();
-        engine.store.transact(|tx| queue::pending(tx, "orphan")).unwrap();
-        assert!(engine.mark_stale().unwrap().is_empty());
-        let record = engine.store.get::<QueueRecord>("orphan").unwrap().unwrap();
-        assert_eq!(record.outcome, QueueOutcome::Failed("interrupted by restart".into()));
+    async fn pending_queue_entries_an_earlier_start_left_unowned_fail_when_asked_for_or_swept() {
+        let (_dir, first) = engine();
+        assert!(first.mark_stale().unwrap().is_empty());
+        assert_eq!(first.incarnation(), 1);
+        // A cleanup's entry (no journal entry owns it), one written before
+        // starts were counted, and an operation's.
+        first.store.transact(|tx| queue::pending(tx, "cleanup", 1)).unwrap();
+        let legacy = QueueRecord {
+            incarnation: None,
+            ..first.store.get::<QueueRecord>("cleanup").unwrap().unwrap()
+        };
+        first
+            .store
+            .transact(|tx| {
+                tx.put::<_, OpError>(&QueueRecord {
+                    id: "legacy".into(),
+                    ..legacy.clone()
+                })
+            })
+            .unwrap();
+        let owned = failed_entry(&first, 100, JournalStatus::New);
+        // The start that made an entry never counts it interrupted; one
+        // without a start is an earlier binary's.
+        assert_eq!(
+            queue::poll_queue(&first, "cleanup").await.unwrap(),
+            QueueOutcome::Pending
+        );
+        assert!(first.was_interrupted(&legacy));
+
+        // The next start.
+        let second = Engine::new(first.store.clone(), first.executor.clone(), Default::default());
+        let leftovers = second.mark_stale().unwrap();
+        assert_eq!(leftovers.len(), 1);
+        assert_eq!(second.incarnation(), 2);
+        second.store.transact(|tx| queue::pending(tx, "new", 2)).unwrap();
+        assert_eq!(
+            queue::poll_queue(&second, "cleanup").await.unwrap(),
+            QueueOutcome::Failed(queue::INTERRUPTED.into())
+        );
+        assert_eq!(queue::poll_queue(&second, "new").await.unwrap(), QueueOutcome::Pending);
+        assert_eq!(
+            queue::poll_queue(&second, &owned.queue_id).await.unwrap(),
+            QueueOutcome::Pending
+        );
+        // Nobody asks for the legacy one: the sweep makes it final, so it expires.
+        assert_eq!(queue_outcome(&second, "legacy"), QueueOutcome::Pending);
+        queue::expire_queue(&second, crate::clock::now_secs()).unwrap();
+        let swept = second.store.get::<QueueRecord>("legacy").unwrap().unwrap();
+        assert_eq!(swept.outcome, QueueOutcome::Failed(queue::INTERRUPTED.into()));
+        assert!(swept.finished_at.is_some());
+        assert_eq!(queue_outcome(&second, "new"), QueueOutcome::Pending);
+        assert_eq!(queue_outcome(&second, &owned.queue_id), QueueOutcome::Pending);
     }
 
     fn failed_entry(engine: &Engine, timestamp: u64, status: JournalStatus) -> JournalEntry {
@@ -381,7 +468,7 @@ mod tests {
             .store
             .transact(|tx| {
                 tx.put(&entry)?;
-                queue::pending(tx, &entry.queue_id)
+                queue::pending(tx, &entry.queue_id, engine.incarnation())
             })
             .unwrap();
         entry

@@ -13,13 +13,19 @@ use crate::clock::now_secs;
 /// a reply lost with its connection or a crash can be asked for again.
 pub const FINISHED_TTL_SECS: u64 = 3600;
 
-/// A new pending entry, written inside the caller's transaction.
-pub fn pending(tx: &Tx<'_>, id: &str) -> Result<(), Abort<OpError>> {
+/// What a pending entry an earlier start left, and no operation it left
+/// owns, answers: nothing will ever finish it otherwise.
+pub const INTERRUPTED: &str = "interrupted by restart";
+
+/// A new pending entry of the server's `incarnation` (`Engine::incarnation`),
+/// written inside the caller's transaction.
+pub fn pending(tx: &Tx<'_>, id: &str, incarnation: u64) -> Result<(), Abort<OpError>> {
     tx.put(&QueueRecord {
         id: id.to_string(),
         accepted_at: now_secs(),
         finished_at: None,
         outcome: QueueOutcome::Pending,
+        incarnation: Some(incarnation),
     })
 }
 
@@ -32,6 +38,7 @@ pub fn finished(tx: &Tx<'_>, outcome: QueueOutcome) -> Result<String, Abort<OpEr
         accepted_at: now,
         finished_at: Some(now),
         outcome,
+        incarnation: None,
     })?;
     Ok(id)
 }
@@ -53,7 +60,11 @@ pub fn finish(tx: &Tx<'_>, id: &str, outcome: QueueOutcome) -> Result<(), Abort<
 /// once it is on disk, and it stays answerable until it expires (Heketi
 /// forgot it after the first delivery, so a lost reply lost the answer).
 pub async fn poll_queue(engine: &Engine, id: &str) -> Result<QueueOutcome, OpError> {
-    let record = engine.store.get::<QueueRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+    let mut record = engine.store.get::<QueueRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+    if engine.was_interrupted(&record) {
+        finish_interrupted(engine, &[record.id])?;
+        record = engine.store.get::<QueueRecord>(id)?.ok_or_else(OpError::id_not_found)?;
+    }
     if record.outcome != QueueOutcome::Pending {
         // The commit that made it final may not be flushed yet.
         engine.flush().await?;
@@ -61,11 +72,34 @@ pub async fn poll_queue(engine: &Engine, id: &str) -> Result<QueueOutcome, OpErr
     Ok(record.outcome)
 }
 
-/// Drops finished entries older than the TTL; returns how many went.
+/// Makes pending entries an earlier start left, and no operation it left
+/// owns, final (`Engine::was_interrupted`). Finishing changes only entries
+/// still pending.
+fn finish_interrupted(engine: &Engine, ids: &[String]) -> Result<(), OpError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    engine.store.transact(|tx| {
+        for id in ids {
+            finish(tx, id, QueueOutcome::Failed(INTERRUPTED.into()))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Drops finished entries older than the TTL, and makes interrupted ones
+/// final (so they expire too, whether or not anyone asks for them);
+/// returns how many went.
 pub fn expire_queue(engine: &Engine, now: u64) -> Result<usize, OpError> {
-    let stale: Vec<String> = engine
-        .store
-        .scan::<QueueRecord>()?
+    let records = engine.store.scan::<QueueRecord>()?;
+    let interrupted: Vec<String> = records
+        .iter()
+        .filter(|r| engine.was_interrupted(r))
+        .map(|r| r.id.clone())
+        .collect();
+    finish_interrupted(engine, &interrupted)?;
+    let stale: Vec<String> = records
         .into_iter()
         .filter(|r| {
             r.finished_at
@@ -103,6 +137,7 @@ mod tests {
             accepted_at: 1000,
             finished_at,
             outcome,
+            incarnation: None,
         };
         engine.store.transact(|tx| tx.put::<_, OpError>(&record)).unwrap();
     }

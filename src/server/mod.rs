@@ -277,11 +277,17 @@ fn spawn_background(
     });
     let engine = app.engine.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // The first sweep a period after the start, not during it; each
+        // reads the whole queue, off the runtime's threads.
+        let period = Duration::from_secs(60);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tick.tick().await;
-            if let Err(e) = crate::ops::queue::expire_queue(&engine, now_secs()) {
-                tracing::warn!(error = %e, "queue expiry failed");
+            let engine = engine.clone();
+            match tokio::task::spawn_blocking(move || crate::ops::queue::expire_queue(&engine, now_secs())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "queue expiry failed"),
+                Err(e) => tracing::warn!(error = %e, "queue expiry stopped"),
             }
         }
     });

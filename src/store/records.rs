@@ -144,6 +144,10 @@ pub struct QueueRecord {
     #[serde(default)]
     pub finished_at: Option<u64>,
     pub outcome: QueueOutcome,
+    /// Which start of the server accepted it (`Engine::incarnation`); none
+    /// in entries written before starts were counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
 }
 
 impl Record for QueueRecord {
