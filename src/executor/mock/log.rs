@@ -17,10 +17,12 @@
 //!   is read if it is there.
 //!
 //! Loading reads the snapshot, then each log whose generation follows.
-//! At open the result becomes the new snapshot (tmp, fsync, rename) and a
-//! new log starts (when no log held a change, the snapshot stays and only
-//! the log starts again); while serving, the call whose append takes the
-//! log past the snapshot's size does the same from the live state. Every step
+//! At open, appends go on in the log (its torn last line cut) when it is
+//! the one log after the snapshot; otherwise (no files yet, a `.log.old`)
+//! the result becomes the new snapshot (tmp, fsync, rename) and a new log
+//! starts (when no log held a change, the snapshot stays and only the log
+//! starts again). The call whose append takes the log past the snapshot's
+//! size writes the live state as the snapshot the same way. Every step
 //! leaves files that load to the same state: a log already in the snapshot
 //! has a generation at or below the snapshot's and is skipped.
 
@@ -142,6 +144,9 @@ struct Loaded {
     found: bool,
     /// The snapshot's generation, when no log after it held a change.
     up_to_date_snapshot: Option<u64>,
+    /// The whole lines' length of `.log`, when it is the one log after the
+    /// snapshot: appends may go on in it.
+    continuable_log: Option<u64>,
 }
 
 /// The snapshot and the last log generation in it; `None` when there is none.
@@ -170,8 +175,9 @@ enum Replay {
     Absent,
     /// Already in the state (its generation is not past it).
     Skipped,
-    /// Its generation followed; `changes` of them applied.
-    Applied { changes: usize },
+    /// Its generation followed; `changes` of them applied, from the
+    /// file's first `whole` bytes (a torn last line lies past them).
+    Applied { changes: usize, whole: u64 },
 }
 
 /// Applies the log at `path` to `nodes` if its generation is the next one.
@@ -217,7 +223,11 @@ fn replay(path: &Path, nodes: &mut MockNodes, generation: &mut u64) -> Result<Re
         }
     }
     *generation = header.generation;
-    Ok(Replay::Applied { changes: applied })
+    Ok(Replay::Applied {
+        changes: applied,
+        // The header was whole, so `whole` ended before a newline.
+        whole: whole.len() as u64 + 1,
+    })
 }
 
 /// The snapshot and the logs that follow it (`.log.old`, then `.log`).
@@ -228,18 +238,25 @@ fn load(files: &StateFiles) -> Result<Loaded, StateFileError> {
     let snapshot_generation = found.then_some(generation);
     let mut any_log = false;
     let mut changes = 0;
+    let mut replays = Vec::with_capacity(2);
     for log in [&files.old_log, &files.log] {
         let replayed = replay(log, &mut nodes, &mut generation)?;
         any_log |= replayed != Replay::Absent;
-        if let Replay::Applied { changes: n } = replayed {
+        if let Replay::Applied { changes: n, .. } = replayed {
             changes += n;
         }
+        replays.push(replayed);
     }
+    let continuable_log = match (found, replays.as_slice()) {
+        (true, [Replay::Absent, Replay::Applied { whole, .. }]) => Some(*whole),
+        _ => None,
+    };
     Ok(Loaded {
         nodes,
         generation,
         found: found || any_log,
         up_to_date_snapshot: snapshot_generation.filter(|_| changes == 0),
+        continuable_log,
     })
 }
 
@@ -324,6 +341,15 @@ fn start_log(files: &StateFiles, generation: u64) -> Result<(File, u64), StateFi
     Ok((file, header.len() as u64))
 }
 
+/// The log at `path`, open for appends after its first `whole` bytes: a
+/// line a crash cut short goes, so the next append starts a line.
+fn continue_log(path: &Path, whole: u64) -> Result<File, StateFileError> {
+    let mut file = OpenOptions::new().write(true).open(path).map_err(io_error(path))?;
+    file.set_len(whole).map_err(io_error(path))?;
+    file.seek(SeekFrom::Start(whole)).map_err(io_error(path))?;
+    Ok(file)
+}
+
 /// The log a durable mock appends to.
 pub(super) struct ChangeLog {
     files: StateFiles,
@@ -342,9 +368,32 @@ pub(super) struct ChangeLog {
 }
 
 impl ChangeLog {
-    /// Loads the state, makes it the snapshot and starts an empty log.
+    /// Loads the state and goes on appending to its log; when the files
+    /// are not a snapshot and the one log after it (a first start, a log
+    /// an earlier Brickyard left as `.log.old`), makes the state the
+    /// snapshot and starts an empty log. Compaction is left to the call
+    /// whose append takes the log past the snapshot's size, as while
+    /// serving: at 50,000 volumes writing the snapshot at every start
+    /// took seconds.
     pub(super) fn open(files: StateFiles) -> Result<(MockNodes, ChangeLog), StateFileError> {
         let loaded = load(&files)?;
+        if let Some(whole) = loaded.continuable_log {
+            let file = continue_log(&files.log, whole)?;
+            let snapshot_bytes = std::fs::metadata(&files.snapshot)
+                .map_err(io_error(&files.snapshot))?
+                .len();
+            crate::memory::release_freed_memory();
+            let log = ChangeLog {
+                files,
+                file,
+                len: whole,
+                generation: loaded.generation,
+                compact_at: snapshot_bytes,
+                min_compact_bytes: MIN_COMPACT_BYTES,
+                stranded: false,
+            };
+            return Ok((loaded.nodes, log));
+        }
         let (fresh, generation) = match loaded.up_to_date_snapshot {
             // Nothing changed since the snapshot (a server stopped right
             // after a start): it stays, and only the log starts again.
@@ -558,13 +607,18 @@ mod tests {
         assert_eq!(read_state(&f.snapshot).unwrap(), before);
         let reopened = MockExecutor::durable(1, &[], f.snapshot.clone()).unwrap();
         assert_eq!(reopened.nodes().unwrap(), before);
-        // The open folded the log into the snapshot and cut the torn line.
+        // The open cut the torn line and goes on in the same log: the
+        // snapshot was not written again.
         let snapshot: serde_json::Value = serde_json::from_slice(&std::fs::read(&f.snapshot).unwrap()).unwrap();
-        assert_eq!(snapshot["hosts"]["n1"]["peers"], serde_json::json!(["10.0.0.2"]));
+        assert_eq!(snapshot["hosts"], serde_json::json!({}));
+        let log = std::fs::read_to_string(&f.log).unwrap();
+        assert!(log.ends_with('\n') && log.lines().count() == 2, "{log}");
+        reopened.peer_probe("n1", "10.0.0.4").await.unwrap();
+        drop(reopened);
+        let peers = &read_state(&f.snapshot).unwrap().hosts["n1"].peers;
         assert_eq!(
-            std::fs::read_to_string(&f.log).unwrap().lines().count(),
-            1,
-            "a header only"
+            peers.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["10.0.0.2", "10.0.0.4"]
         );
     }
 
@@ -746,38 +800,62 @@ mod tests {
         );
     }
 
+    /// Records `command` run on n1, as a call would, and logs it.
+    fn run(log: &mut ChangeLog, nodes: &mut MockNodes, command: &str) {
+        let mut edit = super::super::change::Edit::new(nodes, true);
+        edit.ran("n1", vec![command.into()]);
+        let changes = edit.into_changes();
+        log.append(&changes, nodes).unwrap();
+    }
+
     #[test]
-    fn a_start_with_nothing_new_keeps_the_snapshot() {
+    fn a_start_keeps_the_snapshot_and_goes_on_in_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let f = files(&dir);
         let (mut nodes, mut log) = ChangeLog::open(f.clone()).unwrap();
-        let mut edit = super::super::change::Edit::new(&mut nodes, true);
-        edit.ran("n1", vec!["once".into()]);
-        let changes = edit.into_changes();
-        log.append(&changes, &nodes).unwrap();
+        run(&mut log, &mut nodes, "once");
         drop(log);
-        // A change since the snapshot: the start writes a new one.
-        let before = snapshot_generation(&f);
-        let (reopened, log) = ChangeLog::open(f.clone()).unwrap();
-        assert_eq!(reopened, nodes);
-        assert!(snapshot_generation(&f) > before, "rewritten");
-        drop(log);
-        // None since: the snapshot stays, the log starts again, and the
-        // state loads the same, also with a change made after.
-        let before = snapshot_generation(&f);
+        // A change since the snapshot: the start reads it and appends after it.
+        let (snapshot, logged) = (std::fs::read(&f.snapshot).unwrap(), std::fs::read(&f.log).unwrap());
         let (mut again, mut log) = ChangeLog::open(f.clone()).unwrap();
         assert_eq!(again, nodes);
-        assert_eq!(snapshot_generation(&f), before, "kept");
-        let mut edit = super::super::change::Edit::new(&mut again, true);
-        edit.ran("n1", vec!["twice".into()]);
-        let changes = edit.into_changes();
-        log.append(&changes, &again).unwrap();
+        assert_eq!(
+            std::fs::read(&f.snapshot).unwrap(),
+            snapshot,
+            "the snapshot is not written again"
+        );
+        assert_eq!(std::fs::read(&f.log).unwrap(), logged);
+        run(&mut log, &mut again, "twice");
         assert_eq!(read_state(&f.snapshot).unwrap(), again);
         drop(log);
+        let text = std::fs::read_to_string(&f.log).unwrap();
+        assert_eq!(text.lines().count(), 3, "the header and both calls: {text}");
         assert_eq!(
             ChangeLog::open(f).unwrap().0.hosts["n1"].commands,
             vec!["once", "twice"]
         );
+    }
+
+    #[test]
+    fn a_start_after_a_compaction_cut_short_starts_the_next_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let (mut nodes, mut log) = ChangeLog::open(f.clone()).unwrap();
+        run(&mut log, &mut nodes, "once");
+        // The snapshot holding this log was renamed into place; the next
+        // log was not (a crash between the two renames).
+        write_snapshot(&f.snapshot, &nodes, log.generation).unwrap();
+        drop(log);
+        let before = snapshot_generation(&f);
+        let (mut again, mut log) = ChangeLog::open(f.clone()).unwrap();
+        assert_eq!(again, nodes);
+        assert_eq!(snapshot_generation(&f), before, "kept");
+        let text = std::fs::read_to_string(&f.log).unwrap();
+        assert_eq!(text.lines().count(), 1, "a new log, its header only: {text}");
+        run(&mut log, &mut again, "twice");
+        drop(log);
+        assert_eq!(read_state(&f.snapshot).unwrap(), again);
+        assert_eq!(again.hosts["n1"].commands, vec!["once", "twice"]);
     }
 
     #[test]
