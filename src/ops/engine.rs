@@ -307,10 +307,19 @@ impl Engine {
             leftovers.push(entry);
         }
         let incarnation = self.store.transact(|tx| {
-            let before = tx
-                .index_get::<OpError>(TreeName::Meta, INCARNATION_KEY)?
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0);
+            // A count that cannot be read would start again below the
+            // entries' and leave theirs pending for ever: refuse to start.
+            let before = match tx.index_get::<OpError>(TreeName::Meta, INCARNATION_KEY)? {
+                None => 0,
+                Some(n) => match n.parse::<u64>() {
+                    Ok(n) => n,
+                    Err(e) => {
+                        return crate::store::abort(OpError::Internal(format!(
+                            "the store's count of starts ({INCARNATION_KEY:?} in meta) is {n:?}, not a number: {e}"
+                        )))
+                    }
+                },
+            };
             let now = before.saturating_add(1);
             tx.index_put(TreeName::Meta, INCARNATION_KEY, &now.to_string())?;
             Ok(now)
@@ -453,6 +462,18 @@ mod tests {
         assert!(swept.finished_at.is_some());
         assert_eq!(queue_outcome(&second, "new"), QueueOutcome::Pending);
         assert_eq!(queue_outcome(&second, &owned.queue_id), QueueOutcome::Pending);
+    }
+
+    #[test]
+    fn a_count_of_starts_that_is_not_a_number_stops_the_start() {
+        let (_dir, engine) = engine();
+        engine
+            .store
+            .transact(|tx| tx.index_put::<OpError>(TreeName::Meta, INCARNATION_KEY, "x"))
+            .unwrap();
+        let refused = engine.mark_stale().unwrap_err();
+        assert!(refused.to_string().contains("not a number"), "{refused}");
+        assert_eq!(engine.incarnation(), 0);
     }
 
     fn failed_entry(engine: &Engine, timestamp: u64, status: JournalStatus) -> JournalEntry {

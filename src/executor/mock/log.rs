@@ -17,8 +17,8 @@
 //!   is read if it is there.
 //!
 //! Loading reads the snapshot, then each log whose generation follows.
-//! At open, appends go on in the log (its torn last line cut) when it is
-//! the one log after the snapshot; otherwise (no files yet, a `.log.old`)
+//! At open, appends go on in the log (a copy of its whole lines renamed
+//! into place) when it is the one log after the snapshot; otherwise (no files yet, a `.log.old`)
 //! the result becomes the new snapshot (tmp, fsync, rename) and a new log
 //! starts (when no log held a change, the snapshot stays and only the log
 //! starts again). The call whose append takes the log past the snapshot's
@@ -27,7 +27,7 @@
 //! has a generation at or below the snapshot's and is skipped.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -326,27 +326,44 @@ fn remove_if_there(path: &Path) -> Result<(), StateFileError> {
     }
 }
 
-/// A new, empty log of `generation` at `.log.new`, open for appends.
-fn start_log(files: &StateFiles, generation: u64) -> Result<(File, u64), StateFileError> {
-    let path = &files.new_log;
-    let mut file = OpenOptions::new()
+/// `.log.new`, empty, open for writing.
+fn create_new_log(path: &Path) -> Result<File, StateFileError> {
+    OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(path)
-        .map_err(io_error(path))?;
+        .map_err(io_error(path))
+}
+
+/// A new, empty log of `generation` at `.log.new`, open for appends.
+fn start_log(files: &StateFiles, generation: u64) -> Result<(File, u64), StateFileError> {
+    let path = &files.new_log;
+    let mut file = create_new_log(path)?;
     let mut header = serde_json::to_vec(&Header { generation }).map_err(|e| io_error(path)(e.into()))?;
     header.push(b'\n');
     file.write_all(&header).map_err(io_error(path))?;
     Ok((file, header.len() as u64))
 }
 
-/// The log at `path`, open for appends after its first `whole` bytes: a
-/// line a crash cut short goes, so the next append starts a line.
-fn continue_log(path: &Path, whole: u64) -> Result<File, StateFileError> {
-    let mut file = OpenOptions::new().write(true).open(path).map_err(io_error(path))?;
-    file.set_len(whole).map_err(io_error(path))?;
-    file.seek(SeekFrom::Start(whole)).map_err(io_error(path))?;
+/// The log's first `whole` bytes (a line a crash cut short goes) copied to
+/// `.log.new` and renamed into place, open for appends. A copy, not the
+/// file cut in place: a process still holding the old log (a leader that
+/// lost its lease mid-call) appends to a file no load reads, as after a
+/// compaction, and a reader never sees a log's bytes change under it.
+fn continue_log(files: &StateFiles, whole: u64) -> Result<File, StateFileError> {
+    let (from_path, path) = (&files.log, &files.new_log);
+    let from = File::open(from_path).map_err(io_error(from_path))?;
+    let mut file = create_new_log(path)?;
+    let copied = std::io::copy(&mut from.take(whole), &mut file).map_err(io_error(path))?;
+    if copied != whole {
+        let short = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{} ended after {copied} of {whole} bytes", from_path.display()),
+        );
+        return Err(io_error(path)(short));
+    }
+    std::fs::rename(path, from_path).map_err(io_error(from_path))?;
     Ok(file)
 }
 
@@ -378,7 +395,7 @@ impl ChangeLog {
     pub(super) fn open(files: StateFiles) -> Result<(MockNodes, ChangeLog), StateFileError> {
         let loaded = load(&files)?;
         if let Some(whole) = loaded.continuable_log {
-            let file = continue_log(&files.log, whole)?;
+            let file = continue_log(&files, whole)?;
             let snapshot_bytes = std::fs::metadata(&files.snapshot)
                 .map_err(io_error(&files.snapshot))?
                 .len();
@@ -833,6 +850,30 @@ mod tests {
         assert_eq!(
             ChangeLog::open(f).unwrap().0.hosts["n1"].commands,
             vec!["once", "twice"]
+        );
+    }
+
+    #[test]
+    fn a_writer_left_on_the_old_log_cannot_spoil_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(&dir);
+        let (mut nodes, mut old) = ChangeLog::open(f.clone()).unwrap();
+        run(&mut old, &mut nodes, "once");
+        // Another process opens the files while this one still holds its
+        // log (a leader that lost its lease mid-call), and both append.
+        let (mut next_nodes, mut next) = ChangeLog::open(f.clone()).unwrap();
+        run(&mut next, &mut next_nodes, "next");
+        run(
+            &mut old,
+            &mut nodes,
+            "late, and longer than the line it would overwrite",
+        );
+        drop(old);
+        run(&mut next, &mut next_nodes, "after");
+        drop(next);
+        assert_eq!(
+            read_state(&f.snapshot).unwrap().hosts["n1"].commands,
+            ["once", "next", "after"]
         );
     }
 

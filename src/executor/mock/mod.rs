@@ -669,11 +669,12 @@ mod tests {
         }
         // Straight after the constructor: the first call sees the loaded
         // state, whichever finishes first.
-        let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
-        assert_eq!(again.peer_hostnames("n1").await.unwrap(), vec!["10.0.0.2".to_string()]);
-        let again = MockExecutor::durable(1, &[], path.clone()).unwrap();
-        again.peer_probe("n1", "10.0.0.3").await.unwrap();
-        drop(again);
+        let reader = MockExecutor::durable(1, &[], path.clone()).unwrap();
+        assert_eq!(reader.peer_hostnames("n1").await.unwrap(), vec!["10.0.0.2".to_string()]);
+        drop(reader);
+        let writer = MockExecutor::durable(1, &[], path.clone()).unwrap();
+        writer.peer_probe("n1", "10.0.0.3").await.unwrap();
+        drop(writer);
         assert_eq!(read_state(&path).unwrap().hosts["n1"].peers.len(), 2);
     }
 
