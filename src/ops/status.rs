@@ -14,7 +14,7 @@ use super::block_volumes::visible_block_volumes;
 pub use super::health::{Health, NodeHealth};
 use super::journal::{JournalEntry, JournalStatus};
 use super::operation::HeketiType;
-use super::volumes::visible_volumes;
+use super::volumes::visible_volume_counts;
 use super::{Engine, OpError};
 
 /// A journal entry of a kind Heketi reports as a pending operation.
@@ -79,6 +79,7 @@ pub struct ClusterSummary {
 /// Every cluster with what clients see of it, for the topology gauges.
 pub fn topology(engine: &Engine) -> Result<Vec<ClusterSummary>, OpError> {
     let store = &engine.store;
+    let volumes = visible_volume_counts(engine)?;
     let mut out = Vec::new();
     for cluster in store.scan::<ClusterRecord>()? {
         let mut nodes = Vec::new();
@@ -99,7 +100,7 @@ pub fn topology(engine: &Engine) -> Result<Vec<ClusterSummary>, OpError> {
             nodes.push(NodeSummary { record, devices });
         }
         out.push(ClusterSummary {
-            volumes: visible_volumes(engine, &cluster.id)?.len(),
+            volumes: volumes.get(&cluster.id).copied().unwrap_or_default(),
             block_volumes: visible_block_volumes(engine, &cluster.id)?.len(),
             id: cluster.id,
             nodes,

@@ -689,6 +689,14 @@ impl Store {
         })
     }
 
+    /// An index's entries (key, value) in key order, without collecting them.
+    pub fn visit_index(&self, index: TreeName, visit: &mut dyn FnMut(&str, &str)) -> Result<(), StoreError> {
+        self.backend.visit(index, b"", false, &mut |k, v| {
+            visit(&key_text(k), &key_text(v));
+            Ok(true)
+        })
+    }
+
     /// All ids of one kind, in id order, without decoding records.
     pub fn ids<R: Record>(&self) -> Result<Vec<String>, StoreError> {
         self.keys_under(R::TREE, b"")

@@ -1,5 +1,5 @@
 use insta::assert_snapshot;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::harness::{Options, Redactor, Server};
 
@@ -435,4 +435,48 @@ fn an_expand_past_the_brick_limit_answers_heketis_error() {
     );
     assert_eq!(s.get("/operations").json()["total"], 0);
     s.assert_consistent();
+}
+
+/// A cluster lists the volumes clients may see in it, and only those: not
+/// another cluster's, not one still being created.
+#[test]
+fn a_cluster_lists_only_its_own_finished_volumes() {
+    let s = Server::with(Options {
+        env: vec![("BRICKYARD_MOCK_FAULTS".into(), "volume_create:4:delay:3000".into())],
+        ..Options::default()
+    });
+    let clusters: Vec<String> = (0..2)
+        .map(|c| {
+            let cluster = s.create_cluster();
+            for i in 1..=3 {
+                let node = s.add_node(&cluster, i, &format!("c{c}n{i}"), &format!("10.0.{c}.{i}"));
+                s.add_device(&node, "/dev/sdb");
+            }
+            cluster
+        })
+        .collect();
+    let create_in = |cluster: &str| {
+        json!({"size": 1, "clusters": [cluster], "durability": {"type": "replicate", "replicate": {"replica": 3}}})
+            .to_string()
+    };
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let mut first = vec![id(s.create_volume(&create_in(&clusters[0])))];
+    first.push(id(s.create_volume(&create_in(&clusters[0]))));
+    first.sort();
+    let second = id(s.create_volume(&create_in(&clusters[1])));
+    // The fourth create waits before its gluster volume exists.
+    let pending = s.post("/volumes", &create_in(&clusters[1]));
+    assert_eq!(pending.status, 202);
+    s.wait_for_fault("volume_create", 1);
+    let listed = |c: &str| s.get(&format!("/clusters/{c}")).json()["volumes"].clone();
+    assert_eq!(listed(&clusters[0]), json!(first));
+    assert_eq!(listed(&clusters[1]), json!([second]));
+    assert_eq!(s.get("/volumes").json()["volumes"].as_array().unwrap().len(), 3);
+    let done = s.wait(&pending.location());
+    assert_eq!(done.status, 303, "{done:?}");
+    let fourth = done.location().trim_start_matches("/volumes/").to_string();
+    let mut both = vec![second, fourth];
+    both.sort();
+    assert_eq!(listed(&clusters[1]), json!(both));
+    assert_eq!(listed(&clusters[0]), json!(first));
 }
