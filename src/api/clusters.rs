@@ -7,14 +7,15 @@ use axum::response::{IntoResponse, Response};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::{json, AppState, HexId};
-use crate::wire::{ClusterFlagsRequest, ClusterInfoResponse, ClusterListResponse};
+use crate::store::views::ClusterView;
+use crate::wire::{ClusterFlagsRequest, ClusterInfoBody, ClusterListResponse};
 
 pub async fn create(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<ClusterFlagsRequest>,
 ) -> Result<Response, ApiError> {
     let view = crate::ops::clusters::create_cluster(&app.engine, req.block, req.file).await?;
-    Ok(json(StatusCode::CREATED, &ClusterInfoResponse::from(view)))
+    cluster(StatusCode::CREATED, &view)
 }
 
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
@@ -24,7 +25,17 @@ pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {
     let view = crate::ops::clusters::cluster_info(&app.engine, &id)?;
-    Ok(json(StatusCode::OK, &ClusterInfoResponse::from(view)))
+    cluster(StatusCode::OK, &view)
+}
+
+fn cluster(status: StatusCode, view: &ClusterView) -> Result<Response, ApiError> {
+    let body = ClusterInfoBody::of(view).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the cluster's volume list is not JSON: {e}"),
+        )
+    })?;
+    Ok(json(status, &body))
 }
 
 pub async fn set_flags(

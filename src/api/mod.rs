@@ -114,6 +114,11 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 /// A JSON answer whose body is already serialised.
 pub fn json_bytes(status: StatusCode, mut body: Vec<u8>) -> Response {
     body.push(b'\n');
+    json_body(status, body.into())
+}
+
+/// A JSON response of `body` as it is, its newline included.
+pub fn json_body(status: StatusCode, body: bytes::Bytes) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -9,13 +9,12 @@ use regex::Regex;
 
 use super::body::{JsonBody, OptionalJsonBody};
 use super::error::ApiError;
-use super::{accepted, json, json_bytes, AppState, HexId};
+use super::{accepted, json, json_body, AppState, HexId};
 use crate::ops::volumes::{DurabilityRequest, VolumeCreate};
 use crate::store::records::SnapshotRecord;
 use crate::wire::validate::{limits, Violations, BLANK};
 use crate::wire::volumes::{
     volume_info, BlockRestrictionRequest, VolumeCloneRequest, VolumeCreateRequest, VolumeExpandRequest,
-    VolumeListWriter,
 };
 use crate::wire::{BrickEvictRequest, BrickInfo};
 
@@ -97,9 +96,8 @@ pub async fn create(
 }
 
 pub async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let mut out = VolumeListWriter::default();
-    crate::ops::volumes::visit_volume_ids(&app.engine, &mut |id| out.push(id))?;
-    Ok(json_bytes(StatusCode::OK, out.finish()))
+    let body = crate::ops::volumes::volume_list(&app.engine)?;
+    Ok(json_body(StatusCode::OK, body))
 }
 
 pub async fn info(State(app): State<AppState>, HexId(id): HexId) -> Result<Response, ApiError> {

@@ -18,7 +18,7 @@ pub async fn create_cluster(engine: &Engine, block: bool, file: bool) -> Result<
     Ok(ClusterView {
         record,
         nodes: vec![],
-        volumes: vec![],
+        volumes: bytes::Bytes::from_static(b"[]"),
         block_volumes: vec![],
     })
 }
@@ -34,7 +34,7 @@ pub fn cluster_info(engine: &Engine, id: &str) -> Result<ClusterView, OpError> {
         .ok_or_else(OpError::id_not_found)?;
     Ok(ClusterView {
         nodes: engine.store.children(TreeName::ClusterNodes, id)?,
-        volumes: crate::ops::volumes::visible_volumes(engine, id)?,
+        volumes: crate::ops::volumes::visible_volumes_json(engine, id)?,
         block_volumes: crate::ops::block_volumes::visible_block_volumes(engine, id)?,
         record,
     })

@@ -8,6 +8,7 @@ pub mod backup;
 #[path = "../../migrations/mod.rs"]
 pub mod migrations;
 pub mod records;
+mod rendered;
 mod tx;
 pub mod views;
 
@@ -209,6 +210,7 @@ pub struct Store {
     commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// Group commit: which commits are on disk, and one sync at a time.
     durable: std::sync::Arc<Durable>,
+    rendered: std::sync::Arc<rendered::Rendered>,
 }
 
 /// What the disk holds: every commit up to `through` was synced. Callers
@@ -370,6 +372,7 @@ impl Store {
             migrated_from: Default::default(),
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             durable: Default::default(),
+            rendered: Default::default(),
         };
         store.check_schema(schema)?;
         Ok(store)
@@ -695,6 +698,18 @@ impl Store {
             visit(&key_text(k), &key_text(v));
             Ok(true)
         })
+    }
+
+    /// What `render` makes of `subject` from `tree` (reading nothing
+    /// else), kept while the tree is unchanged where the backend can tell
+    /// (`rendered.rs`).
+    pub fn rendered(
+        &self,
+        tree: TreeName,
+        subject: &str,
+        render: &mut dyn FnMut() -> Result<Vec<u8>, StoreError>,
+    ) -> Result<bytes::Bytes, StoreError> {
+        self.rendered.get(&*self.backend, tree, subject, render)
     }
 
     /// All ids of one kind, in id order, without decoding records.

@@ -274,3 +274,60 @@ fn a_caller_that_saw_a_commit_before_it_was_counted_still_gets_it_synced() {
 
 #[path = "etcd_tests.rs"]
 mod etcd_tests;
+
+#[test]
+fn a_rendered_body_is_kept_until_its_tree_changes() {
+    const T: TreeName = TreeName::VisibleVolumes;
+    each_backend("rendered", |store| {
+        // On sled the copy of the tree tells a change; etcd cannot.
+        let keeps = store.backend.version(T).is_some();
+        let renders = std::cell::Cell::new(0);
+        let render = || {
+            renders.set(renders.get() + 1);
+            Ok(store.index_keys(T)?.join(",").into_bytes())
+        };
+        let of = |subject: &str| {
+            let mut render = || render().map(|keys| [subject.as_bytes(), b":", &keys].concat());
+            String::from_utf8(store.rendered(T, subject, &mut render).unwrap().to_vec()).unwrap()
+        };
+        let list = || String::from_utf8(store.rendered(T, "", &mut render.clone()).unwrap().to_vec()).unwrap();
+        let put = |key: &str| store.transact(|tx| tx.index_put::<()>(T, key, "c")).unwrap();
+        put("a");
+        assert_eq!((list(), list()), ("a".into(), "a".into()));
+        // Another tree's commit changes nothing here.
+        store.transact(|tx| tx.put::<_, ()>(&cluster("x"))).unwrap();
+        assert_eq!(list(), "a");
+        assert_eq!(renders.get(), if keeps { 1 } else { 3 });
+        put("b");
+        assert_eq!(list(), "a,b");
+        store.transact(|tx| tx.index_remove::<()>(T, "a")).unwrap();
+        assert_eq!((list(), list()), ("b".into(), "b".into()));
+        assert_eq!(renders.get(), if keeps { 3 } else { 6 });
+        // Each subject has its own body.
+        assert_eq!((of("x"), list(), of("x")), ("x:b".into(), "b".into(), "x:b".into()));
+        assert_eq!(renders.get(), if keeps { 4 } else { 9 });
+        // A commit to the tree during a render: that render's body is
+        // answered (it began first) but not kept.
+        put("c");
+        let mut first = true;
+        let during = store
+            .rendered(T, "", &mut || {
+                let body = render();
+                if std::mem::take(&mut first) {
+                    put("d");
+                }
+                body
+            })
+            .unwrap();
+        assert_eq!(&during[..], b"b,c");
+        assert_eq!(list(), "b,c,d");
+        assert_eq!(of("x"), "x:b,c,d");
+    });
+    // The sled store keeps them.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(Store::open(&dir.path().join("db"))
+        .unwrap()
+        .backend
+        .version(T)
+        .is_some());
+}

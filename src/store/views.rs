@@ -9,7 +9,9 @@ use super::records::{BrickRecord, ClusterRecord, DeviceRecord, NodeRecord, Volum
 pub struct ClusterView {
     pub record: ClusterRecord,
     pub nodes: Vec<String>,
-    pub volumes: Vec<String>,
+    /// The volume ids clients may see, as a JSON array: kept written
+    /// between changes (`Store::rendered`).
+    pub volumes: bytes::Bytes,
     pub block_volumes: Vec<String>,
 }
 

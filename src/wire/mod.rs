@@ -48,16 +48,30 @@ pub struct ClusterInfoResponse {
     pub blockvolumes: Vec<String>,
 }
 
-impl From<ClusterView> for ClusterInfoResponse {
-    fn from(v: ClusterView) -> Self {
-        ClusterInfoResponse {
-            id: v.record.id,
-            nodes: v.nodes,
-            volumes: v.volumes,
+/// `ClusterInfoResponse` as the server writes it: the volume list comes
+/// already written as JSON (a 5,000-volume cluster's is kept between
+/// changes), the rest is borrowed from the view.
+#[derive(Serialize, Debug)]
+pub struct ClusterInfoBody<'a> {
+    pub id: &'a str,
+    pub nodes: &'a [String],
+    pub volumes: &'a serde_json::value::RawValue,
+    pub block: bool,
+    pub file: bool,
+    pub blockvolumes: &'a [String],
+}
+
+impl<'a> ClusterInfoBody<'a> {
+    /// Fails only if the view's volume list is not a JSON value.
+    pub fn of(v: &'a ClusterView) -> Result<Self, serde_json::Error> {
+        Ok(ClusterInfoBody {
+            id: &v.record.id,
+            nodes: &v.nodes,
+            volumes: serde_json::from_slice(&v.volumes)?,
             block: v.record.block,
             file: v.record.file,
-            blockvolumes: v.block_volumes,
-        }
+            blockvolumes: &v.block_volumes,
+        })
     }
 }
 
@@ -283,4 +297,41 @@ pub struct PendingOperationDetails {
 pub struct OperationsCleanupRequest {
     #[serde(default, deserialize_with = "nullable")]
     pub operations: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::ClusterRecord;
+
+    #[test]
+    fn a_cluster_body_writes_what_the_response_serialises_to() {
+        let view = ClusterView {
+            record: ClusterRecord {
+                id: "c1".into(),
+                block: false,
+                file: true,
+            },
+            nodes: vec!["n1".into(), "n2".into()],
+            volumes: bytes::Bytes::from_static(br#"["v1","v2"]"#),
+            block_volumes: vec!["b1".into()],
+        };
+        let response = ClusterInfoResponse {
+            id: "c1".into(),
+            nodes: vec!["n1".into(), "n2".into()],
+            volumes: vec!["v1".into(), "v2".into()],
+            block: false,
+            file: true,
+            blockvolumes: vec!["b1".into()],
+        };
+        assert_eq!(
+            serde_json::to_string(&ClusterInfoBody::of(&view).unwrap()).unwrap(),
+            serde_json::to_string(&response).unwrap()
+        );
+        let broken = ClusterView {
+            volumes: bytes::Bytes::from_static(b"[\"v1\""),
+            ..view
+        };
+        assert!(ClusterInfoBody::of(&broken).is_err());
+    }
 }

@@ -149,22 +149,35 @@ pub struct VolumeListResponse {
     pub volumes: Vec<String>,
 }
 
-/// `VolumeListResponse`'s JSON, written id by id as the store visits them:
-/// a listing of 50,000 volumes makes no string per id.
-pub struct VolumeListWriter {
+/// A JSON list of ids, written id by id as the store visits them: a
+/// listing of 50,000 volumes makes no string per id.
+pub struct IdListWriter {
     body: Vec<u8>,
     empty: bool,
+    close: &'static [u8],
 }
 
-impl Default for VolumeListWriter {
-    fn default() -> Self {
-        let mut body = Vec::with_capacity(4096);
-        body.extend_from_slice(b"{\"volumes\":[");
-        VolumeListWriter { body, empty: true }
+impl IdListWriter {
+    /// `VolumeListResponse`'s JSON.
+    pub fn volume_list() -> Self {
+        IdListWriter::between(b"{\"volumes\":[", b"]}")
     }
-}
 
-impl VolumeListWriter {
+    /// A bare JSON array.
+    pub fn array() -> Self {
+        IdListWriter::between(b"[", b"]")
+    }
+
+    fn between(open: &[u8], close: &'static [u8]) -> Self {
+        let mut body = Vec::with_capacity(4096);
+        body.extend_from_slice(open);
+        IdListWriter {
+            body,
+            empty: true,
+            close,
+        }
+    }
+
     pub fn push(&mut self, id: &str) {
         if !self.empty {
             self.body.push(b',');
@@ -186,7 +199,7 @@ impl VolumeListWriter {
     }
 
     pub fn finish(mut self) -> Vec<u8> {
-        self.body.extend_from_slice(b"]}");
+        self.body.extend_from_slice(self.close);
         self.body
     }
 }
@@ -274,9 +287,10 @@ mod tests {
     #[test]
     fn the_list_writer_writes_what_the_list_serialises_to() {
         for ids in [vec![], vec!["a1"], vec!["a1", "b2", "c\"3\\", "d\u{e9}\n\u{1}"]] {
-            let mut out = VolumeListWriter::default();
+            let (mut out, mut array) = (IdListWriter::volume_list(), IdListWriter::array());
             for id in &ids {
                 out.push(id);
+                array.push(id);
             }
             let listed = VolumeListResponse {
                 volumes: ids.iter().map(ToString::to_string).collect(),
@@ -284,6 +298,10 @@ mod tests {
             assert_eq!(
                 String::from_utf8(out.finish()).unwrap(),
                 serde_json::to_string(&listed).unwrap()
+            );
+            assert_eq!(
+                String::from_utf8(array.finish()).unwrap(),
+                serde_json::to_string(&listed.volumes).unwrap()
             );
         }
     }

@@ -16,6 +16,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use super::{Backend, Entries, Failure, Stop, TxOps, Visit};
@@ -30,10 +31,20 @@ type Copy = BTreeMap<Bytes, Bytes>;
 /// A write a transaction body made to a mirrored tree: `None` removes.
 type Write = (TreeName, Vec<u8>, Option<Vec<u8>>);
 
+/// A mirrored tree's copy, `None` until its first read, and how many
+/// commits have written the tree (`Backend::version`).
+struct Slot {
+    tree: TreeName,
+    copy: RwLock<Option<Copy>>,
+    /// Changed only under `visible` held to write, read under it held to
+    /// read: the lock orders it.
+    version: AtomicU64,
+}
+
 pub struct Mirrored<B> {
     inner: B,
-    /// One slot per mirrored tree: `None` until its first read.
-    copies: Vec<(TreeName, RwLock<Option<Copy>>)>,
+    /// One slot per mirrored tree.
+    copies: Vec<Slot>,
     /// Held to write while a transaction commits and its writes reach the
     /// copies; to read by every read (and load) of a copy from another
     /// thread.
@@ -73,7 +84,14 @@ impl<B: Backend> Mirrored<B> {
     pub fn new(inner: B, trees: &[TreeName]) -> Mirrored<B> {
         Mirrored {
             inner,
-            copies: trees.iter().map(|t| (*t, RwLock::new(None))).collect(),
+            copies: trees
+                .iter()
+                .map(|t| Slot {
+                    tree: *t,
+                    copy: RwLock::new(None),
+                    version: AtomicU64::new(0),
+                })
+                .collect(),
             visible: RwLock::new(()),
             loading: Mutex::new(()),
         }
@@ -91,56 +109,50 @@ impl<B: Backend> Mirrored<B> {
         read()
     }
 
-    fn slot(&self, tree: TreeName) -> Option<&RwLock<Option<Copy>>> {
-        self.copies.iter().find(|(t, _)| *t == tree).map(|(_, slot)| slot)
+    fn slot(&self, tree: TreeName) -> Option<&Slot> {
+        self.copies.iter().find(|slot| slot.tree == tree)
     }
 
     /// Runs `read` on the copy of `tree`, loading it first if needed,
     /// while no commit is between the backend and the copies. Reads of
     /// other trees need no wait: a reader that saw a commit there waits
     /// here, at its next read of a copy, until the copies show it.
-    fn with_copy<T>(
-        &self,
-        slot: &RwLock<Option<Copy>>,
-        tree: TreeName,
-        read: impl FnOnce(&Copy) -> T,
-    ) -> Result<T, StoreError> {
-        self.seen(|| self.read_copy(slot, tree, read))
+    fn with_copy<T>(&self, slot: &Slot, read: impl FnOnce(&Copy) -> T) -> Result<T, StoreError> {
+        self.seen(|| self.read_copy(slot, read))
     }
 
-    fn read_copy<T>(
-        &self,
-        slot: &RwLock<Option<Copy>>,
-        tree: TreeName,
-        read: impl FnOnce(&Copy) -> T,
-    ) -> Result<T, StoreError> {
-        if let Some(copy) = slot.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
+    fn read_copy<T>(&self, slot: &Slot, read: impl FnOnce(&Copy) -> T) -> Result<T, StoreError> {
+        if let Some(copy) = slot.copy.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
             return Ok(read(copy));
         }
         let _alone = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut held = slot.write().unwrap_or_else(PoisonError::into_inner);
+        let mut held = slot.copy.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(copy) = held.as_ref() {
             return Ok(read(copy));
         }
         let mut copy = Copy::new();
-        self.inner.visit(tree, b"", false, &mut |k, v| {
+        self.inner.visit(slot.tree, b"", false, &mut |k, v| {
             copy.insert(Bytes::from_slice(k), Bytes::from_slice(v));
             Ok(true)
         })?;
         Ok(read(held.insert(copy)))
     }
 
-    /// Forgets every copy: the next read loads it again.
+    /// Forgets every copy (under `visible` held to write): the next read
+    /// loads it again.
     fn drop_copies(&self) {
-        for (_, slot) in &self.copies {
-            *slot.write().unwrap_or_else(PoisonError::into_inner) = None;
+        for slot in &self.copies {
+            *slot.copy.write().unwrap_or_else(PoisonError::into_inner) = None;
+            slot.version.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    /// Under `visible` held to write.
     fn apply(&self, writes: Vec<Write>) {
         for (tree, key, value) in writes {
             let Some(slot) = self.slot(tree) else { continue };
-            let mut held = slot.write().unwrap_or_else(PoisonError::into_inner);
+            slot.version.fetch_add(1, Ordering::Relaxed);
+            let mut held = slot.copy.write().unwrap_or_else(PoisonError::into_inner);
             let Some(copy) = held.as_mut() else { continue };
             match value {
                 Some(v) => copy.insert(Bytes::from_slice(&key), Bytes::from_slice(&v)),
@@ -210,7 +222,7 @@ impl<B: Backend> TxOps for Recording<'_, B> {
 impl<B: Backend> Backend for Mirrored<B> {
     fn get(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.slot(tree) {
-            Some(slot) => self.with_copy(slot, tree, |copy| copy.get(key).map(|v| v.to_vec())),
+            Some(slot) => self.with_copy(slot, |copy| copy.get(key).map(|v| v.to_vec())),
             None => self.inner.get(tree, key),
         }
     }
@@ -220,7 +232,7 @@ impl<B: Backend> Backend for Mirrored<B> {
             return self.inner.visit(tree, prefix, keys_only, visit);
         };
         // The visitor runs under the copy's read lock; visitors never use the store.
-        self.with_copy(slot, tree, |copy| {
+        self.with_copy(slot, |copy| {
             let from = (std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded);
             for (k, v) in copy.range::<[u8], _>(from) {
                 if !prefix.is_empty() && !k.starts_with(prefix) {
@@ -236,9 +248,14 @@ impl<B: Backend> Backend for Mirrored<B> {
 
     fn len(&self, tree: TreeName) -> Result<usize, StoreError> {
         match self.slot(tree) {
-            Some(slot) => self.with_copy(slot, tree, BTreeMap::len),
+            Some(slot) => self.with_copy(slot, BTreeMap::len),
             None => self.inner.len(tree),
         }
+    }
+
+    fn version(&self, tree: TreeName) -> Option<u64> {
+        let slot = self.slot(tree)?;
+        Some(self.seen(|| slot.version.load(Ordering::Relaxed)))
     }
 
     fn transact(&self, body: &mut dyn FnMut(&dyn TxOps) -> Result<(), Stop>) -> Result<(), Failure> {

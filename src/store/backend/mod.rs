@@ -60,6 +60,14 @@ pub trait Backend: Send + Sync {
 
     fn len(&self, tree: TreeName) -> Result<usize, StoreError>;
 
+    /// A number that changes whenever a commit writes `tree`, where the
+    /// backend keeps one (an in-memory copy of the tree), read after every
+    /// commit whose effects the caller has seen; `None` where it cannot
+    /// tell (etcd: other replicas commit there).
+    fn version(&self, _tree: TreeName) -> Option<u64> {
+        None
+    }
+
     /// Runs `body` until it commits as one serialisable transaction over
     /// every tree, or stops. The body may run more than once.
     fn transact(&self, body: &mut dyn FnMut(&dyn TxOps) -> Result<(), Stop>) -> Result<(), Failure>;
