@@ -164,7 +164,7 @@ fn serve(flags: Flags) -> ExitCode {
         }
     };
     let log = LogControl::install(config.log_level.as_deref());
-    brickyard::server::limit_malloc_arenas();
+    brickyard::memory::tune_malloc();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

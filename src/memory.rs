@@ -6,12 +6,69 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Requests answered so far: the scavenger waits for it to stand still.
+/// Requests answered and background sweeps run so far: the scavenger
+/// waits for it to stand still.
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts one answered request.
 pub fn note_request() {
     REQUESTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts a background sweep (the queue's expiry, the cleaner) as a
+/// request: each reads a whole tree at 50,000 volumes, and what it frees
+/// is returned after it as after a burst of requests.
+pub fn note_background_work() {
+    note_request();
+}
+
+/// The size from which glibc maps each allocation on its own, fixed.
+const MMAP_THRESHOLD: i32 = 128 << 10;
+
+/// Sets glibc's malloc up for a long-running server, unless the
+/// environment already says (glibc reads `MALLOC_ARENA_MAX` and
+/// `MALLOC_MMAP_THRESHOLD_` itself). Call before the runtime starts its
+/// threads.
+/// * Two arenas: by default each thread that meets contention gets its
+///   own (up to eight per core), and every arena keeps the memory it once
+///   held: the blocking pool's threads alone then hold several MiB the
+///   server never uses again.
+/// * A fixed mmap threshold: by default glibc raises it to the size of
+///   each mapped block freed (up to 32 MiB), after which blocks of that
+///   size come from the heaps, where a block that grows leaves its old
+///   place to sizes that never come again. A 50,000-volume fill with the
+///   durable mock grew the heaps to 1.1 GiB with under 100 MB in use;
+///   fixed, the process peaked at 208 MiB.
+pub fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if !set_in_environment("MALLOC_ARENA_MAX", 1) {
+            // SAFETY: mallopt only sets an allocator tunable; nothing is
+            // allocated concurrently before the runtime's threads exist.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+        }
+        if !set_in_environment("MALLOC_MMAP_THRESHOLD_", 0) {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+            }
+        }
+    }
+}
+
+/// Whether glibc takes `name` from the environment: a count of at least
+/// `least` (glibc ignores anything else).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_in_environment(name: &str, least: u32) -> bool {
+    std::env::var(name).is_ok_and(|v| glibc_takes(&v, least))
+}
+
+/// Whether glibc takes `value` as a count of at least `least`.
+#[cfg(any(test, all(target_os = "linux", target_env = "gnu")))]
+fn glibc_takes(value: &str, least: u32) -> bool {
+    value.trim().parse::<u32>().is_ok_and(|n| n >= least)
 }
 
 /// Returns the pages of freed heap memory to the system.
@@ -51,7 +108,18 @@ pub async fn scavenge(period: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::due;
+    use super::{due, glibc_takes};
+
+    #[test]
+    fn a_setting_glibc_would_ignore_leaves_the_tuning_in_place() {
+        assert!(glibc_takes("4", 1));
+        assert!(glibc_takes(" 131072 ", 0));
+        assert!(glibc_takes("0", 0), "a threshold of 0 maps every block");
+        assert!(!glibc_takes("0", 1), "glibc ignores zero arenas");
+        assert!(!glibc_takes("", 0));
+        assert!(!glibc_takes("two", 1));
+        assert!(!glibc_takes("-1", 0));
+    }
 
     #[test]
     fn trims_once_after_a_burst_and_never_inside_one() {

@@ -265,6 +265,7 @@ fn spawn_background(
                 if let Err(e) = engine.clean_entries(&[], Some(now_secs().saturating_sub(60))).await {
                     tracing::warn!(error = %e, "background cleanup failed");
                 }
+                crate::memory::note_background_work();
             }
         });
     }
@@ -289,6 +290,7 @@ fn spawn_background(
                 Ok(Err(e)) => tracing::warn!(error = %e, "queue expiry failed"),
                 Err(e) => tracing::warn!(error = %e, "queue expiry stopped"),
             }
+            crate::memory::note_background_work();
         }
     });
     #[cfg(unix)]
@@ -322,26 +324,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
-}
-
-/// Caps glibc's malloc arenas at two, unless `MALLOC_ARENA_MAX` says
-/// otherwise (glibc reads it itself). By default each thread that meets
-/// contention gets its own arena (up to eight per core), and every arena
-/// keeps the memory it once held: the blocking pool's threads alone then
-/// hold several MiB the server never uses again. Call before the runtime
-/// starts its threads.
-pub fn limit_malloc_arenas() {
-    // glibc ignores a value that is not a count of at least one.
-    let set = std::env::var("MALLOC_ARENA_MAX").is_ok_and(|v| v.trim().parse::<u32>().is_ok_and(|n| n >= 1));
-    if set {
-        return;
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator tunable; nothing is allocated
-    // concurrently before the runtime's threads exist.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
 }
 
 /// Raises the soft limit on open files to the hard one, as Go's runtime
