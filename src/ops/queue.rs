@@ -92,21 +92,18 @@ fn finish_interrupted(engine: &Engine, ids: &[String]) -> Result<(), OpError> {
 /// final (so they expire too, whether or not anyone asks for them);
 /// returns how many went.
 pub fn expire_queue(engine: &Engine, now: u64) -> Result<usize, OpError> {
-    let records = engine.store.scan::<QueueRecord>()?;
-    let interrupted: Vec<String> = records
-        .iter()
-        .filter(|r| engine.was_interrupted(r))
-        .map(|r| r.id.clone())
-        .collect();
+    let (mut interrupted, mut stale) = (Vec::new(), Vec::new());
+    engine.store.visit_records(&mut |r: QueueRecord| {
+        if engine.was_interrupted(&r) {
+            interrupted.push(r.id.clone());
+        }
+        if r.finished_at
+            .is_some_and(|t| now.saturating_sub(t) >= FINISHED_TTL_SECS)
+        {
+            stale.push(r.id);
+        }
+    })?;
     finish_interrupted(engine, &interrupted)?;
-    let stale: Vec<String> = records
-        .into_iter()
-        .filter(|r| {
-            r.finished_at
-                .is_some_and(|t| now.saturating_sub(t) >= FINISHED_TTL_SECS)
-        })
-        .map(|r| r.id)
-        .collect();
     engine.store.transact(|tx| {
         for id in &stale {
             tx.remove::<QueueRecord, OpError>(id)?;

@@ -33,10 +33,13 @@ pub(crate) fn device_has_live_bricks(engine: &Engine, device: &str) -> Result<bo
 pub async fn reap_retired_bricks(engine: &Engine, node: Option<&str>) -> Result<usize, OpError> {
     let mut reaped = 0;
     let mut unreachable = std::collections::HashSet::new();
-    for brick in engine.store.scan::<BrickRecord>()? {
-        if !brick.retired || node.is_some_and(|n| n != brick.node) {
-            continue;
+    let mut retired = Vec::new();
+    engine.store.visit_records(&mut |brick: BrickRecord| {
+        if brick.retired && node.is_none_or(|n| n == brick.node) {
+            retired.push(brick);
         }
+    })?;
+    for brick in retired {
         let host = node_record(engine, &brick.node)?.manage_host().to_string();
         if unreachable.contains(&host) {
             continue;

@@ -667,11 +667,18 @@ impl Store {
     /// All records of one kind, in id order.
     pub fn scan<R: Record>(&self) -> Result<Vec<R>, StoreError> {
         let mut out = Vec::new();
-        self.backend.visit(R::TREE, b"", false, &mut |k, v| {
-            out.push(decode(R::TREE, k, v)?);
-            Ok(true)
-        })?;
+        self.visit_records(&mut |r| out.push(r))?;
         Ok(out)
+    }
+
+    /// Every record of `R`'s tree in key order, decoded one at a time and
+    /// handed to `visit`: a sweep that keeps a few of 50,000 holds only
+    /// those.
+    pub fn visit_records<R: Record>(&self, visit: &mut dyn FnMut(R)) -> Result<(), StoreError> {
+        self.backend.visit(R::TREE, b"", false, &mut |k, v| {
+            visit(decode(R::TREE, k, v)?);
+            Ok(true)
+        })
     }
 
     /// Keys of `tree` under `prefix` (the prefix cut off), in order.
