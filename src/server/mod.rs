@@ -379,6 +379,7 @@ pub async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
         None => None,
     };
     let store = open_store(&config)?;
+    crate::memory::fix_mmap_threshold();
     let Some(election) = store.election() else {
         let (app, finishing) = start_acting(&config, store, log).await?;
         announce(&config, addr, tls.is_some());
