@@ -164,7 +164,7 @@ fn serve(flags: Flags) -> ExitCode {
         }
     };
     let log = LogControl::install(config.log_level.as_deref());
-    brickyard::memory::tune_malloc();
+    brickyard::memory::limit_malloc_arenas();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

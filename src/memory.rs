@@ -31,7 +31,7 @@ const MMAP_THRESHOLD: i32 = 128 << 10;
 /// keeps the memory it once held: the blocking pool's threads alone then
 /// hold several MiB the server never uses again. Call before the runtime
 /// starts its threads.
-pub fn tune_malloc() {
+pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if !set_in_environment("MALLOC_ARENA_MAX", 1) {
         // SAFETY: mallopt only sets an allocator tunable; nothing is
