@@ -15,6 +15,15 @@ use super::journal::{JournalEntry, JournalStatus};
 use super::operation::Direction;
 use super::{health, hosts, queue, OpError, Permit, Settings, Throttle};
 
+/// Whether a cleaning pass over every entry walks every brick for retired
+/// ones, or only when a brick was retired since a walk last found none
+/// (the background cleaner's hourly pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetiredWalk {
+    Always,
+    IfAnyRetired,
+}
+
 /// Shared state of the operations layer.
 pub struct Engine {
     pub store: Store,
@@ -357,7 +366,7 @@ impl Engine {
         let engine = self.clone();
         let qid = queue_id.clone();
         tokio::spawn(async move {
-            let outcome = match engine.clean_entries(&ids, None).await {
+            let outcome = match engine.clean_entries(&ids, None, RetiredWalk::Always).await {
                 Ok(()) => QueueOutcome::NoContent,
                 Err(e) => QueueOutcome::Failed(e.to_string()),
             };
@@ -372,7 +381,12 @@ impl Engine {
     /// Drives stale and failed entries (all, or those in `ids`) again, and
     /// with all, removes bricks retired while their node was away.
     /// `older_than` skips entries accepted after that Unix time.
-    pub async fn clean_entries(self: &Arc<Self>, ids: &[String], older_than: Option<u64>) -> Result<(), OpError> {
+    pub async fn clean_entries(
+        self: &Arc<Self>,
+        ids: &[String],
+        older_than: Option<u64>,
+        retired: RetiredWalk,
+    ) -> Result<(), OpError> {
         for entry in self.store.scan::<JournalEntry>()? {
             if !ids.is_empty() && !ids.contains(&entry.id) {
                 continue;
@@ -387,7 +401,10 @@ impl Engine {
             self.settle(&entry.id).await;
         }
         if ids.is_empty() {
-            super::retired::reap_retired_bricks(self, None).await?;
+            match retired {
+                RetiredWalk::Always => super::retired::reap_retired_bricks(self, None).await?,
+                RetiredWalk::IfAnyRetired => super::retired::reap_retired_bricks_if_any(self).await?,
+            };
         }
         Ok(())
     }
@@ -504,7 +521,10 @@ mod tests {
         let stale = failed_entry(&engine, 200, JournalStatus::Stale);
         let recent = failed_entry(&engine, 10_000, JournalStatus::Failed);
         let running = failed_entry(&engine, 100, JournalStatus::New);
-        engine.clean_entries(&[], Some(5_000)).await.unwrap();
+        engine
+            .clean_entries(&[], Some(5_000), RetiredWalk::IfAnyRetired)
+            .await
+            .unwrap();
         for gone in [&old, &stale] {
             assert!(engine.store.get::<JournalEntry>(&gone.id).unwrap().is_none());
             let answer = engine.store.get::<QueueRecord>(&gone.queue_id).unwrap().unwrap();

@@ -506,6 +506,7 @@ async fn finish_eviction(
                 old.retired = true;
                 old.pending = None;
                 tx.put(&old)?;
+                super::retired::count_retirement(tx)?;
             }
         }
         let mut new = tx

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use crate::executor::ExecError;
 use crate::store::{StoreError, TxFailure};
 
-pub use engine::Engine;
+pub use engine::{Engine, RetiredWalk};
 pub use throttle::{Permit, Throttle};
 
 /// The one error type of the operations layer; `api::error` maps each kind

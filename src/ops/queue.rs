@@ -3,7 +3,7 @@
 
 use crate::ids::new_id;
 use crate::store::records::{QueueOutcome, QueueRecord};
-use crate::store::{Abort, Tx};
+use crate::store::{Abort, TreeName, Tx};
 
 use super::{Engine, OpError};
 use crate::clock::now_secs;
@@ -88,19 +88,43 @@ fn finish_interrupted(engine: &Engine, ids: &[String]) -> Result<(), OpError> {
     Ok(())
 }
 
+/// What a sweep of the queue did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expiry {
+    /// Entries dropped.
+    pub removed: usize,
+    /// No entry expires before this Unix time: the earliest expiry of the
+    /// final entries kept, and at most a TTL from the sweep (an entry
+    /// that becomes final later expires later). A sweep before it would
+    /// walk every entry (50,000 after as many creates) to drop none.
+    pub next_due: u64,
+}
+
+/// Where the last sweep left `Expiry::next_due` (in `meta`), so that a
+/// restarted server does not walk the queue again before it: a poll
+/// answers an interrupted entry at once, and the sweep only makes the
+/// unpolled ones final so they expire.
+const NEXT_SWEEP_KEY: &str = "queue_next_sweep";
+
+/// When the last sweep found the next one due (0 before any sweep).
+pub fn next_sweep(engine: &Engine) -> Result<u64, OpError> {
+    let due = engine.store.index_get(TreeName::Meta, NEXT_SWEEP_KEY)?;
+    Ok(due.and_then(|d| d.parse().ok()).unwrap_or(0))
+}
+
 /// Drops finished entries older than the TTL, and makes interrupted ones
-/// final (so they expire too, whether or not anyone asks for them);
-/// returns how many went.
-pub fn expire_queue(engine: &Engine, now: u64) -> Result<usize, OpError> {
+/// final (so they expire too, whether or not anyone asks for them).
+pub fn expire_queue(engine: &Engine, now: u64) -> Result<Expiry, OpError> {
     let (mut interrupted, mut stale) = (Vec::new(), Vec::new());
+    let mut next_due = now.saturating_add(FINISHED_TTL_SECS);
     engine.store.visit_records(&mut |r: QueueRecord| {
         if engine.was_interrupted(&r) {
             interrupted.push(r.id.clone());
         }
-        if r.finished_at
-            .is_some_and(|t| now.saturating_sub(t) >= FINISHED_TTL_SECS)
-        {
-            stale.push(r.id);
+        match r.finished_at.map(|t| t.saturating_add(FINISHED_TTL_SECS)) {
+            Some(due) if due <= now => stale.push(r.id),
+            Some(due) => next_due = next_due.min(due),
+            None => {}
         }
     })?;
     finish_interrupted(engine, &interrupted)?;
@@ -108,9 +132,12 @@ pub fn expire_queue(engine: &Engine, now: u64) -> Result<usize, OpError> {
         for id in &stale {
             tx.remove::<QueueRecord, OpError>(id)?;
         }
-        Ok(())
+        tx.index_put(TreeName::Meta, NEXT_SWEEP_KEY, &next_due.to_string())
     })?;
-    Ok(stale.len())
+    Ok(Expiry {
+        removed: stale.len(),
+        next_due,
+    })
 }
 
 #[cfg(test)]
@@ -144,12 +171,46 @@ mod tests {
         let (_dir, engine) = engine();
         put(&engine, "done", Some(10_000), QueueOutcome::NoContent);
         put(&engine, "pending", None, QueueOutcome::Pending);
-        assert_eq!(expire_queue(&engine, 10_000 + FINISHED_TTL_SECS - 1).unwrap(), 0);
+        let early = 10_000 + FINISHED_TTL_SECS - 1;
+        assert_eq!(
+            expire_queue(&engine, early).unwrap(),
+            Expiry {
+                removed: 0,
+                next_due: 10_000 + FINISHED_TTL_SECS
+            },
+            "kept until its hour is up, and the next sweep due then"
+        );
         assert!(engine.store.get::<QueueRecord>("done").unwrap().is_some());
-        assert_eq!(expire_queue(&engine, 10_000 + FINISHED_TTL_SECS).unwrap(), 1);
+        let on_time = 10_000 + FINISHED_TTL_SECS;
+        assert_eq!(
+            expire_queue(&engine, on_time).unwrap(),
+            Expiry {
+                removed: 1,
+                next_due: on_time + FINISHED_TTL_SECS
+            },
+            "nothing final is left: whatever finishes next is due an hour after the sweep at the earliest"
+        );
         assert!(engine.store.get::<QueueRecord>("done").unwrap().is_none());
-        assert_eq!(expire_queue(&engine, u64::MAX).unwrap(), 0);
+        assert_eq!(expire_queue(&engine, u64::MAX).unwrap().removed, 0);
         assert!(engine.store.get::<QueueRecord>("pending").unwrap().is_some());
+    }
+
+    #[test]
+    fn the_next_sweep_is_due_when_the_earliest_final_answer_expires() {
+        let (_dir, engine) = engine();
+        put(&engine, "later", Some(10_500), QueueOutcome::NoContent);
+        put(&engine, "earlier", Some(10_200), QueueOutcome::NoContent);
+        put(&engine, "pending", None, QueueOutcome::Pending);
+        assert_eq!(next_sweep(&engine).unwrap(), 0, "no sweep yet");
+        let expiry = expire_queue(&engine, 11_000).unwrap();
+        assert_eq!(
+            expiry,
+            Expiry {
+                removed: 0,
+                next_due: 10_200 + FINISHED_TTL_SECS
+            }
+        );
+        assert_eq!(next_sweep(&engine).unwrap(), expiry.next_due, "kept for the next start");
     }
 
     #[tokio::test]
