@@ -104,7 +104,7 @@ pub struct Expiry {
 /// restarted server does not walk the queue again before it: a poll
 /// answers an interrupted entry at once, and the sweep only makes the
 /// unpolled ones final so they expire.
-const NEXT_SWEEP_KEY: &str = "queue_next_sweep";
+const NEXT_SWEEP_KEY: &str = crate::store::QUEUE_NEXT_SWEEP_KEY;
 
 /// When the last sweep found the next one due (0 before any sweep).
 pub fn next_sweep(engine: &Engine) -> Result<u64, OpError> {

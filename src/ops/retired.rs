@@ -29,14 +29,14 @@ pub(crate) fn device_has_live_bricks(engine: &Engine, device: &str) -> Result<bo
 }
 
 /// How many times a brick was retired, ever (in `meta`).
-const RETIRED_KEY: &str = "bricks_retired";
+const RETIRED_KEY: &str = crate::store::BRICKS_RETIRED_KEY;
 /// `RETIRED_KEY` as it stood when a walk of every brick last left no
 /// retired brick behind (in `meta`). While the two agree no brick is
 /// retired, and the background cleaner skips its walk: 150,000 bricks at
 /// 50,000 volumes, whose pages then stayed resident in sled's cache well
 /// past its capacity (about 30 MiB), as sled accounts for pages read in
 /// batches per shard.
-const CLEARED_KEY: &str = "bricks_retired_cleared_at";
+const CLEARED_KEY: &str = crate::store::BRICKS_CLEARED_AT_KEY;
 
 /// Counts a retirement, in the transaction that retires the brick. An
 /// unreadable count starts again, and forgets when the bricks were last

@@ -259,6 +259,15 @@ const MIRRORED: &[TreeName] = &[
     TreeName::NodeDevices,
 ];
 
+/// Keys of `meta` that sum up the records for the background sweeps, so
+/// they can skip walking a whole tree (`ops::retired`, `ops::queue`). They
+/// go with the records when a restore or a forced import replaces them,
+/// and the sweeps then walk again.
+pub const BRICKS_RETIRED_KEY: &str = "bricks_retired";
+pub const BRICKS_CLEARED_AT_KEY: &str = "bricks_retired_cleared_at";
+pub const QUEUE_NEXT_SWEEP_KEY: &str = "queue_next_sweep";
+const RECORD_SUMMARIES: [&str; 3] = [BRICKS_RETIRED_KEY, BRICKS_CLEARED_AT_KEY, QUEUE_NEXT_SWEEP_KEY];
+
 /// Marks a store whose load (a restore or an import, written in parts on
 /// backends that cannot hold it in one transaction) did not finish.
 pub(crate) const LOAD_INCOMPLETE: &str = "load_incomplete";
@@ -488,8 +497,8 @@ impl Store {
         Ok(raw.and_then(|r| String::from_utf8_lossy(&r).parse().ok()).unwrap_or(0))
     }
 
-    /// Empties every tree but the schema record (a forced import replaces
-    /// a store's contents).
+    /// Empties every tree but the schema record and the count of starts
+    /// (a forced import replaces a store's contents).
     pub fn clear_records(&self) -> Result<(), StoreError> {
         let _alone = self
             .snapshot_gate
@@ -498,7 +507,12 @@ impl Store {
         let trees: Vec<TreeName> = TreeName::ALL.into_iter().filter(|t| *t != TreeName::Meta).collect();
         self.backend.clear(&trees)?;
         self.backend
-            .transact(&mut |ops| ops.remove(TreeName::Meta, LOAD_INCOMPLETE.as_bytes()))
+            .transact(&mut |ops| {
+                ops.remove(TreeName::Meta, LOAD_INCOMPLETE.as_bytes())?;
+                RECORD_SUMMARIES
+                    .iter()
+                    .try_for_each(|key| ops.remove(TreeName::Meta, key.as_bytes()))
+            })
             .map_err(|e| match e {
                 Failure::Aborted => StoreError::Open("clearing the store was aborted".into()),
                 Failure::Store(e) => e,

@@ -93,6 +93,31 @@ fn a_user_abort_writes_nothing() {
 }
 
 #[test]
+fn replacing_the_records_drops_what_sums_them_up() {
+    each_backend("summaries", |store| {
+        store
+            .transact(|tx| {
+                tx.put::<_, ()>(&cluster("a"))?;
+                for key in RECORD_SUMMARIES {
+                    tx.index_put::<()>(TreeName::Meta, key, "7")?;
+                }
+                tx.index_put::<()>(TreeName::Meta, "incarnation", "3")
+            })
+            .unwrap();
+        store.clear_records().unwrap();
+        assert_eq!(store.get::<ClusterRecord>("a").unwrap(), None);
+        for key in RECORD_SUMMARIES {
+            assert_eq!(store.index_get(TreeName::Meta, key).unwrap(), None, "{key}");
+        }
+        assert_eq!(
+            store.index_get(TreeName::Meta, "incarnation").unwrap().as_deref(),
+            Some("3")
+        );
+        assert!(store.schema_version().unwrap() > 0, "the schema record stays");
+    });
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
